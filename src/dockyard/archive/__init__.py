@@ -1,0 +1,1 @@
+"""Tar streams in and out of layers: whiteouts, path safety, compression."""

@@ -1,0 +1,45 @@
+"""Output the way Docker's CLI writes it: Go templates, tabwriter tables, JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping
+
+
+# Docker's table writer: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
+_MIN_WIDTH = 10
+_PADDING = 3
+
+
+def tabulate(lines: Iterable[str]) -> str:
+    """Align tab-separated cells as Go's text/tabwriter does (the last cell is not padded)."""
+    rows = [line.split("\t") for line in lines]
+    widths: dict[int, int] = {}
+    for cells in rows:
+        for i, cell in enumerate(cells[:-1]):
+            widths[i] = max(widths.get(i, 0), max(len(cell) + _PADDING, _MIN_WIDTH))
+    out = []
+    for cells in rows:
+        padded = [cell.ljust(widths[i]) for i, cell in enumerate(cells[:-1])]
+        out.append("".join(padded) + cells[-1])
+    return "".join(line + "\n" for line in out)
+
+
+def render(fmt: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str]) -> str:
+    """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns."""
+    is_table = fmt.startswith("table")
+    text = fmt[5:].lstrip() if is_table else fmt
+    text = text.replace("\\t", "\t").replace("\\n", "\n")
+    from dockyard.cli import gotemplate  # only commands that print tables pay for the parser
+
+    template = gotemplate.parse(text)
+    lines = [template.execute(row) for row in rows]
+    if not is_table:
+        return "".join(line + "\n" for line in lines)
+    header = template.execute(headers)
+    return tabulate([header, *lines]) if rows or header.strip() else ""
+
+
+def to_json(value: Any) -> str:
+    """``docker inspect``'s output: Go's json.MarshalIndent with four spaces."""
+    return json.dumps(value, indent=4, ensure_ascii=False)

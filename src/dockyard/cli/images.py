@@ -1,0 +1,345 @@
+"""The image commands: argument parsing and printing; the work is in ``dockyard.image``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any, BinaryIO, Callable
+
+from dockyard.cli import views
+from dockyard.cli.filters import image_filter, parse_filters, prune_filter
+from dockyard.cli.format import render, to_json
+from dockyard.cli.main import Context, UsageError, require_args
+from dockyard.cli.units import human_size
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.oci.reference import parse_docker_ref
+
+DEFAULT_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+DIGESTS_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
+DEFAULT_HISTORY_FORMAT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
+
+
+def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
+    """Each command under ``image`` and, where Docker has one, its top-level alias."""
+    for names, top, setup in (
+        (["ls", "list"], "images", _ls_args),
+        (["rm", "remove"], "rmi", _rm_args),
+        (["tag"], "tag", _tag_args),
+        (["save"], "save", _save_args),
+        (["load"], "load", _load_args),
+        (["import"], "import", _import_args),
+        (["history"], "history", _history_args),
+        (["inspect"], "inspect", _inspect_args),
+        (["prune"], None, _prune_args),
+    ):
+        setup(image_commands.add_parser(names[0], aliases=names[1:], prog=f"dockyard image {names[0]}"))
+        if top:
+            setup(commands.add_parser(top, prog=f"dockyard {top}"))
+
+
+# images ------------------------------------------------------------------------
+
+
+def _ls_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="REPOSITORY[:TAG]")
+    p.add_argument("-a", "--all", action="store_true", help="Show all images (default hides intermediate images)")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+    p.add_argument("--digests", action="store_true", help="Show digests")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")
+    p.add_argument("--format", default="", help="Pretty-print images using a Go template")
+    p.set_defaults(handler=images_cmd)
+
+
+def images_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "images", 1, at_most=True)
+    filters = parse_filters(args.filter)
+    if args.args:
+        filters.setdefault("reference", []).append(args.args[0])
+    store = ctx.engine.images
+    all_images = store.all()
+    keep = image_filter(filters, all_images, store)
+    children = {row.parent for row in store.db.images() if row.parent}
+    selected = [image for image in all_images if keep(image)]
+    rows = views.image_rows(selected, show_all=args.all, no_trunc=args.no_trunc, has_children=children)
+    if "reference" in filters:
+        rows = [r for r in rows if r["Repository"] != "<none>" or r["Tag"] != "<none>"]
+    if args.quiet:
+        fmt = "{{.ID}}"
+    else:
+        fmt = args.format or (DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
+    sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS))
+    return 0
+
+
+# rmi ---------------------------------------------------------------------------
+
+
+def _rm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="IMAGE")
+    p.add_argument("-f", "--force", action="store_true", help="Force removal of the image")
+    p.add_argument("--no-prune", action="store_true", help="Do not delete untagged parents")
+    p.set_defaults(handler=rmi_cmd)
+
+
+def rmi_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "rmi", 1)
+    from dockyard.cli.main import error_line
+
+    status = 0
+    for name in args.args:
+        try:
+            removal = ctx.engine.images.remove(name, force=args.force, prune=not args.no_prune)
+        except DockyardError as exc:
+            print(error_line(exc), file=sys.stderr)
+            status = 1
+            continue
+        for line in removal.untagged:
+            print(f"Untagged: {line}")
+        for line in removal.deleted:
+            print(f"Deleted: {line}")
+    return status
+
+
+# tag ---------------------------------------------------------------------------
+
+
+def _tag_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]")
+    p.set_defaults(handler=tag_cmd)
+
+
+def tag_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "tag", 2, exact=True)
+    try:
+        parse_docker_ref(args.args[1])
+    except InvalidArgumentError as exc:
+        raise UsageError(f'Error parsing reference: "{args.args[1]}" is not a valid repository/tag: {exc}', 1) from exc
+    ctx.engine.images.tag(args.args[0], args.args[1])
+    return 0
+
+
+# save / load -------------------------------------------------------------------
+
+
+def _save_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="IMAGE")
+    p.add_argument("-o", "--output", help="Write to a file, instead of STDOUT")
+    p.set_defaults(handler=save_cmd)
+
+
+def save_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "save", 1)
+    from dockyard.image.save import save_images
+
+    if not args.output:
+        if sys.stdout.isatty():
+            raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
+        out = sys.stdout.buffer
+        save_images(ctx.engine.images, args.args, _BufferedOut(out))
+        out.flush()
+        return 0
+    target = os.path.abspath(args.output)
+    partial = f"{target}.partial-{os.getpid()}"
+    try:
+        with open(partial, "wb", buffering=1 << 20) as f:
+            save_images(ctx.engine.images, args.args, f)  # type: ignore[arg-type]
+        os.replace(partial, target)
+    except BaseException:
+        if os.path.exists(partial):
+            os.unlink(partial)
+        raise
+    return 0
+
+
+class _BufferedOut:
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+
+    def write(self, data: bytes) -> int:
+        return self.out.write(data)
+
+
+def _load_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("-i", "--input", help="Read from tar archive file, instead of STDIN")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the load output")
+    p.set_defaults(handler=load_cmd)
+
+
+def load_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "load", 0, at_most=True)
+    from dockyard.image.load import load_archive
+    from dockyard.image.spool import seekable_archive
+
+    if args.input is None and sys.stdin.isatty():
+        raise UsageError("requested load from stdin, but stdin is empty", 1)
+    engine = ctx.engine
+    progress = _progress_printer() if not args.quiet and sys.stdout.isatty() else None
+    with seekable_archive(args.input, sys.stdin.buffer, engine.spool_file) as path:
+        result = load_archive(engine.images, path, progress)
+    for line in result.renamed + result.loaded:
+        print(line)
+    return 0
+
+
+def _progress_printer() -> Callable[[str, str], None]:
+    def show(layer: str, status: str) -> None:
+        print(f"{layer}: {status}", flush=True)
+
+    return show
+
+
+# import ------------------------------------------------------------------------
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="file|URL|- [REPOSITORY[:TAG]]")
+    p.add_argument("-c", "--change", action="append", default=[], help="Apply Dockerfile instruction to the created image")
+    p.add_argument("-m", "--message", default="", help="Set commit message for imported image")
+    p.add_argument("--platform", default="", help="Set platform if server is multi-platform capable")
+    p.set_defaults(handler=import_cmd)
+
+
+def import_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "import", 1)
+    require_args(args, "import", 2, at_most=True)
+    from dockyard.image.importer import import_image
+    from dockyard.image.spool import open_source
+
+    source = args.args[0]
+    tag = None
+    if len(args.args) == 2:
+        tag = parse_docker_ref(args.args[1])
+        if tag.digest is not None:
+            raise InvalidArgumentError("refusing to create a tag with a digest reference")
+    opener, name = open_source(source, sys.stdin.buffer)
+    image_id = import_image(ctx.engine.images, opener, name, tag, args.change, args.message)
+    print(image_id)
+    return 0
+
+
+# history -----------------------------------------------------------------------
+
+
+def _history_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="IMAGE")
+    p.add_argument("-H", "--human", type=_bool, nargs="?", const=True, default=True, help="Print sizes and dates in human readable format")
+    p.add_argument("--no-trunc", action="store_true", help="Don't truncate output")
+    p.add_argument("-q", "--quiet", action="store_true", help="Only show image IDs")
+    p.add_argument("--format", default="", help="Pretty-print images using a Go template")
+    p.set_defaults(handler=history_cmd)
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f'invalid argument "{value}" for "-H, --human" flag: strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def history_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "history", 1, exact=True)
+    store = ctx.engine.images
+    image = store.get(args.args[0])
+    sizes = [layer.size for layer in store.layers_of(image.row)]
+    rows = views.history_rows(image, sizes, human=args.human, no_trunc=args.no_trunc)
+    fmt = "{{.ID}}" if args.quiet else args.format or DEFAULT_HISTORY_FORMAT
+    sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS))
+    return 0
+
+
+# inspect -----------------------------------------------------------------------
+
+
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="IMAGE")
+    p.add_argument("-f", "--format", default="", help="Format the output using the given Go template")
+    p.add_argument("--type", default="", help=argparse.SUPPRESS)
+    p.add_argument("-s", "--size", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(handler=inspect_cmd)
+
+
+def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "inspect", 1)
+    if args.type and args.type != "image":
+        raise UsageError(f'"{args.type}" is not a valid value for --type', 1)
+    store = ctx.engine.images
+    found: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name in args.args:
+        try:
+            image = store.get(name)
+        except ImageNotFoundError:
+            missing.append(name)
+            continue
+        found.append(views.inspect_image(image, image.row, image.config.diff_ids, _graph_driver(ctx, image)))
+    if args.format:
+        template_out = render(args.format, found, {})
+        sys.stdout.write(template_out)
+    else:
+        print(to_json(found))
+    for name in missing:
+        print(f"Error: No such image: {name}", file=sys.stderr)
+    return 1 if missing else 0
+
+
+def _graph_driver(ctx: Context, image: Any) -> dict[str, Any]:
+    engine = ctx.engine
+    if not image.row.top_layer:
+        return {"Data": None, "Name": engine.driver.name}
+    from dockyard.oci.digest import Digest
+
+    caches = engine.layers.cache_ids(Digest.parse(image.row.top_layer))
+    home = engine.driver.home
+    if engine.driver.name != "overlay2":
+        return {"Data": None, "Name": engine.driver.name}
+    data: dict[str, str] = {}
+    if len(caches) > 1:
+        data["LowerDir"] = ":".join(str(home / c / "diff") for c in reversed(caches[:-1]))
+    top = home / caches[-1]
+    data.update({"MergedDir": str(top / "merged"), "UpperDir": str(top / "diff"), "WorkDir": str(top / "work")})
+    return {"Data": data, "Name": "overlay2"}
+
+
+# prune -------------------------------------------------------------------------
+
+
+def _prune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("-a", "--all", action="store_true", help="Remove all unused images, not just dangling ones")
+    p.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    p.add_argument("--filter", action="append", default=[], help="Provide filter values (e.g. 'until=<timestamp>')")
+    p.set_defaults(handler=prune_cmd)
+
+
+def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "image prune", 0, at_most=True)
+    filters = parse_filters(args.filter)
+    select = prune_filter(filters, dangling_only=not args.all)
+    if not args.force:
+        warning = (
+            "WARNING! This will remove all images without at least one container associated to them."
+            if args.all
+            else "WARNING! This will remove all dangling images."
+        )
+        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            return 0
+    removals, reclaimed = ctx.engine.images.delete_unused(select)
+    if removals:
+        print("Deleted Images:")
+        for removal in removals:
+            for line in removal.untagged:
+                print(f"untagged: {line}")
+            for line in removal.deleted:
+                print(f"deleted: {line}")
+        print()
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
+

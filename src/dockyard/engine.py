@@ -1,0 +1,91 @@
+"""The composition root: reads configuration, picks implementations, wires them.
+
+Opening an engine takes a shared lock on the root for the life of the
+process. A process that finds itself alone (it gets the lock exclusively
+first) sweeps what crashed processes left: ``tmp/``, partial blobs and layer
+directories no metadata row names.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from dockyard.content.store import ContentStore
+from dockyard.errors import InvalidArgumentError, StorageError
+from dockyard.image.store import ImageStore
+from dockyard.metadata.db import Database
+from dockyard.storage.driver import Driver, Overlay2, Vfs
+from dockyard.storage.layers import LayerStoreImpl
+from dockyard.storage.mount import overlay_supported
+
+DRIVERS = {"overlay2": Overlay2, "vfs": Vfs}
+DEFAULT_ROOT = "/var/lib/dockyard"
+
+
+class Engine:
+    def __init__(self, root: Path, storage_driver: str | None = None) -> None:
+        self.root = root
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            self.tmp = root / "tmp"
+            self.tmp.mkdir(exist_ok=True)
+            self._lock = open(root / "lock", "a+")
+        except OSError as exc:
+            raise StorageError(f"cannot use root {root}: {exc.strerror}") from exc
+        alone = self._try_exclusive()
+        self.db = Database(root / "dockyard.db")
+        self.content = ContentStore(root / "content")
+        self.driver: Driver = self._driver(storage_driver)
+        self.layers = LayerStoreImpl(self.db, self.driver)
+        self.images = ImageStore(self.db, self.content, self.layers)
+        if alone:
+            self._sweep()
+        fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    def _try_exclusive(self) -> bool:
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fcntl.flock(self._lock, fcntl.LOCK_SH)
+            return False
+        return True
+
+    def _driver(self, requested: str | None) -> Driver:
+        marker = self.root / "storage-driver"
+        stored = marker.read_text().strip() if marker.exists() else None
+        if requested and requested not in DRIVERS:
+            raise InvalidArgumentError(f"unknown storage driver {requested!r} (choose overlay2 or vfs)")
+        if stored and requested and stored != requested:
+            raise InvalidArgumentError(
+                f"{self.root} holds images of the {stored} storage driver; use --storage-driver {stored} or another --root"
+            )
+        name = stored or requested or self._probe()
+        if not stored:
+            marker.write_text(name + "\n")
+        return DRIVERS[name](self.root / name)  # type: ignore[abstract]
+
+    def _probe(self) -> str:
+        scratch = Path(tempfile.mkdtemp(dir=self.tmp))
+        try:
+            return "overlay2" if overlay_supported(scratch) else "vfs"
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _sweep(self) -> None:
+        for name in os.listdir(self.tmp):
+            path = self.tmp / name
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+        self.content.sweep()
+        self.layers.sweep()
+
+    def spool_file(self) -> tuple[int, str]:
+        """A temporary file under the root, on the store's filesystem (swept if we crash)."""
+        return tempfile.mkstemp(dir=self.tmp, prefix="spool-")
+
+    def close(self) -> None:
+        self.db.close()
+        self._lock.close()

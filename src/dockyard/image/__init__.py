@@ -1,0 +1,1 @@
+"""The image model over content and metadata; archive formats; the image commands."""

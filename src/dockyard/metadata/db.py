@@ -1,0 +1,262 @@
+"""The metadata database.
+
+Schema (``PRAGMA user_version`` is the number of migrations applied):
+
+    layers      one row per stored layer, keyed by chain ID
+      chain_id    TEXT PK     sha256 chain ID (Docker's)
+      diff_id     TEXT        sha256 of the uncompressed layer tar
+      parent      TEXT NULL   chain ID of the layer below
+      cache_id    TEXT UNIQUE the layer's directory name in the storage driver
+      size        INTEGER     bytes of file content (Docker's layer size)
+      tar_size    INTEGER     bytes of the layer tar (what save/push stream)
+      refcount    INTEGER     images whose top layer this is + child layers + containers
+      created     REAL        unix time the layer was stored
+    images      one row per image, keyed by image ID (digest of its config blob)
+      id          TEXT PK
+      top_layer   TEXT NULL   chain ID of its top layer, NULL for no layers
+      parent      TEXT NULL   local parent image (build, commit)
+      created     TEXT        the config's "created", RFC 3339
+      size        INTEGER     sum of its layers' sizes
+      added       REAL        unix time the image came to this store
+    refs        tags and digests naming images
+      name        TEXT PK     "docker.io/library/busybox:latest" or "...@sha256:..."
+      image_id    TEXT        images.id
+      kind        TEXT        'tag' or 'digest'
+      added       REAL
+    blobs       compressed blob <-> diff ID pairs seen (pull, push, load)
+      digest, diff_id, media_type, size
+    containers  (filled by the runtime) id, name, image_id, created, config JSON
+
+Every multi-step change runs in one ``transaction()`` (BEGIN IMMEDIATE), so
+a crash leaves the old state or the new one; WAL lets readers run beside
+one writer and other processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from dockyard.errors import StorageError
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: the image store
+    """
+    CREATE TABLE layers (
+        chain_id TEXT PRIMARY KEY,
+        diff_id  TEXT NOT NULL,
+        parent   TEXT REFERENCES layers(chain_id),
+        cache_id TEXT NOT NULL UNIQUE,
+        size     INTEGER NOT NULL,
+        tar_size INTEGER NOT NULL,
+        refcount INTEGER NOT NULL DEFAULT 0,
+        created  REAL NOT NULL
+    );
+    CREATE TABLE images (
+        id        TEXT PRIMARY KEY,
+        top_layer TEXT REFERENCES layers(chain_id),
+        parent    TEXT,
+        created   TEXT NOT NULL,
+        size      INTEGER NOT NULL,
+        added     REAL NOT NULL
+    );
+    CREATE TABLE refs (
+        name     TEXT PRIMARY KEY,
+        image_id TEXT NOT NULL REFERENCES images(id),
+        kind     TEXT NOT NULL CHECK (kind IN ('tag', 'digest')),
+        added    REAL NOT NULL
+    );
+    CREATE INDEX refs_by_image ON refs(image_id);
+    CREATE TABLE blobs (
+        digest     TEXT PRIMARY KEY,
+        diff_id    TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size       INTEGER NOT NULL
+    );
+    CREATE INDEX blobs_by_diff_id ON blobs(diff_id);
+    CREATE TABLE containers (
+        id       TEXT PRIMARY KEY,
+        name     TEXT NOT NULL UNIQUE,
+        image_id TEXT NOT NULL REFERENCES images(id),
+        created  TEXT NOT NULL,
+        config   TEXT NOT NULL
+    );
+    CREATE INDEX containers_by_image ON containers(image_id);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerRow:
+    chain_id: str
+    diff_id: str
+    parent: str | None
+    cache_id: str
+    size: int
+    tar_size: int
+    refcount: int
+    created: float
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRow:
+    id: str
+    top_layer: str | None
+    parent: str | None
+    created: str
+    size: int
+    added: float
+
+
+@dataclass(frozen=True, slots=True)
+class RefRow:
+    name: str
+    image_id: str
+    kind: str
+    added: float
+
+
+class Database:
+    """One connection per process. Not thread-safe: use from one thread."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise StorageError(f"open metadata database {path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        with self.transaction():
+            version = self._conn.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(";")):
+                    self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version={number}")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE .. COMMIT: writers queue here, one at a time."""
+        if self._conn.in_transaction:  # nested: part of the outer transaction
+            yield self._conn
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._conn.execute("COMMIT")
+
+    # reads -----------------------------------------------------------------
+
+    def layer(self, chain_id: str) -> LayerRow | None:
+        row = self._conn.execute("SELECT * FROM layers WHERE chain_id=?", (chain_id,)).fetchone()
+        return LayerRow(*row) if row else None
+
+    def layers(self) -> list[LayerRow]:
+        return [LayerRow(*r) for r in self._conn.execute("SELECT * FROM layers")]
+
+    def image(self, image_id: str) -> ImageRow | None:
+        row = self._conn.execute("SELECT * FROM images WHERE id=?", (image_id,)).fetchone()
+        return ImageRow(*row) if row else None
+
+    def images(self) -> list[ImageRow]:
+        return [ImageRow(*r) for r in self._conn.execute("SELECT * FROM images")]
+
+    def images_with_prefix(self, prefix: str) -> list[ImageRow]:
+        rows = self._conn.execute(
+            "SELECT * FROM images WHERE id >= ? AND id < ?", (prefix, prefix + "\U0010ffff")
+        )
+        return [ImageRow(*r) for r in rows]
+
+    def ref(self, name: str) -> RefRow | None:
+        row = self._conn.execute("SELECT * FROM refs WHERE name=?", (name,)).fetchone()
+        return RefRow(*row) if row else None
+
+    def refs(self, image_id: str | None = None) -> list[RefRow]:
+        if image_id is None:
+            rows = self._conn.execute("SELECT * FROM refs ORDER BY name")
+        else:
+            rows = self._conn.execute("SELECT * FROM refs WHERE image_id=? ORDER BY name", (image_id,))
+        return [RefRow(*r) for r in rows]
+
+    def children(self, image_id: str) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT id FROM images WHERE parent=?", (image_id,))]
+
+    def containers_using(self, image_id: str) -> list[tuple[str, str]]:
+        rows = self._conn.execute("SELECT id, name FROM containers WHERE image_id=?", (image_id,))
+        return [(r[0], r[1]) for r in rows]
+
+    def blob_for_diff_id(self, diff_id: str) -> list[tuple[str, str, int]]:
+        rows = self._conn.execute("SELECT digest, media_type, size FROM blobs WHERE diff_id=?", (diff_id,))
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    # writes (call inside transaction()) -----------------------------------
+
+    def insert_layer(self, row: LayerRow) -> None:
+        self._conn.execute(
+            "INSERT INTO layers VALUES (?,?,?,?,?,?,?,?)",
+            (row.chain_id, row.diff_id, row.parent, row.cache_id, row.size, row.tar_size, row.refcount, row.created),
+        )
+        if row.parent:
+            self._conn.execute("UPDATE layers SET refcount=refcount+1 WHERE chain_id=?", (row.parent,))
+
+    def acquire_layer(self, chain_id: str) -> None:
+        self._conn.execute("UPDATE layers SET refcount=refcount+1 WHERE chain_id=?", (chain_id,))
+
+    def release_layer(self, chain_id: str) -> list[LayerRow]:
+        """Drop one reference; return the layers that reached zero and were deleted."""
+        removed: list[LayerRow] = []
+        current: str | None = chain_id
+        while current:
+            self._conn.execute("UPDATE layers SET refcount=refcount-1 WHERE chain_id=?", (current,))
+            row = self.layer(current)
+            if row is None or row.refcount > 0:
+                break
+            self._conn.execute("DELETE FROM layers WHERE chain_id=?", (current,))
+            removed.append(row)
+            current = row.parent
+        return removed
+
+    def insert_image(self, row: ImageRow) -> None:
+        self._conn.execute(
+            "INSERT INTO images VALUES (?,?,?,?,?,?)",
+            (row.id, row.top_layer, row.parent, row.created, row.size, row.added),
+        )
+        if row.top_layer:
+            self.acquire_layer(row.top_layer)
+
+    def delete_image(self, image_id: str) -> list[LayerRow]:
+        row = self.image(image_id)
+        if row is None:
+            return []
+        self._conn.execute("DELETE FROM refs WHERE image_id=?", (image_id,))
+        self._conn.execute("DELETE FROM images WHERE id=?", (image_id,))
+        # children built on this image lose their local parent, as in Docker
+        self._conn.execute("UPDATE images SET parent=NULL WHERE parent=?", (image_id,))
+        return self.release_layer(row.top_layer) if row.top_layer else []
+
+    def set_ref(self, name: str, image_id: str, kind: str) -> str | None:
+        """Point ``name`` at ``image_id``; return the image it named before, if another."""
+        old = self.ref(name)
+        self._conn.execute(
+            "INSERT OR REPLACE INTO refs VALUES (?,?,?,?)", (name, image_id, kind, time.time())
+        )
+        return old.image_id if old and old.image_id != image_id else None
+
+    def delete_ref(self, name: str) -> None:
+        self._conn.execute("DELETE FROM refs WHERE name=?", (name,))
+
+    def record_blob(self, digest: str, diff_id: str, media_type: str, size: int) -> None:
+        self._conn.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?,?)", (digest, diff_id, media_type, size))

@@ -1,0 +1,1 @@
+"""The OCI and Docker documents as pure, typed data. No I/O."""

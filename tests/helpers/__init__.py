@@ -1,0 +1,2 @@
+"""Reusable test helpers: deterministic tars/rootfs (`images`) and a private
+Docker 20.10 daemon (`dockerd`)."""
