@@ -12,7 +12,7 @@ from dockyard.cli.filters import image_filter, parse_filters, prune_filter
 from dockyard.cli.format import render, to_json
 from dockyard.cli.main import Context, UsageError, require_args
 from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 from dockyard.oci.reference import parse_docker_ref
 
 DEFAULT_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -116,8 +116,19 @@ def tag_cmd(ctx: Context, args: argparse.Namespace) -> int:
         parse_docker_ref(args.args[1])
     except InvalidArgumentError as exc:
         raise UsageError(f'Error parsing reference: "{args.args[1]}" is not a valid repository/tag: {exc}', 1) from exc
-    ctx.engine.images.tag(args.args[0], args.args[1])
+    try:
+        ctx.engine.images.tag(args.args[0], args.args[1])
+    except ImageNotFoundError as exc:
+        # here Docker reports the daemon's error, with the name normalised
+        raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
     return 0
+
+
+def _familiar_or_raw(name: str) -> str:
+    try:
+        return parse_docker_ref(name).familiar
+    except InvalidArgumentError:
+        return name
 
 
 # save / load -------------------------------------------------------------------
