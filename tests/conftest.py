@@ -35,7 +35,7 @@ class Dockyard:
         self.storage_driver = storage_driver
 
     def __call__(self, *args: str, input: bytes | None = None, check: bool = True, env: dict[str, str] | None = None) -> Result:
-        argv = [sys.executable, "-m", "dockyard.cli.main", "--root", str(self.root)]
+        argv = [sys.executable, "-m", "dockyard", "--root", str(self.root)]
         if self.storage_driver:
             argv += ["--storage-driver", self.storage_driver]
         proc = subprocess.run(
@@ -48,7 +48,7 @@ class Dockyard:
 
     def raw(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
         """Bytes on stdout (``save`` to a pipe)."""
-        argv = [sys.executable, "-m", "dockyard.cli.main", "--root", str(self.root), *args]
+        argv = [sys.executable, "-m", "dockyard", "--root", str(self.root), *args]
         return subprocess.run(argv, input=input, capture_output=True, timeout=300)
 
 

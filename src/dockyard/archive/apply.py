@@ -54,11 +54,15 @@ class AppliedLayer:
 
 
 def _clean(name: bytes) -> bytes:
-    """Docker's filepath.Clean, then relative to the root."""
-    cleaned = posixpath.normpath(b"/" + name.lstrip(b"/")) if not name.startswith(b"..") else posixpath.normpath(name)
-    if cleaned.startswith(b".."):
-        return cleaned
-    return cleaned.lstrip(b"/") or b"."
+    """Go's filepath.Clean; an absolute name is then taken relative to the root, as Docker does."""
+    cleaned = posixpath.normpath(name) if name else b"."
+    if cleaned.startswith(b"/"):
+        return cleaned.lstrip(b"/") or b"."
+    return cleaned
+
+
+def _escapes(cleaned: bytes) -> bool:
+    return cleaned == b".." or cleaned.startswith(b"../")
 
 
 class _Applier:
@@ -75,7 +79,7 @@ class _Applier:
 
     def _name(self, member: tarstream.Member) -> bytes:
         rel = _clean(member.name)
-        if rel == b".." or rel.startswith(b"../"):
+        if _escapes(rel):
             raise UnsafePathError(f"invalid layer: {os.fsdecode(member.name)!r} is outside of the layer root")
         return rel
 
@@ -182,14 +186,14 @@ class _Applier:
         self._remove(rel)
         if kind == tarstream.SYMLINK:
             target = posixpath.join(posixpath.dirname(rel), member.linkname) if not member.linkname.startswith(b"/") else member.linkname
-            if _clean(target).startswith(b".."):
+            if _escapes(_clean(target)):
                 raise UnsafePathError(
                     f"invalid layer: symlink {os.fsdecode(rel)!r} -> {os.fsdecode(member.linkname)!r} points outside of the layer root"
                 )
             os.symlink(member.linkname, path)
         elif kind == tarstream.HARDLINK:
             target_rel = _clean(member.linkname)
-            if target_rel == b".." or target_rel.startswith(b"../") or target_rel == b".":
+            if _escapes(target_rel) or target_rel == b".":
                 raise UnsafePathError(
                     f"invalid layer: hardlink {os.fsdecode(rel)!r} -> {os.fsdecode(member.linkname)!r} points outside of the layer root"
                 )

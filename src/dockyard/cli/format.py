@@ -36,7 +36,8 @@ def render(fmt: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str]) 
     lines = [template.execute(row) for row in rows]
     if not is_table:
         return "".join(line + "\n" for line in lines)
-    header = template.execute(headers)
+    # Docker renders the header row with functions that pass column names through
+    header = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS).execute(headers)
     return tabulate([header, *lines]) if rows or header.strip() else ""
 
 

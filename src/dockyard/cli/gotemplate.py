@@ -6,10 +6,17 @@ print through, and of the docker CLI's template functions (json, join, split,
 lower, upper, title, pad, truncate).
 
 Data model: dict is a Go map/struct (``.Key`` looks a key up), list/tuple a
-slice, str/int/float/bool the Go scalars, None a nil map/slice/pointer.  A
-missing key evaluates to MISSING, Go's invalid value, which prints
-"<no value>".  Errors read like Go's, e.g.
+slice, str/int/float/bool the Go scalars.  A missing key evaluates to MISSING,
+Go's invalid value, which prints "<no value>".  None is a nil pointer, map or
+slice: it prints "<nil>", is empty to len/range/if, ``index`` of it by a string
+is "", and a field of it is "<no value>" (Go would fail on a nil pointer).
+A list of str passes as []string (join), a dict of str as map[string]string
+(``index`` of a missing key is "").  ``json`` keeps dict order and, as
+docker/cli does, does not HTML-escape.  Errors read like Go's, e.g.
 ``template: :1: function "foo" not defined``.
+
+Not supported: complex constants, %p, invalid UTF-8 in strings, methods on
+Python objects (only dict keys are fields); template recursion stops at 100.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, NoReturn
 
-__all__ = ["MISSING", "Template", "TemplateError", "go_json", "go_sprint", "go_sprintf", "parse"]
+__all__ = ["HEADER_FUNCS", "MISSING", "Template", "TemplateError", "go_json", "go_sprint", "go_sprintf", "parse"]
 
 
 class TemplateError(ValueError):
@@ -902,7 +909,7 @@ def _sharp_u(r: str) -> str:
     return f"U+{ord(r):04X}" + (f" '{r}'" if r.isprintable() else "")
 
 
-StateFn = Callable[[], "StateFn | None"]
+_StateFn = Callable[[], "_StateFn | None"]
 
 
 class _Lexer:
@@ -919,7 +926,7 @@ class _Lexer:
         self.items: list[_Item] = []
 
     def run(self) -> list[_Item]:
-        state: StateFn | None = self.lex_text
+        state: _StateFn | None = self.lex_text
         while state is not None:
             state = state()
         return self.items
@@ -998,7 +1005,7 @@ class _Lexer:
 
     # -- states
 
-    def lex_text(self) -> StateFn | None:
+    def lex_text(self) -> _StateFn | None:
         x = self.input.find(_LEFT_DELIM, self.pos)
         if x < 0:
             self.pos = len(self.input)
@@ -1020,7 +1027,7 @@ class _Lexer:
         self.ignore()
         return self.lex_left_delim
 
-    def lex_left_delim(self) -> StateFn | None:
+    def lex_left_delim(self) -> _StateFn | None:
         self.pos += len(_LEFT_DELIM)
         after_marker = 2 if self.has_left_trim_marker(self.pos) else 0
         if self.input.startswith("/*", self.pos + after_marker):
@@ -1033,7 +1040,7 @@ class _Lexer:
         self.paren_depth = 0
         return self.lex_inside_action
 
-    def lex_comment(self) -> StateFn | None:
+    def lex_comment(self) -> _StateFn | None:
         self.pos += 2
         end = self.input.find("*/", self.pos)
         if end < 0:
@@ -1050,7 +1057,7 @@ class _Lexer:
         self.ignore()
         return self.lex_text
 
-    def lex_right_delim(self) -> StateFn | None:
+    def lex_right_delim(self) -> _StateFn | None:
         trim_space = self.has_right_trim_marker(self.pos)
         if trim_space:
             self.pos += 2
@@ -1062,7 +1069,7 @@ class _Lexer:
             self.ignore()
         return self.lex_text
 
-    def lex_inside_action(self) -> StateFn | None:
+    def lex_inside_action(self) -> _StateFn | None:
         delim, _ = self.at_right_delim()
         if delim:
             if self.paren_depth == 0:
@@ -1105,7 +1112,7 @@ class _Lexer:
             return self.errorf(f"unrecognized character in action: {_sharp_u(r)}")
         return self.lex_inside_action
 
-    def lex_space(self) -> StateFn | None:
+    def lex_space(self) -> _StateFn | None:
         num_spaces = 0
         while _is_space(self.peek()):
             self.next()
@@ -1118,7 +1125,7 @@ class _Lexer:
         self.emit(_T.SPACE)
         return self.lex_inside_action
 
-    def lex_identifier(self) -> StateFn | None:
+    def lex_identifier(self) -> _StateFn | None:
         while True:
             r = self.next()
             if not _is_alnum(r):
@@ -1141,16 +1148,16 @@ class _Lexer:
             self.emit(_T.IDENTIFIER)
         return self.lex_inside_action
 
-    def lex_field(self) -> StateFn | None:
+    def lex_field(self) -> _StateFn | None:
         return self.lex_field_or_variable(_T.FIELD)
 
-    def lex_variable(self) -> StateFn | None:
+    def lex_variable(self) -> _StateFn | None:
         if self.at_terminator():  # a lone "$"
             self.emit(_T.VARIABLE)
             return self.lex_inside_action
         return self.lex_field_or_variable(_T.VARIABLE)
 
-    def lex_field_or_variable(self, typ: _T) -> StateFn | None:
+    def lex_field_or_variable(self, typ: _T) -> _StateFn | None:
         if self.at_terminator():  # a lone "." or "$"
             self.emit(_T.VARIABLE if typ == _T.VARIABLE else _T.DOT)
             return self.lex_inside_action
@@ -1164,7 +1171,7 @@ class _Lexer:
         self.emit(typ)
         return self.lex_inside_action
 
-    def lex_quoted(self, quote: str, typ: _T, what: str) -> StateFn | None:
+    def lex_quoted(self, quote: str, typ: _T, what: str) -> _StateFn | None:
         while True:
             r = self.next()
             if r == "\\":
@@ -1179,13 +1186,13 @@ class _Lexer:
         self.emit(typ)
         return self.lex_inside_action
 
-    def lex_char(self) -> StateFn | None:
+    def lex_char(self) -> _StateFn | None:
         return self.lex_quoted("'", _T.CHAR_CONSTANT, "character constant")
 
-    def lex_quote(self) -> StateFn | None:
+    def lex_quote(self) -> _StateFn | None:
         return self.lex_quoted('"', _T.STRING, "quoted string")
 
-    def lex_raw_quote(self) -> StateFn | None:
+    def lex_raw_quote(self) -> _StateFn | None:
         while True:
             r = self.next()
             if r == _EOF:
@@ -1195,7 +1202,7 @@ class _Lexer:
         self.emit(_T.RAW_STRING)
         return self.lex_inside_action
 
-    def lex_number(self) -> StateFn | None:
+    def lex_number(self) -> _StateFn | None:
         if not self.scan_number():
             return self.errorf(f"bad number syntax: {go_quote(self.input[self.start : self.pos])}")
         if self.peek() in ("+", "-"):  # complex: 1+2i
@@ -1981,7 +1988,8 @@ def _index_one(item: object, index: object) -> object:
     if item is None:  # a nil map yields its zero value; a nil slice has no elements
         if isinstance(index, str):
             return ""
-        raise _CallError(f"index out of range: {_index_arg(index, 0)}")
+        _index_arg(index, 0)
+        raise _CallError("reflect: slice index out of range")
     if isinstance(item, (str, list, tuple)):
         seq: bytes | Sequence[object] = _to_bytes(item) if isinstance(item, str) else item
         x = _index_arg(index, len(seq))
@@ -2646,6 +2654,19 @@ def parse(text: str, name: str = "", funcs: Mapping[str, Callable[..., object]] 
     trees: dict[str, _ListNode] = {}
     _Parser(name, _ItemStream(items), table, trees).parse()
     return Template(name, text, trees, table)
+
+
+# docker/cli templates.HeaderFunctions: parse a table format with funcs=HEADER_FUNCS
+# to render its header row, so "{{join .Names ","}}" prints the column name as is.
+HEADER_FUNCS: dict[str, Callable[..., object]] = {
+    "json": lambda v: v,
+    "split": lambda v, _sep: v,
+    "join": lambda v, _sep: v,
+    "title": lambda v: v,
+    "lower": lambda v: v,
+    "upper": lambda v: v,
+    "truncate": lambda v, _n: v,
+}
 
 
 def _wrap_user_func(impl: Callable[..., object]) -> Callable[..., object]:

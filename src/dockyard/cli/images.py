@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, Callable
 from dockyard.cli import views
 from dockyard.cli.filters import image_filter, parse_filters, prune_filter
 from dockyard.cli.format import render, to_json
-from dockyard.cli.main import Context, UsageError, require_args
+from dockyard.cli.context import Context, UsageError, error_line, require_args
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 from dockyard.oci.reference import parse_docker_ref
@@ -85,8 +85,6 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
 
 def rmi_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "rmi", 1)
-    from dockyard.cli.main import error_line
-
     status = 0
     for name in args.args:
         try:
@@ -142,6 +140,15 @@ def _save_args(p: argparse.ArgumentParser) -> None:
 
 def save_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "save", 1)
+    try:
+        return _save(ctx, args)
+    except ImageNotFoundError as exc:
+        # Docker's daemon answers a missing tag differently from a missing name
+        tagged = ":" in exc.name.rsplit("/", 1)[-1] and not exc.name.startswith("sha256:")
+        raise NotFoundError("reference does not exist" if tagged else f"No such image: {exc.name}") from exc
+
+
+def _save(ctx: Context, args: argparse.Namespace) -> int:
     from dockyard.image.save import save_images
 
     if not args.output:
@@ -152,6 +159,8 @@ def save_cmd(ctx: Context, args: argparse.Namespace) -> int:
         out.flush()
         return 0
     target = os.path.abspath(args.output)
+    if os.path.exists(target) and not os.path.isfile(target):
+        raise UsageError(f'failed to save image: invalid output path: "{args.output}" must be a regular file', 1)
     partial = f"{target}.partial-{os.getpid()}"
     try:
         with open(partial, "wb", buffering=1 << 20) as f:
