@@ -6,16 +6,14 @@ so decompression overlaps with whatever consumes the stream.
 
 from __future__ import annotations
 
-import bz2
 import io
-import lzma
 from enum import StrEnum
 from typing import BinaryIO
 
-import zstandard
-from isal import igzip, igzip_threaded
-
 from dockyard.errors import InvalidArchiveError
+
+# The codecs are imported where they are used: commands that only list or
+# tag images then start without loading them.
 
 
 class Compression(StrEnum):
@@ -77,14 +75,22 @@ def open_decompressed(stream: BinaryIO, *, threaded: bool = True) -> tuple[Compr
     """A stream of the uncompressed bytes of ``stream``, whatever its compression."""
     kind, stream = sniff(stream)
     if kind is Compression.GZIP:
+        from isal import igzip, igzip_threaded
+
         reader: BinaryIO = (
             igzip_threaded.open(stream, "rb", threads=1) if threaded else igzip.IGzipFile(fileobj=stream)
         )  # type: ignore[assignment]
     elif kind is Compression.ZSTD:
+        import zstandard
+
         reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[assignment]
     elif kind is Compression.BZIP2:
+        import bz2
+
         reader = bz2.BZ2File(stream)  # type: ignore[assignment]
     elif kind is Compression.XZ:
+        import lzma
+
         reader = lzma.LZMAFile(stream)  # type: ignore[assignment]
     else:
         return kind, stream
@@ -95,12 +101,17 @@ class _DecodeErrors:
     """Turns codec errors (truncated or corrupt input) into InvalidArchiveError."""
 
     def __init__(self, inner: BinaryIO) -> None:
+        import lzma
+
+        import zstandard
+
         self._inner = inner
+        self._errors = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError)
 
     def read(self, n: int = -1) -> bytes:
         try:
             return self._inner.read(n)
-        except (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError) as exc:
+        except self._errors as exc:
             raise InvalidArchiveError(f"corrupt compressed stream: {exc}") from exc
 
     def close(self) -> None:

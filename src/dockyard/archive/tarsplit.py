@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-import zstandard
-
 from dockyard.errors import InvalidArchiveError
 
 _RAW = ord("R")
@@ -67,6 +65,8 @@ class TarSplitBuilder:
         self.records[index] = bytearray(content)
 
     def write(self, path: Path) -> None:
+        import zstandard  # here, not at the top: listing commands never need it
+
         compressor = zstandard.ZstdCompressor(level=3)
         with open(path, "wb") as f, compressor.stream_writer(f, closefd=False) as out:
             for record in self.records:
@@ -89,6 +89,8 @@ def _read_varint(stream: BinaryIO) -> int:
 
 
 def read_records(path: Path) -> Iterator[Record]:
+    import zstandard
+
     with open(path, "rb") as f:
         stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(f), 1 << 16)  # type: ignore[arg-type]
         while kind := stream.read(1):

@@ -204,9 +204,12 @@ def load_cmd(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_printer() -> Callable[[str, str], None]:
-    def show(layer: str, status: str) -> None:
-        print(f"{layer}: {status}", flush=True)
+def _progress_printer() -> Callable[[str, int], None]:
+    """Docker's finished bar for each layer as it is stored (only on a terminal)."""
+
+    def show(layer: str, size: int) -> None:
+        total = human_size(size)
+        print(f"{layer}: Loading layer [{'=' * 49}>]  {total}/{total}", flush=True)
 
     return show
 

@@ -86,7 +86,7 @@ class _Archive:
             raise InvalidArchiveError(f"invalid archive: {name} is not valid JSON") from exc
 
 
-def load_archive(store: ImageStore, path: str, progress: Callable[[str, str], None] | None = None) -> LoadResult:
+def load_archive(store: ImageStore, path: str, progress: Callable[[str, int], None] | None = None) -> LoadResult:
     archive = _Archive(path)
     if archive.has("manifest.json"):
         return _load_docker_archive(store, archive, progress)
@@ -101,7 +101,7 @@ def _store_image(
     jobs: list[LayerJob],
     tags: list[Reference],
     result: LoadResult,
-    progress: Callable[[str, str], None] | None,
+    progress: Callable[[str, int], None] | None,
 ) -> None:
     config = ImageConfig.parse(config_raw)
     if len(jobs) != len(config.diff_ids):
@@ -122,7 +122,7 @@ def _store_image(
         result.loaded.append(f"Loaded image ID: {image_id}")
 
 
-def _load_docker_archive(store: ImageStore, archive: _Archive, progress: Callable[[str, str], None] | None) -> LoadResult:
+def _load_docker_archive(store: ImageStore, archive: _Archive, progress: Callable[[str, int], None] | None) -> LoadResult:
     items = archive.json("manifest.json")
     if not isinstance(items, list):
         raise InvalidArchiveError("invalid archive: manifest.json is not a list")
@@ -145,7 +145,7 @@ def _blob_path(digest: Digest) -> str:
     return f"blobs/{digest.algorithm}/{digest.hex}"
 
 
-def _load_oci_layout(store: ImageStore, archive: _Archive, progress: Callable[[str, str], None] | None) -> LoadResult:
+def _load_oci_layout(store: ImageStore, archive: _Archive, progress: Callable[[str, int], None] | None) -> LoadResult:
     index = Index.parse(archive.read("index.json"))
     plans = []
     for descriptor in index.manifests:

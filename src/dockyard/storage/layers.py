@@ -9,10 +9,8 @@ process per core (tar extraction is CPU- and syscall-bound in Python).
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -85,21 +83,21 @@ class LayerStoreImpl:
     # staging -----------------------------------------------------------------
 
     def stage(
-        self, parent: Digest | None, jobs: list[LayerJob], progress: Callable[[str, str], None] | None = None
+        self, parent: Digest | None, jobs: list[LayerJob], progress: Callable[[str, int], None] | None = None
     ) -> StagedLayers:
         staged = StagedLayers()
         parents = self.stack(parent) if parent else []
         staged.layers.extend(parents)
         parent_caches = self.cache_ids(parent) if parent else []
         try:
-            self._stage_jobs(staged, jobs, parent_caches, progress or (lambda _id, _status: None))
+            self._stage_jobs(staged, jobs, parent_caches, progress or (lambda _id, _size: None))
         except BaseException:
             self.discard(staged)
             raise
         return staged
 
     def _stage_jobs(
-        self, staged: StagedLayers, jobs: list[LayerJob], caches: list[str], progress: Callable[[str, str], None]
+        self, staged: StagedLayers, jobs: list[LayerJob], caches: list[str], progress: Callable[[str, int], None]
     ) -> None:
         known = [layer.diff_id for layer in staged.layers]
         pending: list[int] = []  # indexes of jobs to extract
@@ -116,7 +114,6 @@ class LayerStoreImpl:
                 staged.layers.append(_row_to_layer(row))
                 caches.append(row.cache_id)
                 known.append(expected)
-                progress(expected.short, "Already exists")
                 continue
             pending.append(i)
             known.append(expected)
@@ -143,7 +140,7 @@ class LayerStoreImpl:
             staged.layers.append(Layer(chain, applied.diff_id, applied.size, applied.tar_size))
             staged.new[chain] = cache_id
             caches.append(cache_id)
-            progress(applied.diff_id.short, "Loaded")
+            progress(applied.diff_id.short, applied.tar_size)
 
     def _run_parallel(
         self, jobs: list[LayerJob], pending: list[int], caches: list[str], staged: StagedLayers
@@ -154,6 +151,9 @@ class LayerStoreImpl:
             staged.scratch.append(cache_id)
             self.driver.create(cache_id, caches + created)
             created.append(cache_id)
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx) as pool:
             futures = [
