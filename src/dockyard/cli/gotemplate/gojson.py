@@ -1,0 +1,71 @@
+"""Docker's `json` template function: Go's encoding/json, compact and without HTML escaping."""
+
+from __future__ import annotations
+
+import math
+
+from dockyard.cli.gotemplate.gostrconv import format_float
+from dockyard.cli.gotemplate.values import _is_nil, go_type_name
+
+
+class _JSONError(Exception):
+    pass
+
+
+def _json_string(text: str) -> str:
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch in '"\\':
+            out.append("\\" + ch)
+        elif ch in "\n\r\t":
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
+        elif code < 0x20:
+            out.append(f"\\u{code:04x}")
+        elif code in (0x2028, 0x2029):  # escaped even without HTML escaping, for JSONP
+            out.append(f"\\u{code:04x}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\ufffd")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def _json_float(value: float) -> str:
+    if math.isnan(value) or math.isinf(value):
+        raise _JSONError(f"json: unsupported value: {format_float(value, 'g', -1)}")
+    magnitude = abs(value)
+    fmt = "e" if magnitude != 0 and (magnitude < 1e-6 or magnitude >= 1e21) else "f"
+    text = format_float(value, fmt, -1)
+    if fmt == "e" and len(text) >= 4 and text[-4] == "e" and text[-3] == "-" and text[-2] == "0":
+        text = text[:-2] + text[-1]  # e-07 -> e-7, like ES6
+    return text
+
+
+def _json_value(value: object) -> str:
+    if _is_nil(value):
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return _json_float(value)
+    if isinstance(value, str):
+        return _json_string(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_json_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json_string(str(k))}:{_json_value(v)}" for k, v in value.items()) + "}"
+    raise _JSONError(f"json: unsupported type: {go_type_name(value)}")
+
+
+def go_json(value: object) -> str:
+    """Docker's `json` function: compact encoding/json output without HTML
+    escaping (docker/cli calls SetEscapeHTML(false)); keys keep dict order.
+    Docker ignores encoding errors, so e.g. NaN yields ""."""
+    try:
+        return _json_value(value)
+    except _JSONError:
+        return ""
