@@ -33,6 +33,9 @@ class ImageNotFoundError(NotFoundError):
         super().__init__(f"No such image: {name}")
         self.name = name
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # survives a worker process boundary
+        return (type(self), (self.name,))
+
 
 class BlobNotFoundError(NotFoundError):
     """A blob is not in the content store."""
@@ -56,10 +59,18 @@ class DigestMismatchError(InvalidContentError):
         self.expected = expected
         self.actual = actual
 
+    def __reduce__(self) -> tuple[type, tuple[object, object]]:
+        return (type(self), (self.expected, self.actual))
+
 
 class SizeMismatchError(InvalidContentError):
     def __init__(self, expected: int, actual: int) -> None:
         super().__init__(f"size mismatch: expected {expected} bytes, got {actual}")
+        self.expected = expected
+        self.actual = actual
+
+    def __reduce__(self) -> tuple[type, tuple[int, int]]:
+        return (type(self), (self.expected, self.actual))
 
 
 class UnsupportedMediaTypeError(InvalidContentError):

@@ -71,9 +71,11 @@ class _Applier:
         self.whiteouts = whiteouts
         self.split = split
         self.known_dirs: set[bytes] = {b"."}
-        self.dir_times: list[tuple[bytes, float]] = []
+        # last header wins, and an entry goes when its directory is removed later in the tar
+        self.dir_times: dict[bytes, int] = {}
         self.file_records: dict[bytes, int] = {}
         self.unpacked: set[bytes] = set()
+        self.content_bytes = 0  # the layer's own file content: its size where parents are copied in
 
     # path safety --------------------------------------------------------------
 
@@ -123,6 +125,7 @@ class _Applier:
             for name in [n for n in self.file_records if n.startswith(prefix)]:
                 self._inline(name)
             self.known_dirs = {d for d in self.known_dirs if d != rel and not d.startswith(prefix)}
+            self.dir_times = {d: t for d, t in self.dir_times.items() if d != rel and not d.startswith(prefix)}
             shutil.rmtree(path)
         else:
             if rel in self.file_records:
@@ -151,8 +154,8 @@ class _Applier:
                 self._other(rel, member)
                 stream.skip_content_as_raw()
             self.unpacked.add(rel)
-        for path, mtime in reversed(self.dir_times):
-            os.utime(path, (mtime, mtime), follow_symlinks=False)
+        for rel, mtime_ns in self.dir_times.items():
+            os.utime(self._abs(rel), ns=(mtime_ns, mtime_ns), follow_symlinks=False)
 
     def _regular(self, rel: bytes, member: tarstream.Member, stream: tarstream.TarStream) -> None:
         path = self._abs(rel)
@@ -161,12 +164,13 @@ class _Applier:
         except FileExistsError:
             self._remove(rel)
             fd = os.open(path, _CREATE, 0o600)
+        self.content_bytes += member.size
         # recorded before the content: its padding is the next raw record
         self.file_records[rel] = self.split.file(rel, member.size)
         try:
             stream.copy_content(lambda chunk: _write_all(fd, chunk))
             self._attributes(fd, member)
-            os.utime(fd, (member.mtime, member.mtime))
+            os.utime(fd, ns=(member.mtime_ns, member.mtime_ns))
         finally:
             os.close(fd)
 
@@ -211,7 +215,7 @@ class _Applier:
         elif kind == tarstream.FIFO:
             os.mkfifo(path, 0o600)
         self._attributes_path(path, member, symlink=kind == tarstream.SYMLINK)
-        os.utime(path, (member.mtime, member.mtime), follow_symlinks=False)
+        os.utime(path, ns=(member.mtime_ns, member.mtime_ns), follow_symlinks=False)
 
     @staticmethod
     def _attributes_path(path: bytes, member: tarstream.Member, *, symlink: bool = False) -> None:
@@ -236,7 +240,8 @@ class _Applier:
             os.mkdir(path, 0o700)
         self.known_dirs.add(rel)
         self._attributes_path(path, member)
-        self.dir_times.append((path, member.mtime))
+        self.dir_times.pop(rel, None)
+        self.dir_times[rel] = member.mtime_ns
 
     def _whiteout(self, rel: bytes, base: bytes, member: tarstream.Member) -> None:
         parent = posixpath.dirname(rel) or b"."
@@ -250,7 +255,10 @@ class _Applier:
             return
         if base.startswith(WHITEOUT_META_PREFIX):
             return  # AUFS bookkeeping: skipped, as Docker does
-        target = (parent + b"/" if parent != b"." else b"") + base[len(WHITEOUT_PREFIX) :]
+        name = base[len(WHITEOUT_PREFIX) :]
+        if name in (b"", b".", b".."):
+            raise UnsafePathError(f"invalid layer: whiteout {os.fsdecode(member.name)!r} names no entry inside the layer root")
+        target = (parent + b"/" if parent != b"." else b"") + name
         self._remove(target)
         self.unpacked.discard(target)
         if self.whiteouts is Whiteouts.OVERLAY:
@@ -265,6 +273,8 @@ class _Applier:
             rel = prefix + name
             if rel not in self.unpacked:
                 self._remove(rel)
+            elif rel in self.known_dirs and os.path.isdir(self._abs(rel)) and not os.path.islink(self._abs(rel)):
+                self._clear_lower(rel)  # written by this layer, but its lower children are still hidden
 
 
 def apply_layer(stream: BinaryIO, dest: Path, whiteouts: Whiteouts, tarsplit_path: Path) -> AppliedLayer:
@@ -284,7 +294,10 @@ def apply_layer(stream: BinaryIO, dest: Path, whiteouts: Whiteouts, tarsplit_pat
     except OSError as exc:
         where = exc.filename if isinstance(exc.filename, (str, bytes)) else b""
         raise StorageError(f"apply layer: {exc.strerror or exc}: {os.fsdecode(where)}") from exc
-    return AppliedLayer(digester.digest(), tar.total, directory_size(dest))
+    # overlay2 measures its diff directory (Docker's directory.Size); a vfs layer holds its
+    # parents too, so its size is its own content, as Docker's naive differ reports it
+    size = directory_size(dest) if whiteouts is Whiteouts.OVERLAY else applier.content_bytes
+    return AppliedLayer(digester.digest(), tar.total, size)
 
 
 def directory_size(root: Path) -> int:

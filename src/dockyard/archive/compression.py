@@ -81,9 +81,7 @@ def open_decompressed(stream: BinaryIO, *, threaded: bool = True) -> tuple[Compr
             igzip_threaded.open(stream, "rb", threads=1) if threaded else igzip.IGzipFile(fileobj=stream)
         )  # type: ignore[assignment]
     elif kind is Compression.ZSTD:
-        import zstandard
-
-        reader = zstandard.ZstdDecompressor().stream_reader(stream, read_across_frames=True)  # type: ignore[assignment]
+        reader = _ZstdReader(stream)  # type: ignore[assignment]
     elif kind is Compression.BZIP2:
         import bz2
 
@@ -104,9 +102,10 @@ class _DecodeErrors:
         import lzma
 
         import zstandard
+        from isal.igzip_lib import IsalError
 
         self._inner = inner
-        self._errors = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, ValueError)
+        self._errors = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, IsalError, ValueError)
 
     def read(self, n: int = -1) -> bytes:
         try:
@@ -119,3 +118,44 @@ class _DecodeErrors:
             self._inner.close()
         except Exception:  # noqa: BLE001 - closing a broken codec must not mask the first error
             pass
+
+
+class _ZstdReader:
+    """zstd frames one after another; a stream that ends inside a frame is an error
+    (zstandard's stream_reader reports such a truncation as a quiet EOF)."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._dobj = self._new()
+        self._started = False
+        self._pending = b""
+
+    def read(self, n: int = -1) -> bytes:
+        while not self._pending:
+            chunk = self._raw.read(1 << 20)
+            if not chunk:
+                if self._started and not self._dobj.eof:
+                    raise InvalidArchiveError("corrupt compressed stream: zstd data is truncated")
+                return b""
+            self._pending = self._feed(chunk)
+        if n < 0 or n >= len(self._pending):
+            out, self._pending = self._pending, b""
+            return out
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def _feed(self, chunk: bytes) -> bytes:
+        out = b""
+        while chunk:
+            if self._dobj.eof:  # the next frame follows the one just finished
+                self._dobj = self._new()
+            self._started = True
+            out += self._dobj.decompress(chunk)
+            chunk = self._dobj.unused_data if self._dobj.eof else b""
+        return out
+
+    def close(self) -> None:
+        pass

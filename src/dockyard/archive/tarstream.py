@@ -42,7 +42,7 @@ class Member:
     uid: int
     gid: int
     size: int
-    mtime: float
+    mtime_ns: int
     linkname: bytes
     devmajor: int
     devminor: int
@@ -73,6 +73,24 @@ def _check_sum(block: bytes) -> None:
         signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 256
         if stored != signed:
             raise InvalidArchiveError("invalid tar header: checksum mismatch (corrupt or not a tar archive)")
+
+
+def _pax_int(pax: dict[str, bytes], key: str) -> int:
+    try:
+        return int(pax[key])
+    except ValueError as exc:
+        raise InvalidArchiveError(f"invalid tar header: bad PAX {key} {pax[key]!r}") from exc
+
+
+def _pax_time_ns(value: bytes) -> int:
+    """A PAX time ("1700000000.987654321") in nanoseconds, exactly."""
+    whole, _, fraction = value.partition(b".")
+    try:
+        seconds = int(whole)
+        nanos = int(fraction[:9].ljust(9, b"0")) if fraction else 0
+    except ValueError as exc:
+        raise InvalidArchiveError(f"invalid tar header: bad PAX time {value!r}") from exc
+    return seconds * 10**9 + (-nanos if seconds < 0 or whole.startswith(b"-") else nanos)
 
 
 def _parse_pax(data: bytes) -> dict[str, bytes]:
@@ -112,7 +130,6 @@ class TarStream:
         self._pending = 0  # content bytes of the current member not yet consumed
         self._padding = 0
         self.total = 0
-        self._globals: dict[str, bytes] = {}
 
     # buffer ------------------------------------------------------------------
 
@@ -169,7 +186,8 @@ class TarStream:
             size = _number(block[124:136], "size")
             if kind in (ord("x"), ord("g")):
                 records = _parse_pax(self._raw_data(size, MAX_PAX_SIZE, "PAX header"))
-                (pax if kind == ord("x") else self._globals).update(records)
+                if kind == ord("x"):  # global records are not applied to members, as Go's reader does
+                    pax.update(records)
                 continue
             if kind in (ord("L"), ord("K")):
                 value = self._raw_data(size, MAX_LONGNAME, "long name").split(b"\0", 1)[0]
@@ -178,7 +196,7 @@ class TarStream:
                 else:
                     longlink = value
                 continue
-            return self._member(block, kind, size, {**self._globals, **pax}, longname, longlink)
+            return self._member(block, kind, size, pax, longname, longlink)
 
     def _member(
         self, block: bytes, kind: int, size: int, pax: dict[str, bytes], longname: bytes | None, longlink: bytes | None
@@ -192,10 +210,10 @@ class TarStream:
             name=pax.get("path", longname or name),
             type=kind,
             mode=_number(block[100:108], "mode"),
-            uid=int(pax["uid"]) if "uid" in pax else _number(block[108:116], "uid"),
-            gid=int(pax["gid"]) if "gid" in pax else _number(block[116:124], "gid"),
-            size=int(pax["size"]) if "size" in pax else size,
-            mtime=float(pax["mtime"]) if "mtime" in pax else float(_number(block[136:148], "mtime")),
+            uid=_pax_int(pax, "uid") if "uid" in pax else _number(block[108:116], "uid"),
+            gid=_pax_int(pax, "gid") if "gid" in pax else _number(block[116:124], "gid"),
+            size=_pax_int(pax, "size") if "size" in pax else size,
+            mtime_ns=_pax_time_ns(pax["mtime"]) if "mtime" in pax else _number(block[136:148], "mtime") * 10**9,
             linkname=pax.get("linkpath", longlink or block[157:257].split(b"\0", 1)[0]),
             devmajor=_number(block[329:337], "devmajor"),
             devminor=_number(block[337:345], "devminor"),
@@ -203,10 +221,8 @@ class TarStream:
         )
         if member.size < 0:
             raise InvalidArchiveError("invalid tar header: negative size")
-        # only regular files carry content; hardlinks and others declare size 0 or it is ignored
+        # only regular files carry content: Go's reader ignores the size of header-only types
         self._pending = member.size if member.is_regular else 0
-        if not member.is_regular and member.size and kind != HARDLINK:
-            self._pending = member.size
         self._padding = -self._pending % BLOCK
         return member
 

@@ -6,6 +6,7 @@ parsed view is read-only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -45,16 +46,14 @@ class HistoryEntry:
 
 
 def parse_time(value: str) -> datetime | None:
-    """RFC 3339 with nanoseconds (Go's output) to an aware datetime."""
+    """RFC 3339 with up to nanoseconds (Go's output) to an aware datetime."""
     if not value:
         return None
-    text = value.strip().replace("Z", "+00:00")
-    # Python accepts at most microseconds: cut the fraction to six digits
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        zone = rest[len(digits):]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{zone}"
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    # Python keeps microseconds: cut the fraction to six digits, keep the offset after it
+    match = re.fullmatch(r"([^.]+)\.(\d+)(.*)", text)
+    if match:
+        text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:

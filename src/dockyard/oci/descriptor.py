@@ -54,7 +54,7 @@ class Descriptor:
             raise InvalidContentError("descriptor is not an object")
         try:
             size = data["size"]
-            if not isinstance(size, int) or size < 0:
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
                 raise InvalidContentError(f"invalid descriptor size: {size!r}")
             platform = data.get("platform")
             return cls(
@@ -89,7 +89,7 @@ def load_json_document(raw: bytes, what: str) -> dict[str, Any]:
         raise InvalidContentError(f"{what} is larger than {MAX_MANIFEST_SIZE} bytes")
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidContentError(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise InvalidContentError(f"{what} is not a JSON object")
@@ -181,4 +181,5 @@ def canonical_json(data: Any) -> bytes:
     text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
     # Go escapes these for HTML safety; matching it keeps digests equal to Docker's
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return text.encode()

@@ -109,7 +109,9 @@ class Overlay2:
         for name in os.listdir(self.home):
             if name == "l" or name in known:
                 continue
-            if name.startswith(".removing-"):
+            if not (self.home / name).is_dir():
+                (self.home / name).unlink()
+            elif name.startswith(".removing-"):
                 shutil.rmtree(self.home / name, ignore_errors=True)
             else:
                 self.remove(name)
@@ -156,5 +158,9 @@ class Vfs:
 
     def sweep(self, known: set[str]) -> None:
         for name in os.listdir(self.home):
-            if name not in known:
+            if name in known:
+                continue
+            if (self.home / name).is_dir():
                 shutil.rmtree(self.home / name, ignore_errors=True)
+            else:
+                (self.home / name).unlink()
