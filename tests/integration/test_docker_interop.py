@@ -107,3 +107,40 @@ def test_skopeo_reads_our_archive_and_we_read_its_oci_layout(dockyard: Dockyard,
     loaded = json.loads(fresh("inspect", "sk:2").stdout)[0]
     assert loaded["RootFS"]["Layers"] == info["Layers"]
     assert loaded["Id"] != image_id
+
+
+def test_history_and_inspect_match_docker(dockerd, multilayer_archive: Path, dockyard: Dockyard) -> None:  # type: ignore[no-untyped-def]
+    dockyard("load", "-i", str(multilayer_archive))
+    fmt = "{{.CreatedBy}}|{{.Size}}|{{.Comment}}"
+    ours = dockyard("history", "--no-trunc", "--format", fmt, "dyk-multilayer").stdout
+    theirs = dockerd.run("history", "--no-trunc", "--format", fmt, "dyk-multilayer").stdout
+    assert ours == theirs
+    table = dockyard("history", "dyk-multilayer").stdout.splitlines()
+    assert table[0].split()[:4] == ["IMAGE", "CREATED", "CREATED", "BY"]
+    assert table[1].startswith(dockerd.image_id("dyk-multilayer")[7:19])
+    assert all(line.startswith("<missing>") for line in table[2:])
+    mine = json.loads(dockyard("inspect", "dyk-multilayer").stdout)[0]
+    docker = dockerd.inspect("dyk-multilayer")
+    for key in ("Id", "RepoTags", "Comment", "Created", "Container", "ContainerConfig", "DockerVersion",
+                "Author", "Config", "Architecture", "Os", "Size", "VirtualSize", "RootFS"):  # fmt: skip
+        assert mine[key] == docker[key], key
+    row = "{{.Repository}} {{.Tag}} {{.ID}} {{.Size}} {{.VirtualSize}}"
+    assert dockyard("images", "--format", row, "dyk-multilayer").stdout == dockerd.run("images", "--format", row, "dyk-multilayer").stdout
+
+
+def test_several_images_in_one_archive_both_ways(dockerd, dockyard: Dockyard, busybox_tar: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    first = dockyard("import", "-m", "one", str(busybox_tar), "dyk/multi:one").stdout.strip()
+    second = dockyard("import", "-m", "two", str(busybox_tar), "dyk/multi:two").stdout.strip()
+    untagged = dockyard("import", "-m", "three", str(busybox_tar)).stdout.strip()
+    archive = tmp_path / "several.tar"
+    dockyard("save", "-o", str(archive), "dyk/multi", untagged[7:19])
+    out = dockerd.run("load", "-i", str(archive)).stdout
+    assert "Loaded image: dyk/multi:one" in out and "Loaded image: dyk/multi:two" in out
+    assert f"Loaded image ID: {untagged}" in out
+    assert dockerd.image_id("dyk/multi:one") == first and dockerd.image_id("dyk/multi:two") == second
+    theirs = tmp_path / "theirs.tar"
+    dockerd.run("save", "-o", str(theirs), "dyk/multi:one", "dyk/multi:two", untagged)
+    fresh = Dockyard(tmp_path / "fresh")
+    lines = sorted(fresh("load", "-i", str(theirs)).stdout.splitlines())
+    assert lines == sorted(["Loaded image: dyk/multi:one", "Loaded image: dyk/multi:two", f"Loaded image ID: {untagged}"])
+    dockerd.run("rmi", "dyk/multi:one", "dyk/multi:two", untagged)

@@ -226,3 +226,58 @@ def test_vfs_driver(tmp_path: Path, busybox_tar: Path) -> None:
     assert vfs("images", "-q", "--no-trunc").stdout.strip() == image_id
     wrong = vfs("--storage-driver", "overlay2", "images", check=False)
     assert wrong.returncode == 1 and "vfs storage driver" in wrong.stderr
+
+
+def test_import_from_url(dockyard: Dockyard, busybox_tar: Path, tmp_path: Path) -> None:
+    import http.server
+    import threading
+    from functools import partial
+
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(busybox_tar.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/{busybox_tar.name}"
+        image_id = dockyard("import", url, "fromurl:1").stdout.strip()
+        assert json.loads(dockyard("inspect", image_id).stdout)[0]["Comment"] == f"Imported from {url}"
+        missing = dockyard("import", url + ".nope", check=False)
+        assert missing.returncode == 1 and "404" in missing.stderr
+    finally:
+        server.shutdown()
+
+
+def test_present_layers_are_not_extracted_again(dockyard: Dockyard, busybox_tar: Path, store_root: Path, tmp_path: Path) -> None:
+    dockyard("import", str(busybox_tar), "again:1")
+    archive = tmp_path / "again.tar"
+    dockyard("save", "-o", str(archive), "again:1")
+    dockyard("rmi", "again:1")
+    dockyard("load", "-i", str(archive))
+    layer_dirs = sorted(p for p in (store_root / "overlay2").iterdir() if p.name != "l")
+    before = [(p.name, p.stat().st_mtime_ns, (p / "diff").stat().st_ino) for p in layer_dirs]
+    dockyard("tag", "again:1", "again:2")
+    dockyard("rmi", "again:1")
+    assert dockyard("load", "-i", str(archive)).stdout == "Loaded image: again:1\n"
+    after = [(p.name, p.stat().st_mtime_ns, (p / "diff").stat().st_ino) for p in sorted(p for p in (store_root / "overlay2").iterdir() if p.name != "l")]
+    assert after == before
+
+
+def test_load_untagged_prints_id(dockyard: Dockyard, busybox_tar: Path, tmp_path: Path) -> None:
+    image_id = dockyard("import", str(busybox_tar)).stdout.strip()
+    archive = tmp_path / "byid.tar"
+    dockyard("save", "-o", str(archive), image_id[7:19])
+    fresh = Dockyard(tmp_path / "fresh")
+    assert fresh("load", "-i", str(archive)).stdout == f"Loaded image ID: {image_id}\n"
+
+
+def test_rmi_refuses_an_image_a_container_uses(dockyard: Dockyard, busybox_tar: Path, store_root: Path) -> None:
+    import sqlite3
+
+    image_id = dockyard("import", str(busybox_tar), "used:1").stdout.strip()
+    # the containers table is the runtime's seam: a row there is a container using the image
+    with sqlite3.connect(store_root / "dockyard.db") as db:
+        db.execute("INSERT INTO containers VALUES ('c0ffee000000aaaa', 'web', ?, '2026-01-01T00:00:00Z', '{}')", (image_id,))
+    result = dockyard("rmi", image_id[7:19], check=False)
+    assert result.returncode == 1
+    assert "container c0ffee000000 is using its referenced image" in result.stderr
+    assert dockyard("image", "prune", "-a", "-f").stdout == "Total reclaimed space: 0B\n"
+    assert dockyard("images", "-q").stdout.strip() == image_id[7:19]
