@@ -49,11 +49,20 @@ class _Limited(io.RawIOBase):
         super().close()
 
 
+class Openable(Protocol):
+    """A picklable source a worker process can open itself (a file slice, a URL):
+    jobs whose sources all are such extract in parallel processes."""
+
+    def open(self) -> BinaryIO: ...
+
+
 @dataclass(slots=True)
 class LayerJob:
-    """One layer to store: a (possibly compressed) tar and the diff ID it must have."""
+    """One layer to store: a (possibly compressed) tar and the diff ID it must have.
 
-    source: FileSlice | Callable[[], BinaryIO]
+    ``source`` is an Openable or a plain callable (a stream only this process can read)."""
+
+    source: Openable | Callable[[], BinaryIO]
     expected_diff_id: Digest | None = None
     blob_digest: Digest | None = None  # of the bytes as stored (compressed), checked too when given
 

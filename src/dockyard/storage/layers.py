@@ -18,7 +18,7 @@ from dockyard.archive.apply import AppliedLayer, Whiteouts, apply_layer
 from dockyard.archive.compression import open_decompressed
 from dockyard.archive.export import export_layer
 from dockyard.errors import DigestMismatchError, DockyardError, InvalidContentError, LayerNotFoundError
-from dockyard.image.layerstore import FileSlice, Layer, LayerJob, StagedLayers
+from dockyard.image.layerstore import Layer, LayerJob, StagedLayers
 from dockyard.metadata.db import Database, LayerRow
 from dockyard.oci.digest import Digest, VerifyingReader, chain_ids
 from dockyard.storage.driver import Driver, new_cache_id
@@ -27,7 +27,7 @@ TARSPLIT = "tar-split.zst"
 
 
 def _extract(job: LayerJob, diff: Path, whiteouts: Whiteouts) -> AppliedLayer:
-    raw = job.source.open() if isinstance(job.source, FileSlice) else job.source()
+    raw = job.source.open() if hasattr(job.source, "open") else job.source()  # type: ignore[union-attr,operator]
     try:
         blob = VerifyingReader(raw, job.blob_digest) if job.blob_digest else None
         _, stream = open_decompressed(blob or raw)  # type: ignore[arg-type]
@@ -120,7 +120,7 @@ class LayerStoreImpl:
         if not pending:
             return
         parallel = self.driver.whiteouts is Whiteouts.OVERLAY and all(
-            isinstance(jobs[i].source, FileSlice) for i in pending
+            hasattr(jobs[i].source, "open") for i in pending
         ) and len(pending) > 1
         base_caches = list(caches)
         results = self._run_parallel(jobs, pending, base_caches, staged) if parallel else None

@@ -1,0 +1,1 @@
+"""The registry protocol: one error-code table, a client and a server."""
