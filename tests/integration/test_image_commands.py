@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Dockyard, needs_root, tree_digest
+from tests.conftest import Dockyard, needs_root
 from tests.helpers import images
 
 pytestmark = needs_root

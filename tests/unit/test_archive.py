@@ -13,7 +13,6 @@ import hashlib
 import io
 import os
 import random
-import shutil
 import stat
 import struct
 import subprocess
@@ -56,16 +55,6 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: device no
 MODES = [Whiteouts.OVERLAY, Whiteouts.DELETE]
 # VFS_CAP_REVISION_2 | VFS_CAP_FLAGS_EFFECTIVE, permitted = CAP_NET_BIND_SERVICE
 CAPABILITY = struct.pack("<IIIII", 0x02000001, 1 << 10, 0, 0, 0)
-
-
-@pytest.fixture
-def tmp_path() -> Iterator[Path]:
-    """A private temp dir removed afterwards (pytest's own are kept around)."""
-    path = Path(tempfile.mkdtemp(prefix="dockyard-test-archive-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # --- helpers -------------------------------------------------------------------

@@ -5,29 +5,17 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from dockyard.content import ContentStore
 from dockyard.errors import BlobNotFoundError, InvalidContentError
 from dockyard.oci.digest import Digest
-
-
-@pytest.fixture
-def tmp_path() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="dockyard-test-content-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -19,24 +16,6 @@ from dockyard.errors import StorageError
 from dockyard.metadata import Database, ImageRow, LayerRow
 from dockyard.metadata.db import MIGRATIONS
 from dockyard.oci.digest import Digest, chain_ids
-
-
-@pytest.fixture
-def tmp_path() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="dockyard-test-metadata-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "metadata.db")
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def digest(n: int) -> str:

@@ -7,11 +7,9 @@ import gzip
 import hashlib
 import io
 import os
-import shutil
 import stat
 import sys
 import tarfile
-import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -90,24 +88,6 @@ UNION = {
     "var": "dir",
     "var/log": b"log" * 1000,
 }
-
-
-@pytest.fixture
-def tmp_path() -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="dockyard-test-storage-"))
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(tmp_path / "metadata.db")
-    try:
-        yield database
-    finally:
-        database.close()
 
 
 def make_store(tmp_path: Path, db: Database, driver_name: str, workers: int | None = None) -> LayerStoreImpl:

@@ -19,7 +19,7 @@ def parse_filters(values: list[str]) -> dict[str, list[str]]:
     for value in values:
         key, sep, arg = value.partition("=")
         if not sep:
-            raise InvalidArgumentError(f"bad format of filter (expected name=value)")
+            raise InvalidArgumentError("bad format of filter (expected name=value)")
         out.setdefault(key.strip().lower(), []).append(arg)
     return out
 

@@ -17,7 +17,8 @@ from dockyard.errors import DockyardError
 
 
 def build_parser() -> Parser:
-    from dockyard.cli import images
+    from dockyard.cli import images, registry_client
+    from dockyard.cli import registry_server
 
     parser = Parser(prog="dockyard", description="Docker's image and container management")
     parser.add_argument("--root", default=os.environ.get("DOCKYARD_ROOT", "/var/lib/dockyard"), help="root of the store (env DOCKYARD_ROOT)")
@@ -28,6 +29,8 @@ def build_parser() -> Parser:
     image = commands.add_parser("image", help="Manage images")
     image_commands = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=Parser)
     images.register(commands, image_commands)
+    registry_server.register(commands)
+    registry_client.register(commands, image_commands)
     return parser
 
 

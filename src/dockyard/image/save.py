@@ -9,7 +9,6 @@ damaged layer fails the save instead of producing a wrong archive.
 
 from __future__ import annotations
 
-import json
 import tarfile
 from dataclasses import dataclass, field
 from typing import BinaryIO

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Callable
 
 from dockyard.archive.apply import AppliedLayer, Whiteouts, apply_layer
 from dockyard.archive.compression import open_decompressed
