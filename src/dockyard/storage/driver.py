@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
-from base64 import b32encode
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -77,6 +75,8 @@ class Overlay2:
         """``parents`` bottom first."""
         layer = self.home / cache_id
         (layer / "diff").mkdir(parents=True)
+        from base64 import b32encode
+
         short = b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
         os.symlink(f"../{cache_id}/diff", self.home / "l" / short)
         (layer / "link").write_text(short)
@@ -137,6 +137,8 @@ class Vfs:
         diff = self.diff_path(cache_id)
         diff.parent.mkdir(parents=True)
         if parents:
+            import subprocess
+
             # GNU cp keeps owners, modes, xattrs, hardlinks and devices, and reflinks where it can
             result = subprocess.run(
                 ["cp", "-a", "--reflink=auto", str(self.diff_path(parents[-1])), str(diff)],
