@@ -136,6 +136,8 @@ class Dockerd:
         self.start_timeout = start_timeout
         self.extra_args = list(extra_args)
         self.tmp = Path(tempfile.mkdtemp(prefix="dyk-", dir=base_dir))
+        # containerd namespaces allow only [A-Za-z0-9] runs joined by . _ -; temp names may end in _
+        self.namespace = "dyk" + "".join(c for c in self.tmp.name[4:] if c.isalnum())
         self.data_root = self.tmp / "data"
         self.exec_root = self.tmp / "exec"
         self.sock = self.tmp / "docker.sock"
@@ -187,8 +189,8 @@ class Dockerd:
                 "--exec-opt", "native.cgroupdriver=cgroupfs",
                 "--cgroup-parent", f"/{self.tmp.name}",
                 # Separate namespaces in case dockerd picks up a system containerd.
-                "--containerd-namespace", f"{self.tmp.name}",
-                "--containerd-plugins-namespace", f"{self.tmp.name}-plugins",
+                "--containerd-namespace", self.namespace,
+                "--containerd-plugins-namespace", f"{self.namespace}-plugins",
                 *self.extra_args,
             ]
             daemon_env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
@@ -310,7 +312,7 @@ class Dockerd:
         ctr = shutil.which("ctr", path=_PATH)
         if ctr is None:
             return
-        for ns in (self.tmp.name, f"{self.tmp.name}-plugins"):
+        for ns in (self.namespace, f"{self.namespace}-plugins"):
             subprocess.run([ctr, "-a", SYSTEM_CONTAINERD_SOCK, "namespaces", "remove", ns],
                            capture_output=True, timeout=30)
 
