@@ -1,0 +1,119 @@
+"""``dockyard registry serve`` and ``dockyard registry gc``: parsing and printing only."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockyard.cli.context import Context, UsageError
+
+if TYPE_CHECKING:  # the server's modules load only when a registry command runs
+    from dockyard.registry.server.config import ServerConfig
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    registry = commands.add_parser("registry", help="Run a registry server", prog="dockyard registry")
+    sub = registry.add_subparsers(dest="registry_command", metavar="COMMAND", parser_class=type(registry))
+    _serve_args(sub.add_parser("serve", help="Serve a registry (OCI Distribution API)", prog="dockyard registry serve"))
+    _gc_args(sub.add_parser("gc", help="Delete blobs no manifest uses", prog="dockyard registry gc"))
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", dest="registry_root", type=Path, help="storage directory (default: <dockyard root>/registry)")
+    p.add_argument("--config", type=Path, help="YAML configuration file; flags override it")
+
+
+def _serve_args(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--addr", help="address to listen on, HOST:PORT (port 0 picks a free one; default 127.0.0.1:5000)")
+    p.add_argument("--workers", type=int, help="worker processes sharing the socket and the storage")
+    auth = p.add_mutually_exclusive_group()
+    auth.add_argument("--htpasswd", type=Path, help="Basic auth from an htpasswd file (bcrypt entries)")
+    auth.add_argument("--token-acl", type=Path, help="token auth with the built-in token endpoint and this ACL file")
+    p.add_argument("--token-realm", help="token endpoint URL announced in challenges (default: this server's /auth/token)")
+    p.add_argument("--token-service", help="service name in tokens and challenges")
+    p.add_argument("--tls-cert", type=Path, help="TLS certificate (PEM)")
+    p.add_argument("--tls-key", type=Path, help="TLS private key (PEM)")
+    p.add_argument("--proxy-remote", help="serve as a pull-through cache of this registry URL")
+    p.add_argument("--proxy-username", help="upstream user name")
+    p.add_argument("--proxy-password", help="upstream password")
+    p.add_argument("--proxy-ttl", type=float, help="seconds before a cached tag is checked upstream again")
+    p.add_argument("--max-blob-size", type=int, help="largest blob accepted, in bytes")
+    p.set_defaults(handler=serve_cmd)
+
+
+def _gc_args(p: argparse.ArgumentParser) -> None:
+    _common(p)
+    p.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
+    p.add_argument("--delete-untagged", action="store_true", help="also delete manifests no tag reaches")
+    p.add_argument("--grace", type=float, help="seconds a blob is kept after its last use (default 3600)")
+    p.set_defaults(handler=gc_cmd)
+
+
+def _config(ctx: Context, args: argparse.Namespace) -> ServerConfig:
+    from dockyard.registry.server import config
+
+    root = args.registry_root or ctx.root / "registry"
+    loaded = config.load(args.config, root)
+    if args.registry_root:
+        loaded = loaded.with_overrides(root=args.registry_root)
+    return loaded
+
+
+def serve_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.registry.server.serve import serve
+
+    conf = _config(ctx, args).with_overrides(
+        addr=args.addr,
+        workers=args.workers,
+        htpasswd=args.htpasswd,
+        token_acl=args.token_acl,
+        token_realm=args.token_realm,
+        token_service=args.token_service,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        proxy_remote=args.proxy_remote,
+        proxy_username=args.proxy_username,
+        proxy_password=args.proxy_password,
+        proxy_ttl=args.proxy_ttl,
+        max_blob_size=args.max_blob_size,
+    )
+    if conf.htpasswd and conf.token_acl:
+        raise UsageError("--htpasswd and --token-acl are mutually exclusive\nSee 'dockyard registry serve --help'.")
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
+    try:
+        serve(conf, on_ready=lambda url: print(f"dockyard registry listening on {url}", flush=True))
+    except OSError as exc:
+        print(f"Error: listen tcp {conf.addr}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def gc_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.registry.server.gc import collect
+    from dockyard.registry.server.registry import Registry
+    from dockyard.registry.server.storage import open_filesystem
+
+    conf = _config(ctx, args)
+    if not conf.root.is_dir():
+        print(f"Error: no registry storage at {conf.root}", file=sys.stderr)
+        return 1
+    registry = Registry(open_filesystem(conf.root))
+    grace = args.grace if args.grace is not None else conf.gc_grace
+    report = collect(registry, dry_run=args.dry_run, delete_untagged=args.delete_untagged, grace=grace)
+    verb = "would delete" if args.dry_run else "deleted"
+    for node in report.deleted_manifests:
+        print(f"{verb} manifest {node.repository}@{node.digest}")
+    for digest, size in report.deleted_blobs:
+        print(f"{verb} blob {digest} ({size} bytes)")
+    for upload in report.deleted_uploads:
+        print(f"{verb} upload {upload}")
+    print(
+        f"{report.marked_blobs} blobs marked, {len(report.deleted_blobs)} blobs and "
+        f"{len(report.deleted_manifests)} manifests {verb}, {report.spared_young} spared (younger than {grace:g}s), "
+        f"{report.freed_bytes} bytes {'reclaimable' if args.dry_run else 'freed'}"
+    )
+    return 0

@@ -1,0 +1,140 @@
+"""Blob endpoints: GET/HEAD (sendfile, Range), DELETE, and the upload protocol.
+
+Uploads (distribution-spec "pushing blobs"): POST starts a session, mounts a
+blob from another repository (``mount=``, ``from=``) or takes the whole blob
+at once (``digest=``); PATCH appends a chunk; PUT appends the last one and
+commits against the digest; GET reports progress; DELETE cancels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from dockyard.oci.digest import Digest
+from dockyard.registry.errcode import Code, RegistryError
+from dockyard.registry.server.auth import Access
+from dockyard.registry.server.routes import Route, is_valid_name, parse_digest
+from dockyard.registry.server.state import ServerState, empty_response, state_of
+from dockyard.registry.server.uploads import ContentRange, Session
+
+_STREAM_CHUNK = 1 << 20
+
+
+async def get_blob(request: web.Request, route: Route) -> web.StreamResponse:
+    state = state_of(request)
+    digest = parse_digest(route.reference)
+    if state.proxy is not None:
+        cached = await state.proxy.ensure_blob(request, route.name, digest)
+        if cached is not None:  # streamed straight from the upstream while being stored
+            return cached
+    info = state.registry.stat_blob(route.name, digest)
+    headers = {
+        "Docker-Content-Digest": str(digest),
+        "Content-Type": "application/octet-stream",
+        # a blob never changes: caches may keep it for good
+        "Cache-Control": "max-age=31536000",
+        "Accept-Ranges": "bytes",
+    }
+    local = state.driver.local_path(info.path)
+    if local is not None:
+        return web.FileResponse(local, headers=headers)  # sendfile, Range, HEAD
+    return await _stream(request, state, info.path, info.size, headers)
+
+
+async def _stream(request: web.Request, state: ServerState, path: str, size: int, headers: dict[str, str]) -> web.StreamResponse:
+    """A blob from a non-local backend, whole (Range needs a local file or a ranged reader)."""
+    response = web.StreamResponse(headers=headers)
+    response.content_length = size
+    await response.prepare(request)
+    if request.method != "HEAD":
+        with state.driver.open_read(path) as f:
+            while chunk := f.read(_STREAM_CHUNK):
+                await response.write(chunk)
+    await response.write_eof()
+    return response
+
+
+async def delete_blob(request: web.Request, route: Route) -> web.StreamResponse:
+    digest = parse_digest(route.reference)
+    state_of(request).registry.delete_blob(route.name, digest)
+    return empty_response(202, {"Docker-Content-Digest": str(digest)})
+
+
+def _body(request: web.Request) -> AsyncIterator[bytes]:
+    return request.content.iter_any()
+
+
+def _content_range(request: web.Request) -> ContentRange | None:
+    value = request.headers.get("Content-Range")
+    return ContentRange.parse(value) if value else None
+
+
+def _session_headers(session: Session) -> dict[str, str]:
+    return {"Location": session.location, "Range": session.range_header, "Docker-Upload-UUID": session.upload_id}
+
+
+def _created(name: str, digest: Digest) -> web.Response:
+    return empty_response(201, {"Location": f"/v2/{name}/blobs/{digest}", "Docker-Content-Digest": str(digest)})
+
+
+async def start_upload(request: web.Request, route: Route) -> web.StreamResponse:
+    state = state_of(request)
+    query = request.query
+    if "mount" in query:
+        digest = parse_digest(query["mount"])
+        source = query.get("from")
+        if await _may_mount(request, state, source) and state.registry.mount_blob(route.name, digest, source):
+            return _created(route.name, digest)
+        # not mountable: fall through to an ordinary session, as the spec says
+    if "digest" in query:
+        digest = parse_digest(query["digest"])
+        session = state.uploads.start(route.name)
+        try:
+            await state.uploads.finish(route.name, session.upload_id, digest, _body(request), None, request.content_length)
+        except BaseException:
+            state.uploads.discard(route.name, session.upload_id)  # a monolithic upload has no session to keep
+            raise
+        return _created(route.name, digest)
+    session = state.uploads.start(route.name)
+    return empty_response(202, _session_headers(session))
+
+
+async def _may_mount(request: web.Request, state: ServerState, source: str | None) -> bool:
+    """Whether the client may take blobs from ``source`` (it must be allowed to pull there)."""
+    if source is None:
+        # automatic mounts would reveal blobs of repositories the client may not read
+        return state.auth is None
+    if not is_valid_name(source):
+        return False
+    if state.auth is None:
+        return True
+    return state.auth.permits(request.get("identity"), Access("repository", source, frozenset({"pull"})))
+
+
+async def upload_status(request: web.Request, route: Route) -> web.StreamResponse:
+    session = state_of(request).uploads.status(route.name, route.reference)
+    return empty_response(204, _session_headers(session))
+
+
+async def patch_upload(request: web.Request, route: Route) -> web.StreamResponse:
+    uploads = state_of(request).uploads
+    session = await uploads.append(route.name, route.reference, _body(request), _content_range(request), request.content_length)
+    return empty_response(202, _session_headers(session))
+
+
+async def finish_upload(request: web.Request, route: Route) -> web.StreamResponse:
+    uploads = state_of(request).uploads
+    if "digest" not in request.query:
+        uploads.status(route.name, route.reference)
+        raise RegistryError(Code.DIGEST_INVALID, "digest parameter missing")
+    digest = parse_digest(request.query["digest"])
+    body = _body(request) if request.body_exists else None
+    await uploads.finish(route.name, route.reference, digest, body, _content_range(request), request.content_length if body else None)
+    return _created(route.name, digest)
+
+
+async def cancel_upload(request: web.Request, route: Route) -> web.StreamResponse:
+    state_of(request).uploads.cancel(route.name, route.reference)
+    return empty_response(204)

@@ -1,0 +1,224 @@
+"""Blob upload sessions, kept in the storage so any server process can continue one.
+
+A session is a directory (``paths.upload_dir``) holding the bytes received so
+far and the time it began; nothing about it lives only in memory. A restarted
+server, or another process on the same storage, answers status requests and
+accepts the next chunk. Each append or commit holds the session's storage lock,
+so concurrent requests on one session are serialised across processes.
+
+Hashing: each process keeps the running hash of the sessions it has been fed
+(keyed by the byte offset it reached), so a session driven by one process is
+hashed once, as its chunks stream in. When the state does not match the stored
+size (another process appended, or this one restarted) the digest is computed
+again from the stored bytes at commit; correctness never depends on the cache.
+
+A chunk is all or nothing: if the client disconnects or breaks a limit
+midway, the session is cut back to where the chunk began.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from dockyard.oci.digest import Digest
+from dockyard.registry.errcode import Code, RegistryError
+from dockyard.registry.server import paths
+from dockyard.registry.server.registry import Registry
+from dockyard.registry.server.routes import is_valid_upload_id
+from dockyard.registry.server.storage import CheckedDriver, PathNotFoundError
+
+_HASH_CACHE_SIZE = 1024  # sessions whose running hash a process remembers
+_REHASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ContentRange:
+    start: int
+    end: int  # inclusive
+
+    @classmethod
+    def parse(cls, value: str) -> ContentRange:
+        """``<start>-<end>`` as the spec writes it (a ``bytes `` prefix is tolerated)."""
+        text = value.strip().removeprefix("bytes").strip().split("/", 1)[0]
+        start, sep, end = text.partition("-")
+        if not sep or not start.isdigit() or not end.isdigit() or int(end) < int(start):
+            raise RegistryError(Code.RANGE_INVALID, detail={"Content-Range": value[:100]})
+        return cls(int(start), int(end))
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    name: str
+    upload_id: str
+    size: int  # bytes received
+
+    @property
+    def location(self) -> str:
+        return f"/v2/{self.name}/blobs/uploads/{self.upload_id}"
+
+    @property
+    def range_header(self) -> str:
+        # Distribution's form: "0-0" for an empty session, else the inclusive end
+        return f"0-{max(self.size - 1, 0)}"
+
+
+class Uploads:
+    def __init__(self, driver: CheckedDriver, registry: Registry, max_blob_size: int | None = None) -> None:
+        self.driver = driver
+        self.registry = registry
+        self.max_blob_size = max_blob_size
+        self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
+
+    def start(self, name: str) -> Session:
+        upload_id = uuid.uuid4().hex
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.driver.put_content(paths.upload_started(name, upload_id), started.encode())
+        self.driver.open_append(paths.upload_data(name, upload_id)).close()
+        self._hashes[paths.upload_dir(name, upload_id)] = (0, hashlib.sha256())
+        return Session(name, upload_id, 0)
+
+    def status(self, name: str, upload_id: str) -> Session:
+        if not is_valid_upload_id(upload_id) or not self.driver.exists(paths.upload_started(name, upload_id)):
+            raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id[:64]})
+        try:
+            size = self.driver.stat(paths.upload_data(name, upload_id)).size
+        except PathNotFoundError as exc:
+            raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id}) from exc
+        return Session(name, upload_id, size)
+
+    def cancel(self, name: str, upload_id: str) -> None:
+        self.status(name, upload_id)
+        self._hashes.pop(paths.upload_dir(name, upload_id), None)
+        self.driver.delete_if_exists(paths.upload_dir(name, upload_id))
+
+    async def append(
+        self,
+        name: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        content_range: ContentRange | None = None,
+        content_length: int | None = None,
+    ) -> Session:
+        """Adds one chunk; with ``content_range`` it must start where the session ends (else RANGE_INVALID)."""
+        self.status(name, upload_id)
+        async with self._locked(name, upload_id):
+            return await self._append_locked(name, upload_id, body, content_range, content_length)
+
+    async def finish(
+        self,
+        name: str,
+        upload_id: str,
+        expected: Digest,
+        body: AsyncIterator[bytes] | None = None,
+        content_range: ContentRange | None = None,
+        content_length: int | None = None,
+    ) -> Digest:
+        """Appends the last chunk (if any), verifies the digest and publishes the blob.
+
+        A digest mismatch ends the session: the bytes are not what the client
+        meant to send, and none of them become visible.
+        """
+        self.status(name, upload_id)
+        async with self._locked(name, upload_id):
+            session = await self._append_locked(name, upload_id, body, content_range, content_length) if body is not None else self.status(name, upload_id)
+            actual = await self._digest(session, expected.algorithm)
+            if actual != expected:
+                self.discard(name, upload_id)
+                raise RegistryError(Code.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)})
+            data = paths.upload_data(name, upload_id)
+            await asyncio.to_thread(self.registry.commit_blob, name, data, expected)
+            self.discard(name, upload_id)
+        return expected
+
+    def discard(self, name: str, upload_id: str) -> None:
+        """Forgets a session without the checks ``cancel`` makes; idempotent."""
+        self._hashes.pop(paths.upload_dir(name, upload_id), None)
+        self.driver.delete_if_exists(paths.upload_dir(name, upload_id))
+
+    def _locked(self, name: str, upload_id: str) -> _AsyncLock:
+        return _AsyncLock(self.driver, paths.upload_lock(name, upload_id))
+
+    async def _append_locked(
+        self,
+        name: str,
+        upload_id: str,
+        body: AsyncIterator[bytes],
+        content_range: ContentRange | None,
+        content_length: int | None,
+    ) -> Session:
+        start = self.status(name, upload_id).size  # again: another process may have appended meanwhile
+        if content_range is not None:
+            if content_range.start != start:
+                raise RegistryError(Code.RANGE_INVALID, detail={"expected_start": start, "got": content_range.start})
+            if content_length is not None and content_length != content_range.end - content_range.start + 1:
+                raise RegistryError(Code.RANGE_INVALID, detail="Content-Range does not match Content-Length")
+        self._check_limit(start + (content_length or 0))
+        key = paths.upload_dir(name, upload_id)
+        offset, hasher = self._hashes.pop(key, (0, hashlib.sha256()) if start == 0 else (-1, None))
+        if offset != start:
+            hasher = None
+        size = start
+        f = self.driver.open_append(paths.upload_data(name, upload_id))
+        try:
+            async for chunk in body:
+                size += len(chunk)
+                self._check_limit(size)
+                f.write(chunk)
+                if hasher is not None:
+                    hasher.update(chunk)
+            f.flush()
+        except BaseException:
+            f.truncate(start)  # the chunk is all or nothing
+            raise
+        finally:
+            f.close()
+        if content_length is not None and size - start != content_length:
+            with self.driver.open_append(paths.upload_data(name, upload_id)) as again:
+                again.truncate(start)
+            raise RegistryError(Code.SIZE_INVALID, detail={"Content-Length": content_length, "received": size - start})
+        if hasher is not None:
+            self._hashes[key] = (size, hasher)
+            while len(self._hashes) > _HASH_CACHE_SIZE:
+                self._hashes.popitem(last=False)
+        return Session(name, upload_id, size)
+
+    def _check_limit(self, size: int) -> None:
+        if self.max_blob_size is not None and size > self.max_blob_size:
+            raise RegistryError(Code.SIZE_INVALID, f"blob is larger than the limit of {self.max_blob_size} bytes", status=413)
+
+    async def _digest(self, session: Session, algorithm: str) -> Digest:
+        key = paths.upload_dir(session.name, session.upload_id)
+        offset, hasher = self._hashes.get(key, (-1, None))
+        if hasher is not None and offset == session.size and algorithm == "sha256":
+            return Digest("sha256", hasher.hexdigest())
+        return await asyncio.to_thread(self._rehash, session, algorithm)
+
+    def _rehash(self, session: Session, algorithm: str) -> Digest:
+        hasher = hashlib.new(algorithm)
+        with self.driver.open_read(paths.upload_data(session.name, session.upload_id)) as f:
+            while chunk := f.read(_REHASH_CHUNK):
+                hasher.update(chunk)
+        return Digest(algorithm, hasher.hexdigest())
+
+
+class _AsyncLock:
+    """The storage lock, taken in a worker thread so waiting for it never blocks the event loop."""
+
+    def __init__(self, driver: CheckedDriver, path: str) -> None:
+        self._cm = driver.lock(path)
+
+    async def __aenter__(self) -> None:
+        try:
+            await asyncio.to_thread(self._cm.__enter__)
+        except PathNotFoundError as exc:  # the session was cancelled or committed meanwhile
+            raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN) from exc
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cm.__exit__(None, None, None)
