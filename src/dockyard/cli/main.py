@@ -17,7 +17,7 @@ from dockyard.errors import DockyardError
 
 
 def build_parser() -> Parser:
-    from dockyard.cli import images, registry_server
+    from dockyard.cli import images, registry_client, registry_server
 
     parser = Parser(prog="dockyard", description="Docker's image and container management")
     parser.add_argument("--root", default=os.environ.get("DOCKYARD_ROOT", "/var/lib/dockyard"), help="root of the store (env DOCKYARD_ROOT)")
@@ -29,6 +29,7 @@ def build_parser() -> Parser:
     image_commands = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=Parser)
     images.register(commands, image_commands)
     registry_server.register(commands)
+    registry_client.register(commands, image_commands)
     return parser
 
 

@@ -43,6 +43,23 @@ def _extract(job: LayerJob, diff: Path, whiteouts: Whiteouts) -> AppliedLayer:
         raw.close()
 
 
+def _die_with_parent(owner: int) -> None:
+    """In an extraction worker: be killed when the process that started it dies.
+
+    After a kill -9 of the parent, a pool worker would otherwise wait forever on
+    a pipe its siblings still hold open; PR_SET_PDEATHSIG has the kernel end it.
+    """
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != owner:  # the parent died before the call: nobody will signal us
+        os._exit(1)
+
+
 def _row_to_layer(row: LayerRow) -> Layer:
     return Layer(Digest.parse(row.chain_id), Digest.parse(row.diff_id), row.size, row.tar_size)
 
@@ -155,7 +172,9 @@ class LayerStoreImpl:
         from concurrent.futures import ProcessPoolExecutor
 
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(pending)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(self.workers, len(pending)), mp_context=ctx, initializer=_die_with_parent, initargs=(os.getpid(),)
+        ) as pool:
             futures = [
                 pool.submit(_extract, jobs[i], self.driver.diff_path(c), self.driver.whiteouts)
                 for i, c in zip(pending, created)
