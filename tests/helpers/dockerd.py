@@ -22,7 +22,7 @@ from typing import Any, Iterator, Sequence
 
 import pytest
 
-from . import images
+from . import cgroups, images
 
 __all__ = [
     "BUSYBOX_TAG",
@@ -271,42 +271,9 @@ class Dockerd:
                 pids.append(int(d.name))
         return pids
 
-    def _cgroup_roots(self) -> list[Path]:
-        roots = []
-        for line in Path("/proc/self/mounts").read_text().splitlines():
-            _, mp, fstype, *_ = line.split()
-            if fstype in ("cgroup", "cgroup2"):
-                d = Path(_unescape_mount(mp)) / self.tmp.name
-                if d.is_dir():
-                    roots.append(d)
-        return roots
-
     def _kill_cgroups(self) -> None:
         """SIGKILL every process under our cgroup parent, then rmdir the cgroups."""
-        roots = self._cgroup_roots()
-        deadline = time.monotonic() + 10
-        while roots:
-            pids = set()
-            for root in roots:
-                for procs in root.rglob("cgroup.procs"):
-                    try:
-                        pids |= {int(p) for p in procs.read_text().split()}
-                    except OSError:
-                        pass
-            if not pids or time.monotonic() > deadline:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            time.sleep(0.05)
-        for root in roots:
-            for dirpath, _, _ in sorted(os.walk(root), key=lambda w: -w[0].count("/")):
-                try:
-                    os.rmdir(dirpath)
-                except OSError:
-                    pass
+        cgroups.kill_and_remove(cgroups.cgroup_roots(self.tmp.name))
 
     def _remove_containerd_namespaces(self) -> None:
         ctr = shutil.which("ctr", path=_PATH)
