@@ -75,6 +75,13 @@ def test_push_then_pull_gives_the_same_image(registry: Distribution, client: Cli
     assert [recorded[layer["digest"]] for layer in manifest["layers"]] == theirs["RootFS"]["Layers"]
     for layer in manifest["layers"]:
         assert (other_client.root / "content/blobs/sha256" / layer["digest"][7:]).is_file()
+    # and they go with the last image that holds their layers
+    db.close()
+    other_client("rmi", name)
+    for layer in manifest["layers"]:
+        assert not (other_client.root / "content/blobs/sha256" / layer["digest"][7:]).exists()
+    with sqlite3.connect(other_client.root / "dockyard.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM blobs").fetchone()[0] == 0
 
 
 def test_pull_again_is_up_to_date(registry: Distribution, client: Client, other_client: Client, busybox_tar: Path, repo: str) -> None:

@@ -55,7 +55,7 @@ class ImageStore:
         self.db = db
         self.content = content
         self.layers = layers
-        self._deleted_configs: list[str] = []  # config blobs to delete once the transaction commits
+        self._deleted_configs: list[str] = []  # blobs to delete once the transaction commits
 
     # lookup --------------------------------------------------------------------
 
@@ -226,6 +226,9 @@ class ImageStore:
         while current is not None:
             layers = self.db.delete_image(current.id)
             self._deleted_configs.append(current.id)
+            # compressed blobs a pull kept for a layer no longer stored go with it
+            for layer in layers:
+                self._deleted_configs += self.db.forget_blobs(layer.diff_id)
             # Docker lists the image, then each layer it released, top first
             deleted += [current.id, *(layer.chain_id for layer in layers)]
             freed += [layer.cache_id for layer in layers]

@@ -258,5 +258,13 @@ class Database:
     def delete_ref(self, name: str) -> None:
         self._conn.execute("DELETE FROM refs WHERE name=?", (name,))
 
+    def forget_blobs(self, diff_id: str) -> list[str]:
+        """Drop the compressed blobs of ``diff_id`` once no stored layer has it; return their digests."""
+        if self._conn.execute("SELECT 1 FROM layers WHERE diff_id=? LIMIT 1", (diff_id,)).fetchone():
+            return []
+        digests = [r[0] for r in self._conn.execute("SELECT digest FROM blobs WHERE diff_id=?", (diff_id,))]
+        self._conn.execute("DELETE FROM blobs WHERE diff_id=?", (diff_id,))
+        return digests
+
     def record_blob(self, digest: str, diff_id: str, media_type: str, size: int) -> None:
         self._conn.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?,?)", (digest, diff_id, media_type, size))
