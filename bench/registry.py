@@ -819,28 +819,8 @@ def main(argv: list[str] | None = None) -> int:
     if not os.access(DISTRIBUTION, os.X_OK):
         sys.exit(f"{DISTRIBUTION} missing (apt-get install docker-registry; scripts/install does)")
 
-    def terminate(signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt  # run the finally blocks: servers, dockerd, temp dirs
-
-    signal.signal(signal.SIGTERM, terminate)
     bench = Bench(a)
-    bench.meta["loadavg_start"] = os.getloadavg()
-    t0 = time.perf_counter()
-    try:
-        bench.go()
-    except KeyboardInterrupt:
-        log("interrupted")
-    except Exception:  # noqa: BLE001 - report what was measured so far
-        traceback.print_exc()
-    finally:
-        bench.cleanup()
-    bench.meta["loadavg_end"] = os.getloadavg()
-    bench.meta["wall_s"] = round(time.perf_counter() - t0, 1)
-    bench.write_json()
-    print(bench.report(), flush=True)
-    print(f"\nwritten: {RESULTS.relative_to(REPO)}", flush=True)
-    return 1 if any(m.errors for m in bench.results) else 0
-
+    return workloads.run_and_report(bench, RESULTS, REPO)
 
 if __name__ == "__main__":
     sys.exit(main())

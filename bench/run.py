@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -707,24 +706,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.meta["scratch"] = ("fresh journaled ext4 on a loop file in the work dir" if args.loop_ext4
                              else "the work dir's filesystem")
     bench.meta["scratch_journal"] = (True if args.loop_ext4 else has_journal(args.workdir))
-    bench.meta["loadavg_start"] = os.getloadavg()
-    t0 = time.perf_counter()
-    try:
-        bench.go()
-    except KeyboardInterrupt:
-        log("interrupted")
-    except Exception:  # noqa: BLE001 - report what was measured so far
-        traceback.print_exc()
-    finally:
-        bench.cleanup()
-    bench.meta["wall_s"] = round(time.perf_counter() - t0, 1)
-    bench.meta["loadavg_end"] = os.getloadavg()
-    bench.write_json()
-    print()
-    print(bench.report())
-    print(f"\n(wall {bench.meta['wall_s']} s; JSON: {RESULTS.relative_to(REPO)})")
-    return 1 if any(r.errors for r in bench.results) else 0
-
+    return workloads.run_and_report(bench, RESULTS, REPO)
 
 if __name__ == "__main__":
     sys.exit(main())

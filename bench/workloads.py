@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 RECIPE_VERSION = "1"  # bump to invalidate every cached input
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -367,3 +367,37 @@ def tiny_rootfs_tar(cache: Path) -> Path:
 
     path = cache / f"tiny-{_key('busybox', file_sha256(images.BUSYBOX))}.tar"
     return _cached(path, lambda out: images.busybox_rootfs_tar(out))
+
+
+def run_and_report(bench: Any, results: Path, repo: Path) -> int:
+    """Run a bench, always clean up, then write its JSON and print its table.
+
+    SIGTERM becomes KeyboardInterrupt so the cleanup (servers, dockerd, mounts,
+    temp dirs) runs; an error keeps what was measured before it.
+    """
+    import signal
+    import sys
+    import time
+    import traceback
+
+    def terminate(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    bench.meta["loadavg_start"] = os.getloadavg()
+    t0 = time.perf_counter()
+    try:
+        bench.go()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr, flush=True)
+    except Exception:  # noqa: BLE001 - report what was measured so far
+        traceback.print_exc()
+    finally:
+        bench.cleanup()
+    bench.meta["wall_s"] = round(time.perf_counter() - t0, 1)
+    bench.meta["loadavg_end"] = os.getloadavg()
+    bench.write_json()
+    print()
+    print(bench.report())
+    print(f"\n(wall {bench.meta['wall_s']} s; JSON: {results.relative_to(repo)})", flush=True)
+    return 1 if any(r.errors for r in bench.results) or not bench.results else 0
