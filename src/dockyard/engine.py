@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from dockyard.content.store import ContentStore
 from dockyard.errors import InvalidArgumentError, StorageError
 from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
+from dockyard.runtime.containers import ContainerStore
 from dockyard.storage.driver import Driver, Overlay2, Vfs
 from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
@@ -42,6 +44,10 @@ class Engine:
         self.driver: Driver = self._driver(storage_driver)
         self.layers = LayerStoreImpl(self.db, self.driver)
         self.images = ImageStore(self.db, self.content, self.layers)
+        monitor = [sys.executable, "-m", "dockyard", "--root", str(root), "container-monitor"]
+        self.containers = ContainerStore(root / "containers", self.db, self.images, self.driver, self.layers.cache_ids,
+                                         self.layers.cleanup, lambda cid, stdin: [*monitor, cid, *(["--stdin", str(stdin)] if stdin else [])],
+                                         root / "volumes")
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)

@@ -17,7 +17,7 @@ from dockyard.errors import DockyardError
 
 
 def build_parser() -> Parser:
-    from dockyard.cli import images, registry_client, registry_server
+    from dockyard.cli import containers, images, registry_client, registry_server
 
     parser = Parser(prog="dockyard", description="Docker's image and container management")
     parser.add_argument("--root", default=os.environ.get("DOCKYARD_ROOT", "/var/lib/dockyard"), help="root of the store (env DOCKYARD_ROOT)")
@@ -30,6 +30,7 @@ def build_parser() -> Parser:
     images.register(commands, image_commands)
     registry_server.register(commands)
     registry_client.register(commands, image_commands)
+    containers.register(commands)
     return parser
 
 

@@ -1,0 +1,393 @@
+"""Container commands: run, create, start, ps, logs, stop, rm, and inspect of containers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from dockyard.cli.context import (
+    EXIT_ERROR,
+    EXIT_USAGE,
+    Context,
+    UsageError,
+    require_args,
+)
+from dockyard.cli.format import render, to_json
+from dockyard.cli.units import human_duration
+from dockyard.errors import DockyardError, ImageNotFoundError
+from dockyard.oci.config import parse_time
+
+PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
+PS_HEADERS = {
+    "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED", "CreatedAt": "CREATED AT",
+    "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE", "Labels": "LABELS",
+    "Mounts": "MOUNTS", "Networks": "NETWORKS",
+}  # fmt: skip
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    for name, setup in (("run", _run_args), ("create", _create_args), ("start", _start_args), ("ps", _ps_args),
+                        ("logs", _logs_args), ("stop", _stop_args), ("rm", _rm_args)):
+        setup(commands.add_parser(name, prog=f"dockyard {name}", add_help=name not in ("run", "create")))
+    monitor = commands.add_parser("container-monitor")
+    monitor.add_argument("id")
+    monitor.add_argument("--stdin", type=Path)
+    monitor.set_defaults(handler=lambda ctx, args: ctx.engine.containers.monitor(args.id, args.stdin))
+    if "inspect" in commands.choices:  # images registered it: Docker's inspect tries images, then containers
+        commands.choices["inspect"].set_defaults(handler=inspect_cmd)
+
+
+# run, create ---------------------------------------------------------------------
+
+
+def _create_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="COMMAND")
+    p.add_argument("--name")
+    p.add_argument("-i", "--interactive", action="store_true")
+    p.add_argument("-t", "--tty", action="store_true")
+    p.add_argument("--rm", action="store_true")
+    p.add_argument("-e", "--env", action="append", default=[])
+    p.add_argument("--env-file", action="append", default=[])
+    p.add_argument("-w", "--workdir")
+    p.add_argument("-u", "--user")
+    p.add_argument("--entrypoint")
+    p.add_argument("-h", "--hostname")
+    p.add_argument("--network", "--net", default="default")
+    p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("--help", action="help")
+
+
+def _run_args(p: argparse.ArgumentParser) -> None:
+    _create_flags(p)
+    p.add_argument("-d", "--detach", action="store_true")
+    p.set_defaults(handler=run_cmd)
+
+
+def _create_args(p: argparse.ArgumentParser) -> None:
+    _create_flags(p)
+    p.set_defaults(handler=create_cmd, detach=True)
+
+
+def _env(args: argparse.Namespace) -> tuple[str, ...]:
+    from dockyard.runtime.spec import parse_env_file
+
+    items: list[str] = []
+    for path in args.env_file:
+        try:
+            items += parse_env_file(Path(path).read_text())
+        except OSError as exc:
+            raise UsageError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+    items += args.env
+    # a bare KEY takes the caller's value, or is dropped when the caller has none (Docker)
+    return tuple(i if "=" in i else f"{i}={os.environ[i]}" for i in items if "=" in i or i in os.environ)
+
+
+def _options(args: argparse.Namespace) -> Any:
+    from dockyard.runtime.containers import CreateOptions
+    from dockyard.runtime.spec import Overrides
+
+    if args.tty:
+        raise UsageError("dockyard: -t/--tty is not supported yet (no pseudo-terminal); run without -t.", EXIT_USAGE)
+    unknown = [o for o in args.security_opt if o not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")]
+    if unknown:
+        raise UsageError(f"dockyard: Error response from daemon: invalid --security-opt: {unknown[0]!r}.", EXIT_USAGE)
+    if args.network not in ("default", "none", "host"):
+        raise UsageError(f"dockyard: Error response from daemon: network {args.network} not found "
+                         "(dockyard supports --network none|host for now).", EXIT_USAGE)
+    entrypoint = None if args.entrypoint is None else tuple(filter(None, [args.entrypoint]))
+    overrides = Overrides(cmd=tuple(args.cmd), entrypoint=entrypoint, env=_env(args), workdir=args.workdir, user=args.user)
+    return CreateOptions(
+        image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
+        network="host" if args.network == "host" else "none", volumes=tuple(args.volume), auto_remove=args.rm,
+        interactive=args.interactive, tty=args.tty, no_new_privileges=bool(args.security_opt),
+    )
+
+
+def _create(ctx: Context, args: argparse.Namespace) -> Any:
+    opts = _options(args)
+    try:
+        return ctx.engine.containers.create(opts)
+    except ImageNotFoundError:
+        print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
+        _pull(ctx, args.image)
+        return ctx.engine.containers.create(opts)
+
+
+def _pull(ctx: Context, image: str) -> None:
+    """Local first, then the registry (as dockerd); progress goes to stderr, as Docker's ``run`` shows it."""
+    import contextlib
+
+    from dockyard.cli import registry_client
+    from dockyard.cli.context import Parser
+
+    parser = Parser(prog="dockyard pull")
+    registry_client._pull_args(parser)
+    with contextlib.redirect_stdout(sys.stderr):
+        registry_client.pull_cmd(ctx, parser.parse_args([image]))
+
+
+def _daemon_error(command: str, exc: Exception) -> str:
+    return f"dockyard: Error response from daemon: {str(exc).rstrip('.')}.\nSee 'dockyard {command} --help'."
+
+
+def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        container = _create(ctx, args)
+    except DockyardError as exc:
+        print(_daemon_error("create", exc), file=sys.stderr)
+        return EXIT_USAGE
+    print(container.id)
+    return 0
+
+
+def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime.containers import ContainerStartError, check_start_error
+
+    try:
+        container = _create(ctx, args)
+        store = ctx.engine.containers
+        if args.detach:
+            proc = store.start(container)
+            store.wait_started(container, proc)
+            print(container.id)
+            return 0
+        fifo = store.paths(container.id).dir / "stdin" if args.interactive else None
+        log_fd = os.open(store.paths(container.id).log, os.O_RDONLY)  # stays readable after --rm deletes it
+        proc = store.start(container, fifo)
+        if fifo is not None:
+            threading.Thread(target=_copy_stdin, args=(fifo,), daemon=True).start()
+        _follow(log_fd, lambda: proc.poll() is not None)
+        check_start_error(proc)
+        return proc.returncode
+    except ContainerStartError as exc:
+        print(_daemon_error("run", f"failed to create task for container: OCI runtime create failed: {exc}: unknown"),
+              file=sys.stderr)
+        return exc.code
+    except DockyardError as exc:
+        print(_daemon_error("run", exc), file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _copy_stdin(fifo: Path) -> None:
+    with open(fifo, "wb", buffering=0) as out:
+        try:
+            while chunk := os.read(sys.stdin.fileno(), 1 << 16):
+                out.write(chunk)
+        except OSError:
+            pass
+
+
+def _follow(log_fd: int, done: Any, poll: float = 0.01) -> None:
+    """Copy log entries to stdout/stderr until ``done()``, then what is left."""
+    from dockyard.runtime.logs import read_entries
+
+    outs = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
+    while True:
+        finished = done()
+        for e in read_entries(log_fd):
+            outs.get(e.stream, sys.stdout.buffer).write(e.data)
+            outs.get(e.stream, sys.stdout.buffer).flush()
+        if finished:
+            return
+        time.sleep(poll)
+
+
+# start, stop, rm -------------------------------------------------------------------
+
+
+def _each(ctx: Context, args: argparse.Namespace, command: str, action: Any) -> int:
+    require_args(args, command, 1)
+    failed = False
+    for name in args.args:
+        try:
+            action(ctx.engine.containers.get(name))
+            print(name)
+        except DockyardError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = True
+    if failed and command in ("start",):
+        print(f"Error: failed to {command} containers: {', '.join(args.args)}", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
+
+
+def _start_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="CONTAINER")
+    p.set_defaults(handler=start_cmd)
+
+
+def start_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.engine.containers
+
+    def start(container: Any) -> None:
+        proc = store.start(container)
+        if proc is not None:
+            store.wait_started(container, proc)
+
+    return _each(ctx, args, "start", start)
+
+
+def _stop_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="CONTAINER")
+    p.add_argument("-t", "--time", type=int, default=None)
+    p.set_defaults(handler=stop_cmd)
+
+
+def stop_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    return _each(ctx, args, "stop", lambda c: ctx.engine.containers.stop(c, args.time))
+
+
+def _rm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="CONTAINER")
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("-v", "--volumes", action="store_true")
+    p.set_defaults(handler=rm_cmd)
+
+
+def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    return _each(ctx, args, "rm", lambda c: ctx.engine.containers.remove(c, force=args.force))
+
+
+# logs ------------------------------------------------------------------------------
+
+
+def _logs_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="CONTAINER")
+    p.add_argument("-f", "--follow", action="store_true")
+    p.set_defaults(handler=logs_cmd)
+
+
+def logs_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "logs", 1, exact=True)
+    store = ctx.engine.containers
+    container = store.get(args.args[0])
+    fd = os.open(store.paths(container.id).log, os.O_RDONLY)
+    try:
+        if args.follow:
+            _follow(fd, lambda: not store.get(container.id).running, poll=0.05)
+        else:
+            _follow(fd, lambda: True)
+    finally:
+        os.close(fd)
+    return 0
+
+
+# ps --------------------------------------------------------------------------------
+
+
+def _ps_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="")
+    p.set_defaults(handler=ps_cmd)
+
+
+def _since(value: str, now: float) -> float:
+    moment = parse_time(value)
+    return now - moment.timestamp() if moment else 0.0
+
+
+def _status(state: dict[str, Any], now: float) -> str:
+    status = state.get("Status")
+    if status == "running":
+        return "Up " + human_duration(_since(state["StartedAt"], now))
+    if status == "exited":
+        return f"Exited ({state.get('ExitCode', 0)}) {human_duration(_since(state['FinishedAt'], now))} ago"
+    if status == "removing":
+        return "Removal In Progress"
+    return "Created"
+
+
+def ps_row(c: Any, no_trunc: bool, now: float) -> dict[str, Any]:
+    command = " ".join(c.record["Process"]["args"])
+    if not no_trunc and len(command) > 20:
+        command = command[:19] + "…"
+    state = c.state.get("Status", "created")
+    return {
+        "ID": c.id if no_trunc else c.id[:12], "Image": c.record["Image"], "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
+        "RunningFor": human_duration(_since(c.created, now)) + " ago", "CreatedAt": c.created,
+        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": "",
+        "Names": c.name, "Labels": "", "Mounts": "", "Networks": c.record["HostConfig"]["NetworkMode"], "Size": "",
+    }
+
+
+def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    now = time.time()
+    containers = [c for c in ctx.engine.containers.list() if args.all or c.running]
+    if args.quiet:
+        sys.stdout.write("".join((c.id if args.no_trunc else c.id[:12]) + "\n" for c in containers))
+        return 0
+    rows = [ps_row(c, args.no_trunc, now) for c in containers]
+    sys.stdout.write(render(args.format or PS_FORMAT, rows, PS_HEADERS))
+    return 0
+
+
+# inspect ---------------------------------------------------------------------------
+
+
+def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
+    store = ctx.engine.containers
+    paths = store.paths(c.id)
+    st, rec = c.state, c.record
+    status = st.get("Status", "created")
+    args = rec["Process"]["args"]
+    upper = paths.layer / "diff"
+    return {
+        "Id": c.id, "Created": c.created, "Path": args[0], "Args": args[1:],
+        "State": {
+            "Status": "exited" if status == "removing" else status, "Running": status == "running", "Paused": False,
+            "Restarting": False, "OOMKilled": False, "Dead": False, "Pid": st.get("Pid", 0),
+            "ExitCode": st.get("ExitCode", 0), "Error": st.get("Error", ""),
+            "StartedAt": st.get("StartedAt", ZERO_TIME), "FinishedAt": st.get("FinishedAt", ZERO_TIME),
+        },
+        "Image": c.image_id, "ResolvConfPath": str(paths.resolv), "HostnamePath": str(paths.hostname),
+        "HostsPath": str(paths.hosts), "LogPath": str(paths.log), "Name": "/" + c.name, "RestartCount": 0,
+        "Driver": ctx.engine.driver.name, "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
+        "AppArmorProfile": "", "ExecIDs": None,
+        "HostConfig": {"Binds": rec["HostConfig"]["Binds"], "LogConfig": {"Type": "json-file", "Config": {}},
+                       "NetworkMode": rec["HostConfig"]["NetworkMode"], "AutoRemove": rec["HostConfig"]["AutoRemove"],
+                       "SecurityOpt": rec["HostConfig"]["SecurityOpt"]},
+        "GraphDriver": {"Data": {"MergedDir": str(paths.rootfs), "UpperDir": str(upper), "WorkDir": str(paths.layer / "work")},
+                        "Name": ctx.engine.driver.name},
+        "Mounts": [{"Type": "bind", "Source": v["source"], "Destination": v["destination"], "Mode": "ro" if v["readonly"] else "",
+                    "RW": not v["readonly"], "Propagation": "rprivate"} for v in rec["Volumes"]],
+        "Config": {k: v for k, v in rec["Config"].items() if k != "StopSignal" or v},
+        "NetworkSettings": {"Networks": {rec["HostConfig"]["NetworkMode"]: {}}},
+    }
+
+
+def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    """Docker's ``inspect``: each name as an image, else as a container (``--type`` picks one)."""
+    from dockyard.cli import images, views
+
+    require_args(args, "inspect", 1)
+    if args.type not in ("", "image", "container"):
+        raise UsageError(f'"{args.type}" is not a valid value for --type', 1)
+    found: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name in args.args:
+        try:
+            if args.type in ("", "image"):
+                try:
+                    image = ctx.engine.images.get(name)
+                    found.append(views.inspect_image(image, image.row, image.config.diff_ids, images._graph_driver(ctx, image)))
+                    continue
+                except (ImageNotFoundError, DockyardError):
+                    if args.type == "image":
+                        raise
+            found.append(inspect_container(ctx, ctx.engine.containers.get(name)))
+        except DockyardError:
+            missing.append(name)
+    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    for name in missing:
+        print(f"Error: No such object: {name}", file=sys.stderr)
+    return EXIT_ERROR if missing else 0

@@ -1,0 +1,1 @@
+"""Containers: OCI runtime spec, bundle, runc, the per-container monitor."""

@@ -1,0 +1,426 @@
+"""Containers: create, start (through a monitor process), stop, remove, list, look up.
+
+A container is a row in the ``containers`` table (its ``config`` column holds
+the record below as JSON), a reference on the image's top layer, and a
+directory ``containers/<id>/`` (see ``rootfs``). Its run state lives in
+``state.json``, written by the monitor while one runs; a monitor that died
+(kill -9) is noticed on the next look and the state corrected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from dockyard.errors import (
+    ConflictError,
+    DockyardError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from dockyard.image.store import ImageStore
+from dockyard.metadata.db import Database
+from dockyard.oci.digest import Digest
+from dockyard.runtime import monitor as mon
+from dockyard.runtime import rootfs
+from dockyard.runtime.logs import rfc3339_nano
+from dockyard.runtime.names import VALID_NAME, random_name
+from dockyard.runtime.rootfs import Paths
+from dockyard.runtime.runc import Runc
+from dockyard.runtime.spec import (
+    Overrides,
+    SpecInput,
+    Volume,
+    build_spec,
+    merge_process,
+    resolve_user,
+)
+from dockyard.storage.driver import Driver
+
+
+class ContainerNotFoundError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such container: {name}")
+
+
+class ContainerStartError(DockyardError):
+    """The runtime could not start the process; ``code`` is Docker's exit code for it (125/126/127)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOptions:
+    image: str
+    name: str | None = None
+    overrides: Overrides = field(default_factory=Overrides)
+    hostname: str | None = None
+    network: str = "none"
+    volumes: tuple[str, ...] = ()
+    auto_remove: bool = False
+    interactive: bool = False
+    tty: bool = False
+    no_new_privileges: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    id: str
+    name: str
+    image_id: str
+    created: str
+    record: dict[str, Any]
+    state: dict[str, Any]
+
+    @property
+    def running(self) -> bool:
+        return self.state.get("Status") == "running"
+
+
+def parse_volume(spec: str, volumes_home: Path) -> Volume:
+    """``-v HOST:CTR[:ro|rw]``; a HOST that is not absolute names a volume under ``<root>/volumes``."""
+    parts = spec.split(":")
+    if len(parts) not in (2, 3) or not parts[1].startswith("/") or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
+        raise InvalidArgumentError(f"invalid volume specification: '{spec}'")
+    source = parts[0]
+    if not source.startswith("/"):
+        if not VALID_NAME.fullmatch(source):
+            raise InvalidArgumentError(f"invalid volume specification: '{spec}'")
+        source = str(volumes_home / source / "_data")
+    return Volume(source, parts[1], len(parts) == 3 and parts[2] == "ro")
+
+
+def _starttime(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has finished: it is not alive
+
+
+class ContainerStore:
+    """Lifecycle: ``create`` → ``start`` (spawns the monitor) → ``stop`` → ``remove``; ``remove`` is idempotent."""
+
+    def __init__(self, home: Path, db: Database, images: ImageStore, driver: Driver,
+                 cache_ids: Callable[[Digest], list[str]], release: Callable[[list[str]], None],
+                 monitor_argv: Callable[[str, Path | None], list[str]], volumes_home: Path) -> None:
+        self.home = home
+        self.db = db
+        self.images = images
+        self.driver = driver
+        self.cache_ids = cache_ids
+        self.release = release
+        self.monitor_argv = monitor_argv
+        self.volumes_home = volumes_home
+        self.runc = Runc(home.parent / "runc")
+        home.mkdir(parents=True, exist_ok=True)
+
+    # lookup ------------------------------------------------------------------
+
+    def _rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[tuple[str, str, str, str, str]]:
+        with self.db.transaction() as conn:
+            return list(conn.execute(f"SELECT id, name, image_id, created, config FROM containers {where}", params))
+
+    def _container(self, row: tuple[str, str, str, str, str]) -> Container:
+        cid = row[0]
+        return Container(cid, row[1], row[2], row[3], json.loads(row[4]), self._state(cid))
+
+    def get(self, name: str) -> Container:
+        """Docker's order: full ID, exact name, then a unique ID prefix."""
+        name = name.removeprefix("/")
+        rows = self._rows("WHERE id=? OR name=?", (name, name))
+        if not rows and name:
+            rows = self._rows("WHERE id >= ? AND id < ?", (name, name + "g"))
+            if len(rows) > 1:
+                raise InvalidArgumentError(f"multiple IDs found with provided prefix: {name}")
+        if not rows:
+            raise ContainerNotFoundError(name)
+        rows.sort(key=lambda r: r[0] != name)
+        return self._container(rows[0])
+
+    def list(self) -> list[Container]:
+        containers = [self._container(r) for r in self._rows()]
+        return sorted(containers, key=lambda c: c.created, reverse=True)
+
+    def paths(self, cid: str) -> Paths:
+        return Paths(self.home, cid)
+
+    # state -------------------------------------------------------------------
+
+    def _state(self, cid: str) -> dict[str, Any]:
+        paths = self.paths(cid)
+        try:
+            state: dict[str, Any] = json.loads(paths.state.read_text())
+        except (OSError, ValueError):
+            return {"Status": "removing", "ExitCode": 0}
+        if state.get("Status") in ("running", "starting") and not self._monitor_alive(state):
+            state = self._monitor_died(cid, state)
+        return state
+
+    @staticmethod
+    def _monitor_alive(state: dict[str, Any]) -> bool:
+        pid = state.get("MonitorPid")
+        return bool(pid) and _starttime(pid) == state.get("MonitorStart")
+
+    def _monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The monitor was killed: kill what it left, unmount, and say so."""
+        self.runc.kill(cid, "KILL")
+        self.runc.delete(cid)
+        paths = self.paths(cid)
+        rootfs.unmount_rootfs(paths)
+        state = {**state, "Status": "exited", "Pid": 0, "ExitCode": state.get("ExitCode") or 137,
+                 "FinishedAt": rfc3339_nano(), "Error": "monitor exited unexpectedly"}
+        write_state(paths, state)
+        return state
+
+    # create ------------------------------------------------------------------
+
+    def create(self, opts: CreateOptions) -> Container:
+        if opts.name is not None and not VALID_NAME.fullmatch(opts.name):
+            raise InvalidArgumentError(f'Invalid container name ({opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
+        if opts.network not in ("none", "host", "default"):
+            raise InvalidArgumentError(f"network {opts.network} not found (dockyard supports --network none|host for now)")
+        image = self.images.resolve(opts.image)
+        config = self.images.config(image.id).config
+        process = merge_process(config, opts.overrides)
+        volumes = [parse_volume(v, self.volumes_home) for v in opts.volumes]
+        cid = secrets.token_hex(32)
+        host_network = opts.network == "host"
+        hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
+        record = _record(opts, image.id, config, process, hostname, volumes)
+        paths = self.paths(cid)
+        paths.dir.mkdir(parents=True)
+        try:
+            top = self.driver.diff_path(self.cache_ids(Digest.parse(image.top_layer))[-1]) if image.top_layer else None
+            rootfs.create_layer(paths, self.driver.name, top)
+            rootfs.write_etc_files(paths, hostname, host_network)
+            paths.log.touch(mode=0o640)
+            created = rfc3339_nano()
+            write_state(paths, {"Status": "created", "Pid": 0, "ExitCode": 0, "Error": "",
+                                "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"})
+            self._insert(cid, opts, image.id, image.top_layer, created, record)
+        except BaseException:
+            rootfs.remove_dir(paths)
+            raise
+        return self.get(cid)
+
+    def _insert(self, cid: str, opts: CreateOptions, image_id: str, top: str | None, created: str, record: dict[str, Any]) -> None:
+        for attempt in range(20):
+            name = opts.name or random_name(attempt)
+            try:
+                with self.db.transaction() as conn:
+                    if self.db.image(image_id) is None:  # removed since we resolved it
+                        raise NotFoundError(f"No such image: {opts.image}")
+                    conn.execute("INSERT INTO containers VALUES (?,?,?,?,?)", (cid, name, image_id, created, json.dumps(record)))
+                    if top:
+                        self.db.acquire_layer(top)
+                return
+            except sqlite3.IntegrityError:
+                if opts.name is not None:
+                    other = self.get(opts.name).id
+                    raise ConflictError(
+                        f'Conflict. The container name "/{opts.name}" is already in use by container "{other}". '
+                        "You have to remove (or rename) that container to be able to reuse that name."
+                    ) from None
+        raise ConflictError("could not find a free container name")
+
+    # start -------------------------------------------------------------------
+
+    def start(self, container: Container, stdin: Path | None = None) -> subprocess.Popen[bytes] | None:
+        """Spawn the monitor (None if already running). With ``stdin`` the caller must open that FIFO
+        for writing at once.
+
+        The monitor's exit status is the container's; its stderr carries only a start error.
+        """
+        if container.running:
+            return None
+        if stdin is not None:
+            os.mkfifo(stdin, 0o600)
+        return subprocess.Popen(
+            self.monitor_argv(container.id, stdin), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True,
+        )
+
+    def wait_started(self, container: Container, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+        """For ``start``/``run -d``: return once the process runs (or ran), else raise the start error."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                check_start_error(proc)
+                return
+            state = self._state(container.id)
+            if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited"):
+                return
+            time.sleep(0.005)
+        raise ContainerStartError("timed out waiting for the container to start", 125)
+
+    def monitor(self, cid: str, stdin: Path | None) -> int:
+        """The monitor's body (runs in its own process): mount, run, record, tear down."""
+        mon.detach_signals()
+        mon.become_subreaper()
+        container = self.get(cid)
+        paths = self.paths(cid)
+        state = {**container.state, "Status": "starting", "MonitorPid": os.getpid(), "MonitorStart": _starttime(os.getpid()),
+                 "Error": "", "ExitCode": 0}
+        write_state(paths, state)
+        stdin_fd = mon.open_stdin(stdin)
+        if stdin is not None:
+            stdin.unlink(missing_ok=True)
+        try:
+            self._prepare(container, paths)
+
+            def started(pid: int) -> None:
+                state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano())
+                write_state(paths, state)
+
+            code = mon.run_container(cid, paths, self.runc, stdin_fd, started)
+            state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
+        except (mon.StartFailed, DockyardError, OSError) as exc:
+            code = getattr(exc, "code", 125)
+            state.update(Status="created" if isinstance(exc, mon.StartFailed) else "exited", Pid=0, ExitCode=code,
+                         Error=str(exc), FinishedAt=rfc3339_nano())
+            mon.report_start_error(str(exc))
+        finally:
+            os.close(stdin_fd)
+            try:
+                rootfs.unmount_rootfs(paths)
+            finally:
+                write_state(paths, state)
+        if container.record["HostConfig"]["AutoRemove"]:
+            self.remove(self.get(cid), force=True)
+        return code
+
+    def _prepare(self, container: Container, paths: Paths) -> None:
+        """Mount the root filesystem and write config.json for this start."""
+        image_row = self.db.image(container.image_id)
+        layers = self.cache_ids(Digest.parse(image_row.top_layer)) if image_row and image_row.top_layer else []
+        mounts = rootfs.rootfs_mounts(self.driver.mounts(layers, str(paths.layer)) if layers else [], paths, self.driver.name)
+        if not mounts:
+            mounts = rootfs.rootfs_mounts([], paths, "vfs")
+        rootfs.mount_rootfs(mounts, paths)
+        rec = container.record
+        proc = rec["Process"]
+        root = paths.rootfs
+        uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")),
+                                              _read(rootfs.secure_join(root, "/etc/group")))
+        env = list(proc["env"])
+        keys = {e.split("=", 1)[0] for e in env}
+        env += [f"HOSTNAME={rec['Config']['Hostname']}"] * ("HOSTNAME" not in keys) + [f"HOME={home}"] * ("HOME" not in keys)
+        workdir = rootfs.secure_join(root, proc["cwd"])
+        if not workdir.exists():
+            workdir.mkdir(parents=True)
+        for v in rec["Volumes"]:
+            Path(v["source"]).mkdir(parents=True, exist_ok=True)
+        spec = build_spec(SpecInput(
+            args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=groups,
+            rootfs=str(root), hostname=rec["Config"]["Hostname"], cgroups_path=f"/dockyard/{container.id}",
+            host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"],
+            volumes=tuple(Volume(v["source"], v["destination"], v["readonly"]) for v in rec["Volumes"]),
+            etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
+        ))
+        tmp = paths.spec.with_suffix(".tmp")
+        tmp.write_text(json.dumps(spec, indent=1))
+        os.replace(tmp, paths.spec)
+
+    # stop, remove ------------------------------------------------------------
+
+    def stop(self, container: Container, timeout: float | None = None) -> None:
+        """SIGTERM (or the image's stop signal), then SIGKILL after ``timeout`` seconds. Idempotent."""
+        if not container.running:
+            return
+        sig = container.record["Config"].get("StopSignal") or "TERM"
+        wait = 10 if timeout is None else timeout
+        if wait > 0:
+            self.runc.kill(container.id, sig.removeprefix("SIG"))
+            if self._wait_exit(container.id, wait):
+                return
+        self.runc.kill(container.id, "KILL")
+        self._wait_exit(container.id, 30)
+
+    def _wait_exit(self, cid: str, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self._state(cid)
+            if state.get("Status") not in ("running", "starting") or not self._monitor_alive(state):
+                # the monitor still tears down after writing "exited": wait for it to be gone
+                while self._monitor_alive(state) and time.monotonic() < deadline + 10:
+                    time.sleep(0.01)
+                return True
+            time.sleep(0.02)
+        return False
+
+    def remove(self, container: Container, *, force: bool = False) -> None:
+        if container.running:
+            if not force:
+                raise ConflictError(
+                    f"You cannot remove a running container {container.id}. "
+                    "Stop the container before attempting removal or force remove"
+                )
+            self.stop(container, timeout=0)
+        self.runc.delete(container.id)
+        paths = self.paths(container.id)
+        rootfs.unmount_rootfs(paths)
+        freed: list[str] = []
+        with self.db.transaction() as conn:
+            gone = conn.execute("DELETE FROM containers WHERE id=?", (container.id,)).rowcount == 0
+            image = self.db.image(container.image_id)
+            if not gone and image and image.top_layer:
+                freed = [row.cache_id for row in self.db.release_layer(image.top_layer)]
+        self.release(freed)
+        rootfs.remove_dir(paths)
+
+
+def check_start_error(proc: subprocess.Popen[bytes]) -> None:
+    """After the monitor exited: raise the start error it reported, if any."""
+    message = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
+    if message:
+        raise ContainerStartError(message, proc.returncode if proc.returncode in (125, 126, 127) else 125)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def write_state(paths: Paths, state: dict[str, Any]) -> None:
+    if not paths.dir.exists():
+        return
+    tmp = paths.dir / f".state.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(state))
+    os.replace(tmp, paths.state)
+
+
+def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: Any, hostname: str,
+            volumes: list[Volume]) -> dict[str, Any]:
+    o = opts.overrides
+    return {
+        "Image": opts.image,
+        "Process": {"args": list(process.args), "env": list(process.env), "cwd": process.cwd, "user": process.user},
+        "Config": {
+            "Hostname": hostname, "Domainname": "", "User": o.user if o.user is not None else config.get("User", ""),
+            "AttachStdin": opts.interactive, "AttachStdout": True, "AttachStderr": True, "Tty": opts.tty,
+            "OpenStdin": opts.interactive, "StdinOnce": opts.interactive, "Env": list(process.env),
+            "Cmd": list(o.cmd) if o.cmd or o.entrypoint else config.get("Cmd"),
+            "Image": opts.image, "Volumes": None, "WorkingDir": o.workdir or config.get("WorkingDir", ""),
+            "Entrypoint": list(o.entrypoint) if o.entrypoint is not None else config.get("Entrypoint"),
+            "OnBuild": None, "Labels": config.get("Labels") or {}, "StopSignal": config.get("StopSignal"),
+        },
+        "HostConfig": {
+            "Binds": list(opts.volumes) or None, "NetworkMode": "host" if opts.network == "host" else "none",
+            "AutoRemove": opts.auto_remove, "SecurityOpt": ["no-new-privileges"] if opts.no_new_privileges else None,
+        },
+        "Volumes": [{"source": v.source, "destination": v.destination, "readonly": v.readonly} for v in volumes],
+        "NoNewPrivileges": opts.no_new_privileges,
+    }

@@ -1,0 +1,137 @@
+"""A container's directory, its root filesystem and the /etc files dockyard writes.
+
+    containers/<id>/
+      config.json        the OCI bundle's spec (written at every start)
+      rootfs/            mount point of the union (image layers + layer/)
+      layer/diff work/   the writable layer (overlay upper); a full copy for vfs
+      hosts hostname resolv.conf
+      state.json         Status, Pid, ExitCode, times (written by the monitor)
+      <id>-json.log      Docker's json-file log
+      runc.log init.pid  runc's log and the container's pid
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from dockyard.errors import StorageError
+from dockyard.storage.driver import Mount
+from dockyard.storage.mount import mount_all, unmount
+
+HOSTS = (
+    "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
+    "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
+)
+
+
+class Paths:
+    def __init__(self, home: Path, cid: str) -> None:
+        self.dir = home / cid
+        self.rootfs = self.dir / "rootfs"
+        self.layer = self.dir / "layer"
+        self.spec = self.dir / "config.json"
+        self.state = self.dir / "state.json"
+        self.log = self.dir / f"{cid}-json.log"
+        self.runc_log = self.dir / "runc.log"
+        self.pid_file = self.dir / "init.pid"
+        self.hosts = self.dir / "hosts"
+        self.hostname = self.dir / "hostname"
+        self.resolv = self.dir / "resolv.conf"
+
+
+def resolv_conf(host_text: str) -> str:
+    """The host's resolv.conf without loopback nameservers (unreachable from a container), as Docker does."""
+    lines = [ln for ln in host_text.splitlines() if not (ln.startswith("nameserver") and _loopback(ln))]
+    if not any(ln.startswith("nameserver") for ln in lines):
+        lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+    return "\n".join(lines) + "\n"
+
+
+def _loopback(line: str) -> bool:
+    parts = line.split()
+    return len(parts) > 1 and (parts[1].startswith("127.") or parts[1] == "::1")
+
+
+def write_etc_files(paths: Paths, hostname: str, host_network: bool) -> None:
+    try:
+        host_resolv = Path("/etc/resolv.conf").read_text()
+    except OSError:
+        host_resolv = ""
+    hosts = Path("/etc/hosts").read_text() if host_network and Path("/etc/hosts").exists() else HOSTS
+    paths.hosts.write_text(hosts)
+    paths.hostname.write_text(hostname + "\n")
+    paths.resolv.write_text(resolv_conf(host_resolv))
+
+
+def create_layer(paths: Paths, driver_name: str, image_top_diff: Path | None) -> None:
+    """The writable layer: empty overlay upper + work dirs, or (vfs) a full copy of the image."""
+    paths.rootfs.mkdir(parents=True, exist_ok=True)
+    if driver_name == "vfs":
+        if image_top_diff is None:
+            (paths.layer / "diff").mkdir(parents=True)
+            return
+        paths.layer.mkdir(parents=True, exist_ok=True)
+        result = subprocess.run(["cp", "-a", "--reflink=auto", str(image_top_diff), str(paths.layer / "diff")],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StorageError(f"copy image layer: {result.stderr.strip()}")
+    else:
+        (paths.layer / "diff").mkdir(parents=True)
+        (paths.layer / "work").mkdir()
+
+
+def rootfs_mounts(driver_mounts: list[Mount], paths: Paths, driver_name: str) -> list[Mount]:
+    if driver_name == "vfs":
+        return [Mount("bind", str(paths.layer / "diff"), ("rbind",))]
+    return driver_mounts
+
+
+def is_mounted(path: Path) -> bool:
+    target = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == target for line in f)
+
+
+def mount_rootfs(mounts: list[Mount], paths: Paths) -> None:
+    if not is_mounted(paths.rootfs):
+        mount_all(mounts, paths.rootfs)
+
+
+def unmount_rootfs(paths: Paths) -> None:
+    """Idempotent."""
+    while paths.rootfs.exists() and is_mounted(paths.rootfs):
+        unmount(paths.rootfs)
+
+
+def remove_dir(paths: Paths) -> None:
+    unmount_rootfs(paths)
+    if paths.dir.exists():
+        doomed = paths.dir.with_name(f".removing-{paths.dir.name}")
+        os.rename(paths.dir, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def secure_join(root: Path, path: str) -> Path:
+    """``root/path`` with every symlink resolved inside ``root`` (an image cannot point us at the host)."""
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    current = root
+    depth = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            current = current.parent if current != root else root
+            continue
+        candidate = current / part
+        if candidate.is_symlink():
+            depth += 1
+            if depth > 40:
+                raise StorageError(f"too many symlinks resolving {path}")
+            target = os.readlink(candidate)
+            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+            current = root if target.startswith("/") else current
+            continue
+        current = candidate
+    return current

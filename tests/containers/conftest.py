@@ -1,0 +1,72 @@
+"""Fixtures for container tests: a store with the busybox image, and a leak check after each test."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import Dockyard
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc and overlay mounts")
+
+
+def processes_under(root: Path) -> list[str]:
+    """Command lines of live processes that name the store root (monitors, runc)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if str(root) in cmdline and state != "Z" and int(pid) != os.getpid():
+            found.append(cmdline)
+    return found
+
+
+def runc_containers(root: Path) -> list[str]:
+    result = subprocess.run(["runc", "--root", str(root / "runc"), "list", "-q"], capture_output=True, text=True)
+    return result.stdout.split()
+
+
+def wait_until(predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.fixture(scope="session")
+def busybox_image_tar(busybox_tar: Path) -> Path:
+    return busybox_tar
+
+
+@pytest.fixture
+def dy(store_root: Path, busybox_tar: Path) -> Iterator[Dockyard]:
+    """A store holding ``bb`` (busybox); afterwards every container is removed and nothing may be left."""
+    d = Dockyard(store_root)
+    d("import", str(busybox_tar), "bb")
+    yield d
+    ids = d("ps", "-aq", "--no-trunc", check=False).stdout.split()
+    if ids:
+        d("rm", "-f", *ids, check=False)
+    assert wait_until(lambda: not processes_under(store_root)), f"processes left: {processes_under(store_root)}"
+    assert runc_containers(store_root) == []
+    with open("/proc/mounts") as f:
+        leaked = [line.split()[1] for line in f if str(store_root) in line]
+    assert not leaked, f"mounts left behind: {leaked}"
+    assert not os.listdir(store_root / "containers")
+
+
+def inspect(d: Dockyard, name: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(d("inspect", name).stdout)[0]
