@@ -14,15 +14,18 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dockyard.content.store import ContentStore
 from dockyard.errors import InvalidArgumentError, StorageError
 from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
-from dockyard.runtime.containers import ContainerStore
 from dockyard.storage.driver import Driver, Overlay2, Vfs
 from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
+
+if TYPE_CHECKING:
+    from dockyard.runtime.containers import ContainerStore
 
 DRIVERS = {"overlay2": Overlay2, "vfs": Vfs}
 DEFAULT_ROOT = "/var/lib/dockyard"
@@ -44,13 +47,24 @@ class Engine:
         self.driver: Driver = self._driver(storage_driver)
         self.layers = LayerStoreImpl(self.db, self.driver)
         self.images = ImageStore(self.db, self.content, self.layers)
-        monitor = [sys.executable, "-m", "dockyard", "--root", str(root), "container-monitor"]
-        self.containers = ContainerStore(root / "containers", self.db, self.images, self.driver, self.layers.cache_ids,
-                                         self.layers.cleanup, lambda cid, stdin: [*monitor, cid, *(["--stdin", str(stdin)] if stdin else [])],
-                                         root / "volumes")
+        self._containers: ContainerStore | None = None
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    @property
+    def containers(self) -> ContainerStore:
+        """Built on first use: image commands start without loading the runtime."""
+        if self._containers is None:
+            from dockyard.runtime.containers import ContainerStore
+
+            monitor = [sys.executable, "-m", "dockyard", "--root", str(self.root), "container-monitor"]
+            self._containers = ContainerStore(
+                self.root / "containers", self.db, self.images, self.driver, self.layers.cache_ids,
+                self.layers.cleanup, lambda cid, stdin: [*monitor, cid, *(["--stdin", str(stdin)] if stdin else [])],
+                self.root / "volumes",
+            )
+        return self._containers
 
     def _try_exclusive(self) -> bool:
         try:
