@@ -32,11 +32,9 @@ dir at the end; the cached inputs stay in --workdir. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import http.client
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -282,23 +280,14 @@ class PullPushBench(Bench):
 
     # --- report -----------------------------------------------------------------------
 
+    results_path = RESULTS
+
     def report(self) -> str:
         table = super().report().split("\n", 1)[1]  # run.py's table and notes, with our own head line
         head = (f"medians of {self.args.runs} runs after {self.args.warmup} warm-up, tools interleaved A B A B; "
                 f"scratch: {self.meta.get('scratch')}; ratio = dockyard/docker, lower is better; "
                 f"CPU = client + (docker) dockerd/containerd, registry not counted")
         return head + "\n" + table
-
-    def write_json(self) -> None:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        doc = {
-            "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "host": {"machine": platform.machine(), "cpus": os.cpu_count(), "kernel": platform.release()},
-            "runs": self.args.runs, "warmup": self.args.warmup, "quick": self.args.quick,
-            "meta": self.meta,
-            "results": [r.as_json() for r in self.results],
-        }
-        RESULTS.write_text(json.dumps(doc, indent=2) + "\n")
 
     def cleanup(self) -> None:
         self.stop_registries()

@@ -130,7 +130,7 @@ def _pull(ctx: Context, image: str) -> None:
     from dockyard.cli.context import Parser
 
     parser = Parser(prog="dockyard pull")
-    registry_client._pull_args(parser)
+    registry_client.pull_args(parser)
     with contextlib.redirect_stdout(sys.stderr):
         registry_client.pull_cmd(ctx, parser.parse_args([image]))
 
@@ -367,7 +367,7 @@ def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
 
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Docker's ``inspect``: each name as an image, else as a container (``--type`` picks one)."""
-    from dockyard.cli import images, views
+    from dockyard.cli import images
 
     require_args(args, "inspect", 1)
     if args.type not in ("", "image", "container"):
@@ -379,7 +379,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             if args.type in ("", "image"):
                 try:
                     image = ctx.engine.images.get(name)
-                    found.append(views.inspect_image(image, image.row, image.config.diff_ids, images._graph_driver(ctx, image)))
+                    found.append(images.inspect_json(ctx, image))
                     continue
                 except (ImageNotFoundError, DockyardError):
                     if args.type == "image":

@@ -299,7 +299,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
         except ImageNotFoundError:
             missing.append(name)
             continue
-        found.append(views.inspect_image(image, image.row, image.config.diff_ids, _graph_driver(ctx, image)))
+        found.append(inspect_json(ctx, image))
     if args.format:
         template_out = render(args.format, found, {})
         sys.stdout.write(template_out)
@@ -308,6 +308,11 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for name in missing:
         print(f"Error: No such image: {name}", file=sys.stderr)
     return 1 if missing else 0
+
+
+def inspect_json(ctx: Context, image: Any) -> dict[str, Any]:
+    """Docker's inspect document of one image (also used by the top-level ``inspect``)."""
+    return views.inspect_image(image, image.row, image.config.diff_ids, _graph_driver(ctx, image))
 
 
 def _graph_driver(ctx: Context, image: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ PROGRESS_STATUSES = frozenset({"Downloading", "Extracting", "Pushing"})
 
 
 def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
-    for name, setup in (("pull", _pull_args), ("push", _push_args)):
+    for name, setup in (("pull", pull_args), ("push", _push_args)):
         setup(commands.add_parser(name, prog=f"dockyard {name}"))
         setup(image_commands.add_parser(name, prog=f"dockyard image {name}"))
     _login_args(commands.add_parser("login", prog="dockyard login"))
@@ -132,7 +132,7 @@ def _sink(quiet: bool) -> Any:
 # pull ---------------------------------------------------------------------------
 
 
-def _pull_args(p: argparse.ArgumentParser) -> None:
+def pull_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="NAME[:TAG|@DIGEST]")
     p.add_argument("-a", "--all-tags", action="store_true", help="Download all tagged images in the repository")
     p.add_argument("-q", "--quiet", action="store_true", help="Suppress verbose output")
