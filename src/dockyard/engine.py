@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.content.store import ContentStore
 from dockyard.errors import InvalidArgumentError, StorageError
@@ -105,6 +105,17 @@ class Engine:
     def spool_file(self) -> tuple[int, str]:
         """A temporary file under the root, on the store's filesystem (swept if we crash)."""
         return tempfile.mkstemp(dir=self.tmp, prefix="spool-")
+
+    def build_services(self, pull: Callable[[str], None], progress: Any, clamp_mtime: float | None) -> Any:
+        """The builder's parts (build.builder.Services): RUN steps through runc, layers and cache in this store."""
+        from dockyard.build.builder import Services
+        from dockyard.build.steps import Env
+        from dockyard.runtime.runc import Runc
+        from dockyard.runtime.step import RuncStepRunner
+
+        runner = RuncStepRunner(Runc(self.root / "runc"), self.tmp)
+        env = Env(self.driver, self.tmp, runner, clamp_mtime, self.root / "build-cache")
+        return Services(self.images, self.layers.cache_ids, env, pull, progress)
 
     def close(self) -> None:
         self.db.close()

@@ -30,6 +30,9 @@ def build_parser() -> Parser:
     images.register(commands, image_commands)
     registry_server.register(commands)
     registry_client.register(commands, image_commands)
+    from dockyard.cli import build
+
+    build.register(commands, image_commands)
     containers.register(commands)
     return parser
 

@@ -26,6 +26,9 @@ Schema (``PRAGMA user_version`` is the number of migrations applied):
     blobs       compressed blob <-> diff ID pairs seen (pull, push, load)
       digest, diff_id, media_type, size
     containers  (filled by the runtime) id, name, image_id, created, config JSON
+    build_cache (filled by the builder) key PK (sha256 of parent key, instruction, args,
+                source checksums), chain_id NULL (NULL: the step changed nothing),
+                diff_id, created RFC 3339, added; one layer reference per row
 
 Every multi-step change runs in one ``transaction()`` (BEGIN IMMEDIATE), so
 a crash leaves the old state or the new one; WAL lets readers run beside
@@ -86,6 +89,17 @@ MIGRATIONS: tuple[str, ...] = (
         config   TEXT NOT NULL
     );
     CREATE INDEX containers_by_image ON containers(image_id);
+    """,
+    # 4: the build cache (build/cache.py); each row holds one reference on its layer
+    """
+    CREATE TABLE build_cache (
+        key      TEXT PRIMARY KEY,
+        chain_id TEXT REFERENCES layers(chain_id),
+        diff_id  TEXT,
+        created  TEXT NOT NULL,
+        added    REAL NOT NULL
+    );
+    CREATE INDEX build_cache_by_chain ON build_cache(chain_id);
     """,
 )
 

@@ -1,0 +1,378 @@
+"""The builder: Dockerfile stages → images, with a cache, in parallel where stages allow.
+
+Each needed stage runs as a generator on the builder's thread (all metadata
+and database work happens there); it yields ``Work`` (a filesystem step for a
+worker thread) or ``Wait`` (another stage's result) and is resumed with the
+answer. Stages the target does not need never start.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Generator
+
+from dockyard.build import instructions as ins
+from dockyard.build import steps
+from dockyard.build.cache import BuildCache, CacheEntry, step_key
+from dockyard.build.context import BuildContext
+from dockyard.build.errors import BuildStepError
+from dockyard.build.history import COMMENT
+from dockyard.build.plans import Planner
+from dockyard.build.progress import Progress
+from dockyard.build.shell import Lex
+from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState, apply_metadata
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.image.importer import host_architecture
+from dockyard.image.layerstore import LayerJob, StagedLayers
+from dockyard.image.store import ImageStore
+from dockyard.oci.config import format_time
+from dockyard.oci.descriptor import canonical_json
+from dockyard.oci.digest import Digest
+from dockyard.oci.reference import Reference
+
+CONFIG_ORDER = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
+                "Healthcheck", "ArgsEscaped", "OnBuild", "Shell")  # fmt: skip
+LAYER_STEPS = (ins.Run, ins.Copy, ins.Workdir)
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOptions:
+    tags: list[Reference] = field(default_factory=list)
+    build_args: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    target: str = ""
+    no_cache: bool = False
+    pull: bool = False
+    cache_from: list[str] = field(default_factory=list)
+    epoch: int | None = None  # SOURCE_DATE_EPOCH: fixed times, clamped mtimes
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    run: Callable[[], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    stage: int
+
+
+@dataclass(slots=True)
+class Services:
+    """What the engine wires in."""
+
+    images: ImageStore
+    cache_ids: Callable[[Digest], list[str]]
+    env: steps.Env
+    pull: Callable[[str], None]
+    progress: Progress
+
+
+StageGen = Generator[Work | Wait, Any, StageState]
+
+
+class Builder:
+    def __init__(self, services: Services, dockerfile: ins.Dockerfile, context: BuildContext | None, options: BuildOptions) -> None:
+        self.s = services
+        self.df = dockerfile
+        self.context = context
+        self.opts = options
+        self.cache = BuildCache(services.images.db, services.images.layers)
+        self.meta = self._meta_args()
+        self._vertex = 0
+        self._now = self._clock()
+        self.planner = Planner(self)
+
+    # entry ----------------------------------------------------------------------
+
+    def build(self) -> Digest:
+        target = self._target()
+        needed = self._needed(target)
+        results = self._schedule({i: self._stage(self.df.stages[i]) for i in sorted(needed)})
+        return self._commit_image(results[target.index])
+
+    def _meta_args(self) -> dict[str, str]:
+        scope: dict[str, str] = {}
+        for arg in self.df.meta_args:
+            for key, default in arg.args:
+                if key in self.opts.build_args:
+                    scope[key] = self.opts.build_args[key]
+                elif default is not None:
+                    scope[key] = Lex(escape=self.df.escape).process_word(default, scope)
+                else:
+                    scope.setdefault(key, "")
+        return scope
+
+    def _clock(self) -> str:
+        if self.opts.epoch is not None:
+            return format_time(datetime.fromtimestamp(self.opts.epoch, timezone.utc))
+        return format_time(datetime.now(timezone.utc))
+
+    def now(self) -> str:
+        return self._now if self.opts.epoch is not None else format_time(datetime.now(timezone.utc))
+
+    def _target(self) -> ins.Stage:
+        if not self.opts.target:
+            return self.df.stages[-1]
+        stage = self.df.stage(self.opts.target)
+        if stage is None:
+            raise InvalidArgumentError(f"failed to reach build target {self.opts.target} in Dockerfile")
+        return stage
+
+    def stage_ref(self, name: str, before: int) -> ins.Stage | None:
+        """A stage a FROM or --from names, if it is one defined before ``before``."""
+        stage = self.df.stage(name)
+        return stage if stage is not None and stage.index < before else None
+
+    def _expand_meta(self, word: str) -> str:
+        return Lex(escape=self.df.escape).process_word(word, self.meta)
+
+    def _needed(self, target: ins.Stage) -> set[int]:
+        needed: set[int] = set()
+        todo = [target]
+        while todo:
+            stage = todo.pop()
+            if stage.index in needed:
+                continue
+            needed.add(stage.index)
+            names = [self._expand_meta(stage.source.base)]
+            names += [self._expand_meta(c.source_stage) for c in stage.commands if isinstance(c, ins.Copy) and c.source_stage]
+            names += [m for c in stage.commands if isinstance(c, ins.Run) for m in _mount_froms(c)]
+            for name in names:
+                dep = self.stage_ref(name, stage.index)
+                if dep is not None:
+                    todo.append(dep)
+        return needed
+
+    # scheduling -------------------------------------------------------------------
+
+    def _schedule(self, gens: dict[int, StageGen]) -> dict[int, StageState]:
+        results: dict[int, StageState] = {}
+        waiting: dict[int, int] = {}
+        ready: deque[tuple[int, Any, BaseException | None]] = deque((i, None, None) for i in gens)
+        futures: dict[Future[Any], int] = {}
+        workers = max(2, min(4, os.cpu_count() or 2))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
+            try:
+                while ready or futures:
+                    while ready:
+                        i, value, exc = ready.popleft()
+                        try:
+                            item = gens[i].throw(exc) if exc is not None else gens[i].send(value)
+                        except StopIteration as stop:
+                            results[i] = stop.value
+                            for j in [j for j, on in waiting.items() if on == i]:
+                                del waiting[j]
+                                ready.append((j, results[i], None))
+                            continue
+                        if isinstance(item, Wait):
+                            if item.stage in results:
+                                ready.append((i, results[item.stage], None))
+                            else:
+                                waiting[i] = item.stage
+                        else:
+                            futures[pool.submit(item.run)] = i
+                    if not futures:
+                        break
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = futures.pop(future)
+                        error = future.exception()
+                        ready.append((i, None if error else future.result(), error))
+            finally:
+                for gen in gens.values():
+                    gen.close()
+        if waiting:
+            raise InvalidArgumentError("circular dependency detected on stage")
+        return results
+
+    # a stage ----------------------------------------------------------------------
+
+    def _label(self, stage: ins.Stage, number: int) -> str:
+        total = 1 + sum(isinstance(c, LAYER_STEPS) for c in stage.commands)
+        prefix = (stage.name or f"stage-{stage.index}") + " " if len(self.df.stages) > 1 else ""
+        return f"[{prefix}{number}/{total}]"
+
+    def next_vertex(self) -> int:
+        self._vertex += 1
+        return self._vertex
+
+    def _stage(self, stage: ins.Stage) -> StageGen:
+        base_name = self._expand_meta(stage.source.base)
+        vertex = self.next_vertex()
+        label = f"{self._label(stage, 1)} FROM {base_name}"
+        self.s.progress.start(vertex, label)
+        started = time.monotonic()
+        dep = self.stage_ref(base_name, stage.index)
+        if dep is not None:
+            state = (yield Wait(dep.index)).fork()
+        elif base_name.lower() == "scratch":
+            state = StageState({}, {"architecture": host_architecture(), "os": "linux"}, key="scratch")
+        else:
+            state = self._image_state(base_name, label)
+        state.escape = self.df.escape
+        if not any(e.startswith("PATH=") for e in state.config.get("Env") or []):
+            state.config["Env"] = [f"PATH={DEFAULT_PATH}", *(state.config.get("Env") or [])]
+        self.s.progress.done(vertex, time.monotonic() - started)
+        triggers = state.config.pop("OnBuild", None) or []
+        commands = [ins.parse_instruction(n) for t in triggers for n in _trigger_nodes(t)] + stage.commands
+        number = 1
+        for command in commands:
+            if isinstance(command, LAYER_STEPS):
+                number += 1
+                yield from self._layer_step(state, command, f"{self._label(stage, number)} {command.original.strip()}", stage)
+            else:
+                try:
+                    apply_metadata(state, command, self.opts.build_args, self.meta)
+                except InvalidArgumentError as exc:
+                    raise BuildStepError(f"dockerfile parse error line {command.line}: {exc}", "") from None
+        return state
+
+    def image_layers(self, name: str, label: str) -> tuple[Any, Any]:
+        """The local image ``name`` (pulled first when missing or with --pull): its row and config."""
+        images = self.s.images
+        try:
+            if self.opts.pull:
+                raise ImageNotFoundError(name)
+            row = images.resolve(name)
+        except ImageNotFoundError:
+            try:
+                self.s.pull(name)
+                row = images.resolve(name)
+            except DockyardError as exc:
+                raise BuildStepError(f"failed to solve with frontend dockerfile.v0: failed to create LLB definition: {exc}", label) from None
+        return row, images.config(row.id)
+
+    def _image_state(self, name: str, label: str) -> StageState:
+        row, config = self.image_layers(name, label)
+        image = {k: v for k, v in config.data.items() if k not in ("config", "container_config", "rootfs", "created")}
+        image.setdefault("history", [])
+        cfg = {k: v for k, v in config.config.items() if v not in (None, "", [], {}, False)}
+        cfg.pop("Image", None)
+        chain = Digest.parse(row.top_layer) if row.top_layer else None
+        return StageState(cfg, image, config.diff_ids, chain, key=row.id)
+
+    # layer steps ------------------------------------------------------------------
+
+    def _layer_step(self, state: StageState, command: ins.Instruction, label: str, stage: ins.Stage) -> Generator[Work | Wait, Any, None]:
+        try:
+            plan = yield from self.planner.plan(state, command, stage)
+        except (InvalidArgumentError, DockyardError) as exc:
+            if isinstance(exc, BuildStepError):
+                raise
+            raise BuildStepError(str(exc), label) from None
+        key = step_key(state.key, plan.key_parts)
+        vertex = self.next_vertex()
+        self.s.progress.start(vertex, label)
+        started = time.monotonic()
+        entry = None if self.opts.no_cache else self.cache.get(key) or self._from_cache_images(state, plan.created_by)
+        if entry is not None:
+            self.s.progress.cached(vertex)
+            self._apply(state, entry, plan.created_by)
+            return
+        layers = self.s.cache_ids(state.chain) if state.chain else []
+        try:
+            tar = yield Work(lambda: plan.execute(layers, lambda data: self.s.progress.log(vertex, data), label))
+        except BuildStepError as exc:
+            self.s.progress.error(vertex, str(exc))
+            raise
+        except DockyardError as exc:
+            self.s.progress.error(vertex, str(exc))
+            raise BuildStepError(str(exc), label) from None
+        entry = self._store(key, state, tar)
+        self._apply(state, entry, plan.created_by)
+        self.s.progress.done(vertex, time.monotonic() - started)
+
+    def _store(self, key: str, state: StageState, tar: Path | None) -> CacheEntry:
+        staged: StagedLayers | None = None
+        try:
+            if tar is not None:
+                staged = self.s.images.layers.stage(state.chain, [LayerJob(lambda: open(tar, "rb"))])
+        finally:
+            if tar is not None:
+                tar.unlink(missing_ok=True)
+        return self.cache.put(key, staged, self.now())
+
+    def _apply(self, state: StageState, entry: CacheEntry, created_by: str) -> None:
+        state.key = entry.key
+        if entry.chain_id is not None and entry.diff_id is not None:
+            state.chain = entry.chain_id
+            state.diff_ids.append(entry.diff_id)
+        state.history.append(HistoryItem(created_by, entry.chain_id is None, entry.created))
+
+    def _from_cache_images(self, state: StageState, created_by: str) -> CacheEntry | None:
+        """--cache-from: a layer of a given image whose layers below match ours and whose step matches."""
+        for name in self.opts.cache_from:
+            try:
+                row = self.s.images.resolve(name)
+            except DockyardError:
+                continue
+            config = self.s.images.config(row.id)
+            stack = self.s.images.layers_of(row)
+            depth = len(state.diff_ids)
+            if len(stack) <= depth or [layer.diff_id for layer in stack[:depth]] != state.diff_ids:
+                continue
+            seen = 0
+            for item in config.history:
+                if item.empty_layer:
+                    continue
+                if seen == depth and item.created_by == created_by:
+                    layer = stack[depth]
+                    return CacheEntry(step_key(state.key, created_by, "cache-from"), layer.chain_id, layer.diff_id, item.created)
+                seen += 1
+        return None
+
+    # the image --------------------------------------------------------------------
+
+    def _commit_image(self, state: StageState) -> Digest:
+        config = dict(state.config)
+        if self.opts.labels:
+            config["Labels"] = {**(config.get("Labels") or {}), **self.opts.labels}
+        ordered = {k: config[k] for k in CONFIG_ORDER if config.get(k) not in (None, [], {}, "")}
+        ordered.update({k: v for k, v in config.items() if k not in CONFIG_ORDER and v not in (None, [], {}, "", False)})
+        history = list(state.image.get("history") or []) + self._history(state.history)
+        created = history[-1]["created"] if history else self.now()
+        image = {**{k: v for k, v in state.image.items() if k != "history"}, "config": ordered, "created": created,
+                 "history": history, "rootfs": {"type": "layers", "diff_ids": [str(d) for d in state.diff_ids]}}
+        raw = canonical_json(dict(sorted(image.items())))
+        layers = self.s.images.layers.stack(state.chain) if state.chain else []
+        image_id, _ = self.s.images.add(raw, StagedLayers(layers=list(layers)), tags=self.opts.tags)
+        return image_id
+
+    def _history(self, items: list[HistoryItem]) -> list[dict[str, Any]]:
+        """Metadata steps carry the time of the next layer step (the last one's after it), as BuildKit writes them."""
+        times: list[str | None] = [item.created for item in items]
+        following: str | None = None
+        for i in range(len(times) - 1, -1, -1):
+            following = times[i] or following
+            times[i] = following
+        last: str | None = None
+        out = []
+        for item, when in zip(items, times):
+            last = item.created or when or last or self.now()
+            entry: dict[str, Any] = {"created": item.created or when or last, "created_by": item.created_by, "comment": COMMENT}
+            if item.empty_layer:
+                entry["empty_layer"] = True
+            out.append(entry)
+        return out
+
+
+def _mount_froms(run: ins.Run) -> list[str]:
+    out = []
+    for spec in run.mounts:
+        fields = dict(f.split("=", 1) if "=" in f else (f, "") for f in spec.split(","))
+        if fields.get("from"):
+            out.append(fields["from"])
+    return out
+
+
+def _trigger_nodes(expression: str) -> list[Any]:
+    from dockyard.build.parser import parse
+
+    return parse(expression).nodes

@@ -1,0 +1,134 @@
+"""The build context: a directory (or an extracted tar) and its ignore rules.
+
+Sources are resolved lazily, one COPY at a time, so only the files a step
+names are read; a path that climbs out of the context or that
+``.dockerignore`` drops is an error, as a missing one is.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import os
+import posixpath
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from dockyard.build.ignore import IgnoreMatcher
+from dockyard.errors import InvalidArgumentError, NotFoundError
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+class SourceNotFoundError(NotFoundError):
+    def __init__(self, path: str) -> None:
+        super().__init__(f'failed to compute cache key: "/{path}" not found: not found')
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    rel: str  # slash-separated, relative to the context root ("" for the root)
+    path: Path
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path.is_dir() and not self.path.is_symlink()
+
+
+class BuildContext:
+    def __init__(self, root: Path, ignore: IgnoreMatcher) -> None:
+        self.root = root
+        self.ignore = ignore
+
+    def resolve(self, src: str) -> list[Source]:
+        """The entries ``src`` (a path or a glob) names, sorted; raises when none."""
+        clean = posixpath.normpath("/" + src.replace("\\", "/")).lstrip("/")
+        if posixpath.normpath(src).startswith("..") or clean.startswith(".."):
+            raise InvalidArgumentError(f"forbidden path outside the build context: {src} ()")
+        if not _GLOB.search(clean):
+            path = self.root / clean if clean not in ("", ".") else self.root
+            if clean in ("", ".") or (os.path.lexists(path) and not self.ignore.excluded(clean)):
+                return [Source("" if clean in ("", ".") else clean, path)]
+            raise SourceNotFoundError(clean)
+        found = [Source(rel, self.root / rel) for rel in self._glob(clean.split("/")) if not self.ignore.excluded(rel)]
+        if not found:
+            raise SourceNotFoundError(clean)
+        return sorted(found, key=lambda s: s.rel)
+
+    def _glob(self, parts: list[str], base: str = "") -> list[str]:
+        directory = self.root / base if base else self.root
+        head, rest = parts[0], parts[1:]
+        if _GLOB.search(head):
+            try:
+                names = sorted(os.listdir(directory))
+            except OSError:
+                return []
+            matches = [n for n in names if fnmatch.fnmatchcase(n, head)]
+        else:
+            matches = [head] if os.path.lexists(directory / head) else []
+        out: list[str] = []
+        for name in matches:
+            rel = f"{base}/{name}" if base else name
+            if rest:
+                if (self.root / rel).is_dir():
+                    out += self._glob(rest, rel)
+            else:
+                out.append(rel)
+        return out
+
+    def walk(self, source: Source) -> list[str]:
+        """Everything below a directory source that is not ignored, parents before children."""
+        out: list[str] = []
+        prefix = source.rel
+        for dirpath, dirnames, filenames in os.walk(source.path):
+            rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
+            rel_dir = "" if rel_dir == "." else rel_dir
+            dirnames.sort()
+            kept = []
+            for name in dirnames:
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if self.ignore.excluded(rel) and not self.ignore.may_include_below(rel):
+                    continue
+                kept.append(name)
+                if not self.ignore.excluded(rel):
+                    out.append(rel)
+            dirnames[:] = kept
+            for name in sorted(filenames):
+                rel = f"{rel_dir}/{name}" if rel_dir else name
+                if not self.ignore.excluded(rel):
+                    out.append(rel)
+        del prefix
+        return sorted(out)
+
+    def checksum(self, sources: list[Source]) -> str:
+        """Content, modes and names of what ``sources`` name (not times or owners), as Docker's cache key uses them."""
+        h = hashlib.sha256()
+        for source in sources:
+            h.update(f"source:{source.rel}\0".encode())
+            rels = [source.rel] + (self.walk(source) if source.is_dir else [])
+            for rel in rels:
+                _hash_entry(h, rel, self.root / rel if rel else self.root)
+        return h.hexdigest()
+
+
+def _hash_entry(h: "hashlib._Hash", rel: str, path: Path) -> None:
+    st = os.lstat(path)
+    h.update(f"{rel}\0{stat.S_IFMT(st.st_mode)}\0{stat.S_IMODE(st.st_mode)}\0".encode())
+    if stat.S_ISLNK(st.st_mode):
+        h.update(os.readlink(path).encode())
+    elif stat.S_ISREG(st.st_mode):
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    h.update(b"\0")
+
+
+def load_ignore(context_root: Path | None, dockerfile: Path | None) -> IgnoreMatcher:
+    """``<Dockerfile>.dockerignore`` beside the Dockerfile wins over the context's ``.dockerignore``."""
+    if dockerfile is not None:
+        specific = dockerfile.with_name(dockerfile.name + ".dockerignore")
+        if specific.is_file():
+            return IgnoreMatcher.from_file(specific)
+    return IgnoreMatcher.from_file(context_root / ".dockerignore" if context_root else None)

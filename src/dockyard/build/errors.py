@@ -1,0 +1,16 @@
+"""The builder's errors: each names the step it happened in."""
+
+from __future__ import annotations
+
+from dockyard.errors import DockyardError
+
+
+class BuildStepError(DockyardError):
+    """A step failed (a RUN exited non-zero, a COPY source is missing): ``step`` is its label,
+    ``log`` the last lines it printed."""
+
+    def __init__(self, message: str, step: str = "", log: list[str] | None = None, code: int = 0) -> None:
+        super().__init__(message)
+        self.step = step
+        self.log = log or []
+        self.code = code

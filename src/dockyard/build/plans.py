@@ -1,0 +1,215 @@
+"""From a RUN, COPY/ADD or WORKDIR instruction and the stage's state to a plan:
+what goes into its cache key, the ``created_by`` it records, and the work to do on a miss.
+
+Planning runs on the builder's thread (it reads the database and the
+context); ``execute`` runs in a worker.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import os
+import posixpath
+import tempfile
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Generator
+
+from dockyard.build import fsops, steps
+from dockyard.build import history as hist
+from dockyard.build import instructions as ins
+from dockyard.build.executor import BindMount, RunRequest
+from dockyard.build.parser import chomp_heredoc, parse_heredoc
+from dockyard.build.shell import Lex
+from dockyard.build.state import PROXY_ARGS, StageState, resolve_path
+from dockyard.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from dockyard.build.builder import Builder
+
+MAX_DOWNLOAD = 1 << 30
+
+
+@dataclass(slots=True)
+class Plan:
+    key_parts: list[Any]
+    created_by: str
+    execute: Callable[[list[str], Callable[[bytes], None], str], Path | None]
+
+
+class Planner:
+    def __init__(self, builder: Builder) -> None:
+        self.b = builder
+
+    def plan(self, state: StageState, command: ins.Instruction, stage: ins.Stage) -> Generator[Any, Any, Plan]:
+        if isinstance(command, ins.Run):
+            return self._run(state, command)
+        if isinstance(command, ins.Copy):
+            return (yield from self._copy(state, command, stage))
+        assert isinstance(command, ins.Workdir)
+        return self._workdir(state, command)
+        yield  # a generator in every case
+
+    # RUN --------------------------------------------------------------------------
+
+    def _run(self, state: StageState, run: ins.Run) -> Plan:
+        env_s = self.b.s.env
+        script: tuple[str, str] | None = None
+        if run.shell_form:
+            cmd = run.cmd[0]
+            heredoc = parse_heredoc(cmd) if run.files else None
+            if heredoc is not None and len(run.files) == 1:
+                body = chomp_heredoc(run.files[0].data) if run.files[0].chomp else run.files[0].data
+                if body.startswith("#!"):
+                    script = ("/dev/pipes/" + run.files[0].name, body)
+                    argv = [script[0]]
+                else:
+                    argv = [*state.shell, body]
+            else:
+                for f in run.files:
+                    cmd += "\n" + f.data + f.name
+                argv = [*state.shell, cmd]
+        else:
+            argv = list(run.cmd)
+        used = state.build_args_used()
+        env = list(state.config.get("Env") or [])
+        keys = {e.partition("=")[0] for e in env}
+        env += [f"{k}={v}" for k, v in used if k not in keys]
+        proxies = [(k, v) for k, v in self.b.opts.build_args.items() if k in PROXY_ARGS and k not in state.args]
+        env += [f"{k}={v}" for k, v in proxies]
+        mounts, mount_keys = self._mounts(state, run)
+        network = run.network or "default"
+        request = RunRequest("", tuple(argv), tuple(env), state.workdir, state.config.get("User") or "", tuple(mounts), network)
+        plan = steps.RunPlan(request, script=script)
+        created_by = hist.run(argv, used)
+        return Plan(
+            ["RUN", argv, env, proxies, mount_keys, network, script],
+            created_by,
+            lambda layers, out, label: steps.execute_run(env_s, layers, plan, out, label),
+        )
+
+    def _mounts(self, state: StageState, run: ins.Run) -> tuple[list[BindMount], list[Any]]:
+        mounts: list[BindMount] = []
+        keys: list[Any] = []
+        for spec in run.mounts:
+            fields: dict[str, str] = {}
+            for item in spec.split(","):
+                key, sep, value = item.partition("=")
+                fields[key.strip().lower()] = value if sep else "true"
+            kind = fields.get("type", "bind")
+            target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+            if not target:
+                raise InvalidArgumentError("mount target is required")
+            target = resolve_path(state.workdir, state.expand(target))
+            readonly = fields.get("readonly", fields.get("ro", "false")) == "true" or (
+                kind == "bind" and fields.get("rw", fields.get("readwrite", "false")) != "true"
+            )
+            if kind == "cache":
+                ident = fields.get("id") or target
+                mounts.append(BindMount(str(steps.cache_mount_dir(self.b.s.env, ident)), target, readonly))
+                keys.append(["cache", target])
+            elif kind == "bind":
+                if fields.get("from"):
+                    raise InvalidArgumentError("RUN --mount=type=bind,from= is not supported; COPY --from the files instead")
+                context = self._context()
+                source = context.resolve(state.expand(fields.get("source") or fields.get("src") or "."))[0]
+                mounts.append(BindMount(str(source.path), target, True))
+                keys.append(["bind", target, context.checksum([source])])
+            else:
+                raise InvalidArgumentError(f"unsupported mount type {kind!r}")
+        return mounts, keys
+
+    def _context(self) -> Any:
+        if self.b.context is None:
+            raise InvalidArgumentError("no build context: this step needs files from one")
+        return self.b.context
+
+    # COPY / ADD -----------------------------------------------------------------------
+
+    def _copy(self, state: StageState, copy: ins.Copy, stage: ins.Stage) -> Generator[Any, Any, Plan]:
+        env_s = self.b.s.env
+        sources = [state.expand(s) for s in copy.sources]
+        dest_word = state.expand(copy.dest)
+        dest = resolve_path(state.workdir, dest_word) + ("/" if dest_word.endswith(("/", "/.")) or dest_word in (".", "") else "")
+        dest = dest.replace("//", "/")
+        chown = state.expand(copy.chown)
+        mode = fsops.parse_chmod(state.expand(copy.chmod))
+        plan = steps.CopyPlan(dest, None, mode, chown_spec=chown)
+        parts: list[Any] = [copy.keyword, sources, dest, chown, mode]
+        if copy.source_stage:
+            name = state.expand(copy.source_stage)
+            dep = self.b.stage_ref(name, stage.index)
+            if dep is not None:
+                chain = (yield steps_wait(dep.index)).chain
+            else:
+                row, _ = self.b.image_layers(name, "")
+                chain = row.top_layer
+            plan.from_layers = self.b.s.cache_ids(chain) if chain else []
+            plan.from_paths = sources
+            parts.append(["from", str(chain)])
+        else:
+            parts.append(self._local_sources(copy, sources, plan))
+        for f in copy.contents:
+            data = Lex(escape=state.escape, skip_quotes=True).process_word(f.data, state.scope()) if f.expand else f.data
+            plan.inline.append((f.name, data.encode()))
+            parts.append(["inline", f.name, data])
+        shown = sources + [f"<<{f.name}" for f in copy.contents]
+        created_by = f"{copy.keyword} {' '.join(shown)} {dest_word} # buildkit"
+        return Plan(parts, created_by, lambda layers, out, label: steps.execute_copy(env_s, layers, plan))
+
+    def _local_sources(self, copy: ins.Copy, sources: list[str], plan: steps.CopyPlan) -> list[Any]:
+        sums: list[Any] = []
+        for src in sources:
+            if copy.is_add and urllib.parse.urlsplit(src).scheme in ("http", "https"):
+                name, path, mtime, digest = download(src, self.b.s.env.tmp)
+                plan.downloads.append((name, path, mtime))
+                sums.append(["url", src, digest])
+                continue
+            context = self._context()
+            found = context.resolve(src)
+            if copy.is_add and len(found) == 1 and not found[0].is_dir and fsops.is_archive(found[0].path):
+                plan.archives.append(found[0].path)
+            else:
+                plan.items += [steps.CopyItem(s, context.root, context.walk(s) if s.is_dir else []) for s in found]
+            sums.append(["context", src, context.checksum(found)])
+        return sums
+
+    # WORKDIR --------------------------------------------------------------------------
+
+    def _workdir(self, state: StageState, workdir: ins.Workdir) -> Plan:
+        env_s = self.b.s.env
+        path = resolve_path(state.workdir, state.expand(workdir.path))
+        state.config["WorkingDir"] = path
+        return Plan(["WORKDIR", path], f"WORKDIR {path}", lambda layers, out, label: steps.execute_mkdir(env_s, layers, path))
+
+
+def steps_wait(stage: int) -> Any:
+    from dockyard.build.builder import Wait
+
+    return Wait(stage)
+
+
+def download(url: str, tmp: Path) -> tuple[str, Path, float, str]:
+    """ADD <url>: the file (bounded), its name, its Last-Modified time and its sha256."""
+    import hashlib
+
+    name = posixpath.basename(urllib.parse.urlsplit(url).path) or "index.html"
+    fd, spool = tempfile.mkstemp(dir=tmp, prefix="add-")
+    h = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
+            total = 0
+            while chunk := response.read(1 << 20):
+                total += len(chunk)
+                if total > MAX_DOWNLOAD:
+                    raise InvalidArgumentError(f"{url}: larger than {MAX_DOWNLOAD} bytes")
+                h.update(chunk)
+                out.write(chunk)
+            modified = response.headers.get("Last-Modified")
+    except OSError as exc:
+        Path(spool).unlink(missing_ok=True)
+        raise InvalidArgumentError(f"failed to load {url}: {exc}") from None
+    mtime = email.utils.parsedate_to_datetime(modified).timestamp() if modified else 0.0
+    return name, Path(spool), mtime, h.hexdigest()

@@ -1,0 +1,36 @@
+"""What a build reports while it runs: one vertex per step, as BuildKit shows them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class Progress(Protocol):
+    """Called from the builder's thread, except ``log`` which RUN workers call: implementations lock."""
+
+    def start(self, vertex: int, name: str) -> None: ...
+
+    def log(self, vertex: int, data: bytes) -> None: ...
+
+    def cached(self, vertex: int) -> None: ...
+
+    def done(self, vertex: int, seconds: float) -> None: ...
+
+    def error(self, vertex: int, message: str) -> None: ...
+
+
+class Silent:
+    def start(self, vertex: int, name: str) -> None:
+        pass
+
+    def log(self, vertex: int, data: bytes) -> None:
+        pass
+
+    def cached(self, vertex: int) -> None:
+        pass
+
+    def done(self, vertex: int, seconds: float) -> None:
+        pass
+
+    def error(self, vertex: int, message: str) -> None:
+        pass

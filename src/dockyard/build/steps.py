@@ -1,0 +1,232 @@
+"""The steps that change the filesystem (RUN, COPY/ADD, WORKDIR), run in a worker thread.
+
+Each gets the parent layers' driver directories (read on the builder's
+thread), mounts them under a fresh upper directory, does its work, and
+returns the change set as a layer tar on disk (None when nothing changed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from dockyard.build import fsops
+from dockyard.build.context import BuildContext, Source
+from dockyard.build.errors import BuildStepError
+from dockyard.build.executor import BindMount, RunRequest, StepRunner
+from dockyard.build.ignore import IgnoreMatcher
+from dockyard.build.workspace import Workspace
+from dockyard.errors import InvalidArgumentError
+from dockyard.storage.driver import Driver
+
+# mount points runc creates when the image lacks them; they must not end up in the layer
+_RUNTIME_PATHS = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
+
+
+@dataclass(slots=True)
+class Env:
+    """What every step needs from the builder."""
+
+    driver: Driver
+    tmp: Path
+    runner: StepRunner
+    clamp: float | None  # reproducible builds: no mtime later than this
+    cache_mounts: Path
+
+
+@dataclass(slots=True)
+class CopyItem:
+    source: Source
+    root: Path  # the tree ``source`` lives in (context or another stage's mounted rootfs)
+    walk: list[str] = field(default_factory=list)  # below a directory source, in order
+
+
+@dataclass(slots=True)
+class CopyPlan:
+    dest: str  # absolute, a trailing "/" kept
+    owner: fsops.Owner | None
+    mode: int | None
+    items: list[CopyItem] = field(default_factory=list)
+    inline: list[tuple[str, bytes]] = field(default_factory=list)  # heredoc files: name, data
+    archives: list[Path] = field(default_factory=list)  # ADD: local tars to unpack
+    downloads: list[tuple[str, Path, float]] = field(default_factory=list)  # ADD URL: name, file, mtime
+    from_layers: list[str] | None = None  # COPY --from: mount these and resolve ``from_paths`` there
+    from_paths: list[str] = field(default_factory=list)
+    chown_spec: str = ""
+
+
+def _spool_diff(ws: Workspace, env: Env) -> Path | None:
+    if ws.empty():
+        return None
+    fd, name = tempfile.mkstemp(dir=env.tmp, prefix="layer-", suffix=".tar")
+    with os.fdopen(fd, "wb") as out:
+        ws.diff(out, env.clamp)
+    return Path(name)
+
+
+def run_in_workspace(env: Env, layers: list[str], work: Callable[[Workspace], None], cleanup: tuple[str, ...] = ()) -> Path | None:
+    ws = Workspace(env.driver, layers, env.tmp)
+    try:
+        ws.open()
+        missing = [p for p in cleanup if not os.path.lexists(fsops.confined(ws.rootfs, p, follow_last=False))]
+        try:
+            work(ws)
+        finally:
+            ws.close()
+        for path in missing:
+            _drop_created(ws.upper, path)
+        return _spool_diff(ws, env)
+    finally:
+        ws.remove()
+
+
+def _drop_created(upper: Path, path: str) -> None:
+    """Remove a mount point runc created (an empty file or directory) and the empty directories above it."""
+    target = upper / path.lstrip("/")
+    while target != upper and os.path.lexists(target):
+        if target.is_dir() and not target.is_symlink():
+            if any(target.iterdir()):
+                return
+            target.rmdir()
+        elif target.is_file() and not target.is_symlink() and target.stat().st_size == 0:
+            target.unlink()
+        else:
+            return
+        target = target.parent
+
+
+# RUN --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class RunPlan:
+    request: RunRequest
+    cache_mounts: list[BindMount] = field(default_factory=list)
+    script: tuple[str, str] | None = None  # (path inside the container, content) for a heredoc with #!
+
+
+def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path | None:
+    tail: deque[str] = deque(maxlen=10)
+    partial = [b""]
+
+    def collect(chunk: bytes) -> None:
+        output(chunk)
+        lines = (partial[0] + chunk).split(b"\n")
+        partial[0] = lines.pop()
+        tail.extend(line.decode(errors="replace") for line in lines)
+
+    code = [0]
+    mounts = list(plan.request.mounts)
+    scratch: list[Path] = []
+
+    def work(ws: Workspace) -> None:
+        if plan.script is not None:
+            fd, name = tempfile.mkstemp(dir=env.tmp, prefix="script-")
+            with os.fdopen(fd, "w") as f:
+                f.write(plan.script[1])
+            os.chmod(name, 0o755)
+            scratch.append(Path(name))
+            mounts.append(BindMount(name, plan.script[0]))
+        request = RunRequest(str(ws.rootfs), plan.request.argv, plan.request.env, plan.request.cwd, plan.request.user,
+                             tuple(mounts), plan.request.network, plan.request.hostname)
+        fsops.make_dirs(ws.rootfs, plan.request.cwd)
+        code[0] = env.runner.run(request, collect)
+
+    targets = _RUNTIME_PATHS + tuple(m.destination for m in mounts)
+    try:
+        result = run_in_workspace(env, layers, work, cleanup=targets + ((plan.script[0],) if plan.script else ()))
+    finally:
+        for path in scratch:
+            path.unlink(missing_ok=True)
+    if partial[0]:
+        tail.append(partial[0].decode(errors="replace"))
+    if code[0] != 0:
+        if result is not None:
+            result.unlink(missing_ok=True)
+        argv = " ".join(plan.request.argv)
+        raise BuildStepError(f"executor failed running [{argv}]: exit code: {code[0]}", label, list(tail), code[0])
+    return result
+
+
+def cache_mount_dir(env: Env, ident: str) -> Path:
+    path = env.cache_mounts / hashlib.sha256(ident.encode()).hexdigest()[:32]
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# COPY / ADD -------------------------------------------------------------------------
+
+
+def execute_copy(env: Env, layers: list[str], plan: CopyPlan) -> Path | None:
+    def work(ws: Workspace) -> None:
+        root = ws.rootfs
+        owner = fsops.parse_chown(root, plan.chown_spec) if plan.chown_spec else None
+        if plan.from_layers is not None:
+            source_ws = Workspace(env.driver, plan.from_layers, env.tmp).open()
+            try:
+                context = BuildContext(source_ws.rootfs, IgnoreMatcher([]))
+                items = []
+                for path in plan.from_paths:
+                    for source in context.resolve(_confine_source(source_ws.rootfs, path)):
+                        items.append(CopyItem(source, source_ws.rootfs, context.walk(source) if source.is_dir else []))
+                _copy_items(root, plan, items, owner)
+            finally:
+                source_ws.remove()
+        else:
+            _copy_items(root, plan, plan.items, owner)
+
+    return run_in_workspace(env, layers, work)
+
+
+def _confine_source(root: Path, path: str) -> str:
+    """A source path in another stage, its symlinked directories resolved inside that stage."""
+    clean = posixpath.normpath("/" + path)
+    parent, name = posixpath.split(clean)
+    real = fsops.confined(root, parent)
+    rel = os.path.relpath(real, root)
+    rel = "" if rel == "." else rel
+    return posixpath.join(rel, name) if name else rel or "."
+
+
+def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.Owner | None) -> None:
+    dest = plan.dest
+    owner = owner or plan.owner
+    count = len(items) + len(plan.inline) + len(plan.downloads)
+    existing = fsops.confined(root, dest)
+    into_dir = dest.endswith("/") or existing.is_dir()
+    if count > 1 and not into_dir:
+        raise InvalidArgumentError("When using COPY with more than one source file, the destination must be a directory and end with a /")
+    base = dest.rstrip("/") or "/"
+    for item in items:
+        if item.source.is_dir:
+            fsops.make_dirs(root, base, owner)
+            fsops.copy_entry(item.source.path, root, base, owner, plan.mode) if base != "/" else None
+            prefix = item.source.rel + "/" if item.source.rel else ""
+            for rel in item.walk:
+                fsops.copy_entry(item.root / rel, root, posixpath.join(base, rel[len(prefix):]), owner, plan.mode)
+            if base != "/":  # the directory's own time, after its contents changed it
+                st = os.lstat(item.source.path)
+                os.utime(fsops.confined(root, base), ns=(st.st_mtime_ns, st.st_mtime_ns))
+        else:
+            target = posixpath.join(base, posixpath.basename(item.source.rel)) if into_dir else base
+            fsops.copy_entry(item.source.path, root, target, owner, plan.mode)
+    now = time.time()
+    for name, data in plan.inline:
+        target = posixpath.join(base, name) if into_dir else base
+        fsops.write_file(root, target, data, owner, plan.mode if plan.mode is not None else 0o644, now)
+    for name, path, mtime in plan.downloads:
+        target = posixpath.join(base, name) if into_dir else base
+        fsops.write_file(root, target, path.read_bytes(), owner, plan.mode if plan.mode is not None else 0o600, mtime)
+    for archive in plan.archives:
+        fsops.extract_archive(archive, root, base, owner)
+
+
+def execute_mkdir(env: Env, layers: list[str], path: str) -> Path | None:
+    return run_in_workspace(env, layers, lambda ws: fsops.make_dirs(ws.rootfs, path))

@@ -1,0 +1,259 @@
+"""``build`` / ``image build``: flags, the context and Dockerfile, progress output; the work is in ``dockyard.build``."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, TextIO
+
+from dockyard.cli.context import Context, UsageError, require_args
+from dockyard.errors import DockyardError, InvalidArgumentError
+
+TAIL = 10
+
+
+def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
+    _args(commands.add_parser("build", prog="dockyard build", help="Build an image from a Dockerfile"))
+    _args(image_commands.add_parser("build", prog="dockyard image build"))
+
+
+def _args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="PATH | URL | -")
+    p.add_argument("-t", "--tag", action="append", default=[], help="Name and optionally a tag in the 'name:tag' format")
+    p.add_argument("-f", "--file", default="", help="Name of the Dockerfile (Default is 'PATH/Dockerfile')")
+    p.add_argument("--build-arg", action="append", default=[], help="Set build-time variables")
+    p.add_argument("--label", action="append", default=[], help="Set metadata for an image")
+    p.add_argument("-q", "--quiet", action="store_true", help="Suppress the build output and print image ID on success")
+    p.add_argument("--iidfile", default="", help="Write the image ID to the file")
+    p.add_argument("--progress", default="auto", help="Set type of progress output (auto, plain, tty)")
+    p.add_argument("--no-cache", action="store_true", help="Do not use cache when building the image")
+    p.add_argument("--pull", action="store_true", help="Always attempt to pull a newer version of the image")
+    p.add_argument("--target", default="", help="Set the target build stage to build")
+    p.add_argument("--cache-from", action="append", default=[], help="Images to consider as cache sources")
+    p.add_argument("--reproducible", action="store_true", help="Fixed times and clamped mtimes (SOURCE_DATE_EPOCH or 0)")
+    p.add_argument("--network", default="default", help="Networking mode for the RUN instructions during build")
+    p.add_argument("--platform", default="", help="Set platform if server is multi-platform capable")
+    p.set_defaults(handler=build_cmd)
+
+
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep:
+            if key in os.environ and flag == "--build-arg":
+                out[key] = os.environ[key]  # Docker takes a bare name's value from the environment
+            elif flag == "--label":
+                out[key] = ""
+            continue
+        out[key] = val
+    return out
+
+
+def _epoch(args: argparse.Namespace) -> int | None:
+    text = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if text:
+        try:
+            return int(text)
+        except ValueError:
+            raise UsageError(f"invalid SOURCE_DATE_EPOCH: {text!r}", 1) from None
+    return 0 if args.reproducible else None
+
+
+def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "build", 1, exact=True)
+    from dockyard.build.builder import BuildOptions
+    from dockyard.oci.reference import parse_docker_ref
+
+    if args.progress not in ("auto", "plain", "tty"):
+        raise UsageError(f'invalid progress mode "{args.progress}"', 1)
+    try:
+        tags = [parse_docker_ref(t) for t in args.tag]
+    except InvalidArgumentError as exc:
+        raise UsageError(f'invalid argument "{args.tag[-1]}" for "-t, --tag" flag: {exc}', 125) from None
+    options = BuildOptions(
+        tags=tags, build_args=_pairs(args.build_arg, "--build-arg"), labels=_pairs(args.label, "--label"),
+        target=args.target, no_cache=args.no_cache, pull=args.pull, cache_from=list(args.cache_from), epoch=_epoch(args),
+    )
+    printer = _printer(args)
+    engine = ctx.engine
+    with tempfile.TemporaryDirectory(dir=engine.tmp, prefix="context-") as scratch:
+        try:
+            image_id = _run(ctx, args, options, printer, Path(scratch))
+        except DockyardError as exc:
+            printer.fail(exc)
+            return 1
+    printer.finish(str(image_id), [t.familiar if hasattr(t, "familiar") else str(t) for t in tags], [str(t) for t in tags])
+    if args.iidfile:
+        Path(args.iidfile).write_text(str(image_id))
+    if args.quiet:
+        print(str(image_id))
+    return 0
+
+
+def _run(ctx: Context, args: argparse.Namespace, options: Any, printer: Any, scratch: Path) -> Any:
+    from dockyard.build.builder import Builder
+    from dockyard.build.context import BuildContext, load_ignore
+    from dockyard.build.instructions import parse_dockerfile
+    from dockyard.build.parser import DockerfileSyntaxError
+
+    text, name, context_root, dockerfile_path = _inputs(args, scratch)
+    try:
+        dockerfile = parse_dockerfile(text)
+    except DockerfileSyntaxError as exc:
+        raise InvalidArgumentError(f"{name}:{exc.line}: {exc}" if exc.line else f"{name}: {exc}") from None
+    context = BuildContext(context_root, load_ignore(context_root, dockerfile_path)) if context_root else None
+    services = ctx.engine.build_services(_puller(ctx, args), printer, options.epoch)
+    return Builder(services, dockerfile, context, options).build()
+
+
+def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[bytes, str, Path | None, Path | None]:
+    """The Dockerfile's bytes and name, the context directory (None: none) and the Dockerfile's path."""
+    location = args.args[0]
+    if location == "-":
+        data = sys.stdin.buffer.read()
+        if _is_tar(data):
+            _extract_context(data, scratch)
+            name = args.file or "Dockerfile"
+            path = scratch / name.lstrip("/")
+            if not path.is_file():
+                raise InvalidArgumentError(f"failed to read dockerfile: open {name}: no such file or directory")
+            return path.read_bytes(), name, scratch, path
+        if args.file:
+            raise InvalidArgumentError("ambiguous Dockerfile source: both stdin and flag correspond to Dockerfiles")
+        return data, "Dockerfile", None, None
+    root = Path(location)
+    if not root.is_dir():
+        raise InvalidArgumentError(f'unable to prepare context: path "{location}" not found')
+    if args.file == "-":
+        return sys.stdin.buffer.read(), "Dockerfile", root, None
+    path = Path(args.file) if args.file else root / "Dockerfile"
+    if args.file and not path.exists() and not path.is_absolute():
+        path = root / args.file
+    if not path.is_file():
+        raise InvalidArgumentError(
+            f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path.resolve()}: no such file or directory"
+        )
+    return path.read_bytes(), str(path), root, path
+
+
+def _is_tar(data: bytes) -> bool:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            return tar.next() is not None
+    except (tarfile.TarError, EOFError, OSError):
+        return False
+
+
+def _extract_context(data: bytes, dest: Path) -> None:
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        try:
+            tar.extractall(dest, filter="data")  # refuses absolute names, ".." and links out of dest
+        except tarfile.FilterError as exc:
+            raise InvalidArgumentError(f"invalid build context: {exc}") from None
+
+
+def _puller(ctx: Context, args: argparse.Namespace) -> Any:
+    def pull(name: str) -> None:
+        from dockyard.cli import registry_client
+        from dockyard.registry.client.progress import discard
+        from dockyard.registry.client.pull import Puller, PullOptions
+
+        ref = registry_client._reference(name)
+        if ref.tag is None and ref.digest is None:
+            ref = ref.with_default_tag()
+        connector = registry_client._connector(ctx, args)
+        engine = ctx.engine
+        puller = Puller(engine.images, connector, engine.root / "downloads", engine.tmp, discard)
+        with registry_client._talking_to(connector):
+            puller.pull(ref, PullOptions(None, False, 3))
+
+    return pull
+
+
+# progress ---------------------------------------------------------------------------
+
+
+def _printer(args: argparse.Namespace) -> Any:
+    if args.quiet:
+        return Printer(None, tty=False)
+    tty = args.progress == "tty" or (args.progress == "auto" and sys.stderr.isatty())
+    return Printer(sys.stderr, tty=tty)
+
+
+class Printer:
+    """BuildKit's plain progress (``#3 [2/4] RUN …``, ``#3 DONE 0.2s``); on a terminal, one line per finished step."""
+
+    def __init__(self, out: TextIO | None, tty: bool) -> None:
+        self.out = out
+        self.tty = tty
+        self.lock = threading.Lock()
+        self.names: dict[int, str] = {}
+        self.started: dict[int, float] = {}
+        self.logs: dict[int, list[str]] = {}
+        self.begin = time.monotonic()
+        self.failed_step = ""
+
+    def _write(self, text: str) -> None:
+        if self.out is not None:
+            self.out.write(text)
+            self.out.flush()
+
+    def start(self, vertex: int, name: str) -> None:
+        with self.lock:
+            self.names[vertex] = name
+            self.started[vertex] = time.monotonic()
+            if not self.tty:
+                self._write(f"#{vertex} {name}\n")
+
+    def log(self, vertex: int, data: bytes) -> None:
+        with self.lock:
+            lines = self.logs.setdefault(vertex, [])
+            elapsed = time.monotonic() - self.started.get(vertex, self.begin)
+            for line in data.decode(errors="replace").splitlines():
+                lines.append(line)
+                del lines[:-TAIL]
+                if not self.tty:
+                    self._write(f"#{vertex} {elapsed:.3f} {line}\n")
+
+    def cached(self, vertex: int) -> None:
+        with self.lock:
+            self._write(f"#{vertex} CACHED\n\n" if not self.tty else f" => CACHED {self.names[vertex]}\n")
+
+    def done(self, vertex: int, seconds: float) -> None:
+        with self.lock:
+            self._write(f"#{vertex} DONE {seconds:.1f}s\n\n" if not self.tty else f" => {self.names[vertex]}  {seconds:.1f}s\n")
+
+    def error(self, vertex: int, message: str) -> None:
+        with self.lock:
+            self.failed_step = self.names.get(vertex, "")
+            self._write(f"#{vertex} ERROR: {message}\n\n" if not self.tty else f" => ERROR {self.names[vertex]}\n")
+
+    def finish(self, image_id: str, familiar: list[str], full: list[str]) -> None:
+        vertex = max(self.names, default=0) + 1
+        lines = [f"#{vertex} exporting to image", f"#{vertex} writing image {image_id} done"]
+        lines += [f"#{vertex} naming to {name} done" for name in full]
+        lines.append(f"#{vertex} DONE 0.0s")
+        if self.tty:
+            total = time.monotonic() - self.begin
+            lines = [f"[+] Building {total:.1f}s FINISHED", f" => writing image {image_id}"] + [f" => naming to {n}" for n in full]
+        self._write("\n".join(lines) + "\n")
+
+    def fail(self, exc: DockyardError) -> None:
+        """BuildKit's failure block: the step and its last lines, then the error, on stderr."""
+        from dockyard.build.errors import BuildStepError
+
+        out = self.out or sys.stderr
+        if isinstance(exc, BuildStepError) and exc.step:
+            out.write("------\n > " + exc.step + ":\n")
+            out.write("".join(f"{line}\n" for line in exc.log[-TAIL:]))
+            out.write("------\n")
+        out.write(str(exc) + "\n")
+        out.flush()
