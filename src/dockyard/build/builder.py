@@ -194,8 +194,8 @@ class Builder:
 
     # a stage ----------------------------------------------------------------------
 
-    def _label(self, stage: ins.Stage, number: int) -> str:
-        total = 1 + sum(isinstance(c, LAYER_STEPS) for c in stage.commands)
+    def _label(self, stage: ins.Stage, number: int, commands: list[ins.Instruction] | None = None) -> str:
+        total = 1 + sum(isinstance(c, LAYER_STEPS) for c in (stage.commands if commands is None else commands))
         prefix = (stage.name or f"stage-{stage.index}") + " " if len(self.df.stages) > 1 else ""
         return f"[{prefix}{number}/{total}]"
 
@@ -226,7 +226,8 @@ class Builder:
         for command in commands:
             if isinstance(command, LAYER_STEPS):
                 number += 1
-                yield from self._layer_step(state, command, f"{self._label(stage, number)} {command.original.strip()}", stage)
+                label = f"{self._label(stage, number, commands)} {command.original.strip()}"
+                yield from self._layer_step(state, command, label, stage)
             else:
                 try:
                     apply_metadata(state, command, self.opts.build_args, self.meta)

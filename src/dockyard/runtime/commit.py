@@ -1,0 +1,132 @@
+"""``commit``: a container's writable layer becomes the top layer of a new image.
+
+The layer tar is written to a spool file under the store's ``tmp/`` (swept
+after a crash), then stored like any other layer, so its diff ID is the
+digest of exactly the bytes ``save`` and ``push`` will send and Docker
+computes the same image ID from the same config and layers. A running
+container is frozen (runc pause) while its layer is read, as Docker does with
+``--pause``, and thawed after, even on error.
+
+The config is the container's config with ``-c`` changes applied, and the
+history gains the entry Docker writes (``empty_layer`` when nothing changed,
+and then no layer is added).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
+
+from dockyard.archive.tarstream import TarStream
+from dockyard.image.changes import apply_changes
+from dockyard.image.layerstore import LayerJob
+from dockyard.oci.config import format_time
+from dockyard.oci.descriptor import canonical_json
+from dockyard.oci.digest import Digest, Digester
+from dockyard.oci.reference import Reference
+from dockyard.runtime import container_fs
+
+if TYPE_CHECKING:
+    from dockyard.image.store import ImageStore
+    from dockyard.runtime.containers import Container, ContainerStore
+
+
+@dataclass(frozen=True, slots=True)
+class CommitOptions:
+    message: str = ""
+    author: str = ""
+    changes: list[str] = field(default_factory=list)
+    pause: bool = True
+    tag: Reference | None = None
+
+
+def container_config(container: Container) -> dict[str, Any]:
+    """The container's config as Docker stores it in an image (unset StopSignal left out)."""
+    return {k: v for k, v in container.record["Config"].items() if v is not None or k != "StopSignal"}
+
+
+def image_config(base: dict[str, Any], container: Container, opts: CommitOptions, diff_id: Digest | None,
+                 created: datetime) -> bytes:
+    config = copy.deepcopy(container_config(container))
+    apply_changes(config, opts.changes)
+    when = format_time(created)
+    entry: dict[str, Any] = {"created": when}
+    if opts.author:
+        entry["author"] = opts.author
+    entry["created_by"] = " ".join(container.record["Config"].get("Cmd") or [])
+    if opts.message:
+        entry["comment"] = opts.message
+    if diff_id is None:
+        entry["empty_layer"] = True
+    rootfs = base.get("rootfs") or {"type": "layers", "diff_ids": []}
+    document: dict[str, Any] = {
+        "architecture": base.get("architecture", ""),
+        **({"author": opts.author} if opts.author else {}),
+        "config": config,
+        "container": container.id,
+        "container_config": container_config(container),
+        "created": when,
+        "history": [*(base.get("history") or []), entry],
+        "os": base.get("os", "linux"),
+        "rootfs": {"type": "layers", "diff_ids": [*(rootfs.get("diff_ids") or []), *([str(diff_id)] if diff_id else [])]},
+    }
+    for key in ("variant", "os.version"):
+        if key in base:
+            document[key] = base[key]
+    return canonical_json(dict(sorted(document.items())))
+
+
+@contextlib.contextmanager
+def _frozen(store: ContainerStore, container: Container, pause: bool) -> Iterator[None]:
+    """Freeze a running container for the block (not one already paused, which stays so)."""
+    if not pause or container.state.get("Status") != "running":
+        yield
+        return
+    runtime = store.runtime(container.record)
+    runtime.pause(container.id)
+    try:
+        yield
+    finally:
+        runtime.resume(container.id)
+
+
+def _is_empty_tar(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return TarStream(f, Digester(), lambda _raw: None).next() is None
+
+
+def commit(store: ContainerStore, images: ImageStore, container: Container, opts: CommitOptions,
+           spool: tuple[int, str]) -> Digest:
+    """Store the container's changes as a new image; return its ID. ``spool`` is an open temp file (fd, path)."""
+    fd, spool_path = spool
+    out = os.fdopen(fd, "wb")
+    try:
+        base = images.config(container.image_id).data
+        # validate -c before the (long) layer write
+        apply_changes(copy.deepcopy(container_config(container)), opts.changes)
+        with _frozen(store, container, opts.pause), out:
+            found = container_fs.changes(store, container)
+            container_fs.write_layer(store, container, found, out)
+            out.flush()
+            os.fsync(out.fileno())
+        empty = _is_empty_tar(Path(spool_path))
+        parent = images.db.image(container.image_id)
+        top = Digest.parse(parent.top_layer) if parent and parent.top_layer else None
+        jobs = [] if empty else [LayerJob(lambda: open(spool_path, "rb"))]
+        staged = images.layers.stage(top, jobs)
+        diff_id = None if empty else staged.layers[-1].diff_id
+        try:
+            raw = image_config(base, container, opts, diff_id, datetime.now(timezone.utc))
+        except BaseException:
+            images.layers.discard(staged)
+            raise
+        image_id, _ = images.add(raw, staged, tags=[opts.tag] if opts.tag else [], parent=container.image_id)
+        return image_id
+    finally:
+        out.close()
+        Path(spool_path).unlink(missing_ok=True)

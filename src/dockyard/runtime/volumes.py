@@ -1,0 +1,306 @@
+"""Volumes: named and anonymous directories that outlive containers, and the mounts that use them.
+
+A volume is a row in the ``volumes`` table and the directory
+``volumes/<name>/_data`` (Docker's layout). The row is written in the same
+transaction step that makes it visible; a directory without a row (a crash
+between the two) is reused by the next create of that name or swept by
+``prune``. A container names its mounts in its record (``Volumes``): each
+entry says its type (``volume`` or ``bind``), source, destination, mode, and
+for volumes the name and whether the volume is anonymous (``rm -v`` and
+``--rm`` remove those).
+
+The spec grammar (``-v``, ``--mount``) is parsed here, so ``create`` resolves
+every mount at once, before anything is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from dockyard.archive.apply import directory_size
+from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError, StorageError
+from dockyard.metadata.db import Database
+from dockyard.runtime.logs import rfc3339_nano
+
+# moby volume/local: names of the local driver
+_VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
+_MODES = {"ro", "rw", "z", "Z", "nocopy", "rprivate", "private", "rshared", "shared", "rslave", "slave",
+          "cached", "delegated", "consistent"}
+LOCAL_OPTIONS = ("type", "device", "o", "size")
+
+
+class VolumeNotFoundError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such volume: {name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Volume:
+    name: str
+    driver: str
+    labels: dict[str, str] | None
+    options: dict[str, str] | None
+    created: str
+    anonymous: bool
+    mountpoint: Path
+
+    def inspect(self) -> dict[str, Any]:
+        """Docker's ``volume inspect`` document."""
+        return {"CreatedAt": self.created, "Driver": self.driver, "Labels": self.labels,
+                "Mountpoint": str(self.mountpoint), "Name": self.name, "Options": self.options, "Scope": "local"}
+
+
+@dataclass(frozen=True, slots=True)
+class MountSpec:
+    """One ``-v``/``--mount`` value, parsed; ``source`` is a volume name, a host path or None (anonymous)."""
+
+    type: str  # volume | bind
+    source: str | None
+    target: str
+    readonly: bool = False
+    mode: str = ""
+    nocopy: bool = False
+    propagation: str = ""
+
+
+def _bad(spec: str) -> InvalidArgumentError:
+    return InvalidArgumentError(f"invalid volume specification: '{spec}'")
+
+
+def parse_volume_flag(spec: str) -> MountSpec:
+    """``-v [SOURCE:]TARGET[:OPTIONS]``: SOURCE absolute is a bind, else a volume name; no SOURCE: anonymous."""
+    parts = spec.split(":")
+    if len(parts) == 1:
+        parts = ["", parts[0]]
+    if len(parts) not in (2, 3) or not parts[1].startswith("/"):
+        raise _bad(spec)
+    source, target = parts[0], os.path.normpath(parts[1])
+    mode = parts[2] if len(parts) == 3 else ""
+    options = mode.split(",") if mode else []
+    if any(o not in _MODES for o in options) or target == "/":
+        raise _bad(spec)
+    readonly = "ro" in options
+    propagation = next((o for o in options if o.endswith(("private", "shared", "slave"))), "")
+    if not source:
+        return MountSpec("volume", None, target, readonly, mode, "nocopy" in options)
+    if source.startswith("/"):
+        return MountSpec("bind", os.path.normpath(source), target, readonly, mode, propagation=propagation or "rprivate")
+    if not _VOLUME_NAME.fullmatch(source) and not re.fullmatch(r"[a-zA-Z0-9]", source):
+        raise InvalidArgumentError(
+            f'create {source}: "{source}" includes invalid characters for a local volume name, only '
+            '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'
+        )
+    return MountSpec("volume", source, target, readonly, mode or "z", "nocopy" in options)
+
+
+def _truthy(key: str, value: str | None) -> bool:
+    if value is None or value.lower() in ("1", "true"):
+        return True
+    if value.lower() in ("0", "false"):
+        return False
+    raise InvalidArgumentError(f'invalid value for {key}: {value}')
+
+
+def parse_mount_flag(spec: str) -> MountSpec:
+    """``--mount type=bind|volume,source=…,target=…[,readonly][,volume-nocopy]`` (Docker's CSV fields)."""
+    fields: dict[str, str | None] = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        fields[key.strip().lower()] = value if sep else None
+    kind = fields.pop("type", None) or "volume"
+    source = fields.pop("source", None) or fields.pop("src", None)
+    target = fields.pop("target", None) or fields.pop("destination", None) or fields.pop("dst", None)
+    readonly = any(_truthy(k, fields.pop(k)) for k in ("readonly", "ro") if k in fields)
+    nocopy = "volume-nocopy" in fields and _truthy("volume-nocopy", fields.pop("volume-nocopy"))
+    propagation = fields.pop("bind-propagation", None) or ""
+    for unsupported in [k for k in fields if k not in ("consistency", "volume-driver")]:
+        raise InvalidArgumentError(f"unexpected key '{unsupported}' in '{spec}'")
+    if not target:
+        raise InvalidArgumentError("target is required")
+    if kind not in ("bind", "volume"):
+        if kind == "tmpfs":
+            raise InvalidArgumentError('invalid mount config for type "tmpfs": tmpfs mounts are not supported yet')
+        raise InvalidArgumentError(f'invalid mount config for type "{kind}": mount type unknown')
+    if kind == "bind":
+        if not source:
+            raise InvalidArgumentError('invalid mount config for type "bind": field Source must not be empty')
+        if not os.path.exists(source):
+            raise InvalidArgumentError(f'invalid mount config for type "bind": bind source path does not exist: {source}')
+        return MountSpec("bind", os.path.normpath(source), os.path.normpath(target), readonly,
+                         "", propagation=propagation or "rprivate")
+    return MountSpec("volume", source, os.path.normpath(target), readonly, "z" if source else "", nocopy)
+
+
+class VolumeStore:
+    """Lifecycle: ``create`` (idempotent for an existing name) → used by containers → ``remove`` once unused."""
+
+    def __init__(self, home: Path, db: Database) -> None:
+        self.home = home
+        self.db = db
+
+    def _path(self, name: str) -> Path:
+        return self.home / name / "_data"
+
+    def _volume(self, row: tuple[Any, ...]) -> Volume:
+        name, driver, labels, options, created, anonymous = row
+        return Volume(name, driver, json.loads(labels), json.loads(options), created, bool(anonymous), self._path(name))
+
+    def get(self, name: str) -> Volume:
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM volumes WHERE name=?", (name,)).fetchone()
+        if row is None:
+            raise VolumeNotFoundError(name)
+        return self._volume(row)
+
+    def list(self) -> list[Volume]:
+        with self.db.transaction() as conn:
+            rows = list(conn.execute("SELECT * FROM volumes ORDER BY name"))
+        return [self._volume(r) for r in rows]
+
+    def create(self, name: str | None = None, *, driver: str = "local", labels: dict[str, str] | None = None,
+               options: dict[str, str] | None = None, anonymous: bool = False) -> Volume:
+        """Docker returns an existing volume of that name unchanged; ``name=None`` makes an anonymous one."""
+        if driver != "local":
+            raise InvalidArgumentError(f'create {name or ""}: error looking up volume plugin {driver}: plugin "{driver}" not found')
+        if name is None:
+            name, anonymous = secrets.token_hex(32), True
+        elif not _VOLUME_NAME.fullmatch(name):
+            if re.fullmatch(r"[a-zA-Z0-9]?", name):
+                raise InvalidArgumentError(f"create {name}: volume name is too short, names should be at least two alphanumeric characters")
+            raise InvalidArgumentError(
+                f'create {name}: "{name}" includes invalid characters for a local volume name, only '
+                '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path'
+            )
+        for key in options or {}:
+            if key not in LOCAL_OPTIONS:
+                raise InvalidArgumentError(f'create {name}: invalid option key: "{key}"')
+        if options:
+            raise InvalidArgumentError(f"create {name}: driver options (-o) are not supported by dockyard's local driver yet")
+        self._path(name).mkdir(parents=True, exist_ok=True)
+        with self.db.transaction() as conn:
+            row = conn.execute("SELECT * FROM volumes WHERE name=?", (name,)).fetchone()
+            if row is None:
+                row = (name, driver, json.dumps(labels), json.dumps(options), rfc3339_nano(time.time_ns() // 10**9 * 10**9), int(anonymous))
+                conn.execute("INSERT INTO volumes VALUES (?,?,?,?,?,?)", row)
+        return self._volume(row)
+
+    def users(self, name: str) -> list[str]:
+        """IDs of the containers that mount volume ``name``."""
+        with self.db.transaction() as conn:
+            rows = list(conn.execute("SELECT id, config FROM containers WHERE config LIKE ?", (f"%{name}%",)))
+        return [cid for cid, config in rows
+                if any(v.get("name") == name for v in json.loads(config).get("Volumes", []))]
+
+    def remove(self, name: str, *, force: bool = False) -> None:
+        """Refuses a volume in use, even with ``force`` (as Docker); ``force`` ignores a missing one."""
+        users = self.users(name)
+        if users:
+            raise ConflictError(f"remove {name}: volume is in use - [{', '.join(users)}]")
+        with self.db.transaction() as conn:
+            gone = conn.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount == 0
+        if gone and not force:
+            raise VolumeNotFoundError(name)
+        self._delete_dir(name)
+
+    def _delete_dir(self, name: str) -> None:
+        path = self.home / name
+        if path.is_dir():
+            doomed = path.with_name(f".removing-{name}")
+            os.rename(path, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+
+    def prune(self, select: Callable[[Volume], bool]) -> tuple[list[str], int]:
+        """Remove unused volumes ``select`` picks; return their names and the bytes freed."""
+        removed: list[str] = []
+        freed = 0
+        for volume in self.list():
+            if not select(volume) or self.users(volume.name):
+                continue
+            size = self.size(volume)
+            try:
+                self.remove(volume.name)
+            except (ConflictError, VolumeNotFoundError):
+                continue  # taken or removed by another process meanwhile
+            removed.append(volume.name)
+            freed += size
+        return removed, freed
+
+    @staticmethod
+    def size(volume: Volume) -> int:
+        try:
+            return directory_size(volume.mountpoint)
+        except OSError:
+            return 0
+
+    # mounts of a container -------------------------------------------------
+
+    def resolve(self, specs: list[MountSpec], image_volumes: list[str]) -> list[dict[str, Any]]:
+        """Create the volumes ``specs`` and the image's VOLUME paths need; return the record's mount entries.
+
+        On error every anonymous volume made here is removed again.
+        """
+        targets = [s.target for s in specs]
+        dupes = {t for t in targets if targets.count(t) > 1}
+        if dupes:
+            raise InvalidArgumentError(f"Duplicate mount point: {sorted(dupes)[0]}")
+        specs = specs + [MountSpec("volume", None, os.path.normpath(p)) for p in image_volumes
+                         if os.path.normpath(p) not in targets]
+        entries: list[dict[str, Any]] = []
+        try:
+            for spec in specs:
+                entries.append(self._entry(spec))
+        except BaseException:
+            self.remove_anonymous(entries)
+            raise
+        return entries
+
+    def _entry(self, spec: MountSpec) -> dict[str, Any]:
+        entry = {"type": spec.type, "destination": spec.target, "readonly": spec.readonly, "mode": spec.mode,
+                 "propagation": spec.propagation}
+        if spec.type == "bind":
+            assert spec.source is not None
+            return {**entry, "source": spec.source, "name": None}
+        volume = self.create(spec.source) if spec.source else self.create(None)
+        return {**entry, "source": str(volume.mountpoint), "name": volume.name, "driver": volume.driver,
+                "anonymous": spec.source is None, "nocopy": spec.nocopy}
+
+    def remove_anonymous(self, entries: list[dict[str, Any]]) -> None:
+        """``rm -v`` / ``--rm``: drop the anonymous volumes of a removed container (others may still use them)."""
+        for entry in entries:
+            if entry.get("anonymous"):
+                try:
+                    self.remove(entry["name"], force=True)
+                except ConflictError:
+                    pass
+
+
+def populate(entries: list[dict[str, Any]], resolve_in_root: Callable[[str], Path]) -> None:
+    """Docker's copy-up: an empty volume mounted over a directory of the image gets that directory's content.
+
+    ``resolve_in_root`` maps a container path to the host path inside the mounted root filesystem.
+    """
+    for entry in entries:
+        if entry.get("type") != "volume" or entry.get("nocopy"):
+            continue
+        data = Path(entry["source"])
+        data.mkdir(parents=True, exist_ok=True)
+        image_dir = resolve_in_root(entry["destination"])
+        if not image_dir.is_dir() or image_dir.is_symlink() or any(data.iterdir()):
+            continue
+        st = image_dir.stat()
+        os.chown(data, st.st_uid, st.st_gid)
+        os.chmod(data, st.st_mode & 0o7777)
+        if any(image_dir.iterdir()):
+            # GNU cp keeps owners, modes, xattrs, links and devices
+            result = subprocess.run(["cp", "-a", f"{image_dir}/.", str(data)], capture_output=True, text=True)
+            if result.returncode != 0:
+                raise StorageError(f"copy image content into volume {entry['name']}: {result.stderr.strip()}")
