@@ -204,6 +204,8 @@ def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.
     if count > 1 and not into_dir:
         raise InvalidArgumentError("When using COPY with more than one source file, the destination must be a directory and end with a /")
     base = dest.rstrip("/") or "/"
+    if into_dir:
+        fsops.make_dirs(root, base, owner)  # a destination directory COPY creates belongs to --chown's user
     for item in items:
         if item.source.is_dir:
             fsops.make_dirs(root, base, owner)

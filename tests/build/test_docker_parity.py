@@ -1,0 +1,87 @@
+"""The same Dockerfile built by dockyard and by the real ``docker build`` (BuildKit, Docker 20.10):
+same file trees and config; and ``dockyard save`` loads into docker and runs there."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.build.conftest import BASE, write_context
+from tests.conftest import Dockyard
+from tests.helpers.dockerd import busybox_image
+
+pytestmark = pytest.mark.docker
+
+# what Docker 20.10's BuildKit frontend understands (no heredocs, no --chmod)
+DOCKERFILE = f"""\
+ARG BASE={BASE}
+FROM $BASE AS builder
+ARG MSG=built
+RUN mkdir -p /out && echo "$MSG" > /out/msg && ln -s msg /out/link
+COPY src/ /out/src/
+
+FROM $BASE
+ENV APP=/srv/app LANG=C.UTF-8
+LABEL maintainer="dev@example.com" tier=backend
+WORKDIR $APP
+COPY --from=builder /out ./
+COPY --chown=nobody:nobody top.txt conf/*.conf ./etc/
+RUN chmod 700 /srv/app/etc && rm /srv/app/src/b.txt && touch /srv/app/new
+USER nobody
+EXPOSE 80 443/tcp 53/udp
+VOLUME ["/data", "/logs"]
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat $APP/msg"]
+"""
+
+CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels")
+
+
+def _tree(export: bytes) -> dict[str, tuple[object, ...]]:
+    """A flattened filesystem (``docker export``) as name -> type, mode, owner, content or link."""
+    out: dict[str, tuple[object, ...]] = {}
+    with tarfile.open(fileobj=io.BytesIO(export)) as tar:
+        for m in tar:
+            data = tar.extractfile(m).read() if m.isreg() else b""  # type: ignore[union-attr]
+            out[m.name.rstrip("/")] = (m.type, m.mode, m.uid, m.gid, hashlib.sha256(data).hexdigest(), m.linkname)
+    return out
+
+
+def _export(dockerd, image: str) -> dict[str, tuple[object, ...]]:  # type: ignore[no-untyped-def]
+    cid = dockerd.run("create", image).stdout.strip()
+    try:
+        proc = subprocess.run(["/usr/bin/docker", "-H", dockerd.host, "export", cid], capture_output=True,
+                              env=dockerd.env, check=True, timeout=120)
+        return _tree(proc.stdout)
+    finally:
+        dockerd.run("rm", "-f", cid)
+
+
+def test_same_image_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    busybox_image(dockerd, tmp_path)
+    ctx = write_context(tmp_path / "ctx", {
+        "Dockerfile": DOCKERFILE, "src/a.txt": "a\n", "src/b.txt": "b\n", "top.txt": "top\n",
+        "conf/x.conf": "x=1\n", "conf/y.conf": "y=2\n", "conf/z.txt": "not copied\n",
+    })  # fmt: skip
+    dockerd.run("build", "-q", "--network", "none", "-t", "parity-docker:1", str(ctx), env={"DOCKER_BUILDKIT": "1"})
+    yard("build", "-q", "-t", "parity:1", str(ctx))
+
+    ours = json.loads(yard("image", "inspect", "parity:1").stdout)[0]["Config"]
+    theirs = dockerd.inspect("parity-docker:1")["Config"]
+    for key in CONFIG_KEYS:
+        assert ours.get(key) == theirs.get(key), key
+
+    archive = yard.raw("save", "parity:1").stdout
+    dockerd.run("load", input=archive)
+    assert _export(dockerd, "parity:1") == _export(dockerd, "parity-docker:1")
+    out = dockerd.run("run", "--rm", "--network", "none", "parity:1").stdout
+    assert out == "built\n"
+    ours_history = yard("history", "--no-trunc", "--format", "{{.CreatedBy}}", "parity:1").stdout.splitlines()
+    theirs_history = dockerd.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", "parity-docker:1").stdout.splitlines()
+    assert ours_history == theirs_history
