@@ -24,6 +24,15 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--root", dest="registry_root", type=Path, help="storage directory (default: <dockyard root>/registry)")
     p.add_argument("--config", type=Path, help="YAML configuration file; flags override it")
+    s3 = p.add_argument_group("S3 storage (instead of --root)")
+    s3.add_argument("--s3-endpoint", help="S3 endpoint URL, http(s)://HOST[:PORT]")
+    s3.add_argument("--s3-bucket", help="bucket (created if missing)")
+    s3.add_argument("--s3-region", help="region (default us-east-1)")
+    s3.add_argument("--s3-access-key", help="access key (default: $AWS_ACCESS_KEY_ID)")
+    s3.add_argument("--s3-secret-key", help="secret key (default: $AWS_SECRET_ACCESS_KEY)")
+    s3.add_argument("--s3-addressing", choices=["path", "virtual"], help="path-style or virtual-host addressing (default path)")
+    s3.add_argument("--s3-prefix", help="key prefix for everything the registry stores")
+    s3.add_argument("--s3-redirect", action="store_true", default=None, help="answer blob GETs with a 307 to a presigned URL")
 
 
 def _serve_args(p: argparse.ArgumentParser) -> None:
@@ -50,6 +59,7 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="only print what would be deleted")
     p.add_argument("--delete-untagged", action="store_true", help="also delete manifests no tag reaches")
     p.add_argument("--grace", type=float, help="seconds a blob is kept after its last use (default 3600)")
+    p.add_argument("--upload-ttl", type=float, help="seconds an idle upload is kept before it is aborted (default 604800)")
     p.set_defaults(handler=gc_cmd)
 
 
@@ -60,7 +70,16 @@ def _config(ctx: Context, args: argparse.Namespace) -> ServerConfig:
     loaded = config.load(args.config, root)
     if args.registry_root:
         loaded = loaded.with_overrides(root=args.registry_root)
-    return loaded
+    return loaded.with_overrides(
+        s3_endpoint=args.s3_endpoint,
+        s3_bucket=args.s3_bucket,
+        s3_region=args.s3_region,
+        s3_access_key=args.s3_access_key,
+        s3_secret_key=args.s3_secret_key,
+        s3_addressing=args.s3_addressing,
+        s3_prefix=args.s3_prefix,
+        s3_redirect=args.s3_redirect,
+    )
 
 
 def serve_cmd(ctx: Context, args: argparse.Namespace) -> int:
@@ -93,17 +112,18 @@ def serve_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def gc_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.registry.server.backend import open_storage
     from dockyard.registry.server.gc import collect
     from dockyard.registry.server.registry import Registry
-    from dockyard.registry.server.storage import open_filesystem
 
-    conf = _config(ctx, args)
-    if not conf.root.is_dir():
+    conf = _config(ctx, args).check()
+    if not conf.s3_endpoint and not conf.root.is_dir():
         print(f"Error: no registry storage at {conf.root}", file=sys.stderr)
         return 1
-    registry = Registry(open_filesystem(conf.root))
+    registry = Registry(open_storage(conf, create=False))
     grace = args.grace if args.grace is not None else conf.gc_grace
-    report = collect(registry, dry_run=args.dry_run, delete_untagged=args.delete_untagged, grace=grace)
+    upload_ttl = args.upload_ttl if args.upload_ttl is not None else conf.upload_ttl
+    report = collect(registry, dry_run=args.dry_run, delete_untagged=args.delete_untagged, grace=grace, upload_ttl=upload_ttl)
     verb = "would delete" if args.dry_run else "deleted"
     for node in report.deleted_manifests:
         print(f"{verb} manifest {node.repository}@{node.digest}")

@@ -8,6 +8,7 @@ commits against the digest; GET reports progress; DELETE cancels.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -40,17 +41,46 @@ async def get_blob(request: web.Request, route: Route) -> web.StreamResponse:
     local = state.driver.local_path(info.path)
     if local is not None:
         return web.FileResponse(local, headers=headers)  # sendfile, Range, HEAD
+    if request.method == "GET" and (url := state.driver.redirect_url(info.path)) is not None:
+        # the client fetches straight from the object store
+        return empty_response(307, {"Location": url, "Docker-Content-Digest": str(digest)})
     return await _stream(request, state, info.path, info.size, headers)
 
 
+def _byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
+    """The one (start, end-exclusive) range asked for, None for the whole blob; 416 if unsatisfiable."""
+    try:
+        ranges = request.http_range
+    except ValueError:
+        return None  # malformed: ignored, as RFC 9110 allows
+    if ranges.start is None and ranges.stop is None:
+        return None
+    start, stop = ranges.start, ranges.stop
+    if start is not None and start < 0:  # suffix form: the last -start bytes
+        start, stop = max(size + start, 0), size
+    start, stop = start or 0, min(stop if stop is not None else size, size)
+    if start >= size or start >= stop:
+        raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+    return start, stop
+
+
 async def _stream(request: web.Request, state: ServerState, path: str, size: int, headers: dict[str, str]) -> web.StreamResponse:
-    """A blob from a non-local backend, whole (Range needs a local file or a ranged reader)."""
-    response = web.StreamResponse(headers=headers)
-    response.content_length = size
+    """A blob from a non-local backend, whole or one range, read as it is sent."""
+    byte_range = _byte_range(request, size)
+    start, stop = byte_range or (0, size)
+    response = web.StreamResponse(status=206 if byte_range else 200, headers=headers)
+    if byte_range:
+        response.headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
+    response.content_length = stop - start
     await response.prepare(request)
     if request.method != "HEAD":
-        with state.driver.open_read(path) as f:
-            while chunk := f.read(_STREAM_CHUNK):
+        left = stop - start
+        with state.driver.open_read(path, start) as f:
+            while left > 0:
+                chunk = await asyncio.to_thread(f.read, min(_STREAM_CHUNK, left))
+                if not chunk:  # the store ended early: cut the response short rather than serve less
+                    raise ConnectionResetError(f"storage ended {left} bytes early: {path}")
+                left -= len(chunk)
                 await response.write(chunk)
     await response.write_eof()
     return response

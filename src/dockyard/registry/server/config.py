@@ -15,7 +15,19 @@ The file (``--config FILE``) looks like::
     tls: {cert: /etc/ssl/reg.pem, key: /etc/ssl/reg.key}
     proxy: {remote: https://registry-1.docker.io, username: u, password: p, ttl: 300}
     limits: {max_blob_size: 10737418240}
-    gc: {grace: 3600}
+    gc: {grace: 3600, upload_ttl: 604800}
+    storage:                                    # default: the filesystem under root
+      s3:
+        endpoint: http://127.0.0.1:7480
+        region: us-east-1
+        bucket: registry
+        accesskey: AKIA...                      # or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+        secretkey: ...
+        addressing: path                        # or virtual: <bucket>.<endpoint host>
+        prefix: dockyard                        # optional: keys start with it
+        redirect: false                         # true: blob GETs answer 307 to a presigned URL
+        partsize: 8388608                       # multipart part size (>= 5 MiB)
+        lockttl: 5                              # seconds a dead server keeps an upload locked
 
 Only the CLI (the composition edge here) calls ``load``; library code takes a
 ``ServerConfig``.
@@ -54,6 +66,17 @@ class ServerConfig:
     max_blob_size: int | None = None
     automatic_mount: bool = True
     gc_grace: float = 3600.0
+    upload_ttl: float = 7 * 24 * 3600.0
+    s3_endpoint: str | None = None
+    s3_bucket: str | None = None
+    s3_region: str | None = None
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_addressing: str = "path"
+    s3_prefix: str = ""
+    s3_redirect: bool = False
+    s3_part_size: int = 8 << 20
+    s3_lock_ttl: float = 5.0
     shutdown_timeout: float = 60.0
     access_log: bool = True
 
@@ -68,6 +91,10 @@ class ServerConfig:
             raise ConfigError("choose one of --htpasswd and --token-acl")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("--tls-cert and --tls-key go together")
+        if self.s3_addressing not in ("path", "virtual"):
+            raise ConfigError(f"invalid S3 addressing {self.s3_addressing!r}: want path or virtual")
+        if self.s3_endpoint and not self.s3_bucket:
+            raise ConfigError("the S3 storage needs a bucket")
         if self.workers < 1:
             raise ConfigError("workers must be at least 1")
         self.host_port()
@@ -114,6 +141,7 @@ def load(path: Path | None, root: Path) -> ServerConfig:
     proxy = data.get("proxy") or {}
     limits = data.get("limits") or {}
     gc = data.get("gc") or {}
+    s3 = (data.get("storage") or {}).get("s3") or {}
     try:
         return ServerConfig(
             root=Path(data["root"]) if data.get("root") else root,
@@ -133,6 +161,17 @@ def load(path: Path | None, root: Path) -> ServerConfig:
             max_blob_size=int(limits["max_blob_size"]) if limits.get("max_blob_size") else None,
             automatic_mount=bool(data.get("automatic_mount", True)),
             gc_grace=float(gc.get("grace", 3600)),
+            upload_ttl=float(gc.get("upload_ttl", 7 * 24 * 3600)),
+            s3_endpoint=s3.get("endpoint"),
+            s3_bucket=s3.get("bucket"),
+            s3_region=s3.get("region"),
+            s3_access_key=s3.get("accesskey"),
+            s3_secret_key=s3.get("secretkey"),
+            s3_addressing=str(s3.get("addressing", "path")),
+            s3_prefix=str(s3.get("prefix", "")),
+            s3_redirect=bool(s3.get("redirect", False)),
+            s3_part_size=int(s3.get("partsize", 8 << 20)),
+            s3_lock_ttl=float(s3.get("lockttl", 5)),
             shutdown_timeout=float(data.get("shutdown_timeout", 60)),
             access_log=bool(data.get("access_log", True)),
         )

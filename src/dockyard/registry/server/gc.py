@@ -176,6 +176,8 @@ def collect(
     if not dry_run:
         _unlink_deleted(registry, {d for d, _ in report.deleted_blobs})
     report.deleted_uploads = _expired_uploads(registry, now - upload_ttl, dry_run)
+    if not dry_run:  # multipart uploads of servers killed before their session recorded them
+        report.deleted_uploads += [f"{key} (parts)" for key in driver.sweep(now - upload_ttl)]
     return report
 
 

@@ -34,7 +34,7 @@ from dockyard.registry.server.config import ServerConfig
 from dockyard.registry.server.registry import Registry
 from dockyard.registry.server.search import search_routes
 from dockyard.registry.server.state import ServerState
-from dockyard.registry.server.storage import open_filesystem
+from dockyard.registry.server.backend import open_storage
 from dockyard.registry.server.uploads import Uploads
 
 access_log = logging.getLogger("dockyard.registry.access")
@@ -60,7 +60,7 @@ class JsonAccessLogger(AbstractAccessLogger):
 
 
 def open_state(config: ServerConfig) -> ServerState:
-    driver = open_filesystem(config.root)
+    driver = open_storage(config)
     registry = Registry(driver, automatic_mount=config.automatic_mount)
     auth: Authorizer | None = None
     if config.htpasswd is not None:

@@ -323,6 +323,20 @@ class CheckedDriver:
         self._check("local_path", path)
         return self.inner.local_path(path)
 
+    def redirect_url(self, path: str) -> str | None:
+        """A URL clients may fetch the object from directly (an object store's presigned URL), if any."""
+        self._check("redirect_url", path)
+        redirect = getattr(self.inner, "redirect_url", None)
+        return redirect(path) if redirect is not None else None
+
+    def sweep(self, cutoff: float) -> list[str]:
+        """Backend leftovers of writers that died before ``cutoff`` (an object store's multipart uploads)."""
+        sweep = getattr(self.inner, "sweep", None)
+        try:
+            return sweep(cutoff) if sweep is not None else []
+        except OSError as exc:
+            raise self._wrap("sweep", "/", exc) from exc
+
     @contextmanager
     def lock(self, path: str) -> Iterator[None]:
         self._check("lock", path)

@@ -173,16 +173,14 @@ class Uploads:
                 f.write(chunk)
                 if hasher is not None:
                     hasher.update(chunk)
+            if content_length is not None and size - start != content_length:
+                raise RegistryError(Code.SIZE_INVALID, detail={"Content-Length": content_length, "received": size - start})
             f.flush()
         except BaseException:
-            f.truncate(start)  # the chunk is all or nothing
+            f.truncate(start)  # the chunk is all or nothing, and never acknowledged before it is complete
             raise
         finally:
             f.close()
-        if content_length is not None and size - start != content_length:
-            with self.driver.open_append(paths.upload_data(name, upload_id)) as again:
-                again.truncate(start)
-            raise RegistryError(Code.SIZE_INVALID, detail={"Content-Length": content_length, "received": size - start})
         if hasher is not None:
             self._hashes[key] = (size, hasher)
             while len(self._hashes) > _HASH_CACHE_SIZE:
