@@ -26,6 +26,7 @@ from dockyard.storage.mount import overlay_supported
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStore
+    from dockyard.runtime.volumes import VolumeStore
 
 DRIVERS = {"overlay2": Overlay2, "vfs": Vfs}
 DEFAULT_ROOT = "/var/lib/dockyard"
@@ -65,6 +66,13 @@ class Engine:
                 self.root / "volumes",
             )
         return self._containers
+
+    @property
+    def volumes(self) -> VolumeStore:
+        """The volume commands use it alone, without loading the container runtime."""
+        from dockyard.runtime.volumes import VolumeStore
+
+        return VolumeStore(self.root / "volumes", self.db)
 
     def _try_exclusive(self) -> bool:
         try:

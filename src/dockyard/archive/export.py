@@ -50,18 +50,23 @@ def _copy_file(path: bytes, size: int, write: Callable[[bytes], object]) -> int:
     return size
 
 
-def write_diff_tar(root: Path, out: BinaryIO, *, clamp_mtime: float | None = None) -> None:
-    """A PAX tar of ``root`` with overlay whiteouts as OCI whiteouts."""
+def write_diff_tar(root: Path, out: BinaryIO, *, clamp_mtime: float | None = None,
+                   exclude: frozenset[str] = frozenset()) -> None:
+    """A PAX tar of ``root`` with overlay whiteouts as OCI whiteouts; ``exclude`` names (relative to
+    ``root``) are left out with everything below them."""
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
         hardlinks: dict[tuple[int, int], str] = {}
-        _add_tree(tar, os.fspath(root), "", hardlinks, clamp_mtime)
+        _add_tree(tar, os.fspath(root), "", hardlinks, clamp_mtime, exclude)
 
 
-def _add_tree(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, int], str], clamp: float | None) -> None:
+def _add_tree(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, int], str], clamp: float | None,
+              exclude: frozenset[str]) -> None:
     directory = os.path.join(root, rel) if rel else root
     for name in sorted(os.listdir(directory)):
         path = os.path.join(directory, name)
         member_name = f"{rel}/{name}" if rel else name
+        if member_name in exclude:
+            continue
         st = os.lstat(path)
         if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
             whiteout = tarfile.TarInfo(f"{rel}/{WHITEOUT_PREFIX.decode()}{name}" if rel else f"{WHITEOUT_PREFIX.decode()}{name}")
@@ -79,7 +84,7 @@ def _add_tree(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, 
                 opaque = tarfile.TarInfo(f"{member_name}/{WHITEOUT_OPAQUE.decode()}")
                 opaque.mtime = info.mtime
                 tar.addfile(opaque)
-            _add_tree(tar, root, member_name, links, clamp)
+            _add_tree(tar, root, member_name, links, clamp, exclude)
 
 
 def _info(path: str, name: str, st: os.stat_result, links: dict[tuple[int, int], str], clamp: float | None) -> tarfile.TarInfo:

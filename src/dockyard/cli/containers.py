@@ -62,6 +62,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-h", "--hostname")
     p.add_argument("--network", "--net", default="default")
     p.add_argument("-v", "--volume", action="append", default=[])
+    p.add_argument("--mount", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("--help", action="help")
 
@@ -107,7 +108,7 @@ def _options(args: argparse.Namespace) -> Any:
     overrides = Overrides(cmd=tuple(args.cmd), entrypoint=entrypoint, env=_env(args), workdir=args.workdir, user=args.user)
     return CreateOptions(
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
-        network="host" if args.network == "host" else "none", volumes=tuple(args.volume), auto_remove=args.rm,
+        network="host" if args.network == "host" else "none", volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=bool(args.security_opt),
     )
 
@@ -253,7 +254,7 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    return _each(ctx, args, "rm", lambda c: ctx.engine.containers.remove(c, force=args.force))
+    return _each(ctx, args, "rm", lambda c: ctx.engine.containers.remove(c, force=args.force, volumes=args.volumes))
 
 
 # logs ------------------------------------------------------------------------------
@@ -288,6 +289,7 @@ def _ps_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true")
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format", default="")
+    p.add_argument("-s", "--size", action="store_true")
     p.set_defaults(handler=ps_cmd)
 
 
@@ -327,7 +329,13 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write("".join((c.id if args.no_trunc else c.id[:12]) + "\n" for c in containers))
         return 0
     rows = [ps_row(c, args.no_trunc, now) for c in containers]
-    sys.stdout.write(render(args.format or PS_FORMAT, rows, PS_HEADERS))
+    fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
+    if "Size" in fmt:
+        from dockyard.cli.container_files import size_column
+
+        for row, c in zip(rows, containers):
+            row["Size"] = size_column(ctx, c)
+    sys.stdout.write(render(fmt, rows, PS_HEADERS))
     return 0
 
 
@@ -335,6 +343,8 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
+    from dockyard.cli.volumes import inspect_mounts
+
     store = ctx.engine.containers
     paths = store.paths(c.id)
     st, rec = c.state, c.record
@@ -358,8 +368,7 @@ def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
                        "SecurityOpt": rec["HostConfig"]["SecurityOpt"]},
         "GraphDriver": {"Data": {"MergedDir": str(paths.rootfs), "UpperDir": str(upper), "WorkDir": str(paths.layer / "work")},
                         "Name": ctx.engine.driver.name},
-        "Mounts": [{"Type": "bind", "Source": v["source"], "Destination": v["destination"], "Mode": "ro" if v["readonly"] else "",
-                    "RW": not v["readonly"], "Propagation": "rprivate"} for v in rec["Volumes"]],
+        "Mounts": inspect_mounts(rec),
         "Config": {k: v for k, v in rec["Config"].items() if k != "StopSignal" or v},
         "NetworkSettings": {"Networks": {rec["HostConfig"]["NetworkMode"]: {}}},
     }
@@ -368,6 +377,7 @@ def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Docker's ``inspect``: each name as an image, else as a container (``--type`` picks one)."""
     from dockyard.cli import images
+    from dockyard.cli.container_files import with_sizes
 
     require_args(args, "inspect", 1)
     if args.type not in ("", "image", "container"):
@@ -384,7 +394,10 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
                 except (ImageNotFoundError, DockyardError):
                     if args.type == "image":
                         raise
-            found.append(inspect_container(ctx, ctx.engine.containers.get(name)))
+            container = ctx.engine.containers.get(name)
+            found.append(inspect_container(ctx, container))
+            if getattr(args, "size", False):
+                found[-1] = with_sizes(ctx, container, found[-1])
         except DockyardError:
             missing.append(name)
     sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")

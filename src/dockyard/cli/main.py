@@ -34,6 +34,11 @@ def build_parser() -> Parser:
 
     build.register(commands, image_commands)
     containers.register(commands)
+    from dockyard.cli import container_files, volumes
+
+    container_files.register(commands)
+    volumes.register(commands)
+    container_files.register_container_group(commands)  # last: it aliases the container commands above
     return parser
 
 

@@ -34,6 +34,8 @@ from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc
+from dockyard.runtime.volumes import VolumeStore, parse_mount_flag, parse_volume_flag
+from dockyard.runtime.volumes import populate as populate_volumes
 from dockyard.runtime.spec import (
     Overrides,
     SpecInput,
@@ -42,7 +44,7 @@ from dockyard.runtime.spec import (
     merge_process,
     resolve_user,
 )
-from dockyard.storage.driver import Driver
+from dockyard.storage.driver import Driver, Mount
 
 
 class ContainerNotFoundError(NotFoundError):
@@ -66,6 +68,7 @@ class CreateOptions:
     hostname: str | None = None
     network: str = "none"
     volumes: tuple[str, ...] = ()
+    mounts: tuple[str, ...] = ()  # --mount values
     auto_remove: bool = False
     interactive: bool = False
     tty: bool = False
@@ -84,19 +87,6 @@ class Container:
     @property
     def running(self) -> bool:
         return self.state.get("Status") == "running"
-
-
-def parse_volume(spec: str, volumes_home: Path) -> Volume:
-    """``-v HOST:CTR[:ro|rw]``; a HOST that is not absolute names a volume under ``<root>/volumes``."""
-    parts = spec.split(":")
-    if len(parts) not in (2, 3) or not parts[1].startswith("/") or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-        raise InvalidArgumentError(f"invalid volume specification: '{spec}'")
-    source = parts[0]
-    if not source.startswith("/"):
-        if not VALID_NAME.fullmatch(source):
-            raise InvalidArgumentError(f"invalid volume specification: '{spec}'")
-        source = str(volumes_home / source / "_data")
-    return Volume(source, parts[1], len(parts) == 3 and parts[2] == "ro")
 
 
 def _starttime(pid: int) -> str | None:
@@ -122,6 +112,7 @@ class ContainerStore:
         self.release = release
         self.monitor_argv = monitor_argv
         self.volumes_home = volumes_home
+        self.volumes = VolumeStore(volumes_home, db)
         self.runc = Runc(home.parent / "runc")
         home.mkdir(parents=True, exist_ok=True)
 
@@ -193,10 +184,11 @@ class ContainerStore:
         image = self.images.resolve(opts.image)
         config = self.images.config(image.id).config
         process = merge_process(config, opts.overrides)
-        volumes = [parse_volume(v, self.volumes_home) for v in opts.volumes]
+        specs = [parse_volume_flag(v) for v in opts.volumes] + [parse_mount_flag(m) for m in opts.mounts]
         cid = secrets.token_hex(32)
         host_network = opts.network == "host"
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
+        volumes = self.volumes.resolve(specs, list(config.get("Volumes") or {}))
         record = _record(opts, image.id, config, process, hostname, volumes)
         paths = self.paths(cid)
         paths.dir.mkdir(parents=True)
@@ -211,6 +203,7 @@ class ContainerStore:
             self._insert(cid, opts, image.id, image.top_layer, created, record)
         except BaseException:
             rootfs.remove_dir(paths)
+            self.volumes.remove_anonymous(volumes)
             raise
         return self.get(cid)
 
@@ -297,18 +290,22 @@ class ContainerStore:
             finally:
                 write_state(paths, state)
         if container.record["HostConfig"]["AutoRemove"]:
-            self.remove(self.get(cid), force=True)
+            self.remove(self.get(cid), force=True, volumes=True)
         return code
 
-    def _prepare(self, container: Container, paths: Paths) -> None:
-        """Mount the root filesystem and write config.json for this start."""
+    def rootfs_mounts(self, container: Container) -> list[Mount]:
+        """The union of the image's layers and the container's writable layer (a bind for vfs or no layers)."""
+        paths = self.paths(container.id)
         image_row = self.db.image(container.image_id)
         layers = self.cache_ids(Digest.parse(image_row.top_layer)) if image_row and image_row.top_layer else []
         mounts = rootfs.rootfs_mounts(self.driver.mounts(layers, str(paths.layer)) if layers else [], paths, self.driver.name)
-        if not mounts:
-            mounts = rootfs.rootfs_mounts([], paths, "vfs")
-        rootfs.mount_rootfs(mounts, paths)
+        return mounts or rootfs.rootfs_mounts([], paths, "vfs")
+
+    def _prepare(self, container: Container, paths: Paths) -> None:
+        """Mount the root filesystem and write config.json for this start."""
+        rootfs.mount_rootfs(self.rootfs_mounts(container), paths)
         rec = container.record
+        populate_volumes(rec["Volumes"], lambda path: rootfs.secure_join(paths.rootfs, path))
         proc = rec["Process"]
         root = paths.rootfs
         uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")),
@@ -359,7 +356,8 @@ class ContainerStore:
             time.sleep(0.02)
         return False
 
-    def remove(self, container: Container, *, force: bool = False) -> None:
+    def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
+        """``volumes``: also remove the container's anonymous volumes (``rm -v``, ``--rm``)."""
         if container.running:
             if not force:
                 raise ConflictError(
@@ -377,6 +375,8 @@ class ContainerStore:
             if not gone and image and image.top_layer:
                 freed = [row.cache_id for row in self.db.release_layer(image.top_layer)]
         self.release(freed)
+        if volumes:
+            self.volumes.remove_anonymous(container.record.get("Volumes", []))
         rootfs.remove_dir(paths)
 
 
@@ -403,7 +403,7 @@ def write_state(paths: Paths, state: dict[str, Any]) -> None:
 
 
 def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: Any, hostname: str,
-            volumes: list[Volume]) -> dict[str, Any]:
+            volumes: list[dict[str, Any]]) -> dict[str, Any]:
     o = opts.overrides
     return {
         "Image": opts.image,
@@ -413,14 +413,16 @@ def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process:
             "AttachStdin": opts.interactive, "AttachStdout": True, "AttachStderr": True, "Tty": opts.tty,
             "OpenStdin": opts.interactive, "StdinOnce": opts.interactive, "Env": list(process.env),
             "Cmd": list(o.cmd) if o.cmd or o.entrypoint else config.get("Cmd"),
-            "Image": opts.image, "Volumes": None, "WorkingDir": o.workdir or config.get("WorkingDir", ""),
+            "Image": opts.image, "Volumes": {v["destination"]: {} for v in volumes if v.get("anonymous")} or None,
+            "WorkingDir": o.workdir or config.get("WorkingDir", ""),
             "Entrypoint": list(o.entrypoint) if o.entrypoint is not None else config.get("Entrypoint"),
             "OnBuild": None, "Labels": config.get("Labels") or {}, "StopSignal": config.get("StopSignal"),
         },
         "HostConfig": {
-            "Binds": list(opts.volumes) or None, "NetworkMode": "host" if opts.network == "host" else "none",
+            "Binds": [v for v in opts.volumes if ":" in v] or None,
+            "Mounts": [{"Type": "volume" if "bind" not in m else "bind", "Spec": m} for m in opts.mounts] or None, "NetworkMode": "host" if opts.network == "host" else "none",
             "AutoRemove": opts.auto_remove, "SecurityOpt": ["no-new-privileges"] if opts.no_new_privileges else None,
         },
-        "Volumes": [{"source": v.source, "destination": v.destination, "readonly": v.readonly} for v in volumes],
+        "Volumes": volumes,
         "NoNewPrivileges": opts.no_new_privileges,
     }

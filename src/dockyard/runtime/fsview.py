@@ -72,7 +72,9 @@ def enter(view: View, resolve: Callable[[Path, str], Path]) -> Path:
     if view.mounts:
         mount_all(list(view.mounts), view.root)
     for source, destination, readonly in view.binds:
-        target = resolve(view.root, destination)
+        target = resolve(view.root, destination)  # inside the root: symlinks resolved there
+        if not os.path.lexists(target):
+            os.makedirs(target)  # the mount point, as a start would make it
         if os.path.isdir(target) and not os.path.islink(target) and os.path.isdir(source):
             bind(source, target, readonly)
     return view.root

@@ -1,10 +1,13 @@
 """Volumes: named and anonymous directories that outlive containers, and the mounts that use them.
 
-A volume is a row in the ``volumes`` table and the directory
-``volumes/<name>/_data`` (Docker's layout). The row is written in the same
-transaction step that makes it visible; a directory without a row (a crash
-between the two) is reused by the next create of that name or swept by
-``prune``. A container names its mounts in its record (``Volumes``): each
+A volume is the directory ``volumes/<name>/`` (Docker's layout): ``_data``
+holds its files and ``volume.json`` its driver, labels, options, creation
+time and whether it is anonymous. ``volume.json`` is written to a temporary
+name and hard-linked into place, so it appears whole and only once (a
+concurrent create of the same name finds it and returns it); a directory
+without it (a crash before the link) is not a volume and is reused by the
+next create of that name. Removal renames the directory to a hidden name
+before deleting it. A container names its mounts in its record (``Volumes``): each
 entry says its type (``volume`` or ``bind``), source, destination, mode, and
 for volumes the name and whether the volume is anonymous (``rm -v`` and
 ``--rm`` remove those).
@@ -36,6 +39,7 @@ _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
 _MODES = {"ro", "rw", "z", "Z", "nocopy", "rprivate", "private", "rshared", "shared", "rslave", "slave",
           "cached", "delegated", "consistent"}
 LOCAL_OPTIONS = ("type", "device", "o", "size")
+METADATA = "volume.json"
 
 
 class VolumeNotFoundError(NotFoundError):
@@ -150,21 +154,26 @@ class VolumeStore:
     def _path(self, name: str) -> Path:
         return self.home / name / "_data"
 
-    def _volume(self, row: tuple[Any, ...]) -> Volume:
-        name, driver, labels, options, created, anonymous = row
-        return Volume(name, driver, json.loads(labels), json.loads(options), created, bool(anonymous), self._path(name))
+    def _read(self, name: str) -> Volume | None:
+        try:
+            meta = json.loads((self.home / name / METADATA).read_text())
+        except (OSError, ValueError):
+            return None
+        return Volume(name, meta["Driver"], meta["Labels"], meta["Options"], meta["CreatedAt"], bool(meta["Anonymous"]),
+                      self._path(name))
 
     def get(self, name: str) -> Volume:
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT * FROM volumes WHERE name=?", (name,)).fetchone()
-        if row is None:
+        volume = self._read(name) if _VOLUME_NAME.fullmatch(name) or re.fullmatch(r"[a-zA-Z0-9]", name) else None
+        if volume is None:
             raise VolumeNotFoundError(name)
-        return self._volume(row)
+        return volume
 
     def list(self) -> list[Volume]:
-        with self.db.transaction() as conn:
-            rows = list(conn.execute("SELECT * FROM volumes ORDER BY name"))
-        return [self._volume(r) for r in rows]
+        try:
+            names = sorted(n for n in os.listdir(self.home) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+        return [v for v in map(self._read, names) if v is not None]
 
     def create(self, name: str | None = None, *, driver: str = "local", labels: dict[str, str] | None = None,
                options: dict[str, str] | None = None, anonymous: bool = False) -> Volume:
@@ -185,13 +194,28 @@ class VolumeStore:
                 raise InvalidArgumentError(f'create {name}: invalid option key: "{key}"')
         if options:
             raise InvalidArgumentError(f"create {name}: driver options (-o) are not supported by dockyard's local driver yet")
+        return self._create(name, {"Driver": driver, "Labels": labels, "Options": options,
+                                   "CreatedAt": rfc3339_nano(time.time_ns() // 10**9 * 10**9), "Anonymous": anonymous})
+
+    def _create(self, name: str, meta: dict[str, Any]) -> Volume:
         self._path(name).mkdir(parents=True, exist_ok=True)
-        with self.db.transaction() as conn:
-            row = conn.execute("SELECT * FROM volumes WHERE name=?", (name,)).fetchone()
-            if row is None:
-                row = (name, driver, json.dumps(labels), json.dumps(options), rfc3339_nano(time.time_ns() // 10**9 * 10**9), int(anonymous))
-                conn.execute("INSERT INTO volumes VALUES (?,?,?,?,?,?)", row)
-        return self._volume(row)
+        tmp = self.home / name / f".{METADATA}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(meta, f)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, self.home / name / METADATA)  # fails if it exists: the first create wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+        fd = os.open(self.home / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return self.get(name)
 
     def users(self, name: str) -> list[str]:
         """IDs of the containers that mount volume ``name``."""
@@ -205,23 +229,22 @@ class VolumeStore:
         users = self.users(name)
         if users:
             raise ConflictError(f"remove {name}: volume is in use - [{', '.join(users)}]")
-        with self.db.transaction() as conn:
-            gone = conn.execute("DELETE FROM volumes WHERE name=?", (name,)).rowcount == 0
-        if gone and not force:
-            raise VolumeNotFoundError(name)
-        self._delete_dir(name)
-
-    def _delete_dir(self, name: str) -> None:
-        path = self.home / name
-        if path.is_dir():
-            doomed = path.with_name(f".removing-{name}")
-            os.rename(path, doomed)
-            shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            self.get(name)
+            doomed = self.home / f".removing-{name}-{secrets.token_hex(4)}"
+            os.rename(self.home / name, doomed)
+        except (VolumeNotFoundError, FileNotFoundError):
+            if not force:
+                raise VolumeNotFoundError(name) from None
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
 
     def prune(self, select: Callable[[Volume], bool]) -> tuple[list[str], int]:
         """Remove unused volumes ``select`` picks; return their names and the bytes freed."""
         removed: list[str] = []
         freed = 0
+        for leftover in self.home.glob(".removing-*"):  # a removal a crash interrupted
+            shutil.rmtree(leftover, ignore_errors=True)
         for volume in self.list():
             if not select(volume) or self.users(volume.name):
                 continue

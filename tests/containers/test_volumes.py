@@ -1,0 +1,124 @@
+"""Volumes (named, anonymous, copy-up, --mount), rm -v, container prune, ps -s and inspect -s."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+from tests.conftest import Dockyard
+from tests.containers.conftest import inspect, wait_until
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def test_volume_lifecycle_and_copy_up(dy: Dockyard) -> None:
+    assert dy("volume", "create", "--label", "team=a", "named").stdout == "named\n"
+    assert dy("volume", "create", "named").stdout == "named\n"  # an existing volume is returned as it is
+    doc = json.loads(dy("volume", "inspect", "named").stdout)[0]
+    assert doc == {"CreatedAt": doc["CreatedAt"], "Driver": "local", "Labels": {"team": "a"},
+                   "Mountpoint": str(dy.root / "volumes" / "named" / "_data"), "Name": "named", "Options": {},
+                   "Scope": "local"}
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", doc["CreatedAt"])
+
+    # first use copies the image's content at the mount path into the empty volume; later uses keep what is there
+    assert dy("run", "--rm", "-v", "named:/etc", "bb", "sh", "-c", "cat /etc/group; echo added > /etc/mine").stdout.startswith("root:x:0:")
+    assert sorted(os.listdir(dy.root / "volumes" / "named" / "_data")) == ["group", "mine", "passwd"]
+    assert dy("run", "--rm", "-v", "named:/other", "bb", "cat", "/other/mine").stdout == "added\n"
+    # a fresh volume over a path the image lacks starts empty; implicit volumes have no labels or options
+    dy("run", "--rm", "-v", "fresh:/nothing", "bb", "true")
+    assert json.loads(dy("volume", "inspect", "fresh").stdout)[0]["Labels"] is None
+
+    assert dy("volume", "ls").stdout == "DRIVER    VOLUME NAME\nlocal     fresh\nlocal     named\n"
+    assert dy("volume", "ls", "-q", "--filter", "label=team=a").stdout == "named\n"
+    assert dy("volume", "ls", "-q", "--filter", "name=fre").stdout == "fresh\n"
+    dy("create", "--name", "user", "-v", "named:/data", "bb", "true")
+    assert dy("volume", "ls", "-q", "--filter", "dangling=true").stdout == "fresh\n"
+
+    r = dy("volume", "rm", "named", check=False)
+    cid = inspect(dy, "user")["Id"]
+    assert (r.returncode, r.stderr) == (1, f"Error response from daemon: remove named: volume is in use - [{cid}]\n")
+    r = dy("volume", "rm", "nosuch", check=False)
+    assert (r.returncode, r.stderr) == (1, "Error: No such volume: nosuch\n")
+    r = dy("volume", "inspect", "nosuch", check=False)
+    assert (r.returncode, r.stderr) == (1, "Error: No such volume: nosuch\n")
+    r = dy("volume", "create", "x", check=False)
+    assert r.returncode == 1 and "volume name is too short" in r.stderr
+    r = dy("volume", "create", "-d", "nope", "vol", check=False)
+    assert r.returncode == 1 and 'plugin "nope" not found' in r.stderr
+
+    assert dy("volume", "prune", "-f").stdout == "Deleted Volumes:\nfresh\n\nTotal reclaimed space: 0B\n"
+    dy("rm", "user")
+    assert dy("volume", "rm", "named").stdout == "named\n"
+    assert dy("volume", "ls", "-q").stdout == "" and os.listdir(dy.root / "volumes") == []
+
+
+def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, tmp_path: Path) -> None:
+    dy("import", "--change", "VOLUME /etc", str(busybox_tar), "withvol")
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "in").write_text("from host\n")
+    dy("create", "--name", "cc", "-v", "/scratch", "--mount", f"type=bind,source={host},target=/h,readonly",
+       "--mount", "type=volume,source=mounted,target=/m", "withvol", "sh", "-c", "cat /etc/group /h/in; echo x > /h/no")
+    mounts = {m["Destination"]: m for m in inspect(dy, "cc")["Mounts"]}
+    assert set(mounts) == {"/scratch", "/h", "/m", "/etc"}
+    anon = [m["Name"] for m in mounts.values() if m["Type"] == "volume" and m["Name"] != "mounted"]
+    assert len(anon) == 2 and all(HEX64.fullmatch(n) for n in anon)
+    assert mounts["/h"] == {"Type": "bind", "Source": str(host), "Destination": "/h", "Mode": "", "RW": False,
+                            "Propagation": "rprivate"}
+    assert mounts["/m"] == {"Type": "volume", "Name": "mounted", "Source": str(dy.root / "volumes" / "mounted" / "_data"),
+                            "Destination": "/m", "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}
+    assert mounts["/scratch"]["Mode"] == "" and inspect(dy, "cc")["Config"]["Volumes"] == {"/scratch": {}, "/etc": {}}
+    dy("start", "cc")
+    assert wait_until(lambda: inspect(dy, "cc")["State"]["Status"] == "exited")
+    logs = dy("logs", "cc")
+    assert logs.stdout.startswith("root:x:0:") and "from host" in logs.stdout and "Read-only file system" in logs.stderr
+    assert not (host / "no").exists()
+
+    # rm without -v keeps the anonymous volumes, rm -v removes them (named ones stay)
+    dy("create", "--name", "dd", "-v", "/keep", "bb", "true")
+    kept = inspect(dy, "dd")["Mounts"][0]["Name"]
+    dy("rm", "dd")
+    dy("rm", "-v", "cc")
+    assert dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
+    dy("run", "--rm", "-v", "/gone", "bb", "true")  # --rm removes its anonymous volumes too
+    assert dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
+
+    # bad mounts: Docker's messages, exit 125, nothing left behind
+    for flags, message in (
+        (["--mount", "type=bind,source=/nonexistent-dir,target=/x"],
+         'invalid mount config for type "bind": bind source path does not exist: /nonexistent-dir'),
+        (["--mount", "type=foo,target=/x"], 'invalid mount config for type "foo": mount type unknown'),
+        (["--mount", "source=x"], "target is required"),
+        (["-v", "rel/path:/x"], "includes invalid characters for a local volume name"),
+        (["-v", "/a:/b", "-v", "/c:/b"], "Duplicate mount point: /b"),
+    ):
+        r = dy("run", "--rm", *flags, "bb", "true", check=False)
+        assert r.returncode == 125 and message in r.stderr, (flags, r.stderr)
+    assert dy("ps", "-aq").stdout == "" and dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
+
+
+def test_sizes_and_container_prune(dy: Dockyard) -> None:
+    dy("run", "--name", "wrote", "--label", "keep=no", "bb", "sh", "-c", "echo 12345 > /five")
+    dy("create", "--name", "kept", "--label", "keep=yes", "bb", "true")
+    ps = dy("ps", "-as").stdout
+    header, *rows = ps.splitlines()
+    assert header.split()[-1] == "SIZE"
+    wrote = next(r for r in rows if " wrote " in r)
+    assert wrote.endswith("6B (virtual 1.98MB)")
+    doc = json.loads(dy("inspect", "-s", "wrote").stdout)[0]
+    image_size = json.loads(dy("inspect", "bb").stdout)[0]["Size"]
+    assert (doc["SizeRw"], doc["SizeRootFs"]) == (6, 6 + image_size)
+    assert list(doc).index("SizeRw") == list(doc).index("GraphDriver") + 1
+    assert "SizeRw" not in json.loads(dy("inspect", "wrote").stdout)[0]
+
+    wrote_id = inspect(dy, "wrote")["Id"]
+    out = dy("container", "prune", "-f", "--filter", "label=keep=no").stdout
+    assert out == f"Deleted Containers:\n{wrote_id}\n\nTotal reclaimed space: 6B\n"
+    assert dy("container", "ls", "-a", "--format", "{{.Names}}").stdout == "kept\n"
+    assert json.loads(dy("container", "inspect", "kept").stdout)[0]["Name"] == "/kept"
+    r = dy("container", "inspect", "bb", check=False)  # an image is not a container
+    assert r.returncode == 1
+    assert dy("container", "prune", "-f").stdout.startswith("Deleted Containers:\n")
+    assert dy("container", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
