@@ -58,6 +58,17 @@ class Runc:
     def status(self, cid: str) -> str | None:
         result = subprocess.run(self.state_argv(cid), capture_output=True, text=True)
         if result.returncode != 0:
+    def pause(self, cid: str) -> None:
+        self._check(["pause", cid])
+
+    def resume(self, cid: str) -> None:
+        self._check(["resume", cid])
+
+    def _check(self, args: list[str]) -> None:
+        result = subprocess.run([*self._base(), *args], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuncError(last_error_text(result.stderr) or f"{self.binary} {args[0]} failed")
+
             return None
         return str(json.loads(result.stdout).get("status"))
 
@@ -85,3 +96,14 @@ def exit_code_for_start_error(message: str) -> int:
     if "permission denied" in message or "is a directory" in message:
         return 126
     return 125
+def last_error_text(stderr: str) -> str:
+    """runc's stderr: plain lines, or JSON log lines (``{"msg": ...}``) when it logs there."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    try:
+        return str(json.loads(lines[-1]).get("msg", lines[-1]))
+    except (ValueError, AttributeError):
+        return lines[-1]
+
+

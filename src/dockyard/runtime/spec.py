@@ -11,8 +11,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidArgumentError
+from dockyard.runtime.resources import Limits, linux_resources
 
+INIT_PATH = "/sbin/docker-init"  # where Docker binds its init (tini) for --init
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# every capability Linux knows, in bit order (moby oci/caps: --privileged, --cap-add ALL)
+ALL_CAPABILITIES: tuple[str, ...] = tuple(
+    "CAP_" + c
+    for c in (
+        "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+        "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+        "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+        "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+        "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+        "CHECKPOINT_RESTORE",
+    )
+)
 
 # moby oci/caps/defaults.go
 DEFAULT_CAPABILITIES: tuple[str, ...] = tuple(
@@ -75,6 +90,53 @@ class SpecInput:
     no_new_privileges: bool = False
     volumes: tuple[Volume, ...] = ()
     etc_files: dict[str, str] = field(default_factory=dict)  # container path -> host file
+    security: Security = field(default_factory=lambda: Security())
+    resources: dict[str, Any] = field(default_factory=dict)  # linux.resources (runtime/resources.py)
+    init_path: str | None = None  # host path of the init bound in as /sbin/docker-init (--init)
+    netns_path: str | None = None  # the network namespace to join (bridge and user networks)
+
+
+@dataclass(frozen=True, slots=True)
+class Security:
+    """The isolation flags, resolved: capabilities, seccomp section (None: unconfined), devices."""
+
+    capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES
+    seccomp: dict[str, Any] | None = None
+    privileged: bool = False
+    readonly_rootfs: bool = False
+    devices: tuple[dict[str, Any], ...] = ()  # linux.devices: the host's, for --privileged
+
+
+def normalize_capabilities(names: list[str] | tuple[str, ...], flag: str) -> list[str]:
+    """``net_raw``, ``CAP_NET_RAW`` → ``CAP_NET_RAW``; ``ALL`` stays; unknown names are Docker's error."""
+    out = []
+    for name in names:
+        upper = name.upper()
+        if upper == "ALL":
+            out.append("ALL")
+            continue
+        cap = upper if upper.startswith("CAP_") else "CAP_" + upper
+        if cap not in ALL_CAPABILITIES:
+            raise InvalidArgumentError(f'invalid {flag}: unknown capability: "{cap}"')
+        out.append(cap)
+    return out
+
+
+def capability_set(cap_add: list[str], cap_drop: list[str], privileged: bool,
+                   available: tuple[str, ...] = ALL_CAPABILITIES) -> tuple[str, ...]:
+    """Docker's TweakCapabilities; "all" means all the host can grant (``available``)."""
+    adds = normalize_capabilities(cap_add, "CapAdd")
+    drops = normalize_capabilities(cap_drop, "CapDrop")
+    everything = [c for c in ALL_CAPABILITIES if c in available]
+    if privileged:
+        return tuple(everything)
+    if "ALL" in adds:
+        caps = [c for c in everything if c not in drops]
+    elif "ALL" in drops:
+        caps = [c for c in adds if c != "ALL"]
+    else:
+        caps = [c for c in DEFAULT_CAPABILITIES if c not in drops] + adds
+    return tuple(dict.fromkeys(caps))
 
 
 def merge_env(image_env: list[str], overrides: tuple[str, ...]) -> tuple[str, ...]:
@@ -172,37 +234,52 @@ def _bind(source: str, destination: str, readonly: bool) -> dict[str, Any]:
             "options": ["rbind", "rprivate", "ro" if readonly else "rw"]}
 
 
-def namespaces(host_network: bool) -> list[dict[str, str]]:
+def namespaces(host_network: bool, netns_path: str | None = None) -> list[dict[str, str]]:
+    """``netns_path``: join the namespace the network sandbox prepared (runtime/network) instead of a new one."""
     kinds = ["pid", "ipc", "uts", "mount"] + ([] if host_network else ["network"])
-    return [{"type": k} for k in kinds]
+    return [{"type": k, **({"path": netns_path} if k == "network" and netns_path else {})} for k in kinds]
 
 
 def build_spec(s: SpecInput) -> dict[str, Any]:
     """The OCI runtime-spec document (config.json) for one container start."""
-    caps = list(DEFAULT_CAPABILITIES)
+    sec = s.security
+    caps = list(sec.capabilities)
     mounts = _default_mounts()
-    mounts += [_bind(src, dst, False) for dst, src in sorted(s.etc_files.items())]
+    if sec.privileged:  # sysfs and cgroupfs writable, as Docker's --privileged
+        mounts = [{**m, "options": [o for o in m["options"] if o != "ro"]} if m["destination"] in ("/sys", "/sys/fs/cgroup")
+                  else m for m in mounts]
+    if s.init_path:
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": s.init_path, "options": ["bind", "ro"]})
+    mounts += [_bind(src, dst, sec.readonly_rootfs) for dst, src in sorted(s.etc_files.items())]
     mounts += [_bind(v.source, v.destination, v.readonly) for v in s.volumes]
     process: dict[str, Any] = {
         "terminal": s.tty,
         "user": {"uid": s.uid, "gid": s.gid, **({"additionalGids": list(s.additional_gids)} if s.additional_gids else {})},
-        "args": list(s.args),
+        "args": [INIT_PATH, "--", *s.args] if s.init_path else list(s.args),
         "env": list(s.env),
         "cwd": s.cwd,
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": s.no_new_privileges,
+        "oomScoreAdj": 0,
     }
+    linux: dict[str, Any] = {
+        "cgroupsPath": s.cgroups_path,
+        "resources": s.resources or linux_resources(Limits(), privileged=sec.privileged),
+        "namespaces": namespaces(s.host_network, s.netns_path),
+        "maskedPaths": [] if sec.privileged else list(MASKED_PATHS),
+        "readonlyPaths": [] if sec.privileged else list(READONLY_PATHS),
+    }
+    if not s.host_network:  # Docker's defaults inside a network namespace of the container's own
+        linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
+    if sec.seccomp is not None:
+        linux["seccomp"] = sec.seccomp
+    if sec.devices:
+        linux["devices"] = [dict(d) for d in sec.devices]
     return {
         "ociVersion": "1.0.2",
         "process": process,
-        "root": {"path": s.rootfs, "readonly": False},
+        "root": {"path": s.rootfs, "readonly": sec.readonly_rootfs},
         "hostname": s.hostname,
         "mounts": mounts,
-        "linux": {
-            "cgroupsPath": s.cgroups_path,
-            "resources": {"devices": [{"allow": False, "access": "rwm"}]},
-            "namespaces": namespaces(s.host_network),
-            "maskedPaths": list(MASKED_PATHS),
-            "readonlyPaths": list(READONLY_PATHS),
-        },
+        "linux": linux,
     }

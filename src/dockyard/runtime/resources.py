@@ -1,0 +1,231 @@
+"""Resource limits (memory, CPU, pids) and the container's cgroups (v1, as this host mounts them).
+
+``Limits`` is what ``run`` asked for, already in bytes and nano-CPUs; ``validate``
+applies Docker's rules and messages; ``linux_resources`` turns it into the
+spec's ``linux.resources``, which runc applies. The rest reads and removes a
+container's cgroups: runc names them ``<controller>/<cgroupsPath>``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dockyard.errors import InvalidArgumentError
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_PARENT = "dockyard"
+MIN_MEMORY = 6 * 1024 * 1024  # Docker's linuxMinMemory
+CPU_PERIOD = 100_000  # µs, Docker's default CFS period for --cpus
+
+# Docker's default device rules: deny all, then the safe character devices; fuse stays denied
+DEFAULT_DEVICE_RULES: tuple[dict[str, Any], ...] = (
+    {"allow": False, "access": "rwm"},
+    *({"allow": True, "type": "c", "major": major, "minor": minor, "access": "rwm"}
+      for major, minor in ((1, 5), (1, 3), (1, 9), (1, 8), (5, 0), (5, 1))),
+    {"allow": False, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    memory: int = 0  # bytes; 0 = none
+    memory_swap: int = 0  # bytes of memory+swap; -1 unlimited; 0 = twice memory
+    nano_cpus: int = 0
+    cpu_shares: int = 0
+    pids_limit: int = 0  # 0 or negative: none
+
+    def validate(self, online_cpus: int | None = None) -> None:
+        """Docker's checks (daemon/daemon_unix.go verifyPlatformContainerResources); InvalidArgumentError."""
+        if self.memory and self.memory < MIN_MEMORY:
+            raise InvalidArgumentError("Minimum memory limit allowed is 6MB")
+        if self.memory_swap > 0 and not self.memory:
+            raise InvalidArgumentError("You should always set the Memory limit when using Memoryswap limit, see usage")
+        if self.memory and self.memory_swap > 0 and self.memory_swap < self.memory:
+            raise InvalidArgumentError("Minimum memoryswap limit should be larger than memory limit, see usage")
+        cpus = online_cpus or os.cpu_count() or 1
+        if self.nano_cpus < 0 or self.nano_cpus > cpus * 1_000_000_000:
+            raise InvalidArgumentError(
+                f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available")
+        if self.nano_cpus and self.nano_cpus < 10_000_000:
+            raise InvalidArgumentError(
+                f"Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available")
+        if self.cpu_shares < 0:
+            raise InvalidArgumentError("Invalid value for CPU shares")
+
+    @property
+    def effective_swap(self) -> int:
+        """Docker gives a memory limit the same again in swap unless told otherwise."""
+        if self.memory and self.memory_swap == 0:
+            return self.memory * 2
+        return self.memory_swap
+
+
+def parse_nano_cpus(value: str) -> int:
+    """``--cpus 1.5`` → 1_500_000_000, as Docker's NanoCPUs (a rational number, whole nanoseconds)."""
+    from fractions import Fraction
+
+    try:
+        nano = Fraction(value) * 1_000_000_000
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(f"failed to parse {value} as a rational number") from None
+    if nano.denominator != 1:
+        raise ValueError("value is too precise")
+    return int(nano)
+
+
+def linux_resources(limits: Limits, *, privileged: bool = False) -> dict[str, Any]:
+    """The spec's ``linux.resources``: device rules plus whatever limits were asked for."""
+    devices = [{"allow": True, "access": "rwm"}] if privileged else [dict(r) for r in DEFAULT_DEVICE_RULES]
+    res: dict[str, Any] = {"devices": devices}
+    memory: dict[str, Any] = {"disableOOMKiller": False}
+    if limits.memory:
+        memory["limit"] = limits.memory
+        swap = limits.effective_swap
+        if swap:
+            memory["swap"] = swap
+    res["memory"] = memory
+    cpu: dict[str, Any] = {"shares": limits.cpu_shares}
+    if limits.nano_cpus:
+        cpu.update(quota=limits.nano_cpus * CPU_PERIOD // 1_000_000_000, period=CPU_PERIOD)
+    res["cpu"] = cpu
+    if limits.pids_limit > 0:
+        res["pids"] = {"limit": limits.pids_limit}
+    return res
+
+
+# cgroup files --------------------------------------------------------------------
+
+
+def cgroups_path(cid: str) -> str:
+    return f"/{CGROUP_PARENT}/{cid}"
+
+
+def cgroup_dir(controller: str, cid: str) -> Path:
+    return CGROUP_ROOT / controller / CGROUP_PARENT / cid
+
+
+def read_int(controller: str, cid: str, name: str) -> int:
+    try:
+        return int((cgroup_dir(controller, cid) / name).read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def read_keyed(controller: str, cid: str, name: str) -> dict[str, int]:
+    """A ``key value`` per line file (memory.stat, memory.oom_control)."""
+    out: dict[str, int] = {}
+    try:
+        text = (cgroup_dir(controller, cid) / name).read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def oom_kills(cid: str) -> int:
+    """How many processes the kernel's OOM killer took in this container (cgroup v1 ``oom_kill``)."""
+    return read_keyed("memory", cid, "memory.oom_control").get("oom_kill", 0)
+
+
+def pids(cid: str) -> list[int]:
+    """Every process of the container, from its pids (else memory) cgroup."""
+    for controller in ("pids", "memory", "freezer"):
+        try:
+            text = (cgroup_dir(controller, cid) / "cgroup.procs").read_text()
+        except OSError:
+            continue
+        return [int(p) for p in text.split()]
+    return []
+
+
+def frozen(cid: str) -> bool:
+    try:
+        return (cgroup_dir("freezer", cid) / "freezer.state").read_text().strip() in ("FROZEN", "FREEZING")
+    except OSError:
+        return False
+
+
+def controllers() -> list[str]:
+    try:
+        return [d.name for d in CGROUP_ROOT.iterdir() if (d / CGROUP_PARENT).is_dir()]
+    except OSError:
+        return []
+
+
+def leftover_ids() -> set[str]:
+    """Container IDs that still have a cgroup under our parent, in any controller."""
+    ids: set[str] = set()
+    for controller in controllers():
+        try:
+            ids.update(d.name for d in (CGROUP_ROOT / controller / CGROUP_PARENT).iterdir() if d.is_dir())
+        except OSError:
+            continue
+    return ids
+
+
+def remove_cgroups(cid: str, timeout: float = 5.0) -> None:
+    """Kill whatever is left in the container's cgroups (thawed first) and remove them. Idempotent."""
+    freezer = cgroup_dir("freezer", cid) / "freezer.state"
+    if freezer.exists():
+        try:
+            freezer.write_text("THAWED")
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout
+    while (left := pids(cid)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+    for controller in controllers():
+        path = cgroup_dir(controller, cid)
+        try:
+            path.rmdir()
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue  # still busy: the next sweep tries again
+
+
+def host_devices(root: Path = Path("/dev")) -> list[dict[str, Any]]:
+    """The host's device nodes as ``linux.devices`` entries (``--privileged`` gets them all)."""
+    import stat
+
+    skip = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+    found: list[dict[str, Any]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not (Path(dirpath) == root and d in skip)]
+        for name in sorted(filenames):
+            path = os.path.join(dirpath, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)) or path == "/dev/console":
+                continue
+            found.append({"path": path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b",
+                          "major": os.major(st.st_rdev), "minor": os.minor(st.st_rdev),
+                          "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+    return found
+
+
+def available_capabilities() -> set[int]:
+    """Capability numbers in this process's bounding set: what a container can be given."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return {bit for bit in range(64) if mask >> bit & 1}
+    except (OSError, ValueError):
+        pass
+    return set(range(41))
