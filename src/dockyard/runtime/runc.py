@@ -51,13 +51,6 @@ class Runc:
         """Send ``signal`` to the container's init; False when it is not running (not an error)."""
         return subprocess.run(self.kill_argv(cid, signal), capture_output=True).returncode == 0
 
-    def delete(self, cid: str) -> None:
-        """Idempotent: a container runc does not know is already deleted."""
-        subprocess.run(self.delete_argv(cid), capture_output=True)
-
-    def status(self, cid: str) -> str | None:
-        result = subprocess.run(self.state_argv(cid), capture_output=True, text=True)
-        if result.returncode != 0:
     def pause(self, cid: str) -> None:
         self._check(["pause", cid])
 
@@ -69,6 +62,13 @@ class Runc:
         if result.returncode != 0:
             raise RuncError(last_error_text(result.stderr) or f"{self.binary} {args[0]} failed")
 
+    def delete(self, cid: str) -> None:
+        """Idempotent: a container runc does not know is already deleted."""
+        subprocess.run(self.delete_argv(cid), capture_output=True)
+
+    def status(self, cid: str) -> str | None:
+        result = subprocess.run(self.state_argv(cid), capture_output=True, text=True)
+        if result.returncode != 0:
             return None
         return str(json.loads(result.stdout).get("status"))
 
@@ -89,13 +89,6 @@ def last_error(log: Path) -> str:
     return message
 
 
-def exit_code_for_start_error(message: str) -> int:
-    """Docker CLI's runStartContainerErr: 127 not found, 126 not executable, else 125."""
-    if "executable file not found" in message or "no such file or directory" in message:
-        return 127
-    if "permission denied" in message or "is a directory" in message:
-        return 126
-    return 125
 def last_error_text(stderr: str) -> str:
     """runc's stderr: plain lines, or JSON log lines (``{"msg": ...}``) when it logs there."""
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
@@ -107,3 +100,10 @@ def last_error_text(stderr: str) -> str:
         return lines[-1]
 
 
+def exit_code_for_start_error(message: str) -> int:
+    """Docker CLI's runStartContainerErr: 127 not found, 126 not executable, else 125."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message or "is a directory" in message:
+        return 126
+    return 125
