@@ -104,6 +104,9 @@ class Engine:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _sweep(self) -> None:
+        from dockyard.build.workspace import sweep_mounts
+
+        sweep_mounts(self.tmp)  # a killed build's step mounts, before tmp/ is cleared
         for name in os.listdir(self.tmp):
             path = self.tmp / name
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)

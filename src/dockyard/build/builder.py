@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Generator
 
 from dockyard.build import instructions as ins
-from dockyard.build import steps
+from dockyard.build import steps, workspace
 from dockyard.build.cache import BuildCache, CacheEntry, step_key
 from dockyard.build.context import BuildContext
 from dockyard.build.errors import BuildStepError
@@ -94,8 +94,11 @@ class Builder:
     def build(self) -> Digest:
         target = self._target()
         needed = self._needed(target)
-        results = self._schedule({i: self._stage(self.df.stages[i]) for i in sorted(needed)})
-        return self._commit_image(results[target.index])
+        try:
+            results = self._schedule({i: self._stage(self.df.stages[i]) for i in sorted(needed)})
+            return self._commit_image(results[target.index])
+        finally:
+            workspace.drain()
 
     def _meta_args(self) -> dict[str, str]:
         scope: dict[str, str] = {}

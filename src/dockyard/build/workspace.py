@@ -2,8 +2,11 @@
 
 After the step, the upper directory is the step's change set: overlay
 whiteouts and all, which ``archive.export.write_diff_tar`` turns into a layer
-tar. Only the overlay driver keeps such a change set apart; vfs builds need
-overlay to be mountable (as BuildKit's overlay snapshotter does).
+tar. With the vfs driver the top layer's full copy is the single lower
+directory (overlay must still be mountable there).
+
+A build killed mid-step leaves its workspace mounted under ``tmp/``:
+``sweep_mounts`` unmounts such leftovers before the engine clears ``tmp/``.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,6 +24,30 @@ from dockyard.errors import StorageError
 from dockyard.storage.driver import Driver, Mount
 from dockyard.storage.mount import mount_all, unmount
 
+PREFIX = "build-"
+
+# deleting a step's upper directory is slow for many files: a worker does it while the next step runs
+_reaper: ThreadPoolExecutor | None = None
+_pending: list[Future[None]] = []
+_lock = threading.Lock()
+
+
+def _remove_later(path: Path) -> None:
+    global _reaper
+    with _lock:
+        if _reaper is None:
+            _reaper = ThreadPoolExecutor(max_workers=1, thread_name_prefix="build-reaper")
+        _pending.append(_reaper.submit(shutil.rmtree, path, True))
+
+
+def drain() -> None:
+    """Wait for deferred removals (the builder calls this before it returns)."""
+    with _lock:
+        pending = list(_pending)
+        _pending.clear()
+    for future in pending:
+        future.result()
+
 
 class Workspace:
     """Lifecycle: ``open`` (mount) → work in ``rootfs`` → ``close`` (unmount) → ``diff`` → ``remove``."""
@@ -26,7 +55,7 @@ class Workspace:
     def __init__(self, driver: Driver, layers: list[str], tmp: Path) -> None:
         self.driver = driver
         self.layers = layers
-        self.dir = Path(tempfile.mkdtemp(prefix="build-", dir=tmp))
+        self.dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=tmp))
         self.upper = self.dir / "diff"
         self.rootfs = self.dir / "rootfs"
         self._mounted = False
@@ -47,9 +76,11 @@ class Workspace:
         if not self.layers:
             # scratch: the upper directory is the whole root
             return [Mount("bind", str(self.upper), ("rbind",))]
-        if self.driver.name != "overlay2":
-            raise StorageError("building images needs the overlay2 storage driver")
-        return self.driver.mounts(self.layers, str(self.dir))
+        if self.driver.name == "overlay2":
+            return self.driver.mounts(self.layers, str(self.dir))
+        lower = self.driver.diff_path(self.layers[-1])  # vfs: the top layer is a full copy
+        options = (f"lowerdir={lower}", f"upperdir={self.upper}", f"workdir={self.dir / 'work'}")
+        return [Mount("overlay", "overlay", options)]
 
     def close(self) -> None:
         """Idempotent."""
@@ -65,10 +96,22 @@ class Workspace:
 
     def remove(self) -> None:
         self.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        doomed = self.dir.with_name(".removing-" + self.dir.name)
+        try:
+            os.rename(self.dir, doomed)
+        except OSError:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            return
+        _remove_later(doomed)
 
-    def __enter__(self) -> Workspace:
-        return self.open()
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def sweep_mounts(tmp: Path) -> None:
+    """Unmount what killed builds left mounted under ``tmp`` (deepest first)."""
+    prefix = os.path.realpath(tmp) + "/"
+    with open("/proc/self/mountinfo") as f:
+        points = [line.split()[4] for line in f]
+    for point in sorted({p for p in points if p.startswith(prefix)}, key=lambda p: p.count("/"), reverse=True):
+        try:
+            unmount(Path(point.replace("\\040", " ")))
+        except StorageError as exc:
+            raise StorageError(f"a killed build left {point} mounted and busy: {exc}") from exc
