@@ -90,7 +90,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX containers_by_image ON containers(image_id);
     """,
-    # 4: the build cache (build/cache.py); each row holds one reference on its layer
+    # 2: the build cache (build/cache.py); each row holds one reference on its layer
     """
     CREATE TABLE build_cache (
         key      TEXT PRIMARY KEY,
