@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.content.store import ContentStore
-from dockyard.errors import InvalidArgumentError, StorageError
+from dockyard.errors import InvalidArgumentError, NotFoundError, StorageError
 from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
 from dockyard.storage.driver import Driver, Overlay2, Vfs
@@ -26,10 +26,12 @@ from dockyard.storage.mount import overlay_supported
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStore
+    from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
 
 DRIVERS = {"overlay2": Overlay2, "vfs": Vfs}
 DEFAULT_ROOT = "/var/lib/dockyard"
+NETWORK_HOST_LOCK = Path("/run/dockyard/network.lock")  # host-wide: bridges and subnets are shared by every root
 
 
 class Engine:
@@ -49,6 +51,7 @@ class Engine:
         self.layers = LayerStoreImpl(self.db, self.driver)
         self.images = ImageStore(self.db, self.content, self.layers)
         self._containers: ContainerStore | None = None
+        self._networking: ContainerNetworking | None = None
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
@@ -63,9 +66,21 @@ class Engine:
             self._containers = ContainerStore(
                 self.root / "containers", self.db, self.images, self.driver, self.layers.cache_ids,
                 self.layers.cleanup, lambda cid, stdin: [*monitor, cid, *(["--stdin", str(stdin)] if stdin else [])],
-                self.root / "volumes",
+                self.root / "volumes", self.networking,
             )
         return self._containers
+
+    @property
+    def networking(self) -> ContainerNetworking:
+        """Networks and container sandboxes (CNI); state under ``<root>/network``."""
+        if self._networking is None:
+            from dockyard.runtime.network.attachment import ContainerNetworking
+            from dockyard.runtime.network.sandbox import Sandboxes
+            from dockyard.runtime.network.store import NetworkStore
+
+            networks = NetworkStore(self.db, self.root, NETWORK_HOST_LOCK)
+            self._networking = ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
+        return self._networking
 
     @property
     def volumes(self) -> VolumeStore:
@@ -112,6 +127,15 @@ class Engine:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         self.content.sweep()
         self.layers.sweep()
+        if any((self.root / "network" / "sandboxes").glob("*.json")):  # sandboxes of containers that died with us
+            self.networking.sweep(self._container_running)
+
+    def _container_running(self, cid: str) -> bool:
+        """Asking corrects the state of a container whose monitor died (and detaches its network)."""
+        try:
+            return self.containers.get(cid).running
+        except NotFoundError:
+            return False
 
     def spool_file(self) -> tuple[int, str]:
         """A temporary file under the root, on the store's filesystem (swept if we crash)."""

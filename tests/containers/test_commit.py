@@ -95,3 +95,21 @@ def test_commit_running_container_and_bad_input(dy: Dockyard) -> None:
     assert r.returncode != 0 and "invalid reference format" in r.stderr
     assert dy("images", "-q").stdout == images_before
     assert not os.listdir(dy.root / "tmp")
+
+
+def test_diff_commit_on_vfs(tmp_path: Path, busybox_tar: Path) -> None:
+    """vfs keeps full copies: the change set is a comparison with the image, committed the same way."""
+    d = Dockyard(tmp_path / "vfs-root", "vfs")
+    d("import", str(busybox_tar), "bb")
+    try:
+        d("run", "--name", "work", "bb", "sh", "-c", CHANGES)
+        assert d("diff", "work").stdout.splitlines() == EXPECTED_DIFF
+        d("commit", "work", "committed:vfs")
+        check = "ls /bin/ls 2>&1; tail -1 /etc/passwd; ls /usr; cat /a/b/f"
+        assert d("run", "--rm", "committed:vfs", "sh", "-c", check).stdout == (
+            "ls: /bin/ls: No such file or directory\nchanged\nonly\nnew\n"
+        )
+        _, layers = _layer_names(d, "committed:vfs")
+        assert "bin/.wh.ls" in layers[-1] and "usr/.wh.bin" in layers[-1] and "proc" not in layers[-1]
+    finally:
+        d("rm", "-f", "work", check=False)

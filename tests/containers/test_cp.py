@@ -130,3 +130,25 @@ def test_cp_reaches_volumes_of_a_stopped_container(dy: Dockyard, tmp_path: Path)
     dy("cp", "withvol:/data/f", str(tmp_path / "back"))
     assert (tmp_path / "back").read_text() == "into the volume\n"
     assert dy("diff", "withvol").stdout == "A /data\n"  # the mount point, as Docker makes it; the file is in the volume
+
+
+def test_export_killed_midway_leaves_no_mount_or_process(dy: Dockyard) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.containers.conftest import processes_under
+
+    dy("create", "--name", "stopped", "bb", "true")
+    # nobody reads the pipe: the export blocks with the union mounted in its helper's namespace
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "--root", str(dy.root), "export", "stopped"],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    assert proc.stdout.read(512)  # it is writing
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    assert wait_until(lambda: not processes_under(dy.root))  # the helper died with it
+    with open("/proc/mounts") as f:
+        assert str(dy.root) not in f.read()
+    assert dy("start", "stopped").returncode == 0 and dy("diff", "stopped").stdout == ""

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dockyard.cli import networks
 from dockyard.cli.context import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -61,6 +62,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint")
     p.add_argument("-h", "--hostname")
     p.add_argument("--network", "--net", default="default")
+    networks.add_run_flags(p)
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--mount", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
@@ -101,14 +103,12 @@ def _options(args: argparse.Namespace) -> Any:
     unknown = [o for o in args.security_opt if o not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")]
     if unknown:
         raise UsageError(f"dockyard: Error response from daemon: invalid --security-opt: {unknown[0]!r}.", EXIT_USAGE)
-    if args.network not in ("default", "none", "host"):
-        raise UsageError(f"dockyard: Error response from daemon: network {args.network} not found "
-                         "(dockyard supports --network none|host for now).", EXIT_USAGE)
+    net = networks.network_options(args)
     entrypoint = None if args.entrypoint is None else tuple(filter(None, [args.entrypoint]))
     overrides = Overrides(cmd=tuple(args.cmd), entrypoint=entrypoint, env=_env(args), workdir=args.workdir, user=args.user)
     return CreateOptions(
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
-        network="host" if args.network == "host" else "none", volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
+        network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=bool(args.security_opt),
     )
 
@@ -317,8 +317,8 @@ def ps_row(c: Any, no_trunc: bool, now: float) -> dict[str, Any]:
     return {
         "ID": c.id if no_trunc else c.id[:12], "Image": c.record["Image"], "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
         "RunningFor": human_duration(_since(c.created, now)) + " ago", "CreatedAt": c.created,
-        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": "",
-        "Names": c.name, "Labels": "", "Mounts": "", "Networks": c.record["HostConfig"]["NetworkMode"], "Size": "",
+        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": networks.ps_ports(c),
+        "Names": c.name, "Labels": "", "Mounts": "", "Networks": networks.network_of(c), "Size": "",
     }
 
 
@@ -365,12 +365,12 @@ def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
         "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {"Binds": rec["HostConfig"]["Binds"], "LogConfig": {"Type": "json-file", "Config": {}},
                        "NetworkMode": rec["HostConfig"]["NetworkMode"], "AutoRemove": rec["HostConfig"]["AutoRemove"],
-                       "SecurityOpt": rec["HostConfig"]["SecurityOpt"]},
+                       "SecurityOpt": rec["HostConfig"]["SecurityOpt"], **networks.host_config(rec)},
         "GraphDriver": {"Data": {"MergedDir": str(paths.rootfs), "UpperDir": str(upper), "WorkDir": str(paths.layer / "work")},
                         "Name": ctx.engine.driver.name},
         "Mounts": inspect_mounts(rec),
         "Config": {k: v for k, v in rec["Config"].items() if k != "StopSignal" or v},
-        "NetworkSettings": {"Networks": {rec["HostConfig"]["NetworkMode"]: {}}},
+        "NetworkSettings": networks.network_settings(ctx, c),
     }
 
 

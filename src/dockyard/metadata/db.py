@@ -26,6 +26,8 @@ Schema (``PRAGMA user_version`` is the number of migrations applied):
     blobs       compressed blob <-> diff ID pairs seen (pull, push, load)
       digest, diff_id, media_type, size
     containers  (filled by the runtime) id, name, image_id, created, config JSON
+    networks    (filled by the runtime) id, name UNIQUE, driver, created, config JSON
+                (bridge device, subnet, gateway, internal, labels)
     build_cache (filled by the builder) key PK (sha256 of parent key, instruction, args,
                 source checksums), chain_id NULL (NULL: the step changed nothing),
                 diff_id, created RFC 3339, added; one layer reference per row
@@ -90,7 +92,20 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX containers_by_image ON containers(image_id);
     """,
-    # 2: the build cache (build/cache.py); each row holds one reference on its layer
+    # 2: networks (runtime/network/store.py); Docker's three predefined ones come with the schema
+    """
+    CREATE TABLE networks (
+        id      TEXT PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,
+        driver  TEXT NOT NULL,
+        created TEXT NOT NULL,
+        config  TEXT NOT NULL
+    );
+    INSERT INTO networks SELECT lower(hex(randomblob(32))), column1, column2,
+        strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), '{}'
+        FROM (VALUES ('bridge', 'bridge'), ('host', 'host'), ('none', 'null'));
+    """,
+    # 3: the build cache (build/cache.py); each row holds one reference on its layer
     """
     CREATE TABLE build_cache (
         key      TEXT PRIMARY KEY,

@@ -31,6 +31,7 @@ from dockyard.oci.digest import Digest
 from dockyard.runtime import monitor as mon
 from dockyard.runtime import rootfs
 from dockyard.runtime.logs import rfc3339_nano
+from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc
@@ -73,6 +74,7 @@ class CreateOptions:
     interactive: bool = False
     tty: bool = False
     no_new_privileges: bool = False
+    net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +105,8 @@ class ContainerStore:
 
     def __init__(self, home: Path, db: Database, images: ImageStore, driver: Driver,
                  cache_ids: Callable[[Digest], list[str]], release: Callable[[list[str]], None],
-                 monitor_argv: Callable[[str, Path | None], list[str]], volumes_home: Path) -> None:
+                 monitor_argv: Callable[[str, Path | None], list[str]], volumes_home: Path,
+                 networking: ContainerNetworking | None = None) -> None:
         self.home = home
         self.db = db
         self.images = images
@@ -112,6 +115,7 @@ class ContainerStore:
         self.release = release
         self.monitor_argv = monitor_argv
         self.volumes_home = volumes_home
+        self.networking = networking  # None: only --network host|none
         self.volumes = VolumeStore(volumes_home, db)
         self.runc = Runc(home.parent / "runc")
         home.mkdir(parents=True, exist_ok=True)
@@ -167,9 +171,11 @@ class ContainerStore:
         """The monitor was killed: kill what it left, unmount, and say so."""
         self.runc.kill(cid, "KILL")
         self.runc.delete(cid)
+        if self.networking is not None:
+            self.networking.detach(cid)
         paths = self.paths(cid)
         rootfs.unmount_rootfs(paths)
-        state = {**state, "Status": "exited", "Pid": 0, "ExitCode": state.get("ExitCode") or 137,
+        state = {**state, "Status": "exited", "NetworkSettings": None, "Pid": 0, "ExitCode": state.get("ExitCode") or 137,
                  "FinishedAt": rfc3339_nano(), "Error": "monitor exited unexpectedly"}
         write_state(paths, state)
         return state
@@ -179,8 +185,8 @@ class ContainerStore:
     def create(self, opts: CreateOptions) -> Container:
         if opts.name is not None and not VALID_NAME.fullmatch(opts.name):
             raise InvalidArgumentError(f'Invalid container name ({opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed')
-        if opts.network not in ("none", "host", "default"):
-            raise InvalidArgumentError(f"network {opts.network} not found (dockyard supports --network none|host for now)")
+        if self.networking is None and opts.network not in ("none", "host"):
+            raise InvalidArgumentError(f"network {opts.network} not found")
         image = self.images.resolve(opts.image)
         config = self.images.config(image.id).config
         process = merge_process(config, opts.overrides)
@@ -190,12 +196,18 @@ class ContainerStore:
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
         volumes = self.volumes.resolve(specs, list(config.get("Volumes") or {}))
         record = _record(opts, image.id, config, process, hostname, volumes)
+        if self.networking is not None:
+            net_config, net_host = self.networking.record_fields(opts.network, opts.net, config)
+            record["Config"].update(net_config)
+            record["HostConfig"].update(net_host)
         paths = self.paths(cid)
         paths.dir.mkdir(parents=True)
         try:
             top = self.driver.diff_path(self.cache_ids(Digest.parse(image.top_layer))[-1]) if image.top_layer else None
             rootfs.create_layer(paths, self.driver.name, top)
             rootfs.write_etc_files(paths, hostname, host_network)
+            if self.networking is not None:
+                self.networking.write_hosts(paths.hosts, record)
             paths.log.touch(mode=0o640)
             created = rfc3339_nano()
             write_state(paths, {"Status": "created", "Pid": 0, "ExitCode": 0, "Error": "",
@@ -237,12 +249,19 @@ class ContainerStore:
         """
         if container.running:
             return None
+        if self.networking is not None:
+            self.networking.check_start(container.record, self.published_ports)
         if stdin is not None:
             os.mkfifo(stdin, 0o600)
         return subprocess.Popen(
             self.monitor_argv(container.id, stdin), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, start_new_session=True,
         )
+
+    def published_ports(self) -> set[tuple[str, int, str]]:
+        """(host IP, port, proto) of what this store's running containers publish."""
+        return {(m["hostIP"], m["hostPort"], m["protocol"]) for c in self.list() if c.running
+                for m in (c.state.get("NetworkSettings") or {}).get("PortMappings", [])}
 
     def wait_started(self, container: Container, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         """For ``start``/``run -d``: return once the process runs (or ran), else raise the start error."""
@@ -269,8 +288,12 @@ class ContainerStore:
         stdin_fd = mon.open_stdin(stdin)
         if stdin is not None:
             stdin.unlink(missing_ok=True)
+        sandbox = None
         try:
-            self._prepare(container, paths)
+            if self.networking is not None:
+                sandbox = self.networking.attach(cid, container.name, container.record, paths.hosts, self.published_ports)
+                state["NetworkSettings"] = sandbox.settings() if sandbox else None
+            self._prepare(container, paths, str(sandbox.netns) if sandbox else None)
 
             def started(pid: int) -> None:
                 state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano())
@@ -286,6 +309,9 @@ class ContainerStore:
         finally:
             os.close(stdin_fd)
             try:
+                if self.networking is not None:
+                    state.pop("NetworkSettings", None)
+                    self.networking.detach(cid, sandbox.sockets if sandbox else None)
                 rootfs.unmount_rootfs(paths)
             finally:
                 write_state(paths, state)
@@ -301,7 +327,7 @@ class ContainerStore:
         mounts = rootfs.rootfs_mounts(self.driver.mounts(layers, str(paths.layer)) if layers else [], paths, self.driver.name)
         return mounts or rootfs.rootfs_mounts([], paths, "vfs")
 
-    def _prepare(self, container: Container, paths: Paths) -> None:
+    def _prepare(self, container: Container, paths: Paths, netns: str | None = None) -> None:
         """Mount the root filesystem and write config.json for this start."""
         rootfs.mount_rootfs(self.rootfs_mounts(container), paths)
         rec = container.record
@@ -324,6 +350,7 @@ class ContainerStore:
             host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"],
             volumes=tuple(Volume(v["source"], v["destination"], v["readonly"]) for v in rec["Volumes"]),
             etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
+            netns_path=netns,
         ))
         tmp = paths.spec.with_suffix(".tmp")
         tmp.write_text(json.dumps(spec, indent=1))
@@ -366,6 +393,8 @@ class ContainerStore:
                 )
             self.stop(container, timeout=0)
         self.runc.delete(container.id)
+        if self.networking is not None:
+            self.networking.detach(container.id)
         paths = self.paths(container.id)
         rootfs.unmount_rootfs(paths)
         freed: list[str] = []

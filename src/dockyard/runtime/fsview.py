@@ -33,6 +33,7 @@ _MS_PRIVATE = 1 << 18
 _MS_BIND = 0x1000
 _MS_RDONLY = 0x1
 _MS_REMOUNT = 0x20
+_PR_SET_PDEATHSIG = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,10 +105,14 @@ def _unpack(kind: str, value: Any) -> Any:
 def run_private(fn: Callable[[], T]) -> T:
     """Run ``fn`` in a child with its own mount namespace; return its (picklable) result or raise its error."""
     r, w = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the child
         os.close(r)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
+        _libc().prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the CLI killed: we go too, and our mounts with us
+        if os.getppid() != parent:
+            os._exit(1)
         try:
             _private_namespace()
             out: tuple[str, Any] = ("ok", fn())

@@ -1,0 +1,328 @@
+"""Network commands (``network create/ls/rm/inspect/prune``, ``port``), the networking flags of
+``run``/``create``, and the network parts of ``ps`` and ``inspect``."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from typing import Any
+
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
+from dockyard.cli.format import render, to_json
+from dockyard.errors import DockyardError, InvalidArgumentError, NotFoundError
+
+LS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
+LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
+              "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
+DEFAULT_BRIDGE_OPTIONS = {
+    "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
+    "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
+    "com.docker.network.driver.mtu": "1500",
+}  # fmt: skip
+
+
+# run/create flags ------------------------------------------------------------------
+
+
+def add_run_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("-P", "--publish-all", action="store_true")
+    p.add_argument("--expose", action="append", default=[])
+    p.add_argument("--add-host", action="append", default=[])
+
+
+def network_options(args: argparse.Namespace) -> Any:
+    """The flags, checked as Docker's client checks them (its messages, exit 125)."""
+    from dockyard.runtime.network.attachment import NetworkOptions
+    from dockyard.runtime.network.hosts import parse_extra_host
+    from dockyard.runtime.network.ports import parse_expose, parse_publish
+
+    command = "run" if getattr(args.handler, "__name__", "") == "run_cmd" else "create"
+    try:
+        for spec in args.publish:
+            parse_publish(spec)
+        for spec in args.expose:
+            parse_expose(spec)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"dockyard: {exc}.\nSee 'dockyard {command} --help'.") from None
+    try:
+        for spec in args.add_host:
+            parse_extra_host(spec)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
+    if not args.network:
+        raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
+    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host))
+
+
+# ps, inspect of containers ---------------------------------------------------------
+
+
+def _ports(c: Any) -> dict[str, Any]:
+    from dockyard.runtime.network.ports import network_ports
+
+    settings = c.state.get("NetworkSettings") if c.running else None
+    if not settings:
+        return {}
+    return network_ports(settings.get("PortMappings", []), c.record["Config"].get("ExposedPorts") or {})
+
+
+def ps_ports(c: Any) -> str:
+    from dockyard.runtime.network.ports import ps_ports as column
+
+    return column(_ports(c))
+
+
+def network_of(c: Any) -> str:
+    """The network a container's mode names (``default`` is ``bridge``)."""
+    mode = c.record["HostConfig"].get("NetworkMode", "none")
+    return "bridge" if mode == "default" else mode
+
+
+def host_config(rec: dict[str, Any]) -> dict[str, Any]:
+    h = rec["HostConfig"]
+    return {"PortBindings": h.get("PortBindings") or {}, "PublishAllPorts": bool(h.get("PublishAllPorts")),
+            "ExtraHosts": h.get("ExtraHosts")}
+
+
+def _endpoint(settings: dict[str, Any], network_id: str, aliases: list[str] | None) -> dict[str, Any]:
+    s = settings
+    return {"IPAMConfig": None, "Links": None, "Aliases": aliases, "NetworkID": network_id,
+            "EndpointID": s.get("EndpointID", ""), "Gateway": s.get("Gateway", ""), "IPAddress": s.get("IPAddress", ""),
+            "IPPrefixLen": s.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": s.get("MacAddress", ""), "DriverOpts": None}
+
+
+def network_settings(ctx: Context, c: Any) -> dict[str, Any]:
+    """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
+    name = network_of(c)
+    try:
+        network_id = ctx.engine.networking.networks.get(name).id
+    except NotFoundError:
+        network_id = ""
+    settings = (c.state.get("NetworkSettings") or {}) if c.running else {}
+    top = settings if name == "bridge" else {}
+    aliases = [c.id[:12]] if name not in ("bridge", "host", "none") else None
+    return {
+        "Bridge": "", "SandboxID": hashlib.sha256(settings["SandboxKey"].encode()).hexdigest() if settings else "",
+        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": _ports(c),
+        "SandboxKey": settings.get("SandboxKey", ""), "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": top.get("EndpointID", ""), "Gateway": top.get("Gateway", ""), "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": top.get("IPAddress", ""), "IPPrefixLen": top.get("IPPrefixLen", 0),
+        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""),
+        "Networks": {name: _endpoint(settings, network_id, aliases)},
+    }
+
+
+# port ------------------------------------------------------------------------------
+
+
+def _port_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="CONTAINER [PRIVATE_PORT[/PROTO]]")
+    p.set_defaults(handler=port_cmd)
+
+
+def port_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime.network.ports import sort_key
+
+    require_args(args, "port", 1)
+    require_args(args, "port", 2, at_most=True)
+    c = ctx.engine.containers.get(args.args[0])
+    ports = _ports(c)
+    if len(args.args) == 2:
+        port, _, proto = args.args[1].partition("/")
+        key = f"{port}/{proto or 'tcp'}"
+        if not ports.get(key):
+            print(f"Error: No public port '{key}' published for {args.args[0]}", file=sys.stderr)
+            return EXIT_ERROR
+        for h in ports[key]:
+            print(f"{h['HostIp']}:{h['HostPort']}")
+        return 0
+    for key in sorted(ports, key=sort_key):
+        for h in ports[key] or []:
+            print(f"{key} -> {h['HostIp']}:{h['HostPort']}")
+    return 0
+
+
+# network ---------------------------------------------------------------------------
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    from dockyard.cli.context import Parser
+
+    _port_args(commands.add_parser("port", prog="dockyard port"))
+    network = commands.add_parser("network", prog="dockyard network", help="Manage networks")
+    sub = network.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=Parser)
+    for name, setup in (("create", _create_args), ("ls", _ls_args), ("rm", _rm_args), ("inspect", _inspect_args),
+                        ("prune", _prune_args)):
+        setup(sub.add_parser(name, prog=f"dockyard network {name}"))
+    sub.choices["list"] = sub.choices["ls"]
+    sub.choices["remove"] = sub.choices["rm"]
+
+
+def _create_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="NETWORK")
+    p.add_argument("-d", "--driver", default="bridge")
+    p.add_argument("--subnet", action="append", default=[])
+    p.add_argument("--gateway", action="append", default=[])
+    p.add_argument("--label", action="append", default=[])
+    p.add_argument("--internal", action="store_true")
+    p.add_argument("--attachable", action="store_true")
+    p.set_defaults(handler=create_cmd)
+
+
+def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime.network.store import NetworkSpec
+
+    require_args(args, "network create", 1, exact=True)
+    if len(args.subnet) > 1 or len(args.gateway) > 1:
+        raise UsageError("dockyard: only one --subnet and one --gateway are supported", EXIT_ERROR)
+    labels = dict((lbl.split("=", 1) + [""])[:2] for lbl in args.label)
+    spec = NetworkSpec(args.args[0], args.driver, (args.subnet or [None])[0], (args.gateway or [None])[0],
+                       args.internal, labels)
+    if spec.gateway and not spec.subnet:
+        print("every ip-range or gateway must have a corresponding subnet", file=sys.stderr)
+        return EXIT_ERROR
+    print(ctx.engine.networking.networks.create(spec).id)
+    return 0
+
+
+def _ls_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.set_defaults(handler=ls_cmd)
+
+
+def _matches(net: Any, filters: list[str]) -> bool:
+    for f in filters:
+        key, _, value = f.partition("=")
+        ok = {"name": value in net.name, "id": net.id.startswith(value), "driver": net.driver == value,
+              "type": (value == "builtin") == net.predefined,
+              "label": value.partition("=")[0] in net.labels and (not value.partition("=")[1]
+                                                                  or net.labels[value.partition("=")[0]] == value.partition("=")[2])}
+        if key not in ok:
+            raise UsageError(f"Error response from daemon: Invalid filter '{key}'", EXIT_ERROR)
+        if not ok[key]:
+            return False
+    return True
+
+
+def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    nets = [n for n in ctx.engine.networking.networks.list() if _matches(n, args.filter)]
+    if args.quiet:
+        sys.stdout.write("".join((n.id if args.no_trunc else n.id[:12]) + "\n" for n in nets))
+        return 0
+    rows = [{"ID": n.id if args.no_trunc else n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "local",
+             "IPv6": "false", "Internal": str(n.internal).lower(), "CreatedAt": n.created,
+             "Labels": ",".join(f"{k}={v}" for k, v in n.labels.items())} for n in nets]
+    sys.stdout.write(render(args.format or LS_FORMAT, rows, LS_HEADERS))
+    return 0
+
+
+def _rm_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="NETWORK")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(handler=rm_cmd)
+
+
+def _active(ctx: Context, net: Any) -> list[str]:
+    """Running containers on ``net`` (asking corrects those whose monitor died)."""
+    out = []
+    for ep in ctx.engine.networking.sandboxes.members(net.name):
+        try:
+            if ctx.engine.containers.get(ep.container_id).running:
+                out.append(ep.container_id)
+        except NotFoundError:
+            continue
+    return out
+
+
+def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "network rm", 1)
+    failed = False
+    store = ctx.engine.networking.networks
+    for name in args.args:
+        try:
+            net = store.get(name)
+        except NotFoundError:
+            print(f"Error: No such network: {name}", file=sys.stderr)
+            failed = True
+            continue
+        try:
+            store.remove(net, _active(ctx, net))
+            print(name)
+        except DockyardError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = True
+    return EXIT_ERROR if failed else 0
+
+
+def _inspect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="NETWORK")
+    p.add_argument("-f", "--format", default="")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(handler=inspect_cmd)
+
+
+def inspect_network(ctx: Context, net: Any) -> dict[str, Any]:
+    networks = ctx.engine.networking.networks
+    if net.name == "bridge":
+        net = networks.ensure(net)
+    ipam: list[dict[str, str]] = []
+    if net.subnet:
+        ipam = [{"Subnet": net.subnet, **({} if net.config.get("subnet_given") and not net.config.get("gateway_given")
+                                          else {"Gateway": net.gateway})}]
+    members = {ep.container_id: {"Name": ep.name, "EndpointID": ep.container_id[:12] + net.id[:52],
+                                 "MacAddress": ep.mac, "IPv4Address": f"{ep.ip}/{ep.prefix}", "IPv6Address": ""}
+               for ep in ctx.engine.networking.sandboxes.members(net.name)}
+    options = {**DEFAULT_BRIDGE_OPTIONS, "com.docker.network.bridge.name": net.bridge} if net.name == "bridge" else {}
+    return {
+        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
+        "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None if net.predefined else {}, "Config": ipam},
+        "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
+        "ConfigOnly": False, "Containers": dict(sorted(members.items())), "Options": dict(sorted(options.items())),
+        "Labels": net.labels,
+    }
+
+
+def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "network inspect", 1)
+    found, missing = [], []
+    for name in args.args:
+        try:
+            found.append(inspect_network(ctx, ctx.engine.networking.networks.get(name)))
+        except NotFoundError:
+            missing.append(name)
+    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    for name in missing:
+        print(f"Error: No such network: {name}", file=sys.stderr)
+    return EXIT_ERROR if missing else 0
+
+
+def _prune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    p.add_argument("-f", "--force", action="store_true")
+    p.add_argument("--filter", action="append", default=[])
+    p.set_defaults(handler=prune_cmd)
+
+
+def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    if not args.force:
+        sys.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
+                         "Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    store = ctx.engine.networking.networks
+    deleted = []
+    for net in store.list():
+        if not net.predefined and _matches(net, args.filter) and not _active(ctx, net):
+            store.remove(net, [])
+            deleted.append(net.name)
+    if deleted:
+        sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in deleted) + "\n")
+    return 0

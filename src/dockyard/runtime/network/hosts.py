@@ -1,0 +1,126 @@
+"""/etc/hosts of containers on a network, and name resolution between them.
+
+Docker resolves container names on user networks with an embedded DNS server
+at 127.0.0.11. dockyard instead keeps each container's /etc/hosts listing the
+others on the network: every running container on a user network has an
+endpoint file (name, aliases, IP, hosts path) and, under one lock per store,
+whoever joins or leaves rewrites the hosts file of every member. The file is
+bind-mounted into the container, so it is rewritten in place (same inode),
+never renamed over. Why not a DNS server: it would need one more long-lived
+process per network (or per store) that must outlive every monitor, and
+busybox/musl/glibc all read /etc/hosts first anyway; the cost of the file
+approach is that a program caching its resolver results misses later peers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from dockyard.errors import InvalidArgumentError
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A running container's place on a network."""
+
+    container_id: str
+    name: str
+    ip: str
+    prefix: int
+    mac: str
+    hosts_path: str
+    hostname: str = ""
+    aliases: tuple[str, ...] = ()
+    extra_hosts: tuple[str, ...] = ()
+
+
+def parse_extra_host(spec: str) -> tuple[str, str]:
+    """``--add-host name:ip`` (the IP may be IPv6, so split at the first colon)."""
+    import ipaddress
+
+    name, sep, ip = spec.partition(":")
+    if not sep or not name:
+        raise InvalidArgumentError(f'invalid argument "{spec}" for "--add-host" flag: bad format for add-host: "{spec}"')
+    try:
+        ipaddress.ip_address(ip.strip("[]"))
+    except ValueError:
+        raise InvalidArgumentError(f'invalid argument "{spec}" for "--add-host" flag: invalid IP address in add-host: "{ip}"') from None
+    return name, ip.strip("[]")
+
+
+def render(base: str, extra: Iterable[str], own: Endpoint | None = None, hostname: str = "",
+           peers: Iterable[Endpoint] = ()) -> str:
+    """Docker's order: the base lines, ``--add-host`` entries, the container's own line; then its peers."""
+    lines = [base.rstrip("\n")] if base else []
+    lines += [f"{ip}\t{name}" for name, ip in (parse_extra_host(e) for e in extra)]
+    if own is not None:
+        lines.append(f"{own.ip}\t{hostname}")
+    lines += [f"{p.ip}\t{' '.join(dict.fromkeys((p.name, *p.aliases)))}" for p in peers]
+    return "\n".join(lines) + "\n"
+
+
+def write_in_place(path: Path, text: str) -> None:
+    """Truncate and write the same inode: the container sees the bind-mounted file change."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+class EndpointRegistry:
+    """``<dir>/<network name>/<container id>.json`` for every running member of a network."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def add(self, network: str, ep: Endpoint) -> None:
+        d = self.home / network
+        d.mkdir(parents=True, exist_ok=True)
+        tmp = d / f".{ep.container_id}.tmp"
+        tmp.write_text(json.dumps(asdict(ep)))
+        os.replace(tmp, d / f"{ep.container_id}.json")
+
+    def remove(self, network: str, container_id: str) -> None:
+        (self.home / network / f"{container_id}.json").unlink(missing_ok=True)
+
+    def members(self, network: str) -> list[Endpoint]:
+        out = []
+        d = self.home / network
+        for f in sorted(d.glob("*.json")) if d.is_dir() else []:
+            try:
+                doc = json.loads(f.read_text())
+            except (OSError, ValueError):
+                continue
+            out.append(Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"])}))
+        return out
+
+    def refresh(self, network: str, base: str, resolve_peers: bool) -> None:
+        """Rewrite every member's hosts file: its own line, and (user networks) the others' names."""
+        members = self.members(network)
+        for m in members:
+            peers = [p for p in members if p.container_id != m.container_id] if resolve_peers else []
+            try:
+                write_in_place(Path(m.hosts_path), render(base, m.extra_hosts, m, m.hostname, peers))
+            except OSError:
+                continue  # the container is going away
+
+    def drop_network(self, network: str) -> None:
+        d = self.home / network
+        if d.is_dir():
+            for f in d.iterdir():
+                f.unlink(missing_ok=True)
+            d.rmdir()

@@ -1,0 +1,38 @@
+"""Named network namespaces: an nsfs bind mount on a file, as ``ip netns add`` makes them.
+
+The file lives under the store root (``network/netns/<container id>``), so
+each store's namespaces are its own and a leak shows up as a mount under the
+root. ``unshare --net=FILE`` creates the namespace and binds it in one step.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from dockyard.errors import DockyardError
+from dockyard.runtime.rootfs import is_mounted
+from dockyard.storage.mount import unmount
+
+
+class NetnsError(DockyardError):
+    """The network namespace could not be created."""
+
+
+def create(path: Path) -> None:
+    """Idempotent: an existing namespace at ``path`` is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and is_mounted(path):
+        return
+    path.touch(mode=0o444)
+    result = subprocess.run(["unshare", f"--net={path}", "true"], capture_output=True, text=True)
+    if result.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise NetnsError(f"create network namespace {path}: {result.stderr.strip()}")
+
+
+def remove(path: Path) -> None:
+    """Idempotent: unmount (every stacked mount) and delete the file."""
+    while path.exists() and is_mounted(path):
+        unmount(path)
+    path.unlink(missing_ok=True)

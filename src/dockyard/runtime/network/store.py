@@ -1,0 +1,299 @@
+"""Networks: the ``networks`` table, their bridges and subnets, and the CNI list each one runs.
+
+A network row holds Docker's fields (name, driver, labels, internal, IPAM
+config) and, for bridge networks, the Linux bridge and subnet it uses. The
+predefined ``bridge``, ``host`` and ``none`` rows come with the schema; the
+default bridge gets its subnet and device on first use.
+
+Bridges and automatic subnets are shared by every store on the host (test
+roots included), so choosing one happens under a host-wide lock and is made
+visible at once: the bridge device is created with its gateway address, so
+the subnet appears in the routing table that the next chooser reads. Each
+bridge carries the alias ``dockyard:<root>``; a bridge whose root is gone
+(a deleted test root) is reaped the next time anyone chooses.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import json
+import secrets
+import subprocess
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError, NotFoundError
+from dockyard.metadata.db import Database
+from dockyard.runtime.logs import rfc3339_nano
+from dockyard.runtime.network.cni import CNI_VERSION
+
+PREDEFINED = ("bridge", "host", "none")
+ALIAS_PREFIX = "dockyard:"
+
+
+class NetworkNotFoundError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"network {name} not found")
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    id: str
+    name: str
+    driver: str  # bridge, host, null
+    created: str
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bridge(self) -> str:
+        return str(self.config.get("bridge", ""))
+
+    @property
+    def subnet(self) -> str:
+        return str(self.config.get("subnet", ""))
+
+    @property
+    def gateway(self) -> str:
+        return str(self.config.get("gateway", ""))
+
+    @property
+    def internal(self) -> bool:
+        return bool(self.config.get("internal"))
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return dict(self.config.get("labels") or {})
+
+    @property
+    def predefined(self) -> bool:
+        return self.name in PREDEFINED
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    """``network create``'s flags."""
+
+    name: str
+    driver: str = "bridge"
+    subnet: str | None = None
+    gateway: str | None = None
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise DockyardError(f"ip {' '.join(args)}: {result.stderr.strip()}")
+    return result
+
+
+def _links() -> list[dict[str, Any]]:
+    doc: list[dict[str, Any]] = json.loads(_ip("-j", "-d", "link", "show").stdout or "[]")
+    return doc
+
+
+def _used_subnets() -> list[ipaddress.IPv4Network]:
+    """Every IPv4 route and interface address on the host."""
+    used = []
+    for entry in json.loads(_ip("-j", "-4", "route", "show", "table", "all").stdout or "[]"):
+        dst = entry.get("dst", "")
+        if dst and dst != "default" and ":" not in dst:
+            try:
+                used.append(ipaddress.IPv4Network(dst, strict=False))
+            except ValueError:
+                continue
+    for link in json.loads(_ip("-j", "-4", "addr", "show").stdout or "[]"):
+        for a in link.get("addr_info", []):
+            used.append(ipaddress.IPv4Network(f"{a['local']}/{a['prefixlen']}", strict=False))
+    return used
+
+
+class NetworkStore:
+    """Rows of the ``networks`` table and the host state behind them (bridge devices)."""
+
+    def __init__(self, db: Database, root: Path, host_lock: Path, pool: str = "10.213.0.0/16", prefix: int = 24,
+                 data_dir: Path | None = None) -> None:
+        self.db = db
+        self.root = root
+        self.host_lock = host_lock
+        self.pool = ipaddress.IPv4Network(pool)
+        self.prefix = prefix
+        self.ipam_dir = data_dir or root / "network" / "ipam"
+
+    # rows ----------------------------------------------------------------------
+
+    def _row(self, r: tuple[str, str, str, str, str]) -> Network:
+        return Network(r[0], r[1], r[2], r[3], json.loads(r[4]))
+
+    def list(self) -> list[Network]:
+        with self.db.transaction() as conn:
+            rows = conn.execute("SELECT id, name, driver, created, config FROM networks").fetchall()
+        return sorted((self._row(r) for r in rows), key=lambda n: n.name)
+
+    def get(self, name: str) -> Network:
+        """Docker's order: full ID, exact name, then a unique ID prefix."""
+        with self.db.transaction() as conn:
+            rows = conn.execute("SELECT id, name, driver, created, config FROM networks WHERE id=? OR name=?",
+                                (name, name)).fetchall()
+            if not rows and name:
+                rows = conn.execute("SELECT id, name, driver, created, config FROM networks WHERE id >= ? AND id < ?",
+                                    (name, name + "g")).fetchall()
+        if len(rows) > 1 and not any(r[0] == name or r[1] == name for r in rows):
+            raise InvalidArgumentError(f"network {name} is ambiguous ({len(rows)} matches found based on ID prefix)")
+        if not rows:
+            raise NetworkNotFoundError(name)
+        rows.sort(key=lambda r: (r[0] != name, r[1] != name))
+        return self._row(rows[0])
+
+    def _update(self, net: Network, config: dict[str, Any]) -> Network:
+        with self.db.transaction() as conn:
+            conn.execute("UPDATE networks SET config=? WHERE id=?", (json.dumps(config), net.id))
+        return Network(net.id, net.name, net.driver, net.created, config)
+
+    # create, remove --------------------------------------------------------------
+
+    def create(self, spec: NetworkSpec) -> Network:
+        if spec.driver != "bridge":
+            if spec.driver in ("host", "null"):
+                raise ConflictError(f"only one instance of \"{spec.driver}\" network is allowed")
+            raise NotFoundError(f'plugin "{spec.driver}" not found')
+        if spec.gateway and not spec.subnet:
+            raise InvalidArgumentError("every ip-range or gateway must have a corresponding subnet")
+        subnet = self._parse_subnet(spec.subnet) if spec.subnet else None
+        if subnet and spec.gateway:
+            self._check_gateway(subnet, spec.gateway)
+        nid = secrets.token_hex(32)
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM networks WHERE name=?", (spec.name,)).fetchone():
+                raise ConflictError(f"network with name {spec.name} already exists")
+        config = {"internal": spec.internal, "labels": spec.labels, "bridge": f"br-{nid[:12]}",
+                  "subnet_given": subnet is not None, "gateway_given": bool(spec.gateway)}
+        with self.host_locked():
+            subnet = self._claim(subnet)
+            gateway = spec.gateway or str(next(subnet.hosts()))
+            config.update(subnet=str(subnet), gateway=gateway)
+            self._make_bridge(config["bridge"], subnet, gateway)
+            try:
+                with self.db.transaction() as conn:
+                    conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
+                                 (nid, spec.name, "bridge", rfc3339_nano(), json.dumps(config)))
+            except BaseException:
+                _ip("link", "del", config["bridge"], check=False)
+                raise
+        return self.get(nid)
+
+    @staticmethod
+    def _parse_subnet(text: str) -> ipaddress.IPv4Network:
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise InvalidArgumentError(f"Invalid subnet {text} : invalid CIDR address: {text}") from None
+        if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 30:
+            raise InvalidArgumentError(f"Invalid subnet {text} : dockyard networks take an IPv4 subnet of /30 or larger")
+        return net
+
+    @staticmethod
+    def _check_gateway(subnet: ipaddress.IPv4Network, gateway: str) -> None:
+        try:
+            ok = ipaddress.ip_address(gateway) in subnet
+        except ValueError:
+            ok = False
+        if not ok:
+            raise InvalidArgumentError(f"no matching subnet for gateway {gateway}")
+
+    def remove(self, net: Network, active: list[str]) -> None:
+        """``active``: IDs of running containers on it (Docker refuses while there are any)."""
+        if net.predefined:
+            raise ConflictError(f"{net.name} is a pre-defined network and cannot be removed")
+        if active:
+            raise ConflictError(f"error while removing network: network {net.name} id {net.id} has active endpoints")
+        with self.db.transaction() as conn:
+            conn.execute("DELETE FROM networks WHERE id=?", (net.id,))
+        if net.bridge:
+            _ip("link", "del", net.bridge, check=False)
+
+    def delete_bridges(self) -> None:
+        """Every bridge device of this store (its networks stay): for tearing a store down."""
+        for net in self.list():
+            if net.bridge and net.driver == "bridge":
+                _ip("link", "del", net.bridge, check=False)
+
+    # host state ------------------------------------------------------------------
+
+    @contextmanager
+    def host_locked(self) -> Iterator[None]:
+        self.host_lock.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.host_lock, "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            yield
+
+    def ensure(self, net: Network) -> Network:
+        """The bridge device of a bridge network exists with its gateway address (after a reboot, first use)."""
+        if net.driver != "bridge":
+            return net
+        if net.subnet and Path(f"/sys/class/net/{net.bridge}").exists():
+            return net
+        with self.host_locked():
+            net = self.get(net.id)
+            config = dict(net.config)
+            if not net.subnet:  # the default bridge, first use
+                subnet = self._claim(None)
+                config.update(subnet=str(subnet), gateway=str(next(subnet.hosts())), bridge=self._free_bridge_name())
+                net = self._update(net, config)
+            if not Path(f"/sys/class/net/{net.bridge}").exists():
+                self._make_bridge(net.bridge, ipaddress.IPv4Network(net.subnet), net.gateway)
+        return net
+
+    def _free_bridge_name(self) -> str:
+        taken = {link["ifname"] for link in _links()}
+        return next(f"dockyard{n}" for n in range(10000) if f"dockyard{n}" not in taken)
+
+    def _claim(self, wanted: ipaddress.IPv4Network | None) -> ipaddress.IPv4Network:
+        """A subnet no route or address on the host overlaps (call under the host lock)."""
+        self._reap_orphans()
+        used = _used_subnets()
+        ours = [ipaddress.IPv4Network(n.subnet) for n in self.list() if n.subnet]
+        if wanted is not None:
+            if any(wanted.overlaps(u) for u in used + ours):
+                raise ConflictError("Pool overlaps with other one on this address space")
+            return wanted
+        for candidate in self.pool.subnets(new_prefix=self.prefix):
+            if not any(candidate.overlaps(u) for u in used + ours):
+                return candidate
+        raise ConflictError("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
+
+    def _make_bridge(self, name: str, subnet: ipaddress.IPv4Network, gateway: str) -> None:
+        if not Path(f"/sys/class/net/{name}").exists():
+            _ip("link", "add", name, "type", "bridge")
+        _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{self.root}")
+        _ip("addr", "replace", f"{gateway}/{subnet.prefixlen}", "dev", name)
+        _ip("link", "set", name, "up")
+
+    def _reap_orphans(self) -> None:
+        """Bridges whose store root no longer exists (a deleted test root)."""
+        for link in _links():
+            alias = link.get("ifalias", "")
+            if alias.startswith(ALIAS_PREFIX) and not Path(alias.removeprefix(ALIAS_PREFIX)).exists():
+                _ip("link", "del", link["ifname"], check=False)
+
+    # CNI -------------------------------------------------------------------------
+
+    def conflist(self, net: Network) -> dict[str, Any]:
+        """The CNI network list for a bridge network: bridge + host-local, portmap, firewall."""
+        ipam: dict[str, Any] = {
+            "type": "host-local", "ranges": [[{"subnet": net.subnet, "gateway": net.gateway}]],
+            "dataDir": str(self.ipam_dir),
+        }
+        if not net.internal:
+            ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+        plugins: list[dict[str, Any]] = [
+            {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": not net.internal,
+             "hairpinMode": True, "ipam": ipam},
+            {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+            {"type": "firewall", "backend": "iptables"},
+        ]
+        return {"cniVersion": CNI_VERSION, "name": f"dockyard-{net.id[:12]}", "plugins": plugins}

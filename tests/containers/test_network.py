@@ -1,0 +1,254 @@
+"""Container networks on the real CNI plugins: published ports, user networks, name resolution, cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Dockyard
+from tests.containers.conftest import inspect, wait_until
+from tests.helpers import network as hostnet
+
+pytestmark = pytest.mark.skipif(not Path("/usr/lib/cni/bridge").exists(), reason="containernetworking-plugins missing")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("0.0.0.0", 0))
+        return int(s.getsockname()[1])
+
+
+def free_pair() -> int:
+    """The first of two consecutive free ports."""
+    for _ in range(50):
+        first = free_port()
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("0.0.0.0", first))
+                b.bind(("0.0.0.0", first + 1))
+            return first
+        except OSError:
+            continue
+    raise AssertionError("no two consecutive free ports")
+
+
+def host_address() -> str:
+    """An IPv4 address of this host that is not loopback and not one of our bridges."""
+    doc = json.loads(subprocess.run(["ip", "-j", "-4", "addr"], capture_output=True, text=True).stdout)
+    for link in doc:
+        if link["ifname"] == "lo" or link["ifname"].startswith(("dockyard", "br-", "dyk-", "docker", "cni")):
+            continue
+        for a in link.get("addr_info", []):
+            return str(a["local"])
+    pytest.skip("no non-loopback IPv4 address")
+
+
+def get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return resp.read().decode()
+
+
+@pytest.fixture
+def www(tmp_path: Path) -> Path:
+    d = tmp_path / "www"
+    d.mkdir()
+    (d / "index.html").write_text("hello from the container\n")
+    return d
+
+
+def httpd(dy: Dockyard, www: Path, *flags: str) -> str:
+    return dy("run", "-d", *flags, "-v", f"{www}:/www", "bb", "busybox", "httpd", "-f", "-p", "80", "-h", "/www").stdout.strip()
+
+
+def test_published_port_reachable_on_loopback_and_host_address(dy: Dockyard, www: Path) -> None:
+    port = free_port()
+    cid = httpd(dy, www, "--name", "web", "-p", f"{port}:80")
+    assert get(f"http://127.0.0.1:{port}/index.html") == "hello from the container\n"
+    assert get(f"http://{host_address()}:{port}/index.html") == "hello from the container\n"
+    assert f"0.0.0.0:{port}->80/tcp" in dy("ps").stdout
+    assert dy("ps", "--format", "{{.Names}} {{.Ports}} {{.Networks}}").stdout == f"web 0.0.0.0:{port}->80/tcp bridge\n"
+    assert dy("port", "web").stdout == f"80/tcp -> 0.0.0.0:{port}\n"
+    assert dy("port", "web", "80/tcp").stdout == f"0.0.0.0:{port}\n"
+    missing = dy("port", "web", "81", check=False)
+    assert (missing.returncode, missing.stderr) == (1, "Error: No public port '81/tcp' published for web\n")
+    doc = inspect(dy, cid)
+    settings = doc["NetworkSettings"]
+    assert settings["Ports"] == {"80/tcp": [{"HostIp": "0.0.0.0", "HostPort": str(port)}]}
+    assert doc["HostConfig"]["PortBindings"] == {"80/tcp": [{"HostIp": "", "HostPort": str(port)}]}
+    assert doc["HostConfig"]["NetworkMode"] == "default" and doc["Config"]["ExposedPorts"] == {"80/tcp": {}}
+    bridge = json.loads(dy("network", "inspect", "bridge").stdout)[0]
+    endpoint = settings["Networks"]["bridge"]
+    assert endpoint["NetworkID"] == bridge["Id"] and endpoint["IPAddress"] == settings["IPAddress"]
+    assert bridge["Containers"][cid]["IPv4Address"] == f"{settings['IPAddress']}/{settings['IPPrefixLen']}"
+    assert settings["Gateway"] == bridge["IPAM"]["Config"][0]["Gateway"]
+    # outbound NAT: the bridge plugin masquerades what leaves the container's address
+    ip = settings["IPAddress"]
+    masq = [r for r in hostnet.iptables_rules() if f"-s {ip}/32" in r and "POSTROUTING" in r]
+    assert masq, "no masquerade rule for the container's address"
+    hosts = (Path(doc["HostsPath"])).read_text()
+    assert hosts.endswith(f"{ip}\t{cid[:12]}\n")
+
+
+def test_publish_all_and_ranges(dy: Dockyard, www: Path) -> None:
+    first = free_pair()
+    cid = httpd(dy, www, "--expose", "80", "--expose", "7000-7001/udp", "-P", "-p", f"{first}-{first + 1}:90-91")
+    ports = inspect(dy, cid)["NetworkSettings"]["Ports"]
+    random_port = ports["80/tcp"][0]["HostPort"]
+    assert int(random_port) >= 1024 and ports["90/tcp"][0]["HostPort"] == str(first)
+    assert ports["91/tcp"][0]["HostPort"] == str(first + 1) and ports["7000/udp"][0]["HostPort"]
+    assert get(f"http://127.0.0.1:{random_port}/index.html") == "hello from the container\n"
+    line = dy("ps", "--format", "{{.Ports}}").stdout
+    assert f"0.0.0.0:{random_port}->80/tcp" in line and f"0.0.0.0:{first}->90/tcp" in line
+
+
+def test_user_network_members_reach_each_other_by_name(dy: Dockyard, www: Path) -> None:
+    net_id = dy("network", "create", "--label", "purpose=test", "appnet").stdout.strip()
+    # b waits for a name that only exists once a joins: its /etc/hosts must change in place
+    b = dy("run", "-d", "--name", "beta", "--network", "appnet", "bb", "sh", "-c",
+           "until busybox wget -q -O /tmp/page http://alpha/index.html; do sleep 0.1; done; cat /tmp/page").stdout.strip()
+    httpd(dy, www, "--name", "alpha", "--network", "appnet", "--hostname", "ahost")
+    assert wait_until(lambda: inspect(dy, b)["State"]["Status"] == "exited", 20)
+    assert inspect(dy, b)["State"]["ExitCode"] == 0
+    assert dy("logs", b).stdout == "hello from the container\n"
+    out = dy("run", "--rm", "--network", "appnet", "bb", "busybox", "ping", "-c", "1", "-W", "2", "alpha")
+    assert "1 packets received" in out.stdout
+    net = json.loads(dy("network", "inspect", "appnet").stdout)[0]
+    assert net["Id"] == net_id and net["Labels"] == {"purpose": "test"} and net["Driver"] == "bridge"
+    assert [c["Name"] for c in net["Containers"].values()] == ["alpha"]
+    a = inspect(dy, "alpha")["NetworkSettings"]
+    assert a["IPAddress"] == "" and a["Networks"]["appnet"]["Aliases"] == [inspect(dy, "alpha")["Id"][:12]]
+    assert a["Networks"]["appnet"]["IPAddress"] in net["Containers"][inspect(dy, "alpha")["Id"]]["IPv4Address"]
+    busy = dy("network", "rm", "appnet", check=False)
+    assert busy.returncode == 1
+    assert busy.stderr == f"Error response from daemon: error while removing network: network appnet id {net_id} has active endpoints\n"
+
+
+def test_host_server_reachable_from_container(dy: Dockyard, tmp_path: Path) -> None:
+    address, port = host_address(), free_port()
+    (tmp_path / "f").write_text("from the host\n")
+    server = subprocess.Popen(["python3", "-m", "http.server", "-b", address, str(port)], cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: subprocess.run(["curl", "-sf", f"http://{address}:{port}/f"], capture_output=True).returncode == 0)
+        out = dy("run", "--rm", "bb", "busybox", "wget", "-q", "-O", "-", f"http://{address}:{port}/f")
+        assert out.stdout == "from the host\n"
+    finally:
+        server.kill()
+        server.wait()
+
+
+def test_port_already_allocated(dy: Dockyard, www: Path) -> None:
+    port = free_port()
+    httpd(dy, www, "--name", "web", "-p", f"{port}:80")
+    before = _footprint(dy)
+    taken = dy("run", "-d", "--name", "web2", "-p", f"{port}:80", "bb", "sleep", "5", check=False)
+    assert taken.returncode == 125
+    assert f"Bind for 0.0.0.0:{port} failed: port is already allocated" in taken.stderr
+    assert inspect(dy, "web2")["State"]["Status"] == "created"  # as Docker leaves it
+    with socket.socket() as holder:
+        holder.bind(("0.0.0.0", 0))
+        other = holder.getsockname()[1]
+        busy = dy("run", "-d", "-p", f"{other}:80", "bb", "sleep", "5", check=False)
+    assert busy.returncode == 125
+    assert f"Error starting userland proxy: listen tcp4 0.0.0.0:{other}: bind: address already in use" in busy.stderr
+    assert _footprint(dy) == before
+    assert get(f"http://127.0.0.1:{port}/index.html") == "hello from the container\n"
+
+
+def _footprint(dy: Dockyard) -> tuple[set[str], set[str], list[str], list[str], list[str]]:
+    """What the store's default network holds on the host: veths on its bridge, its iptables rules,
+    namespaces, sandbox records and IPAM reservations."""
+    bridge = json.loads(dy("network", "inspect", "bridge").stdout)[0]
+    subnet, name = bridge["IPAM"]["Config"][0]["Subnet"], bridge["Options"]["com.docker.network.bridge.name"]
+    net = dy.root / "network"
+    reserved = [p.name for p in (net / "ipam").rglob("*") if p.is_file() and p.name[0].isdigit()]
+    return (hostnet.bridge_ports(name), hostnet.rules_for(subnet, (f"dockyard-{bridge['Id'][:12]}",)),
+            sorted(os.listdir(net / "netns")), sorted(p.stem for p in (net / "sandboxes").glob("*.json")), reserved)
+
+
+def _empty(footprint: tuple[set[str], set[str], list[str], list[str], list[str]]) -> bool:
+    return not any(footprint)
+
+
+def test_nothing_leaks_after_rm_f_run_rm_and_killed_monitor(dy: Dockyard, www: Path) -> None:
+    dy("run", "--rm", "-p", f"{free_port()}:80", "bb", "true")  # the bridge and CNI's shared chains now exist
+    assert _empty(_footprint(dy))
+
+    cid = httpd(dy, www, "-p", f"{free_port()}:80")
+    ip = inspect(dy, cid)["NetworkSettings"]["IPAddress"]
+    veths, rules, namespaces, sandboxes, reserved = _footprint(dy)
+    assert len(veths) == 1 and any(ip in r for r in rules) and namespaces == sandboxes == [cid] and reserved == [ip]
+    dy("rm", "-f", cid)
+    assert _empty(_footprint(dy))
+
+    out = dy("run", "--rm", "-p", f"{free_port()}:80", "bb", "cat", "/etc/hosts")
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\t[0-9a-f]{12}", out.stdout.splitlines()[-1])
+    assert _empty(_footprint(dy))
+
+    cid = httpd(dy, www, "-p", f"{free_port()}:80")
+    bridge = json.loads(dy("network", "inspect", "bridge").stdout)[0]["Options"]["com.docker.network.bridge.name"]
+    monitor = json.loads((dy.root / "containers" / cid / "state.json").read_text())["MonitorPid"]
+    os.kill(monitor, signal.SIGKILL)
+    assert wait_until(lambda: not Path(f"/proc/{monitor}").exists() or "Z" in Path(f"/proc/{monitor}/stat").read_text().split()[2])
+    assert hostnet.bridge_ports(bridge), "the container's veth should still be there"
+    assert "Exited (137)" in dy("ps", "-a").stdout  # the next command (the engine's sweep) tears the sandbox down
+    assert _empty(_footprint(dy))
+
+
+def test_hosts_file_hostname_and_add_host(dy: Dockyard) -> None:
+    out = dy("run", "--rm", "--hostname", "box", "--add-host", "db:10.9.8.7", "--add-host", "v6:fd00::9",
+             "bb", "cat", "/etc/hosts", "/etc/hostname").stdout
+    lines = out.splitlines()
+    assert lines[:6] == ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback", "fe00::0\tip6-localnet",
+                         "ff00::0\tip6-mcastprefix", "ff02::1\tip6-allnodes", "ff02::2\tip6-allrouters"]
+    assert lines[6:8] == ["10.9.8.7\tdb", "fd00::9\tv6"]
+    assert lines[8].endswith("\tbox") and lines[9] == "box"
+    bad = dy("run", "--rm", "--add-host", "nocolon", "bb", "true", check=False)
+    assert (bad.returncode, bad.stderr.splitlines()[0]) == (
+        125, 'invalid argument "nocolon" for "--add-host" flag: bad format for add-host: "nocolon"')
+    for spec, message in (("abc", "Invalid containerPort: abc"), ("8000-8002:80-81",
+                          "Invalid ranges specified for container and host Ports: 80-81 and 8000-8002"),
+                          ("80/xyz", "Invalid proto: xyz")):
+        r = dy("run", "--rm", "-p", spec, "bb", "true", check=False)
+        assert (r.returncode, r.stderr.splitlines()[0]) == (125, f"dockyard: {message}.")
+    r = dy("run", "--rm", "--network", "nope", "bb", "true", check=False)
+    assert r.returncode == 125 and "network nope not found" in r.stderr
+    assert dy("run", "--rm", "--network", "none", "bb", "busybox", "ip", "-o", "link").stdout.count("\n") == 1
+
+
+def test_network_commands(dy: Dockyard) -> None:
+    ls = dy("network", "ls").stdout.splitlines()
+    assert ls[0].split() == ["NETWORK", "ID", "NAME", "DRIVER", "SCOPE"]
+    assert [line.split()[1:] for line in ls[1:]] == [["bridge", "bridge", "local"], ["host", "host", "local"],
+                                                     ["none", "null", "local"]]
+    nid = dy("network", "create", "--subnet", "10.251.7.0/24", "--internal", "n1").stdout.strip()
+    assert len(nid) == 64
+    assert dy("network", "ls", "--format", "{{.Name}} {{.Driver}}", "-f", "name=n1").stdout == "n1 bridge\n"
+    doc = json.loads(dy("network", "inspect", "n1").stdout)[0]
+    assert doc["IPAM"] == {"Driver": "default", "Options": {}, "Config": [{"Subnet": "10.251.7.0/24"}]}
+    assert doc["Internal"] is True and doc["Options"] == {} and doc["Containers"] == {}
+    assert list(doc) == ["Name", "Id", "Created", "Scope", "Driver", "EnableIPv6", "IPAM", "Internal", "Attachable",
+                         "Ingress", "ConfigFrom", "ConfigOnly", "Containers", "Options", "Labels"]
+    dup = dy("network", "create", "n1", check=False)
+    assert (dup.returncode, dup.stderr) == (1, "Error response from daemon: network with name n1 already exists\n")
+    overlap = dy("network", "create", "--subnet", "10.251.7.128/25", "n2", check=False)
+    assert overlap.returncode == 1 and "Pool overlaps with other one on this address space" in overlap.stderr
+    out = dy("run", "--rm", "--network", "n1", "bb", "busybox", "ip", "-4", "-o", "addr", "show", "eth0").stdout
+    assert "inet 10.251.7." in out
+    pre = dy("network", "rm", "bridge", check=False)
+    assert pre.stderr == "Error response from daemon: bridge is a pre-defined network and cannot be removed\n"
+    missing = dy("network", "rm", "nope", check=False)
+    assert (missing.returncode, missing.stderr) == (1, "Error: No such network: nope\n")
+    dy("network", "create", "n3")
+    assert dy("network", "prune", "-f").stdout == "Deleted Networks:\nn1\nn3\n\n"
+    bridges = hostnet.store_bridges(dy.root)
+    assert not [b for b in bridges if b.startswith("br-")]
+    assert dy("network", "ls", "-q").stdout.count("\n") == 3
