@@ -54,9 +54,7 @@ def _compile(pattern: str) -> re.Pattern[str]:
             end = pattern.find("]", i + 1)
             if end < 0:
                 raise InvalidArgumentError(f"syntax error in pattern {pattern!r}")
-            body = pattern[i + 1 : end]
-            if body.startswith("^") or body.startswith("!"):
-                body = "^" + body[1:]
+            body = pattern[i + 1 : end]  # Go's classes: only "^" negates ("!" is a member)
             out.append("[" + body.replace("\\", "\\\\") + "]")
             i = end
         else:
