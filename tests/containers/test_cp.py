@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -38,6 +40,10 @@ def test_cp_path_rules_both_ways_on_a_stopped_container(dy: Dockyard, tmp_path: 
     assert (out / "copy" / "sub" / "f").read_text() == "deep\n" and (out / "copy" / "top").read_text() == "top\n"
     assert (out / "renamed").read_text() == "top\n" and (out / "f2").read_text() == "deep\n"
     assert os.readlink(out / "sh") == "busybox" and (out / "sh-followed").stat().st_size > 100_000
+    # a relative destination is relative to the caller's directory; "/." copies the content into a new directory
+    subprocess.run([sys.executable, "-m", "dockyard", "--root", str(dy.root), "cp", "box:/etc/sub/.", "rel"], cwd=out,
+                   check=True)
+    assert os.listdir(out / "rel") == ["f"]
     # owners: root in the container without -a; the host's uid with -a
     dy("cp", "-a", "box:/kept", str(out / "kept"))
     dy("cp", "box:/renamed", str(out / "renamed-again"))
@@ -134,8 +140,6 @@ def test_cp_reaches_volumes_of_a_stopped_container(dy: Dockyard, tmp_path: Path)
 
 def test_export_killed_midway_leaves_no_mount_or_process(dy: Dockyard) -> None:
     import signal
-    import subprocess
-    import sys
 
     from tests.containers.conftest import processes_under
 

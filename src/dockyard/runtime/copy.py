@@ -164,14 +164,12 @@ def copy_from(store: ContainerStore, container: Container, src: str, dest: str |
                 write_tree(out, source, source.name if not source.contents_only else ".", None)
             return
         target = os.path.abspath(dest)
-        parent = os.path.dirname(target.rstrip("/")) or "/"
+        parent = os.path.dirname(target) or "/"
         place_dir, arcname = _placement(
-            source, dest if not dest.endswith("/") or os.path.isdir(target) else dest,
-            os.path.exists(target), os.path.isdir(target), os.path.isdir(parent),
-            lambda: CopyPathError(f'invalid output path: directory "{parent}" does not exist'),
+            source, target + "/" * dest.endswith("/"), os.path.exists(target), os.path.isdir(target),
+            os.path.isdir(parent), lambda: CopyPathError(f'invalid output path: directory "{parent}" does not exist'),
         )
-        place = Path(os.path.abspath(place_dir))
-        _apply(place, lambda out: write_tree(out, source, arcname, owner))
+        _apply(Path(place_dir), lambda out: write_tree(out, source, arcname, owner))
 
     fsview.run_private(work)
 
