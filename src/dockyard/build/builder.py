@@ -275,7 +275,9 @@ class Builder:
         vertex = self.next_vertex()
         self.s.progress.start(vertex, label)
         started = time.monotonic()
-        entry = None if self.opts.no_cache else self.cache.get(key) or self._from_cache_images(state, plan.created_by)
+        entry = None
+        if not self.opts.no_cache:
+            entry = self.cache.get(key) or (self._from_cache_images(state, plan.created_by) if plan.by_history else None)
         if entry is not None:
             self.s.progress.cached(vertex)
             self._apply(state, entry, plan.created_by)

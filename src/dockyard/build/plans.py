@@ -37,6 +37,7 @@ class Plan:
     key_parts: list[Any]
     created_by: str
     execute: Callable[[list[str], Callable[[bytes], None], str], Path | None]
+    by_history: bool = True  # --cache-from may match it by created_by (not so when it copies files)
 
 
 class Planner:
@@ -157,7 +158,7 @@ class Planner:
             parts.append(["inline", f.name, data])
         shown = sources + [f"<<{f.name}" for f in copy.contents]
         created_by = f"{copy.keyword} {' '.join(shown)} {dest_word} # buildkit"
-        return Plan(parts, created_by, lambda layers, out, label: steps.execute_copy(env_s, layers, plan))
+        return Plan(parts, created_by, lambda layers, out, label: steps.execute_copy(env_s, layers, plan), False)
 
     def _local_sources(self, copy: ins.Copy, sources: list[str], plan: steps.CopyPlan) -> list[Any]:
         sums: list[Any] = []

@@ -1,0 +1,91 @@
+"""ADD of a URL, RUN mounts and networks, --cache-from, stages built in parallel, --pull of a missing base."""
+
+from __future__ import annotations
+
+import http.server
+import re
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.build.conftest import BASE, write_context
+from tests.conftest import Dockyard
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[str]:
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "file.txt").write_text("from the web\n")
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(tmp_path / "www"), **kwargs)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def _sh(yard: Dockyard, image: str, script: str) -> str:
+    return yard("run", "--rm", "--entrypoint", "/bin/sh", image, "-c", script).stdout
+
+
+def test_add_url(yard: Dockyard, tmp_path: Path, web: str) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nADD {web}/file.txt /dl/\n"})
+    yard("build", "-q", "-t", "added:1", str(ctx))
+    assert _sh(yard, "added:1", "cat /dl/file.txt; stat -c %a /dl/file.txt") == "from the web\n600\n"
+
+
+def test_run_mounts_and_network_none(yard: Dockyard, tmp_path: Path) -> None:
+    dockerfile = (
+        f"FROM {BASE}\n"
+        "RUN --mount=type=cache,target=/cache echo x >> /cache/runs && wc -l < /cache/runs > /count\n"
+        "RUN --mount=type=bind,source=conf,target=/mnt cat /mnt/app.conf > /copied\n"
+        "RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /ifaces\n"
+    )
+    ctx = write_context(tmp_path, {"Dockerfile": dockerfile, "conf/app.conf": "k=v\n"})
+    yard("build", "-q", "-t", "mounts:1", str(ctx))
+    yard("build", "-q", "--no-cache", "-t", "mounts:2", str(ctx))
+    assert _sh(yard, "mounts:1", "cat /count /copied /ifaces; test -e /cache || test -e /mnt || echo clean") == "1\nk=v\nlo\nclean\n"
+    assert _sh(yard, "mounts:2", "cat /count") == "2\n"  # the cache mount outlives the build
+
+
+def test_cache_from_another_store(yard: Dockyard, busybox_tar: Path, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nRUN echo slow > /s\nCOPY f /f\n", "f": "f\n"})
+    yard("build", "-q", "-t", "source:1", str(ctx))
+    other = Dockyard(tmp_path / "other")
+    other("load", input=yard.raw("save", BASE, "source:1").stdout)
+    out = other("build", "--progress=plain", "--cache-from", "source:1", str(ctx)).stderr
+    assert out.count("CACHED") == 1  # the RUN layer is reused; a COPY's checksum is not in history: it runs
+    assert "#2 CACHED" in out
+
+
+def test_independent_stages_run_in_parallel(yard: Dockyard, tmp_path: Path) -> None:
+    dockerfile = (
+        f"FROM {BASE} AS one\nRUN sleep 1 && echo 1 > /one\n"
+        f"FROM {BASE} AS two\nRUN sleep 1 && echo 2 > /two\n"
+        f"FROM {BASE}\nCOPY --from=one /one /\nCOPY --from=two /two /\n"
+    )
+    ctx = write_context(tmp_path, {"Dockerfile": dockerfile})
+    out = yard("build", "--progress=plain", "-t", "par:1", str(ctx)).stderr
+    events = re.findall(r"^#(\d+) (\[(?:one|two) 2/2\] RUN|DONE)", out, re.M)
+    runs = {v for v, kind in events if kind != "DONE"}
+    first_done = next(i for i, (v, kind) in enumerate(events) if kind == "DONE" and v in runs)
+    assert len({v for v, kind in events[:first_done] if kind != "DONE"}) == 2  # both started before one finished
+    assert _sh(yard, "par:1", "cat /one /two") == "1\n2\n"
+
+
+def test_missing_base_is_pulled_and_fails_clearly(yard: Dockyard, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path, {"Dockerfile": "FROM 127.0.0.1:9/nothing/here:1\n"})
+    out = yard("build", str(ctx), check=False)
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[-1].startswith("failed to solve with frontend dockerfile.v0: failed to create LLB definition:")
+    assert "127.0.0.1:9" in out.stderr
