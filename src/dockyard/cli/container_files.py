@@ -95,7 +95,9 @@ def _commit_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-m", "--message", default="")
     p.add_argument("-a", "--author", default="")
     p.add_argument("-c", "--change", action="append", default=[])
-    p.add_argument("-p", "--pause", type=_bool_flag, nargs="?", const=True, default=True)
+    # a bool flag takes no separate value (-p CONTAINER), only --pause=false
+    p.add_argument("-p", dest="pause", action="store_const", const=True, default=True)
+    p.add_argument("--pause", dest="pause", type=_bool_flag, nargs="?", const=True, default=True)
     p.set_defaults(handler=commit_cmd)
 
 
