@@ -163,14 +163,15 @@ def test_port_already_allocated(dy: Dockyard, www: Path) -> None:
     assert get(f"http://127.0.0.1:{port}/index.html") == "hello from the container\n"
 
 
-def _footprint(dy: Dockyard) -> tuple[set[str], set[str], list[str], list[str], list[str]]:
-    """What the store's default network holds on the host: veths on its bridge, its iptables rules,
-    namespaces, sandbox records and IPAM reservations."""
+def _footprint(dy: Dockyard, ips: tuple[str, ...] = ()) -> tuple[set[str], set[str], list[str], list[str], list[str]]:
+    """What the store's default network holds on the host: veths on its bridge, iptables rules (its own
+    and those naming ``ips``), namespaces, sandbox records and IPAM reservations."""
     bridge = json.loads(dy("network", "inspect", "bridge").stdout)[0]
-    subnet, name = bridge["IPAM"]["Config"][0]["Subnet"], bridge["Options"]["com.docker.network.bridge.name"]
+    name = bridge["Options"]["com.docker.network.bridge.name"]
     net = dy.root / "network"
     reserved = [p.name for p in (net / "ipam").rglob("*") if p.is_file() and p.name[0].isdigit()]
-    return (hostnet.bridge_ports(name), hostnet.rules_for(subnet, (f"dockyard-{bridge['Id'][:12]}",)),
+    words = (f"dockyard-{bridge['Id'][:12]}", *(f"{ip}/32" for ip in ips))
+    return (hostnet.bridge_ports(name), hostnet.rules_for(words),
             sorted(os.listdir(net / "netns")), sorted(p.stem for p in (net / "sandboxes").glob("*.json")), reserved)
 
 
@@ -185,22 +186,24 @@ def test_nothing_leaks_after_rm_f_run_rm_and_killed_monitor(dy: Dockyard, www: P
     cid = httpd(dy, www, "-p", f"{free_port()}:80")
     ip = inspect(dy, cid)["NetworkSettings"]["IPAddress"]
     veths, rules, namespaces, sandboxes, reserved = _footprint(dy)
-    assert len(veths) == 1 and any(ip in r for r in rules) and namespaces == sandboxes == [cid] and reserved == [ip]
+    assert len(veths) == 1 and any(f"{ip}/32" in r for r in rules) and namespaces == sandboxes == [cid] and reserved == [ip]
     dy("rm", "-f", cid)
-    assert _empty(_footprint(dy))
+    assert _empty(_footprint(dy, (ip,)))
 
     out = dy("run", "--rm", "-p", f"{free_port()}:80", "bb", "cat", "/etc/hosts")
-    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\t[0-9a-f]{12}", out.stdout.splitlines()[-1])
-    assert _empty(_footprint(dy))
+    own = out.stdout.splitlines()[-1]
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\t[0-9a-f]{12}", own)
+    assert _empty(_footprint(dy, (own.split("\t")[0],)))
 
     cid = httpd(dy, www, "-p", f"{free_port()}:80")
     bridge = json.loads(dy("network", "inspect", "bridge").stdout)[0]["Options"]["com.docker.network.bridge.name"]
+    ip = inspect(dy, cid)["NetworkSettings"]["IPAddress"]
     monitor = json.loads((dy.root / "containers" / cid / "state.json").read_text())["MonitorPid"]
     os.kill(monitor, signal.SIGKILL)
     assert wait_until(lambda: not Path(f"/proc/{monitor}").exists() or "Z" in Path(f"/proc/{monitor}/stat").read_text().split()[2])
     assert hostnet.bridge_ports(bridge), "the container's veth should still be there"
     assert "Exited (137)" in dy("ps", "-a").stdout  # the next command (the engine's sweep) tears the sandbox down
-    assert _empty(_footprint(dy))
+    assert _empty(_footprint(dy, (ip,)))
 
 
 def test_hosts_file_hostname_and_add_host(dy: Dockyard) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import subprocess
@@ -36,26 +35,21 @@ def bridge_ports(bridge: str) -> set[str]:
     return {link["ifname"] for link in json.loads(out or "[]")}
 
 
-def rules_for(subnet: str, words: tuple[str, ...] = ()) -> set[str]:
-    """The iptables rules that belong to one network: those naming an address of ``subnet`` or one of
-    ``words`` (CNI network name, container IDs), plus every rule of the chains they jump to.
+def rules_for(words: tuple[str, ...]) -> set[str]:
+    """The iptables rules of one store's network: those naming ``words[0]`` (its CNI network name) or
+    one of ``words[1:]`` (its containers' ``IP/32``), plus every rule of the per-container chains they jump to.
 
-    Other stores' networks use other subnets, so this is stable while other tests run beside us.
+    Other stores use other names and addresses, so this holds while other tests run beside us.
     """
-    net = ipaddress.ip_network(subnet)
     rules = iptables_rules()
+    name, addresses = words[0], words[1:]
 
-    def ours(rule: str) -> bool:
-        if any(w in rule for w in words):
-            return True
-        for found in re.findall(r"\b(\d+\.\d+\.\d+\.\d+)(?:/\d+)?\b", rule):
-            if ipaddress.ip_address(found) in net:
-                return True
-        return False
+    def ours(rule: str) -> bool:  # an address counts only in rules no other network's comment claims
+        return name in rule or ("name: " not in rule and any(a in rule for a in addresses))
 
     picked = {r for r in rules if r.startswith("-A") and ours(r)}
-    chains = {m for r in picked for m in re.findall(r"-j (CNI-[\w-]+)", r)} - {"CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK",
-                                                                               "CNI-HOSTPORT-DNAT", "CNI-FORWARD", "CNI-ADMIN"}
+    shared = {"CNI-HOSTPORT-MASQ", "CNI-HOSTPORT-SETMARK", "CNI-HOSTPORT-DNAT", "CNI-FORWARD", "CNI-ADMIN"}
+    chains = {m for r in picked for m in re.findall(r"-j (CNI-[\w-]+)", r)} - shared
     return picked | {r for r in rules if any(r.startswith((f"-A {c} ", f":{c} ")) for c in chains)}
 
 
