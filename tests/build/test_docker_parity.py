@@ -32,7 +32,13 @@ LABEL maintainer="dev@example.com" tier=backend
 WORKDIR $APP
 COPY --from=builder /out ./
 COPY --chown=nobody:nobody top.txt conf/*.conf ./etc/
+ARG UNSET
+ARG WITHDEFAULT=d
+ARG GIVEN=default
 RUN chmod 700 /srv/app/etc && rm /srv/app/src/b.txt && touch /srv/app/new
+RUN true
+ENV GIVEN=from-env
+RUN ["/bin/sh", "-c", "echo $GIVEN $WITHDEFAULT > /srv/app/args"]
 USER nobody
 EXPOSE 80 443/tcp 53/udp
 VOLUME ["/data", "/logs"]
@@ -69,8 +75,9 @@ def test_same_image_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> 
         "Dockerfile": DOCKERFILE, "src/a.txt": "a\n", "src/b.txt": "b\n", "top.txt": "top\n",
         "conf/x.conf": "x=1\n", "conf/y.conf": "y=2\n", "conf/z.txt": "not copied\n",
     })  # fmt: skip
-    dockerd.run("build", "-q", "--network", "none", "-t", "parity-docker:1", str(ctx), env={"DOCKER_BUILDKIT": "1"})
-    yard("build", "-q", "-t", "parity:1", str(ctx))
+    args = ("--build-arg", "GIVEN=flag")
+    dockerd.run("build", "-q", "--network", "none", *args, "-t", "parity-docker:1", str(ctx), env={"DOCKER_BUILDKIT": "1"})
+    yard("build", "-q", *args, "-t", "parity:1", str(ctx))
 
     ours = json.loads(yard("image", "inspect", "parity:1").stdout)[0]["Config"]
     theirs = dockerd.inspect("parity-docker:1")["Config"]
@@ -85,3 +92,6 @@ def test_same_image_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> 
     ours_history = yard("history", "--no-trunc", "--format", "{{.CreatedBy}}", "parity:1").stdout.splitlines()
     theirs_history = dockerd.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", "parity-docker:1").stdout.splitlines()
     assert ours_history == theirs_history
+    layers = [len(json.loads(yard("image", "inspect", "parity:1").stdout)[0]["RootFS"]["Layers"]),
+              len(dockerd.inspect("parity-docker:1")["RootFS"]["Layers"])]
+    assert layers[0] == layers[1]

@@ -62,16 +62,22 @@ class CopyPlan:
     chown_spec: str = ""
 
 
-def _spool_diff(ws: Workspace, env: Env) -> Path | None:
-    if ws.empty():
-        return None
+# a step that changed nothing still makes a layer, as Docker 20.10's BuildKit does: the empty tar
+# Go writes (two zero blocks), whose diff ID is the well-known sha256:5f70bf18…
+EMPTY_TAR = bytes(1024)
+
+
+def _spool_diff(ws: Workspace, env: Env) -> Path:
     fd, name = tempfile.mkstemp(dir=env.tmp, prefix="layer-", suffix=".tar")
     with os.fdopen(fd, "wb") as out:
-        ws.diff(out, env.clamp)
+        if ws.empty():
+            out.write(EMPTY_TAR)
+        else:
+            ws.diff(out, env.clamp)
     return Path(name)
 
 
-def run_in_workspace(env: Env, layers: list[str], work: Callable[[Workspace], None], cleanup: tuple[str, ...] = ()) -> Path | None:
+def run_in_workspace(env: Env, layers: list[str], work: Callable[[Workspace], None], cleanup: tuple[str, ...] = ()) -> Path:
     ws = Workspace(env.driver, layers, env.tmp)
     try:
         ws.open()
