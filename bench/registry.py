@@ -190,18 +190,19 @@ class DockyardServer(Server):
     label = "dockyard"
     kind = "dockyard"
 
-    def __init__(self, work: Path, log_path: Path, workers: int, access_log: bool) -> None:
+    def __init__(self, work: Path, log_path: Path, workers: int, access_log: bool, config: dict[str, Any] | None = None) -> None:
         super().__init__(work, log_path)
         self.workers = workers
         self.access_log = access_log
+        self.config = config or {}  # more configuration (bench/registry_s3.py: the S3 storage)
 
     def start(self) -> Server:
         self.work.mkdir(parents=True, exist_ok=True)
         argv = [dockyard_binary(), "--root", str(self.work / "dockyard-root"), "registry", "serve",
                 "--root", str(self.storage), "--addr", "127.0.0.1:0", "--workers", str(self.workers)]
-        if not self.access_log:
+        if not self.access_log or self.config:
             cfg = self.work / "dockyard.yml"
-            cfg.write_text(json.dumps({"access_log": False}))  # JSON is YAML
+            cfg.write_text(json.dumps({**self.config, "access_log": self.access_log}))  # JSON is YAML
             argv[5:5] = ["--config", str(cfg)]
         env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKYARD_")}
         with open(self.log_path, "ab") as logf:
