@@ -255,3 +255,22 @@ def test_network_commands(dy: Dockyard) -> None:
     bridges = hostnet.store_bridges(dy.root)
     assert not [b for b in bridges if b.startswith("br-")]
     assert dy("network", "ls", "-q").stdout.count("\n") == 3
+
+
+def test_bridge_and_rules_of_a_deleted_store_are_reaped(dy: Dockyard, www: Path, tmp_path: Path, busybox_tar: Path) -> None:
+    gone = Dockyard(tmp_path / "gone")
+    gone("import", str(busybox_tar), "bb")
+    cid = gone("run", "-d", "-p", f"{free_port()}:80", "bb", "sleep", "60").stdout.strip()
+    bridge = json.loads(gone("network", "inspect", "bridge").stdout)[0]
+    name = f"dockyard-{bridge['Id'][:12]}"
+    state = json.loads((gone.root / "containers" / cid / "state.json").read_text())
+    os.kill(state["MonitorPid"], signal.SIGKILL)  # a crash, then the whole root is deleted
+    subprocess.run(["runc", "--root", str(gone.root / "runc"), "delete", "--force", cid], capture_output=True)
+    with open("/proc/mounts") as f:
+        mounts = [line.split()[1] for line in f if str(gone.root) in line]
+    for m in sorted(mounts, key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], capture_output=True)
+    subprocess.run(["rm", "-rf", str(gone.root)], check=True)
+    assert hostnet.rules_for((name,)) and hostnet.store_bridges(gone.root)
+    dy("network", "create", "other")  # choosing a subnet reaps what deleted stores left
+    assert not hostnet.rules_for((name,)) and not hostnet.store_bridges(gone.root)

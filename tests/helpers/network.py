@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-ALIAS_PREFIX = "dockyard:"  # runtime/network/store.py marks every bridge it creates with its root
+ALIAS_PREFIX = "dockyard:"  # runtime/network/store.py marks every bridge: dockyard:<CNI name>:<root>
 
 
 def links() -> set[str]:
@@ -55,7 +55,8 @@ def rules_for(words: tuple[str, ...]) -> set[str]:
 
 def store_bridges(root: Path) -> list[str]:
     doc = json.loads(subprocess.run(["ip", "-j", "-d", "link", "show"], capture_output=True, text=True).stdout or "[]")
-    return [link["ifname"] for link in doc if link.get("ifalias") == f"{ALIAS_PREFIX}{root}"]
+    return [link["ifname"] for link in doc
+            if link.get("ifalias", "").startswith(ALIAS_PREFIX) and link["ifalias"].endswith(f":{root}")]
 
 
 def delete_store_bridges(root: Path) -> None:

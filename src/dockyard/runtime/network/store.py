@@ -29,6 +29,7 @@ from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError, 
 from dockyard.metadata.db import Database
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
+from dockyard.runtime.network.iptables import drop_network_rules
 
 PREDEFINED = ("bridge", "host", "none")
 ALIAS_PREFIX = "dockyard:"
@@ -176,7 +177,7 @@ class NetworkStore:
             subnet = self._claim(subnet)
             gateway = spec.gateway or str(next(subnet.hosts()))
             config.update(subnet=str(subnet), gateway=gateway)
-            self._make_bridge(config["bridge"], subnet, gateway)
+            self._make_bridge(nid, config["bridge"], subnet, gateway)
             try:
                 with self.db.transaction() as conn:
                     conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
@@ -245,7 +246,7 @@ class NetworkStore:
                 config.update(subnet=str(subnet), gateway=str(next(subnet.hosts())), bridge=self._free_bridge_name())
                 net = self._update(net, config)
             if not Path(f"/sys/class/net/{net.bridge}").exists():
-                self._make_bridge(net.bridge, ipaddress.IPv4Network(net.subnet), net.gateway)
+                self._make_bridge(net.id, net.bridge, ipaddress.IPv4Network(net.subnet), net.gateway)
         return net
 
     def _free_bridge_name(self) -> str:
@@ -266,19 +267,27 @@ class NetworkStore:
                 return candidate
         raise ConflictError("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
 
-    def _make_bridge(self, name: str, subnet: ipaddress.IPv4Network, gateway: str) -> None:
+    def _make_bridge(self, net_id: str, name: str, subnet: ipaddress.IPv4Network, gateway: str) -> None:
+        """The alias says whose it is: ``dockyard:<CNI network name>:<store root>``."""
         if not Path(f"/sys/class/net/{name}").exists():
             _ip("link", "add", name, "type", "bridge")
-        _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{self.root}")
+        _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net_id)}:{self.root}")
         _ip("addr", "replace", f"{gateway}/{subnet.prefixlen}", "dev", name)
         _ip("link", "set", name, "up")
 
     def _reap_orphans(self) -> None:
-        """Bridges whose store root no longer exists (a deleted test root)."""
+        """Bridges, and the iptables rules of their network, whose store root no longer exists."""
         for link in _links():
             alias = link.get("ifalias", "")
-            if alias.startswith(ALIAS_PREFIX) and not Path(alias.removeprefix(ALIAS_PREFIX)).exists():
+            if not alias.startswith(ALIAS_PREFIX):
+                continue
+            name, sep, root = alias.removeprefix(ALIAS_PREFIX).partition(":")
+            if not sep:  # the first format: the root alone
+                name, root = "", name
+            if not Path(root).exists():
                 _ip("link", "del", link["ifname"], check=False)
+                if name:
+                    drop_network_rules(name)
 
     # CNI -------------------------------------------------------------------------
 
@@ -296,4 +305,9 @@ class NetworkStore:
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
             {"type": "firewall", "backend": "iptables"},
         ]
-        return {"cniVersion": CNI_VERSION, "name": f"dockyard-{net.id[:12]}", "plugins": plugins}
+        return {"cniVersion": CNI_VERSION, "name": cni_name(net.id), "plugins": plugins}
+
+
+def cni_name(net_id: str) -> str:
+    """The network's name for CNI: in iptables comments and host-local's directory; unique per store."""
+    return f"dockyard-{net_id[:12]}"
