@@ -60,9 +60,11 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
     host.mkdir()
     (host / "in").write_text("from host\n")
     dy("create", "--name", "cc", "-v", "/scratch", "--mount", f"type=bind,source={host},target=/h,readonly",
-       "--mount", "type=volume,source=mounted,target=/m", "withvol", "sh", "-c", "cat /etc/group /h/in; echo x > /h/no")
+       "--mount", "type=volume,source=mounted,target=/m", "--mount", "type=tmpfs,target=/t,tmpfs-size=1m",
+       "withvol", "sh", "-c", "cat /etc/group /h/in; grep ' /t ' /proc/mounts; echo x > /h/no")
     mounts = {m["Destination"]: m for m in inspect(dy, "cc")["Mounts"]}
-    assert set(mounts) == {"/scratch", "/h", "/m", "/etc"}
+    assert set(mounts) == {"/scratch", "/h", "/m", "/etc", "/t"}
+    assert mounts["/t"] == {"Type": "tmpfs", "Source": "", "Destination": "/t", "Mode": "", "RW": True, "Propagation": ""}
     anon = [m["Name"] for m in mounts.values() if m["Type"] == "volume" and m["Name"] != "mounted"]
     assert len(anon) == 2 and all(HEX64.fullmatch(n) for n in anon)
     assert mounts["/h"] == {"Type": "bind", "Source": str(host), "Destination": "/h", "Mode": "", "RW": False,
@@ -74,6 +76,7 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
     assert wait_until(lambda: inspect(dy, "cc")["State"]["Status"] == "exited")
     logs = dy("logs", "cc")
     assert logs.stdout.startswith("root:x:0:") and "from host" in logs.stdout and "Read-only file system" in logs.stderr
+    assert "tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k" in logs.stdout
     assert not (host / "no").exists()
 
     # rm without -v keeps the anonymous volumes, rm -v removes them (named ones stay)
@@ -90,6 +93,7 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
         (["--mount", "type=bind,source=/nonexistent-dir,target=/x"],
          'invalid mount config for type "bind": bind source path does not exist: /nonexistent-dir'),
         (["--mount", "type=foo,target=/x"], 'invalid mount config for type "foo": mount type unknown'),
+        (["--mount", "type=tmpfs,source=a,target=/x"], 'invalid mount config for type "tmpfs": field Source must not be specified'),
         (["--mount", "source=x"], "target is required"),
         (["-v", "rel/path:/x"], "includes invalid characters for a local volume name"),
         (["-v", "/a:/b", "-v", "/c:/b"], "Duplicate mount point: /b"),

@@ -198,7 +198,10 @@ def inspect_mounts(record: dict[str, Any]) -> list[dict[str, Any]]:
     """The ``Mounts`` array of ``docker inspect``: volumes with their name and driver, binds with propagation."""
     out = []
     for v in record.get("Volumes", []):
-        if v.get("type", "bind") == "volume":
+        if v.get("type") == "tmpfs":
+            out.append({"Type": "tmpfs", "Source": "", "Destination": v["destination"], "Mode": "", "RW": not v["readonly"],
+                        "Propagation": ""})
+        elif v.get("type", "bind") == "volume":
             out.append({"Type": "volume", "Name": v["name"], "Source": v["source"], "Destination": v["destination"],
                         "Driver": v.get("driver", "local"), "Mode": v.get("mode", ""), "RW": not v["readonly"],
                         "Propagation": ""})

@@ -32,7 +32,8 @@ def image_layers(store: ContainerStore, container: Container) -> list[str]:
 def container_view(store: ContainerStore, container: Container, *, volumes: bool = False) -> fsview.View:
     """The merged root: the monitor's mount while running, else the union mounted in the child."""
     paths = store.paths(container.id)
-    binds = tuple((v["source"], v["destination"], bool(v["readonly"])) for v in container.record.get("Volumes", [])) if volumes else ()
+    entries = [v for v in container.record.get("Volumes", []) if v.get("type") != "tmpfs"] if volumes else []
+    binds = tuple((v["source"], v["destination"], bool(v["readonly"])) for v in entries)
     if rootfs.is_mounted(paths.rootfs):  # running or paused: the monitor mounted it
         return fsview.View(paths.rootfs, (), binds)
     return fsview.View(paths.rootfs, tuple(store.rootfs_mounts(container)), binds)

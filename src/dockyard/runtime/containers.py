@@ -343,12 +343,13 @@ class ContainerStore:
         if not workdir.exists():
             workdir.mkdir(parents=True)
         for v in rec["Volumes"]:
-            Path(v["source"]).mkdir(parents=True, exist_ok=True)
+            if v.get("type") != "tmpfs":
+                Path(v["source"]).mkdir(parents=True, exist_ok=True)
         spec = build_spec(SpecInput(
             args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=groups,
             rootfs=str(root), hostname=rec["Config"]["Hostname"], cgroups_path=f"/dockyard/{container.id}",
             host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"],
-            volumes=tuple(Volume(v["source"], v["destination"], v["readonly"]) for v in rec["Volumes"]),
+            volumes=tuple(Volume(v["source"], v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
             etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
             netns_path=netns,
         ))
@@ -414,6 +415,10 @@ def check_start_error(proc: subprocess.Popen[bytes]) -> None:
     message = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     if message:
         raise ContainerStartError(message, proc.returncode if proc.returncode in (125, 126, 127) else 125)
+
+
+def _tmpfs_options(entry: dict[str, Any]) -> tuple[str, ...] | None:
+    return tuple(entry.get("tmpfs_options") or ()) if entry.get("type") == "tmpfs" else None
 
 
 def _read(path: Path) -> str:

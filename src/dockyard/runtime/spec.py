@@ -70,6 +70,7 @@ class Volume:
     source: str
     destination: str
     readonly: bool = False
+    tmpfs_options: tuple[str, ...] | None = None  # a tmpfs (--mount type=tmpfs) instead of a bind of ``source``
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,6 +230,12 @@ def _default_mounts() -> list[dict[str, Any]]:
     ]
 
 
+def _tmpfs(v: Volume) -> dict[str, Any]:
+    """Docker's --mount type=tmpfs: nosuid, nodev, noexec; size and mode as given."""
+    options = ["nosuid", "nodev", "noexec", "ro" if v.readonly else "rw", *(v.tmpfs_options or ())]
+    return {"destination": v.destination, "type": "tmpfs", "source": "tmpfs", "options": options}
+
+
 def _bind(source: str, destination: str, readonly: bool) -> dict[str, Any]:
     return {"destination": destination, "type": "bind", "source": source,
             "options": ["rbind", "rprivate", "ro" if readonly else "rw"]}
@@ -251,7 +258,7 @@ def build_spec(s: SpecInput) -> dict[str, Any]:
     if s.init_path:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": s.init_path, "options": ["bind", "ro"]})
     mounts += [_bind(src, dst, sec.readonly_rootfs) for dst, src in sorted(s.etc_files.items())]
-    mounts += [_bind(v.source, v.destination, v.readonly) for v in s.volumes]
+    mounts += [_bind(v.source, v.destination, v.readonly) if v.tmpfs_options is None else _tmpfs(v) for v in s.volumes]
     process: dict[str, Any] = {
         "terminal": s.tty,
         "user": {"uid": s.uid, "gid": s.gid, **({"additionalGids": list(s.additional_gids)} if s.additional_gids else {})},

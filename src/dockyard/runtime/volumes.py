@@ -67,13 +67,14 @@ class Volume:
 class MountSpec:
     """One ``-v``/``--mount`` value, parsed; ``source`` is a volume name, a host path or None (anonymous)."""
 
-    type: str  # volume | bind
+    type: str  # volume | bind | tmpfs
     source: str | None
     target: str
     readonly: bool = False
     mode: str = ""
     nocopy: bool = False
     propagation: str = ""
+    tmpfs_options: tuple[str, ...] = ()  # size=, mode= for a tmpfs
 
 
 def _bad(spec: str) -> InvalidArgumentError:
@@ -106,6 +107,24 @@ def parse_volume_flag(spec: str) -> MountSpec:
     return MountSpec("volume", source, target, readonly, mode or "z", "nocopy" in options)
 
 
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20, "g": 1 << 30, "gb": 1 << 30}
+
+
+def _tmpfs_options(size: str | None, mode: str | None) -> tuple[str, ...]:
+    """``tmpfs-size`` (bytes, or with k/m/g as Docker's RAMInBytes) and ``tmpfs-mode`` (octal)."""
+    out: list[str] = []
+    if size:
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]*)", size)
+        if not match or match.group(2).lower() not in _UNITS:
+            raise InvalidArgumentError(f"invalid value for tmpfs-size: {size}")
+        out.append(f"size={int(float(match.group(1)) * _UNITS[match.group(2).lower()])}")
+    if mode:
+        if not re.fullmatch(r"[0-7]{1,4}", mode):
+            raise InvalidArgumentError(f"invalid value for tmpfs-mode: {mode}")
+        out.append(f"mode={mode}")
+    return tuple(out)
+
+
 def _truthy(key: str, value: str | None) -> bool:
     if value is None or value.lower() in ("1", "true"):
         return True
@@ -126,14 +145,17 @@ def parse_mount_flag(spec: str) -> MountSpec:
     readonly = any(_truthy(k, fields.pop(k)) for k in ("readonly", "ro") if k in fields)
     nocopy = "volume-nocopy" in fields and _truthy("volume-nocopy", fields.pop("volume-nocopy"))
     propagation = fields.pop("bind-propagation", None) or ""
+    tmpfs = _tmpfs_options(fields.pop("tmpfs-size", None), fields.pop("tmpfs-mode", None))
     for unsupported in [k for k in fields if k not in ("consistency", "volume-driver")]:
         raise InvalidArgumentError(f"unexpected key '{unsupported}' in '{spec}'")
     if not target:
         raise InvalidArgumentError("target is required")
-    if kind not in ("bind", "volume"):
-        if kind == "tmpfs":
-            raise InvalidArgumentError('invalid mount config for type "tmpfs": tmpfs mounts are not supported yet')
+    if kind not in ("bind", "volume", "tmpfs"):
         raise InvalidArgumentError(f'invalid mount config for type "{kind}": mount type unknown')
+    if kind == "tmpfs":
+        if source:
+            raise InvalidArgumentError('invalid mount config for type "tmpfs": field Source must not be specified')
+        return MountSpec("tmpfs", None, os.path.normpath(target), readonly, tmpfs_options=tmpfs)
     if kind == "bind":
         if not source:
             raise InvalidArgumentError('invalid mount config for type "bind": field Source must not be empty')
@@ -292,6 +314,8 @@ class VolumeStore:
         if spec.type == "bind":
             assert spec.source is not None
             return {**entry, "source": spec.source, "name": None}
+        if spec.type == "tmpfs":
+            return {**entry, "source": "", "name": None, "tmpfs_options": list(spec.tmpfs_options)}
         volume = self.create(spec.source) if spec.source else self.create(None)
         return {**entry, "source": str(volume.mountpoint), "name": volume.name, "driver": volume.driver,
                 "anonymous": spec.source is None, "nocopy": spec.nocopy}
