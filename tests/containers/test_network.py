@@ -274,3 +274,36 @@ def test_bridge_and_rules_of_a_deleted_store_are_reaped(dy: Dockyard, www: Path,
     assert hostnet.rules_for((name,)) and hostnet.store_bridges(gone.root)
     dy("network", "create", "other")  # choosing a subnet reaps what deleted stores left
     assert not hostnet.rules_for((name,)) and not hostnet.store_bridges(gone.root)
+
+
+def _shape(value: object) -> object:
+    """Keys and value types, recursively: what two inspect documents must share."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return type(value).__name__
+
+
+def test_inspect_documents_shaped_like_dockers(dy: Dockyard, www: Path, dockerd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.helpers.dockerd import busybox_image
+
+    image = busybox_image(dockerd, tmp_path)
+    theirs_id = dockerd.run("run", "-d", "-p", f"{free_port()}:80", image, "sleep", "30").stdout.strip()
+    try:
+        theirs = json.loads(dockerd.run("inspect", theirs_id).stdout)[0]
+        theirs_net = json.loads(dockerd.run("network", "inspect", "bridge").stdout)[0]
+        their_ls = dockerd.run("network", "ls").stdout.splitlines()[0]
+    finally:
+        dockerd.run("rm", "-f", theirs_id, check=False)
+    ours = inspect(dy, httpd(dy, www, "-p", f"{free_port()}:80"))
+    ours_net = json.loads(dy("network", "inspect", "bridge").stdout)[0]
+    # Docker 20.10 also publishes on [::] (docker-proxy); dockyard's networks are IPv4 only
+    theirs["NetworkSettings"]["Ports"] = {k: v[:1] for k, v in theirs["NetworkSettings"]["Ports"].items()}
+    assert _shape(ours["NetworkSettings"]) == _shape(theirs["NetworkSettings"])
+    assert _shape(ours["HostConfig"]["PortBindings"]) == _shape(theirs["HostConfig"]["PortBindings"])
+    for doc in (ours_net, theirs_net):
+        doc["Containers"] = list(doc["Containers"].values())  # keyed by container ID
+    assert _shape(ours_net) == _shape(theirs_net) and list(ours_net) == list(theirs_net)
+    assert sorted(ours_net["Options"]) == sorted(theirs_net["Options"])
+    assert dy("network", "ls").stdout.splitlines()[0].split() == their_ls.split()
