@@ -71,6 +71,7 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
                             "Propagation": "rprivate"}
     assert mounts["/m"] == {"Type": "volume", "Name": "mounted", "Source": str(dy.root / "volumes" / "mounted" / "_data"),
                             "Destination": "/m", "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}
+    assert sorted(os.listdir(mounts["/etc"]["Source"])) == ["group", "passwd"]  # copied up at create, as Docker
     assert mounts["/scratch"]["Mode"] == "" and inspect(dy, "cc")["Config"]["Volumes"] == {"/scratch": {}, "/etc": {}}
     dy("start", "cc")
     assert wait_until(lambda: inspect(dy, "cc")["State"]["Status"] == "exited")

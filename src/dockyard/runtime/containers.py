@@ -36,7 +36,7 @@ from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc
 from dockyard.runtime.volumes import VolumeStore, parse_mount_flag, parse_volume_flag
-from dockyard.runtime.volumes import populate as populate_volumes
+from dockyard.runtime.volumes import copy_up
 from dockyard.runtime.spec import (
     Overrides,
     SpecInput,
@@ -205,6 +205,7 @@ class ContainerStore:
         try:
             top = self.driver.diff_path(self.cache_ids(Digest.parse(image.top_layer))[-1]) if image.top_layer else None
             rootfs.create_layer(paths, self.driver.name, top)
+            copy_up(self.union_mounts(cid, image.id), paths.rootfs, volumes)
             rootfs.write_etc_files(paths, hostname, host_network)
             if self.networking is not None:
                 self.networking.write_hosts(paths.hosts, record)
@@ -320,9 +321,12 @@ class ContainerStore:
         return code
 
     def rootfs_mounts(self, container: Container) -> list[Mount]:
+        return self.union_mounts(container.id, container.image_id)
+
+    def union_mounts(self, cid: str, image_id: str) -> list[Mount]:
         """The union of the image's layers and the container's writable layer (a bind for vfs or no layers)."""
-        paths = self.paths(container.id)
-        image_row = self.db.image(container.image_id)
+        paths = self.paths(cid)
+        image_row = self.db.image(image_id)
         layers = self.cache_ids(Digest.parse(image_row.top_layer)) if image_row and image_row.top_layer else []
         mounts = rootfs.rootfs_mounts(self.driver.mounts(layers, str(paths.layer)) if layers else [], paths, self.driver.name)
         return mounts or rootfs.rootfs_mounts([], paths, "vfs")
@@ -331,7 +335,6 @@ class ContainerStore:
         """Mount the root filesystem and write config.json for this start."""
         rootfs.mount_rootfs(self.rootfs_mounts(container), paths)
         rec = container.record
-        populate_volumes(rec["Volumes"], lambda path: rootfs.secure_join(paths.rootfs, path))
         proc = rec["Process"]
         root = paths.rootfs
         uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")),

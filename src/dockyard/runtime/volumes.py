@@ -32,7 +32,10 @@ from typing import Any, Callable
 from dockyard.archive.apply import directory_size
 from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError, StorageError
 from dockyard.metadata.db import Database
+from dockyard.runtime import fsview
 from dockyard.runtime.logs import rfc3339_nano
+from dockyard.runtime.rootfs import secure_join
+from dockyard.storage.driver import Mount
 
 # moby volume/local: names of the local driver
 _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -330,13 +333,36 @@ class VolumeStore:
                     pass
 
 
+def _wants_copy(entry: dict[str, Any]) -> bool:
+    if entry.get("type") != "volume" or entry.get("nocopy"):
+        return False
+    data = Path(entry["source"])
+    return not data.is_dir() or not any(data.iterdir())
+
+
+def copy_up(mounts: list[Mount], root: Path, entries: list[dict[str, Any]]) -> None:
+    """At ``create``, as Docker: each empty volume gets the image's content at its mount path.
+
+    The container's union is mounted in a private mount namespace for the copy only.
+    """
+    if not any(_wants_copy(e) for e in entries):
+        return
+    view = fsview.View(root, tuple(mounts))
+
+    def work() -> None:
+        mounted = fsview.enter(view, secure_join)
+        populate(entries, lambda path: secure_join(mounted, path))
+
+    fsview.run_private(work)
+
+
 def populate(entries: list[dict[str, Any]], resolve_in_root: Callable[[str], Path]) -> None:
     """Docker's copy-up: an empty volume mounted over a directory of the image gets that directory's content.
 
     ``resolve_in_root`` maps a container path to the host path inside the mounted root filesystem.
     """
     for entry in entries:
-        if entry.get("type") != "volume" or entry.get("nocopy"):
+        if not _wants_copy(entry):
             continue
         data = Path(entry["source"])
         data.mkdir(parents=True, exist_ok=True)
