@@ -127,3 +127,26 @@ def test_sizes_and_container_prune(dy: Dockyard) -> None:
     assert r.returncode == 1
     assert dy("container", "prune", "-f").stdout.startswith("Deleted Containers:\n")
     assert dy("container", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
+
+
+def test_volume_and_mount_flag_grammar() -> None:
+    import pytest
+
+    from dockyard.errors import InvalidArgumentError
+    from dockyard.runtime.volumes import MountSpec, parse_mount_flag, parse_volume_flag
+
+    assert parse_volume_flag("/anon/") == MountSpec("volume", None, "/anon")
+    assert parse_volume_flag("data:/d") == MountSpec("volume", "data", "/d", mode="z")
+    assert parse_volume_flag("data:/d:ro,nocopy") == MountSpec("volume", "data", "/d", True, "ro,nocopy", True)
+    assert parse_volume_flag("/h//x:/d:rslave") == MountSpec("bind", "/h/x", "/d", mode="rslave", propagation="rslave")
+    assert parse_mount_flag("type=bind,src=/tmp,dst=/x,ro=false") == MountSpec("bind", "/tmp", "/x", propagation="rprivate")
+    assert parse_mount_flag("target=/x,readonly,volume-nocopy") == MountSpec("volume", None, "/x", True, nocopy=True)
+    assert parse_mount_flag("type=tmpfs,destination=/t,tmpfs-size=2k,tmpfs-mode=700") == MountSpec(
+        "tmpfs", None, "/t", tmpfs_options=("size=2048", "mode=700"))
+    for bad in ("rel", "/a:/b:bogus", "a:b", "/a:/", "x:/y:ro:extra"):
+        with pytest.raises(InvalidArgumentError):
+            parse_volume_flag(bad)
+    for bad in ("type=bind,target=/x", "type=volume,target=/x,ro=maybe", "type=tmpfs,target=/t,tmpfs-size=lots",
+                "type=volume,target=/x,color=red"):
+        with pytest.raises(InvalidArgumentError):
+            parse_mount_flag(bad)
