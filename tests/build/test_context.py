@@ -79,3 +79,14 @@ def test_dockerfile_specific_ignore_wins(tmp_path: Path) -> None:
     assert load_ignore(tmp_path, tmp_path / "build" / "Dockerfile").excluded("b")
     assert not load_ignore(tmp_path, tmp_path / "build" / "Dockerfile").excluded("a")
     assert load_ignore(tmp_path, tmp_path / "Dockerfile").excluded("a")
+
+
+def test_symlinks_never_lead_out_of_the_context(tmp_path: Path) -> None:
+    ctx = _context(tmp_path / "ctx", {"real/f": "inside"})
+    (tmp_path / "secret").write_text("host file")
+    (tmp_path / "ctx" / "up").symlink_to(tmp_path)  # an absolute link to the context's parent
+    (tmp_path / "ctx" / "rel").symlink_to("real")
+    with pytest.raises(SourceNotFoundError):
+        ctx.resolve("up/secret")  # resolved inside the context: there is no /secret there
+    assert [s.path.read_text() for s in ctx.resolve("rel/f")] == ["inside"]
+    assert [s.rel for s in ctx.resolve("rel/*")] == ["real/f"]

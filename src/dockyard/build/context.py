@@ -16,6 +16,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from dockyard.build.fsops import confined
 from dockyard.build.ignore import IgnoreMatcher
 from dockyard.errors import InvalidArgumentError, NotFoundError
 
@@ -47,18 +48,30 @@ class BuildContext:
         clean = posixpath.normpath("/" + src.replace("\\", "/")).lstrip("/")
         if posixpath.normpath(src).startswith("..") or clean.startswith(".."):
             raise InvalidArgumentError(f"forbidden path outside the build context: {src} ()")
+        if clean in ("", "."):
+            return [Source("", self.root)]
         if not _GLOB.search(clean):
-            path = self.root / clean if clean not in ("", ".") else self.root
-            if clean in ("", ".") or (os.path.lexists(path) and not self.ignore.excluded(clean)):
-                return [Source("" if clean in ("", ".") else clean, path)]
+            rel = self._inside(clean)
+            if rel and os.path.lexists(self.root / rel) and not self.ignore.excluded(clean) and not self.ignore.excluded(rel):
+                return [Source(rel, self.root / rel)]
             raise SourceNotFoundError(clean)
-        found = [Source(rel, self.root / rel) for rel in self._glob(clean.split("/")) if not self.ignore.excluded(rel)]
+        found = []
+        for rel in self._glob(clean.split("/")):
+            real = self._inside(rel)
+            if real and not self.ignore.excluded(rel) and not self.ignore.excluded(real):
+                found.append(Source(real, self.root / real))
         if not found:
             raise SourceNotFoundError(clean)
         return sorted(found, key=lambda s: s.rel)
 
+    def _inside(self, rel: str, follow_last: bool = False) -> str:
+        """``rel`` with the symlinks on its way resolved inside the context (its last element kept as is):
+        a link in the context never makes COPY read a file of the host."""
+        out = os.path.relpath(confined(self.root, rel, follow_last=follow_last), self.root)
+        return "" if out == "." else out
+
     def _glob(self, parts: list[str], base: str = "") -> list[str]:
-        directory = self.root / base if base else self.root
+        directory = self.root / self._inside(base, follow_last=True) if base else self.root
         head, rest = parts[0], parts[1:]
         if _GLOB.search(head):
             try:
@@ -72,7 +85,7 @@ class BuildContext:
         for name in matches:
             rel = f"{base}/{name}" if base else name
             if rest:
-                if (self.root / rel).is_dir():
+                if (self.root / self._inside(rel, follow_last=True)).is_dir():
                     out += self._glob(rest, rel)
             else:
                 out.append(rel)
