@@ -175,3 +175,26 @@ def test_unknown_target_and_stdin_forms(yard: Dockyard, tmp_path: Path) -> None:
     assert tarred.stdout.startswith("sha256:")
     bare = yard("build", "-q", "-", input=f"FROM {BASE}\nRUN echo no context\n".encode())
     assert bare.stdout.startswith("sha256:")
+
+
+def test_from_image_proxies_platform_args_and_image_build(yard: Dockyard, tmp_path: Path) -> None:
+    dockerfile = (
+        f"FROM --platform=$BUILDPLATFORM {BASE}\n"
+        "ARG TARGETARCH\n"
+        f"COPY --from={BASE} /etc/passwd /copied-passwd\n"
+        "RUN echo \"$HTTP_PROXY $TARGETARCH\" > /seen\n"
+    )
+    ctx = write_context(tmp_path, {"Dockerfile": dockerfile})
+    image = yard("image", "build", "-q", "--build-arg", "HTTP_PROXY=http://proxy:3128", str(ctx)).stdout.strip()
+    seen = _run(yard, image, "cat /seen; head -1 /copied-passwd").splitlines()
+    assert seen[0].startswith("http://proxy:3128 ") and seen[0].split()[1] in ("amd64", "arm64", "arm", "ppc64le", "s390x")
+    assert seen[1].startswith("root:")
+    history = yard("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
+    assert "proxy" not in history  # proxy args stay out of the image, as in Docker
+
+
+def test_failed_build_keeps_the_cache(yard: Dockyard, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path, {"Dockerfile": f"FROM {BASE}\nRUN echo kept > /k\nRUN exit 1\n"})
+    assert yard("build", "-q", str(ctx), check=False).returncode == 1
+    (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo kept > /k\nRUN true\n")
+    assert yard("build", "--progress=plain", str(ctx)).stderr.count("CACHED") == 1

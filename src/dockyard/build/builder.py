@@ -101,7 +101,7 @@ class Builder:
             workspace.drain()
 
     def _meta_args(self) -> dict[str, str]:
-        scope: dict[str, str] = {}
+        scope: dict[str, str] = platform_args()
         for arg in self.df.meta_args:
             for key, default in arg.args:
                 if key in self.opts.build_args:
@@ -367,6 +367,15 @@ class Builder:
                 entry["empty_layer"] = True
             out.append(entry)
         return out
+
+
+def platform_args() -> dict[str, str]:
+    """BuildKit's automatic platform ARGs (this host builds for itself)."""
+    arch = host_architecture()
+    out = {}
+    for side in ("BUILD", "TARGET"):
+        out |= {f"{side}PLATFORM": f"linux/{arch}", f"{side}OS": "linux", f"{side}ARCH": arch, f"{side}VARIANT": ""}
+    return out
 
 
 def _mount_froms(run: ins.Run) -> list[str]:
