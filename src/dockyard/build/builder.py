@@ -23,7 +23,7 @@ from dockyard.build.cache import BuildCache, CacheEntry, step_key
 from dockyard.build.context import BuildContext
 from dockyard.build.errors import BuildStepError
 from dockyard.build.history import COMMENT
-from dockyard.build.plans import Planner
+from dockyard.build.plans import Plan, Planner
 from dockyard.build.progress import Progress
 from dockyard.build.shell import Lex
 from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState, apply_metadata
@@ -271,6 +271,13 @@ class Builder:
             if isinstance(exc, BuildStepError):
                 raise
             raise BuildStepError(str(exc), label) from None
+        try:
+            yield from self._run_plan(state, plan, label)
+        finally:
+            for path in plan.scratch:
+                path.unlink(missing_ok=True)
+
+    def _run_plan(self, state: StageState, plan: Plan, label: str) -> Generator[Work | Wait, Any, None]:
         key = step_key(state.key, plan.key_parts)
         vertex = self.next_vertex()
         self.s.progress.start(vertex, label)

@@ -51,6 +51,7 @@ class BuildCache:
         """Commit the step's layer (if any) and remember it under ``key``; replaces an older entry."""
         top = staged.layers[-1] if staged and staged.layers else None
         chain = str(top.chain_id) if top else None
+        released: list[str] = []
         try:
             with self.db.transaction() as conn:
                 if staged is not None:
@@ -59,8 +60,7 @@ class BuildCache:
                 if old is not None:
                     conn.execute("DELETE FROM build_cache WHERE key=?", (key,))
                     if old[0]:
-                        removed = self.db.release_layer(old[0])
-                        self._released = [r.cache_id for r in removed]
+                        released = [row.cache_id for row in self.db.release_layer(old[0])]
                 conn.execute(
                     "INSERT INTO build_cache VALUES (?,?,?,?,?)",
                     (key, chain, str(top.diff_id) if top else None, created, time.time()),
@@ -71,6 +71,5 @@ class BuildCache:
             if staged is not None:
                 self.layers.discard(staged)
             raise
-        self.layers.cleanup(getattr(self, "_released", []))
-        self._released = []
+        self.layers.cleanup(released)  # an older entry's layer that nothing else holds
         return CacheEntry(key, top.chain_id if top else None, top.diff_id if top else None, created)

@@ -13,7 +13,7 @@ import posixpath
 import tempfile
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generator
 
@@ -38,6 +38,7 @@ class Plan:
     created_by: str
     execute: Callable[[list[str], Callable[[bytes], None], str], Path | None]
     by_history: bool = True  # --cache-from may match it by created_by (not so when it copies files)
+    scratch: list[Path] = field(default_factory=list)  # files planning made (downloads): removed after the step
 
 
 class Planner:
@@ -158,7 +159,8 @@ class Planner:
             parts.append(["inline", f.name, data])
         shown = sources + [f"<<{f.name}" for f in copy.contents]
         created_by = f"{copy.keyword} {' '.join(shown)} {dest_word} # buildkit"
-        return Plan(parts, created_by, lambda layers, out, label: steps.execute_copy(env_s, layers, plan), False)
+        scratch = [path for _, path, _ in plan.downloads]
+        return Plan(parts, created_by, lambda layers, out, label: steps.execute_copy(env_s, layers, plan), False, scratch)
 
     def _local_sources(self, copy: ins.Copy, sources: list[str], plan: steps.CopyPlan) -> list[Any]:
         sums: list[Any] = []
