@@ -367,7 +367,7 @@ class Builder:
             times[i] = following
         last: str | None = None
         out = []
-        for item, when in zip(items, times):
+        for item, when in zip(items, times, strict=True):
             last = item.created or when or last or self.now()
             entry: dict[str, Any] = {"created": item.created or when or last, "created_by": item.created_by, "comment": COMMENT}
             if item.empty_layer:
