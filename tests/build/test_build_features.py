@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import re
 import threading
 from pathlib import Path
@@ -89,3 +90,26 @@ def test_missing_base_is_pulled_and_fails_clearly(yard: Dockyard, tmp_path: Path
     assert out.returncode == 1
     assert out.stderr.splitlines()[-1].startswith("failed to solve with frontend dockerfile.v0: failed to create LLB definition:")
     assert "127.0.0.1:9" in out.stderr
+
+
+def test_base_pulled_when_missing_and_with_pull(yard: Dockyard, busybox_tar: Path, tmp_path: Path) -> None:
+    from tests.registry_client.servers import REGISTRY, Distribution
+
+    if not os.access(REGISTRY, os.X_OK):
+        pytest.skip("docker-registry not installed")
+    registry = Distribution(tmp_path / "registry")
+    try:
+        base = f"{registry.host}/base/busybox:1"
+        yard("tag", BASE, base)
+        yard("push", base)
+        fresh = Dockyard(tmp_path / "fresh")
+        ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {base}\nRUN cat /etc/passwd | head -1 > /first\n"})
+        fresh("build", "-q", "-t", "pulled:1", str(ctx))  # not local: pulled from the registry first
+        assert _sh(fresh, "pulled:1", "cat /first").startswith("root:")
+        yard("build", "-q", "-t", base, str(write_context(tmp_path / "newer", {"Dockerfile": f"FROM {BASE}\nRUN echo v2 > /v\n"})))
+        yard("push", base)
+        out = fresh("build", "--progress=plain", "--pull", "-t", "pulled:2", str(ctx)).stderr
+        assert "CACHED" not in out  # a newer base: every step runs again
+        assert _sh(fresh, "pulled:2", "cat /v") == "v2\n"
+    finally:
+        registry.stop()
