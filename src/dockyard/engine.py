@@ -122,6 +122,11 @@ class Engine:
         from dockyard.build.workspace import sweep_mounts
 
         sweep_mounts(self.tmp)  # a killed build's step mounts, before tmp/ is cleared
+        if any(n.startswith("build-") for n in (os.listdir(self.root / "runc") if (self.root / "runc").is_dir() else ())):
+            from dockyard.runtime.runc import Runc
+            from dockyard.runtime.step import sweep_steps
+
+            sweep_steps(Runc(self.root / "runc"))  # a killed build's RUN container
         for name in os.listdir(self.tmp):
             path = self.tmp / name
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
@@ -151,6 +156,12 @@ class Engine:
         runner = RuncStepRunner(Runc(self.root / "runc"), self.tmp)
         env = Env(self.driver, self.tmp, runner, clamp_mtime, self.root / "build-cache")
         return Services(self.images, self.layers.cache_ids, env, pull, progress)
+
+    def build_cache(self) -> Any:
+        """The build cache (build.cache.BuildCache) with its RUN cache mounts."""
+        from dockyard.build.cache import BuildCache
+
+        return BuildCache(self.db, self.layers, self.root / "build-cache")
 
     def close(self) -> None:
         self.db.close()

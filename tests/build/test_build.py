@@ -198,3 +198,12 @@ def test_failed_build_keeps_the_cache(yard: Dockyard, tmp_path: Path) -> None:
     assert yard("build", "-q", str(ctx), check=False).returncode == 1
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo kept > /k\nRUN true\n")
     assert yard("build", "--progress=plain", str(ctx)).stderr.count("CACHED") == 1
+
+
+def test_builder_prune_releases_the_cache(yard: Dockyard, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path, {"Dockerfile": f"FROM {BASE}\nRUN head -c 100000 /dev/zero > /big\n"})
+    image = yard("build", "-q", str(ctx)).stdout.strip()
+    yard("rmi", image)
+    out = yard("builder", "prune", "-f").stdout
+    assert out.startswith("Deleted build cache objects:\n") and "Total reclaimed space: 100kB" in out
+    assert yard("build", "--progress=plain", str(ctx)).stderr.count("CACHED") == 0

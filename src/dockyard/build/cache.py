@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dockyard.image.layerstore import LayerStore, StagedLayers
-from dockyard.metadata.db import Database
+from dockyard.metadata.db import Database, LayerRow
 from dockyard.oci.digest import Digest
 
 
@@ -33,9 +35,25 @@ class CacheEntry:
 
 
 class BuildCache:
-    def __init__(self, db: Database, layers: LayerStore) -> None:
+    def __init__(self, db: Database, layers: LayerStore, mounts: Path | None = None) -> None:
         self.db = db
         self.layers = layers
+        self.mounts = mounts  # RUN --mount=type=cache directories
+
+    def prune(self) -> tuple[list[str], int]:
+        """Drop every entry and cache mount (``builder prune -a``); the entries' IDs and the bytes of layers freed."""
+        released: list[LayerRow] = []
+        with self.db.transaction() as conn:
+            rows = conn.execute("SELECT key, chain_id FROM build_cache ORDER BY added").fetchall()
+            conn.execute("DELETE FROM build_cache")
+            for _, chain in rows:
+                if chain:
+                    released += self.db.release_layer(chain)
+        self.layers.cleanup([row.cache_id for row in released])
+        if self.mounts is not None and self.mounts.is_dir():
+            for entry in self.mounts.iterdir():
+                shutil.rmtree(entry, ignore_errors=True)
+        return [key.removeprefix("sha256:")[:25] for key, _ in rows], sum(row.size for row in released)
 
     def get(self, key: str) -> CacheEntry | None:
         with self.db.transaction() as conn:

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from dockyard.cli.context import Context, UsageError, require_args
+from dockyard.cli.context import Context, Parser, UsageError, require_args
+from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, InvalidArgumentError
 
 TAIL = 10
@@ -22,6 +23,30 @@ TAIL = 10
 def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
     _args(commands.add_parser("build", prog="dockyard build", help="Build an image from a Dockerfile"))
     _args(image_commands.add_parser("build", prog="dockyard image build"))
+    builder = commands.add_parser("builder", help="Manage builds")
+    builder_commands = builder.add_subparsers(dest="builder_command", metavar="COMMAND", parser_class=Parser)
+    _args(builder_commands.add_parser("build", prog="dockyard builder build"))
+    prune = builder_commands.add_parser("prune", prog="dockyard builder prune", help="Remove build cache")
+    prune.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    prune.add_argument("-a", "--all", action="store_true", help="Remove all unused build cache, not just dangling ones")
+    prune.add_argument("-f", "--force", action="store_true", help="Do not prompt for confirmation")
+    prune.set_defaults(handler=prune_cmd)
+
+
+def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "builder prune", 0, at_most=True)
+    if not args.force:
+        sys.stdout.write("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ")
+        sys.stdout.flush()
+        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
+            return 0
+    removed, reclaimed = ctx.engine.build_cache().prune()
+    if removed:
+        print("Deleted build cache objects:")
+        print("".join(f"{key}\n" for key in removed), end="")
+        print()
+    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    return 0
 
 
 def _args(p: argparse.ArgumentParser) -> None:

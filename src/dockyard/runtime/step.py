@@ -8,6 +8,7 @@ whose runc state is deleted when it exits, also on error.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -40,6 +41,9 @@ class RunRequest(Protocol):
     hostname: str
 
 
+STEP_PREFIX = "build-"
+
+
 def _read(path: Path) -> str:
     try:
         return path.read_text(errors="replace")
@@ -53,7 +57,7 @@ class RuncStepRunner:
         self.tmp = tmp
 
     def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
-        cid = "build-" + secrets.token_hex(12)
+        cid = STEP_PREFIX + secrets.token_hex(12)
         bundle = Path(tempfile.mkdtemp(dir=self.tmp, prefix="step-"))
         try:
             self._write_bundle(bundle, cid, request)
@@ -89,3 +93,14 @@ class RuncStepRunner:
             etc_files={"/etc/hosts": str(bundle / "hosts"), "/etc/resolv.conf": str(bundle / "resolv.conf")},
         ))
         (bundle / "config.json").write_text(json.dumps(spec))
+
+
+def sweep_steps(runc: Runc) -> None:
+    """Delete the step containers of builds that were killed (their runc state outlived them)."""
+    try:
+        names = os.listdir(runc.state_root)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(STEP_PREFIX):
+            runc.delete(name)
