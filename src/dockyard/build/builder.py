@@ -108,8 +108,6 @@ class Builder:
                     scope[key] = self.opts.build_args[key]
                 elif default is not None:
                     scope[key] = Lex(escape=self.df.escape).process_word(default, scope)
-                else:
-                    scope.setdefault(key, "")
         return scope
 
     def _clock(self) -> str:

@@ -76,9 +76,7 @@ class Planner:
         else:
             argv = list(run.cmd)
         used = state.build_args_used()
-        env = list(state.config.get("Env") or [])
-        keys = {e.partition("=")[0] for e in env}
-        env += [f"{k}={v}" for k, v in used if k not in keys]
+        env = list(state.config.get("Env") or []) + state.build_arg_env()
         proxies = [(k, v) for k, v in self.b.opts.build_args.items() if k in PROXY_ARGS and k not in state.args]
         env += [f"{k}={v}" for k, v in proxies]
         mounts, mount_keys = self._mounts(state, run)

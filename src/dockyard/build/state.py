@@ -39,7 +39,7 @@ class StageState:
     chain: Digest | None = None
     key: str = ""  # the cache key of the last step
     history: list[HistoryItem] = field(default_factory=list)
-    args: dict[str, str] = field(default_factory=dict)  # ARGs declared in this stage, in order
+    args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage, in order (None: no value)
     cmd_set: bool = False
     escape: str = "\\"
 
@@ -58,7 +58,7 @@ class StageState:
 
     def scope(self) -> dict[str, str]:
         """What ``$VAR`` sees: the stage's ARGs, overridden by ENV."""
-        return {**self.args, **self.env}
+        return {**{k: v for k, v in self.args.items() if v is not None}, **self.env}
 
     def expand(self, word: str) -> str:
         try:
@@ -82,9 +82,25 @@ class StageState:
         self.history.append(HistoryItem(created_by, empty_layer, created))
 
     def build_args_used(self) -> list[tuple[str, str]]:
-        """ARGs in scope as RUN records them: an ENV of the same name wins."""
+        """ARGs in scope as RUN's history records them: an ENV of the same name wins, no value is empty."""
         env = self.env
-        return [(k, env.get(k, v)) for k, v in self.args.items()]
+        return [(k, env.get(k, v or "")) for k, v in self.args.items()]
+
+    def build_arg_env(self) -> list[str]:
+        """What RUN gets from ARGs: those with a value that no ENV overrides."""
+        env = self.env
+        return [f"{k}={v}" for k, v in self.args.items() if v is not None and k not in env]
+
+
+def expose_ports(spec: str) -> list[str]:
+    """``80``, ``53/udp``, ``8000-8002/tcp`` as Docker's nat.ParsePortSpecs reads them."""
+    port, _, proto = spec.partition("/")
+    start, _, end = port.partition("-")
+    if not start.isdigit() or (end and not end.isdigit()) or int(end or start) < int(start) or int(end or start) > 65535:
+        raise InvalidArgumentError(f"invalid containerPort: {port}")
+    if proto.lower() not in ("", "tcp", "udp", "sctp"):
+        raise InvalidArgumentError(f"invalid proto: {proto}")
+    return [f"{n}/{proto.lower() or 'tcp'}" for n in range(int(start), int(end or start) + 1)]
 
 
 def resolve_path(workdir: str, path: str) -> str:
@@ -105,22 +121,18 @@ def apply_metadata(state: StageState, step: ins.Instruction, build_args: Mapping
         state.record("LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
     elif isinstance(step, ins.Arg):
         for key, default in step.args:
+            value: str | None = meta.get(key)
             if key in build_args:
                 value = build_args[key]
             elif default is not None:
                 value = state.expand(default)
-            else:
-                value = meta.get(key, "")
             state.args[key] = value
             state.record(f"ARG {key}" + (f"={default}" if default is not None else ""))
     elif isinstance(step, ins.User):
         cfg["User"] = state.expand(step.user)
         state.record(f"USER {cfg['User']}")
     elif isinstance(step, ins.Expose):
-        ports = []
-        for word in step.ports:
-            port = state.expand(word)
-            ports.append(port if "/" in port else f"{port}/tcp")
+        ports = [p for word in step.ports for p in expose_ports(state.expand(word))]
         cfg["ExposedPorts"] = {**(cfg.get("ExposedPorts") or {}), **{p: {} for p in ports}}
         state.record(hist.expose(ports))
     elif isinstance(step, ins.Volume):
