@@ -311,8 +311,11 @@ def test_replica_killed_mid_chunked_push(tmp_path: Path, config_file: Path, repl
     assert "sha256:" + hasher.hexdigest() == digest
 
 
-def _download(url: str, size: int) -> tuple[bytes, int]:
-    """GET with resumption by Range after every failure, as a pulling client does; returns (bytes, failures)."""
+def _download(url: str, size: int, midway: threading.Event) -> tuple[bytes, int]:
+    """GET with resumption by Range after every failure, as a pulling client does; returns (bytes, failures).
+
+    Reads slowly and sets ``midway`` once a quarter has arrived, so the gateway can go away mid-stream.
+    """
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2, read=10))
     got = bytearray()
     failures = 0
@@ -329,7 +332,9 @@ def _download(url: str, size: int) -> tuple[bytes, int]:
                 continue
             for piece in r.stream(MiB):
                 got += piece
-                time.sleep(0.001)  # a slow reader: the gateway goes away mid-stream
+                if len(got) >= size // 4:
+                    midway.set()
+                time.sleep(0.02)
         except (urllib3.exceptions.HTTPError, OSError):
             failures += 1
             time.sleep(0.3)
@@ -341,9 +346,10 @@ def test_radosgw_restart_during_pull(ceph: Ceph, client: Client, replicas: list[
     digest = client.push_blob(repo, data)
     url = f"{replicas[0].url}/v2/{repo}/blobs/{digest}"
     result: dict[str, Any] = {}
-    reader = threading.Thread(target=lambda: result.update(zip(("data", "failures"), _download(url, len(data)))))
+    midway = threading.Event()
+    reader = threading.Thread(target=lambda: result.update(zip(("data", "failures"), _download(url, len(data), midway))))
     reader.start()
-    time.sleep(0.3)
+    assert midway.wait(60)
     ceph.stop_rgw()
     down = Client(replicas[1].url).request("HEAD", f"/v2/{repo}/blobs/{digest}")
     assert down.status >= 500  # no store: an error, never a wrong answer

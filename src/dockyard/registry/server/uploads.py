@@ -36,6 +36,7 @@ from dockyard.registry.server.storage import CheckedDriver, PathNotFoundError
 
 _HASH_CACHE_SIZE = 1024  # sessions whose running hash a process remembers
 _REHASH_CHUNK = 1 << 20
+_REMOTE_BATCH = 1 << 20  # bytes handed to a remote store's writer per thread hop
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,17 +166,30 @@ class Uploads:
         if offset != start:
             hasher = None
         size = start
-        f = self.driver.open_append(paths.upload_data(name, upload_id))
+        data = paths.upload_data(name, upload_id)
+        # a remote store's writes go over the network: off the event loop, in batches
+        local = self.driver.local_path(data) is not None
+        f = self.driver.open_append(data) if local else await asyncio.to_thread(self.driver.open_append, data)
+        batch = bytearray()
         try:
             async for chunk in body:
                 size += len(chunk)
                 self._check_limit(size)
-                f.write(chunk)
                 if hasher is not None:
                     hasher.update(chunk)
+                if local:
+                    f.write(chunk)
+                    continue
+                batch += chunk
+                if len(batch) >= _REMOTE_BATCH:
+                    await asyncio.to_thread(f.write, bytes(batch))
+                    batch.clear()
             if content_length is not None and size - start != content_length:
                 raise RegistryError(Code.SIZE_INVALID, detail={"Content-Length": content_length, "received": size - start})
-            f.flush()
+            if local:
+                f.flush()
+            else:
+                await asyncio.to_thread(_write_and_flush, f, bytes(batch))
         except BaseException:
             f.truncate(start)  # the chunk is all or nothing, and never acknowledged before it is complete
             raise
@@ -204,6 +218,12 @@ class Uploads:
             while chunk := f.read(_REHASH_CHUNK):
                 hasher.update(chunk)
         return Digest(algorithm, hasher.hexdigest())
+
+
+def _write_and_flush(f: Any, data: bytes) -> None:
+    if data:
+        f.write(data)
+    f.flush()
 
 
 class _AsyncLock:
