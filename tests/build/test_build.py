@@ -226,3 +226,14 @@ def test_arg_and_expose_details(yard: Dockyard, tmp_path: Path) -> None:
     assert sorted(ports) == ["8000/tcp", "8001/tcp", "8002/tcp", "9000/udp"]
     history = yard("history", "--no-trunc", "--format", "{{.CreatedBy}}", image).stdout
     assert 'RUN |1 NOVALUE= /bin/sh -c env | grep -c NOVALUE > /count || true # buildkit' in history
+
+
+def test_tty_progress(yard: Dockyard, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path, {"Dockerfile": f"FROM {BASE}\nRUN echo tty > /t\n"})
+    yard("build", "-q", str(ctx))
+    out = yard("build", "--progress=tty", "-t", "tty:1", str(ctx)).stderr
+    assert "\x1b[2K[+] Building" in out and "FINISHED" in out
+    assert " => CACHED [2/2] RUN echo tty > /t" in out and " => => naming to docker.io/library/tty:1" in out
+    bad = yard("build", "--progress=tty", str(write_context(tmp_path / "bad", {"Dockerfile": f"FROM {BASE}\nRUN exit 2\n"})), check=False)
+    assert bad.returncode == 1 and " => ERROR [2/2] RUN exit 2" in bad.stderr
+    assert bad.stderr.endswith("executor failed running [/bin/sh -c exit 2]: exit code: 2\n")

@@ -8,16 +8,12 @@ import os
 import sys
 import tarfile
 import tempfile
-import threading
-import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from dockyard.cli.context import Context, Parser, UsageError, require_args
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, InvalidArgumentError
-
-TAIL = 10
 
 
 def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
@@ -115,7 +111,7 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
         except DockyardError as exc:
             printer.fail(exc)
             return 1
-    printer.finish(str(image_id), [t.familiar if hasattr(t, "familiar") else str(t) for t in tags], [str(t) for t in tags])
+    printer.finish(str(image_id), [str(t) for t in tags])
     if args.iidfile:
         Path(args.iidfile).write_text(str(image_id))
     if args.quiet:
@@ -207,78 +203,10 @@ def _puller(ctx: Context, args: argparse.Namespace) -> Any:
 
 
 def _printer(args: argparse.Namespace) -> Any:
+    from dockyard.cli.build_progress import Plain, Terminal
+
     if args.quiet:
-        return Printer(None, tty=False)
-    tty = args.progress == "tty" or (args.progress == "auto" and sys.stderr.isatty())
-    return Printer(sys.stderr, tty=tty)
-
-
-class Printer:
-    """BuildKit's plain progress (``#3 [2/4] RUN …``, ``#3 DONE 0.2s``); on a terminal, one line per finished step."""
-
-    def __init__(self, out: TextIO | None, tty: bool) -> None:
-        self.out = out
-        self.tty = tty
-        self.lock = threading.Lock()
-        self.names: dict[int, str] = {}
-        self.started: dict[int, float] = {}
-        self.logs: dict[int, list[str]] = {}
-        self.begin = time.monotonic()
-        self.failed_step = ""
-
-    def _write(self, text: str) -> None:
-        if self.out is not None:
-            self.out.write(text)
-            self.out.flush()
-
-    def start(self, vertex: int, name: str) -> None:
-        with self.lock:
-            self.names[vertex] = name
-            self.started[vertex] = time.monotonic()
-            if not self.tty:
-                self._write(f"#{vertex} {name}\n")
-
-    def log(self, vertex: int, data: bytes) -> None:
-        with self.lock:
-            lines = self.logs.setdefault(vertex, [])
-            elapsed = time.monotonic() - self.started.get(vertex, self.begin)
-            for line in data.decode(errors="replace").splitlines():
-                lines.append(line)
-                del lines[:-TAIL]
-                if not self.tty:
-                    self._write(f"#{vertex} {elapsed:.3f} {line}\n")
-
-    def cached(self, vertex: int) -> None:
-        with self.lock:
-            self._write(f"#{vertex} CACHED\n\n" if not self.tty else f" => CACHED {self.names[vertex]}\n")
-
-    def done(self, vertex: int, seconds: float) -> None:
-        with self.lock:
-            self._write(f"#{vertex} DONE {seconds:.1f}s\n\n" if not self.tty else f" => {self.names[vertex]}  {seconds:.1f}s\n")
-
-    def error(self, vertex: int, message: str) -> None:
-        with self.lock:
-            self.failed_step = self.names.get(vertex, "")
-            self._write(f"#{vertex} ERROR: {message}\n\n" if not self.tty else f" => ERROR {self.names[vertex]}\n")
-
-    def finish(self, image_id: str, familiar: list[str], full: list[str]) -> None:
-        vertex = max(self.names, default=0) + 1
-        lines = [f"#{vertex} exporting to image", f"#{vertex} writing image {image_id} done"]
-        lines += [f"#{vertex} naming to {name} done" for name in full]
-        lines.append(f"#{vertex} DONE 0.0s")
-        if self.tty:
-            total = time.monotonic() - self.begin
-            lines = [f"[+] Building {total:.1f}s FINISHED", f" => writing image {image_id}"] + [f" => naming to {n}" for n in full]
-        self._write("\n".join(lines) + "\n")
-
-    def fail(self, exc: DockyardError) -> None:
-        """BuildKit's failure block: the step and its last lines, then the error, on stderr."""
-        from dockyard.build.errors import BuildStepError
-
-        out = self.out or sys.stderr
-        if isinstance(exc, BuildStepError) and exc.step:
-            out.write("------\n > " + exc.step + ":\n")
-            out.write("".join(f"{line}\n" for line in exc.log[-TAIL:]))
-            out.write("------\n")
-        out.write(str(exc) + "\n")
-        out.flush()
+        return Plain(None)
+    if args.progress == "tty" or (args.progress == "auto" and sys.stderr.isatty()):
+        return Terminal(sys.stderr)
+    return Plain(sys.stderr)
