@@ -39,6 +39,8 @@ RUN chmod 700 /srv/app/etc && rm /srv/app/src/b.txt && touch /srv/app/new
 RUN true
 ENV GIVEN=from-env
 RUN ["/bin/sh", "-c", "echo $GIVEN $WITHDEFAULT > /srv/app/args"]
+COPY . /ctx/
+COPY link /linked
 USER nobody
 EXPOSE 80 443/tcp 53/udp
 VOLUME ["/data", "/logs"]
@@ -74,7 +76,9 @@ def test_same_image_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> 
     ctx = write_context(tmp_path / "ctx", {
         "Dockerfile": DOCKERFILE, "src/a.txt": "a\n", "src/b.txt": "b\n", "top.txt": "top\n",
         "conf/x.conf": "x=1\n", "conf/y.conf": "y=2\n", "conf/z.txt": "not copied\n",
+        "a.log": "log\n", "src/deep/b.log": "log\n", ".dockerignore": "**/*.log\nconf\n!conf/x.conf\n",
     })  # fmt: skip
+    (ctx / "link").symlink_to("top.txt")
     args = ("--build-arg", "GIVEN=flag")
     dockerd.run("build", "-q", "--network", "none", *args, "-t", "parity-docker:1", str(ctx), env={"DOCKER_BUILDKIT": "1"})
     yard("build", "-q", *args, "-t", "parity:1", str(ctx))

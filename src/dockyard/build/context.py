@@ -53,16 +53,25 @@ class BuildContext:
         if not _GLOB.search(clean):
             rel = self._inside(clean)
             if rel and os.path.lexists(self.root / rel) and not self.ignore.excluded(clean) and not self.ignore.excluded(rel):
-                return [Source(rel, self.root / rel)]
+                return [self._followed(rel)]
             raise SourceNotFoundError(clean)
         found = []
         for rel in self._glob(clean.split("/")):
             real = self._inside(rel)
             if real and not self.ignore.excluded(rel) and not self.ignore.excluded(real):
-                found.append(Source(real, self.root / real))
+                found.append(self._followed(real))
         if not found:
             raise SourceNotFoundError(clean)
         return sorted(found, key=lambda s: s.rel)
+
+    def _followed(self, rel: str) -> Source:
+        """A named source that is a link is copied as what it points to (inside the context), under its own name."""
+        if not (self.root / rel).is_symlink():
+            return Source(rel, self.root / rel)
+        target = self._inside(rel, follow_last=True)
+        if not os.path.lexists(self.root / target):
+            raise SourceNotFoundError(rel)
+        return Source(rel, self.root / target)
 
     def _inside(self, rel: str, follow_last: bool = False) -> str:
         """``rel`` with the symlinks on its way resolved inside the context (its last element kept as is):
@@ -94,7 +103,6 @@ class BuildContext:
     def walk(self, source: Source) -> list[str]:
         """Everything below a directory source that is not ignored, parents before children."""
         out: list[str] = []
-        prefix = source.rel
         for dirpath, dirnames, filenames in os.walk(source.path):
             rel_dir = os.path.relpath(dirpath, self.root).replace(os.sep, "/")
             rel_dir = "" if rel_dir == "." else rel_dir
@@ -112,7 +120,6 @@ class BuildContext:
                 rel = f"{rel_dir}/{name}" if rel_dir else name
                 if not self.ignore.excluded(rel):
                     out.append(rel)
-        del prefix
         return sorted(out)
 
     def checksum(self, sources: list[Source]) -> str:
@@ -120,9 +127,9 @@ class BuildContext:
         h = hashlib.sha256()
         for source in sources:
             h.update(f"source:{source.rel}\0".encode())
-            rels = [source.rel] + (self.walk(source) if source.is_dir else [])
-            for rel in rels:
-                _hash_entry(h, rel, self.root / rel if rel else self.root)
+            _hash_entry(h, source.rel, source.path)
+            for rel in self.walk(source) if source.is_dir else []:
+                _hash_entry(h, rel, self.root / rel)
         return h.hexdigest()
 
 

@@ -216,9 +216,9 @@ def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.
         if item.source.is_dir:
             fsops.make_dirs(root, base, owner)
             fsops.copy_entry(item.source.path, root, base, owner, plan.mode) if base != "/" else None
-            prefix = item.source.rel + "/" if item.source.rel else ""
             for rel in item.walk:
-                fsops.copy_entry(item.root / rel, root, posixpath.join(base, rel[len(prefix):]), owner, plan.mode)
+                below = os.path.relpath(item.root / rel, item.source.path)
+                fsops.copy_entry(item.root / rel, root, posixpath.join(base, below), owner, plan.mode)
             if base != "/":  # the directory's own time, after its contents changed it
                 st = os.lstat(item.source.path)
                 os.utime(fsops.confined(root, base), ns=(st.st_mtime_ns, st.st_mtime_ns))
