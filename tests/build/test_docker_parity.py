@@ -48,7 +48,7 @@ ENTRYPOINT ["/bin/sh", "-c"]
 CMD ["cat $APP/msg"]
 """
 
-CONFIG_KEYS = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels")
+CONFIG_KEYS: tuple[str, ...] = ("Env", "Cmd", "Entrypoint", "WorkingDir", "User", "ExposedPorts", "Volumes", "Labels")
 
 
 def _tree(export: bytes) -> dict[str, tuple[object, ...]]:
@@ -71,6 +71,21 @@ def _export(dockerd, image: str) -> dict[str, tuple[object, ...]]:  # type: igno
         dockerd.run("rm", "-f", cid)
 
 
+def _compare(dockerd, yard: Dockyard, ctx: Path, name: str, *args: str) -> None:  # type: ignore[no-untyped-def]
+    """Build ``ctx`` with both; the same config, file tree, history and layer count."""
+    dockerd.run("build", "-q", "--network", "none", *args, "-t", f"{name}-docker:1", str(ctx), env={"DOCKER_BUILDKIT": "1"})
+    yard("build", "-q", *args, "-t", f"{name}:1", str(ctx))
+    ours = json.loads(yard("image", "inspect", f"{name}:1").stdout)[0]
+    theirs = dockerd.inspect(f"{name}-docker:1")
+    for key in CONFIG_KEYS + EXTRA_KEYS:
+        assert ours["Config"].get(key) == theirs["Config"].get(key), key
+    assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+    history = "history", "--no-trunc", "--format", "{{.CreatedBy}}"
+    assert yard(*history, f"{name}:1").stdout == dockerd.run(*history, f"{name}-docker:1").stdout
+    dockerd.run("load", input=yard.raw("save", f"{name}:1").stdout)
+    assert _export(dockerd, f"{name}:1") == _export(dockerd, f"{name}-docker:1")
+
+
 def test_same_image_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     busybox_image(dockerd, tmp_path)
     ctx = write_context(tmp_path / "ctx", {
@@ -79,23 +94,35 @@ def test_same_image_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> 
         "a.log": "log\n", "src/deep/b.log": "log\n", ".dockerignore": "**/*.log\nconf\n!conf/x.conf\n",
     })  # fmt: skip
     (ctx / "link").symlink_to("top.txt")
-    args = ("--build-arg", "GIVEN=flag")
-    dockerd.run("build", "-q", "--network", "none", *args, "-t", "parity-docker:1", str(ctx), env={"DOCKER_BUILDKIT": "1"})
-    yard("build", "-q", *args, "-t", "parity:1", str(ctx))
+    _compare(dockerd, yard, ctx, "parity", "--build-arg", "GIVEN=flag")
+    assert dockerd.run("run", "--rm", "--network", "none", "parity:1").stdout == "built\n"
 
-    ours = json.loads(yard("image", "inspect", "parity:1").stdout)[0]["Config"]
-    theirs = dockerd.inspect("parity-docker:1")["Config"]
-    for key in CONFIG_KEYS:
-        assert ours.get(key) == theirs.get(key), key
 
-    archive = yard.raw("save", "parity:1").stdout
-    dockerd.run("load", input=archive)
-    assert _export(dockerd, "parity:1") == _export(dockerd, "parity-docker:1")
-    out = dockerd.run("run", "--rm", "--network", "none", "parity:1").stdout
-    assert out == "built\n"
-    ours_history = yard("history", "--no-trunc", "--format", "{{.CreatedBy}}", "parity:1").stdout.splitlines()
-    theirs_history = dockerd.run("history", "--no-trunc", "--format", "{{.CreatedBy}}", "parity-docker:1").stdout.splitlines()
-    assert ours_history == theirs_history
-    layers = [len(json.loads(yard("image", "inspect", "parity:1").stdout)[0]["RootFS"]["Layers"]),
-              len(dockerd.inspect("parity-docker:1")["RootFS"]["Layers"])]
-    assert layers[0] == layers[1]
+METADATA_DOCKERFILE = f"""\
+FROM {BASE}
+ENV A="one two" B=three\\ four C=$A
+LABEL "with space"="v 1" multi=a\\
+b
+ADD files.tar.gz /unpacked/
+ADD --chown=nobody plain.txt /plain/
+SHELL ["/bin/sh", "-xc"]
+RUN echo $A > /a
+HEALTHCHECK --interval=30s --timeout=5s --start-period=1m30s --retries=4 CMD ["true"]
+STOPSIGNAL SIGUSR1
+ONBUILD COPY . /onbuild/
+MAINTAINER someone
+ENTRYPOINT exec echo entry
+CMD echo cmd
+"""
+EXTRA_KEYS = ("Healthcheck", "StopSignal", "OnBuild", "Shell", "ArgsEscaped")
+
+
+def test_metadata_instructions_as_docker_build(dockerd, yard: Dockyard, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    busybox_image(dockerd, tmp_path)
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": METADATA_DOCKERFILE, "plain.txt": "plain\n"})
+    with tarfile.open(ctx / "files.tar.gz", "w:gz") as tar:
+        for name, data in (("top/one", b"1\n"), ("top/two", b"22\n")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime, info.uid = len(data), 1700000000, 1000
+            tar.addfile(info, io.BytesIO(data))
+    _compare(dockerd, yard, ctx, "metadata")
