@@ -119,6 +119,10 @@ def test_sizes_and_container_prune(dy: Dockyard) -> None:
     assert "SizeRw" not in json.loads(dy("inspect", "wrote").stdout)[0]
 
     wrote_id = inspect(dy, "wrote")["Id"]
+    # until=1h: only containers created more than an hour ago
+    assert dy("container", "prune", "-f", "--filter", "until=1h").stdout == "Total reclaimed space: 0B\n"
+    r = dy("container", "prune", "-f", "--filter", "dangling=true", check=False)
+    assert (r.returncode, r.stderr) == (1, "Error response from daemon: Invalid filter 'dangling'\n")
     out = dy("container", "prune", "-f", "--filter", "label=keep=no").stdout
     assert out == f"Deleted Containers:\n{wrote_id}\n\nTotal reclaimed space: 6B\n"
     assert dy("container", "ls", "-a", "--format", "{{.Names}}").stdout == "kept\n"
