@@ -43,3 +43,15 @@ def test_kill_9_mid_run(yard: Dockyard, tmp_path: Path) -> None:
     (ctx / "Dockerfile").write_text(f"FROM {BASE}\nRUN echo before > /b\nRUN echo after\n")
     out = yard("build", "--progress=plain", "-t", "killed:1", str(ctx)).stderr
     assert out.count("CACHED") == 1  # the step finished before the kill is reused
+
+
+def test_concurrent_builds_share_the_store(yard: Dockyard, tmp_path: Path) -> None:
+    """Builds at once, even replacing each other's cache entries (--no-cache), never pull a layer from under another."""
+    ctx = write_context(tmp_path, {"Dockerfile": f"FROM {BASE}\nRUN date > /d\nRUN echo two > /two\nCOPY f /f\n", "f": "f\n"})
+    argv = [sys.executable, "-m", "dockyard", "--root", str(yard.root), "build", "-q", "--no-cache"]
+    procs = [subprocess.Popen([*argv, "-t", f"conc:{i}", str(ctx)], stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [r[1] for r in results]
+    for i in range(3):
+        assert yard("run", "--rm", f"conc:{i}", "cat", "/two", "/f").stdout == "two\nf\n"
+    assert yard("build", "--progress=plain", str(ctx)).stderr.count("CACHED") == 3

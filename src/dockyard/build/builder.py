@@ -84,6 +84,7 @@ class Builder:
         self.context = context
         self.opts = options
         self.cache = BuildCache(services.images.db, services.images.layers)
+        self.cache.sweep_leases()
         self.meta = self._meta_args()
         self._vertex = 0
         self._now = self._clock()
@@ -99,6 +100,7 @@ class Builder:
             return self._commit_image(results[target.index])
         finally:
             workspace.drain()
+            self.cache.end_lease()
 
     def _meta_args(self) -> dict[str, str]:
         scope: dict[str, str] = platform_args()
@@ -258,6 +260,8 @@ class Builder:
         cfg = {k: v for k, v in config.config.items() if v not in (None, "", [], {}, False)}
         cfg.pop("Image", None)
         chain = Digest.parse(row.top_layer) if row.top_layer else None
+        if chain is not None and not self.cache.hold(chain):  # an rmi meanwhile
+            raise BuildStepError(f"failed to solve with frontend dockerfile.v0: {name} was removed during the build", label)
         return StageState(cfg, image, config.diff_ids, chain, key=row.id)
 
     # layer steps ------------------------------------------------------------------
@@ -335,6 +339,8 @@ class Builder:
                     continue
                 if seen == depth and item.created_by == created_by:
                     layer = stack[depth]
+                    if not self.cache.hold(layer.chain_id):
+                        return None
                     return CacheEntry(step_key(state.key, created_by, "cache-from"), layer.chain_id, layer.diff_id, item.created)
                 seen += 1
         return None

@@ -4,12 +4,20 @@ A key is the digest of data (``step_key``): the parent's key, the instruction
 after substitution, the build args it sees and the checksums of the files it
 copies. A row and the reference it holds on its layer are written in the
 same transaction as the layer itself, so a crash leaves both or neither.
+
+Leases: another build may replace a cache row (``--no-cache`` stores anew)
+and so release a layer this build still stands on. A running build therefore
+holds each layer it uses through a lease row of its own (key
+``lease:<pid>:<token>:<chain ID>``, one reference each), dropped when the
+build ends; leases of builds that died are dropped by the next build.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,6 +27,8 @@ from typing import Any
 from dockyard.image.layerstore import LayerStore, StagedLayers
 from dockyard.metadata.db import Database, LayerRow
 from dockyard.oci.digest import Digest
+
+LEASE = "lease:"
 
 
 def step_key(parent: str, *parts: Any) -> str:
@@ -34,39 +44,56 @@ class CacheEntry:
     created: str
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class BuildCache:
     def __init__(self, db: Database, layers: LayerStore, mounts: Path | None = None) -> None:
         self.db = db
         self.layers = layers
         self.mounts = mounts  # RUN --mount=type=cache directories
+        self.lease = f"{LEASE}{os.getpid()}:{secrets.token_hex(8)}:"
 
-    def prune(self) -> tuple[list[str], int]:
-        """Drop every entry and cache mount (``builder prune -a``); the entries' IDs and the bytes of layers freed."""
-        released: list[LayerRow] = []
-        with self.db.transaction() as conn:
-            rows = conn.execute("SELECT key, chain_id FROM build_cache ORDER BY added").fetchall()
-            conn.execute("DELETE FROM build_cache")
-            for _, chain in rows:
-                if chain:
-                    released += self.db.release_layer(chain)
-        self.layers.cleanup([row.cache_id for row in released])
-        if self.mounts is not None and self.mounts.is_dir():
-            for entry in self.mounts.iterdir():
-                shutil.rmtree(entry, ignore_errors=True)
-        return [key.removeprefix("sha256:")[:25] for key, _ in rows], sum(row.size for row in released)
+    # entries -------------------------------------------------------------------------
 
     def get(self, key: str) -> CacheEntry | None:
+        """The entry for ``key`` with its layer leased to this build, or None."""
         with self.db.transaction() as conn:
             row = conn.execute("SELECT key, chain_id, diff_id, created FROM build_cache WHERE key=?", (key,)).fetchone()
-        if row is None:
-            return None
-        chain = Digest.parse(row[1]) if row[1] else None
-        if chain is not None and self.layers.get(chain) is None:
-            return None
+            if row is None:
+                return None
+            chain = Digest.parse(row[1]) if row[1] else None
+            if chain is not None:
+                if self.layers.get(chain) is None:
+                    return None
+                self._hold(str(chain), row[2], row[3])
         return CacheEntry(row[0], chain, Digest.parse(row[2]) if row[2] else None, row[3])
 
+    def hold(self, chain: Digest) -> bool:
+        """Lease a layer found elsewhere (--cache-from); False when it is gone."""
+        with self.db.transaction():
+            if self.layers.get(chain) is None:
+                return False
+            self._hold(str(chain), None, "")
+        return True
+
+    def _hold(self, chain: str, diff_id: str | None, created: str) -> None:
+        """Call inside a transaction (this one nests in it)."""
+        key = self.lease + chain
+        with self.db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM build_cache WHERE key=?", (key,)).fetchone() is None:
+                conn.execute("INSERT INTO build_cache VALUES (?,?,?,?,?)", (key, chain, diff_id, created, time.time()))
+                self.db.acquire_layer(chain)
+
     def put(self, key: str, staged: StagedLayers | None, created: str) -> CacheEntry:
-        """Commit the step's layer (if any) and remember it under ``key``; replaces an older entry."""
+        """Commit the step's layer (if any), remember it under ``key`` (replacing an older entry) and lease it."""
         top = staged.layers[-1] if staged and staged.layers else None
         chain = str(top.chain_id) if top else None
         released: list[str] = []
@@ -74,6 +101,9 @@ class BuildCache:
             with self.db.transaction() as conn:
                 if staged is not None:
                     self.layers.commit(staged)
+                if chain:  # first: when the older entry has the same layer, it must not reach zero
+                    self.db.acquire_layer(chain)
+                    self._hold(chain, str(top.diff_id) if top else None, created)
                 old = conn.execute("SELECT chain_id FROM build_cache WHERE key=?", (key,)).fetchone()
                 if old is not None:
                     conn.execute("DELETE FROM build_cache WHERE key=?", (key,))
@@ -83,11 +113,48 @@ class BuildCache:
                     "INSERT INTO build_cache VALUES (?,?,?,?,?)",
                     (key, chain, str(top.diff_id) if top else None, created, time.time()),
                 )
-                if chain:
-                    self.db.acquire_layer(chain)
         except BaseException:
             if staged is not None:
                 self.layers.discard(staged)
             raise
         self.layers.cleanup(released)  # an older entry's layer that nothing else holds
         return CacheEntry(key, top.chain_id if top else None, top.diff_id if top else None, created)
+
+    # leases and pruning -----------------------------------------------------------------
+
+    def end_lease(self) -> None:
+        """Drop this build's leases (idempotent)."""
+        self._drop(lambda key: key.startswith(self.lease))
+
+    def sweep_leases(self) -> None:
+        """Drop the leases of builds whose process is gone."""
+        self._drop(lambda key: key.startswith(LEASE) and not _alive(int(key.split(":")[1])))
+
+    def _drop(self, doomed: Any) -> list[LayerRow]:
+        released: list[LayerRow] = []
+        with self.db.transaction() as conn:
+            rows = conn.execute("SELECT key, chain_id FROM build_cache WHERE key LIKE 'lease:%'").fetchall()
+            for key, chain in rows:
+                if doomed(key):
+                    conn.execute("DELETE FROM build_cache WHERE key=?", (key,))
+                    if chain:
+                        released += self.db.release_layer(chain)
+        self.layers.cleanup([row.cache_id for row in released])
+        return released
+
+    def prune(self) -> tuple[list[str], int]:
+        """Drop every entry and cache mount (``builder prune -a``), not running builds' leases;
+        the entries' IDs and the bytes of layers freed."""
+        released: list[LayerRow] = []
+        with self.db.transaction() as conn:
+            rows = conn.execute("SELECT key, chain_id FROM build_cache WHERE key NOT LIKE 'lease:%' ORDER BY added").fetchall()
+            conn.execute("DELETE FROM build_cache WHERE key NOT LIKE 'lease:%'")
+            for _, chain in rows:
+                if chain:
+                    released += self.db.release_layer(chain)
+        self.layers.cleanup([row.cache_id for row in released])
+        released += self._drop(lambda key: not _alive(int(key.split(":")[1])))
+        if self.mounts is not None and self.mounts.is_dir():
+            for entry in self.mounts.iterdir():
+                shutil.rmtree(entry, ignore_errors=True)
+        return [key.removeprefix("sha256:")[:25] for key, _ in rows], sum(row.size for row in released)

@@ -25,6 +25,7 @@ from dockyard.build.parser import chomp_heredoc, parse_heredoc
 from dockyard.build.shell import Lex
 from dockyard.build.state import PROXY_ARGS, StageState, resolve_path
 from dockyard.errors import InvalidArgumentError
+from dockyard.oci.digest import Digest
 
 if TYPE_CHECKING:
     from dockyard.build.builder import Builder
@@ -146,6 +147,8 @@ class Planner:
             else:
                 row, _ = self.b.image_layers(name, "")
                 chain = row.top_layer
+                if chain and not self.b.cache.hold(Digest.parse(chain)):
+                    raise InvalidArgumentError(f"{name} was removed during the build")
             plan.from_layers = self.b.s.cache_ids(chain) if chain else []
             plan.from_paths = sources
             parts.append(["from", str(chain)])
