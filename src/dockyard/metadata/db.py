@@ -29,8 +29,9 @@ Schema (``PRAGMA user_version`` is the number of migrations applied):
     networks    (filled by the runtime) id, name UNIQUE, driver, created, config JSON
                 (bridge device, subnet, gateway, internal, labels)
     build_cache (filled by the builder) key PK (sha256 of parent key, instruction, args,
-                source checksums), chain_id NULL (NULL: the step changed nothing),
-                diff_id, created RFC 3339, added; one layer reference per row
+                source checksums; or lease:<pid>:<token>:<chain ID>, a running build's hold),
+                chain_id NULL (NULL: the step changed nothing), diff_id, created RFC 3339,
+                added; one layer reference per row
 
 Every multi-step change runs in one ``transaction()`` (BEGIN IMMEDIATE), so
 a crash leaves the old state or the new one; WAL lets readers run beside
