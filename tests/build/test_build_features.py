@@ -51,11 +51,15 @@ def test_run_mounts_and_network_none(yard: Dockyard, tmp_path: Path) -> None:
         "RUN --mount=type=cache,target=/cache echo x >> /cache/runs && wc -l < /cache/runs > /count\n"
         "RUN --mount=type=bind,source=conf,target=/mnt cat /mnt/app.conf > /copied\n"
         "RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /ifaces\n"
+        "RUN --mount=type=bind,from=tools,source=/made,target=/tools,rw echo scribble > /tools/x && cat /tools/x /tools/made > /from-stage\n"
+        "RUN --mount=type=tmpfs,target=/scratch touch /scratch/t && ls /scratch > /tmpfs\n"
     )
+    dockerfile = f"FROM {BASE} AS tools\nRUN mkdir /made && echo made > /made/made\n" + dockerfile.replace(f"FROM {BASE}\n", f"FROM {BASE}\n", 1)
     ctx = write_context(tmp_path, {"Dockerfile": dockerfile, "conf/app.conf": "k=v\n"})
     yard("build", "-q", "-t", "mounts:1", str(ctx))
     yard("build", "-q", "--no-cache", "-t", "mounts:2", str(ctx))
     assert _sh(yard, "mounts:1", "cat /count /copied /ifaces; test -e /cache || test -e /mnt || echo clean") == "1\nk=v\nlo\nclean\n"
+    assert _sh(yard, "mounts:1", "cat /from-stage /tmpfs; test -e /tools || test -e /scratch || echo clean") == "scribble\nmade\nt\nclean\n"
     assert _sh(yard, "mounts:2", "cat /count") == "2\n"  # the cache mount outlives the build
 
 

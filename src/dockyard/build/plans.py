@@ -48,7 +48,7 @@ class Planner:
 
     def plan(self, state: StageState, command: ins.Instruction, stage: ins.Stage) -> Generator[Any, Any, Plan]:
         if isinstance(command, ins.Run):
-            return self._run(state, command)
+            return (yield from self._run(state, command, stage))
         if isinstance(command, ins.Copy):
             return (yield from self._copy(state, command, stage))
         assert isinstance(command, ins.Workdir)
@@ -57,7 +57,7 @@ class Planner:
 
     # RUN --------------------------------------------------------------------------
 
-    def _run(self, state: StageState, run: ins.Run) -> Plan:
+    def _run(self, state: StageState, run: ins.Run, stage: ins.Stage) -> Generator[Any, Any, Plan]:
         env_s = self.b.s.env
         script: tuple[str, str] | None = None
         if run.shell_form:
@@ -80,10 +80,11 @@ class Planner:
         env = list(state.config.get("Env") or []) + state.build_arg_env()
         proxies = [(k, v) for k, v in self.b.opts.build_args.items() if k in PROXY_ARGS and k not in state.args]
         env += [f"{k}={v}" for k, v in proxies]
-        mounts, mount_keys = self._mounts(state, run)
+        plan = steps.RunPlan(RunRequest("", (), ()), script=script)
+        mount_keys = yield from self._mounts(state, run, stage, plan)
         network = run.network or "default"
-        request = RunRequest("", tuple(argv), tuple(env), state.workdir, state.config.get("User") or "", tuple(mounts), network)
-        plan = steps.RunPlan(request, script=script)
+        plan.request = RunRequest("", tuple(argv), tuple(env), state.workdir, state.config.get("User") or "",
+                                  tuple(plan.request.mounts), network)
         created_by = hist.run(argv, used)
         return Plan(
             ["RUN", argv, env, proxies, mount_keys, network, script],
@@ -91,7 +92,9 @@ class Planner:
             lambda layers, out, label: steps.execute_run(env_s, layers, plan, out, label),
         )
 
-    def _mounts(self, state: StageState, run: ins.Run) -> tuple[list[BindMount], list[Any]]:
+    def _mounts(self, state: StageState, run: ins.Run, stage: ins.Stage, plan: steps.RunPlan) -> Generator[Any, Any, list[Any]]:
+        """RUN --mount: cache (a directory kept between builds), bind (from the context, read-only, or from a
+        stage or image, writes discarded), tmpfs (an empty directory dropped afterwards)."""
         mounts: list[BindMount] = []
         keys: list[Any] = []
         for spec in run.mounts:
@@ -107,20 +110,38 @@ class Planner:
             readonly = fields.get("readonly", fields.get("ro", "false")) == "true" or (
                 kind == "bind" and fields.get("rw", fields.get("readwrite", "false")) != "true"
             )
+            source = state.expand(fields.get("source") or fields.get("src") or ("/" if fields.get("from") else "."))
             if kind == "cache":
                 ident = fields.get("id") or target
                 mounts.append(BindMount(str(steps.cache_mount_dir(self.b.s.env, ident)), target, readonly))
                 keys.append(["cache", target])
+            elif kind == "bind" and fields.get("from"):
+                chain = yield from self._chain_of(state.expand(fields["from"]), stage)
+                plan.stage_mounts.append(steps.StageMount(self.b.s.cache_ids(chain) if chain else [], source, target, readonly))
+                keys.append(["bind-from", str(chain), source, target, readonly])
             elif kind == "bind":
-                if fields.get("from"):
-                    raise InvalidArgumentError("RUN --mount=type=bind,from= is not supported; COPY --from the files instead")
                 context = self._context()
-                source = context.resolve(state.expand(fields.get("source") or fields.get("src") or "."))[0]
-                mounts.append(BindMount(str(source.path), target, True))
-                keys.append(["bind", target, context.checksum([source])])
+                found = context.resolve(source)[0]
+                mounts.append(BindMount(str(found.path), target, True))  # never let a step write into the context
+                keys.append(["bind", target, context.checksum([found])])
+            elif kind == "tmpfs":
+                plan.tmpfs.append(target)
+                keys.append(["tmpfs", target])
             else:
                 raise InvalidArgumentError(f"unsupported mount type {kind!r}")
-        return mounts, keys
+        plan.request = RunRequest("", (), (), mounts=tuple(mounts))
+        return keys
+
+    def _chain_of(self, name: str, stage: ins.Stage) -> Generator[Any, Any, Any]:
+        """The top layer of a stage (waiting for it) or of an image (leased to this build)."""
+        dep = self.b.stage_ref(name, stage.index)
+        if dep is not None:
+            return (yield steps_wait(dep.index)).chain
+        row, _ = self.b.image_layers(name, "")
+        chain = Digest.parse(row.top_layer) if row.top_layer else None
+        if chain is not None and not self.b.cache.hold(chain):
+            raise InvalidArgumentError(f"{name} was removed during the build")
+        return chain
 
     def _context(self) -> Any:
         if self.b.context is None:
@@ -140,15 +161,7 @@ class Planner:
         plan = steps.CopyPlan(dest, None, mode, chown_spec=chown)
         parts: list[Any] = [copy.keyword, sources, dest, chown, mode]
         if copy.source_stage:
-            name = state.expand(copy.source_stage)
-            dep = self.b.stage_ref(name, stage.index)
-            if dep is not None:
-                chain = (yield steps_wait(dep.index)).chain
-            else:
-                row, _ = self.b.image_layers(name, "")
-                chain = row.top_layer
-                if chain and not self.b.cache.hold(Digest.parse(chain)):
-                    raise InvalidArgumentError(f"{name} was removed during the build")
+            chain = yield from self._chain_of(state.expand(copy.source_stage), stage)
             plan.from_layers = self.b.s.cache_ids(chain) if chain else []
             plan.from_paths = sources
             parts.append(["from", str(chain)])

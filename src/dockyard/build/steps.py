@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import posixpath
+import shutil
 import tempfile
 import time
 from collections import deque
@@ -114,8 +115,19 @@ def _drop_created(upper: Path, path: str) -> None:
 @dataclass(slots=True)
 class RunPlan:
     request: RunRequest
-    cache_mounts: list[BindMount] = field(default_factory=list)
     script: tuple[str, str] | None = None  # (path inside the container, content) for a heredoc with #!
+    stage_mounts: list[StageMount] = field(default_factory=list)
+    tmpfs: list[str] = field(default_factory=list)  # targets of empty scratch directories
+
+
+@dataclass(frozen=True, slots=True)
+class StageMount:
+    """RUN --mount=type=bind,from=: a path of another stage's (or image's) root filesystem."""
+
+    layers: list[str]
+    source: str
+    target: str
+    readonly: bool
 
 
 def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path | None:
@@ -131,8 +143,15 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
     code = [0]
     mounts = list(plan.request.mounts)
     scratch: list[Path] = []
+    sources: list[Workspace] = []
 
     def work(ws: Workspace) -> None:
+        for m in plan.stage_mounts:  # writes to them land in their own upper directory: discarded
+            sources.append(Workspace(env.driver, m.layers, env.tmp).open())
+            mounts.append(BindMount(str(fsops.confined(sources[-1].rootfs, m.source)), m.target, m.readonly))
+        for target in plan.tmpfs:
+            scratch.append(Path(tempfile.mkdtemp(dir=env.tmp, prefix="tmpfs-")))
+            mounts.append(BindMount(str(scratch[-1]), target, False))
         if plan.script is not None:
             fd, name = tempfile.mkstemp(dir=env.tmp, prefix="script-")
             with os.fdopen(fd, "w") as f:
@@ -145,12 +164,15 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
         fsops.make_dirs(ws.rootfs, plan.request.cwd)
         code[0] = env.runner.run(request, collect)
 
-    targets = _RUNTIME_PATHS + tuple(m.destination for m in mounts)
+    targets = _RUNTIME_PATHS + tuple(m.destination for m in mounts) + tuple(m.target for m in plan.stage_mounts)
+    targets += tuple(plan.tmpfs) + ((plan.script[0],) if plan.script else ())
     try:
-        result = run_in_workspace(env, layers, work, cleanup=targets + ((plan.script[0],) if plan.script else ()))
+        result = run_in_workspace(env, layers, work, cleanup=targets)
     finally:
+        for source in sources:
+            source.remove()
         for path in scratch:
-            path.unlink(missing_ok=True)
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     if partial[0]:
         tail.append(partial[0].decode(errors="replace"))
     if code[0] != 0:
