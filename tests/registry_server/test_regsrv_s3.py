@@ -427,3 +427,44 @@ def test_bad_s3_settings_are_one_error_line(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert result.stderr.strip().count("\n") == 0 and "invalid S3 endpoint" in result.stderr
+
+
+def test_gc_while_replicas_accept_pushes(tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    """Old garbage goes; images pushed through two replicas while GC runs stay whole."""
+    config_file = tmp_path / "gc-live.yaml"
+    config_file.write_text(ceph.config(bucket, prefix="gc-live"))
+    s3 = S3Client(S3Config(ceph.endpoint, bucket, ceph.access_key, ceph.secret_key, prefix="gc-live"))
+    with RegistryServer(tmp_path / "a", "--config", str(config_file)) as one, RegistryServer(tmp_path / "b", "--config", str(config_file)) as two:
+        client = RoundRobinClient([one.url, two.url])
+        base = os.urandom(4000)
+        kept, _ = client.push_image("live/base", "v1", [base])
+        garbage = client.push_blob("live/garbage", os.urandom(3000))
+        time.sleep(4.5)  # older than the grace period below
+        stop = threading.Event()
+        pushed: list[tuple[str, str]] = []
+
+        def pusher(n: int) -> None:
+            i = 0
+            while not stop.is_set():
+                name = f"live/p{n}"
+                digest, _ = client.push_image(name, f"t{i}", [base, os.urandom(2000)])
+                pushed.append((name, digest))
+                i += 1
+
+        threads = [threading.Thread(target=pusher, args=(n,)) for n in range(3)]
+        for t in threads:
+            t.start()
+        try:
+            out = _gc(config_file, tmp_path, "--grace", "4", "--delete-untagged")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert f"deleted blob {garbage}" in out
+        assert blob_keys(s3, garbage) == []
+        assert pushed
+        for name, digest in [("live/base", kept), *pushed]:
+            manifest = json.loads(client.request("GET", f"/v2/{name}/manifests/{digest}", headers={"Accept": conformance.OCI_MANIFEST}).data)
+            for blob in [manifest["config"], *manifest["layers"]]:
+                r = client.request("GET", f"/v2/{name}/blobs/{blob['digest']}")
+                assert r.status == 200 and digest_of(r.data) == blob["digest"], (name, blob)

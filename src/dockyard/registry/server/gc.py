@@ -123,15 +123,10 @@ def read_graph(registry: Registry) -> _Graph:
 def _blob_candidates(registry: Registry) -> dict[Digest, float]:
     """Every stored blob and its mtime (last use)."""
     found: dict[Digest, float] = {}
-    driver = registry.driver
-    for algorithm in driver.list_or_empty(paths.BLOBS):
-        for prefix in driver.list_or_empty(f"{paths.BLOBS}/{algorithm}"):
-            for hex_ in driver.list_or_empty(f"{paths.BLOBS}/{algorithm}/{prefix}"):
-                digest = Digest(algorithm, hex_)
-                try:
-                    found[digest] = driver.stat(paths.blob_data(digest)).mtime
-                except PathNotFoundError:
-                    continue
+    for info in registry.driver.walk(paths.BLOBS):
+        parts = info.path.split("/")  # "", "blobs", <alg>, <hex[:2]>, <hex>, "data"
+        if len(parts) == 6 and parts[5] == "data":
+            found[Digest(parts[2], parts[4])] = info.mtime
     return found
 
 

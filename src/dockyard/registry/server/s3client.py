@@ -191,6 +191,10 @@ class S3Client:
             signed.update({"host": self._host, "x-amz-date": stamp, "x-amz-content-sha256": _UNSIGNED if body else _EMPTY_SHA256})
             signature, names, scope = self._signature(method, path, query, signed, signed["x-amz-content-sha256"], stamp)
             sent = {**(headers or {}), **signed}
+            if method == "GET":
+                # a reused connection waits ~40 ms for some gateways' answers (their Nagle against our
+                # delayed ACK, radosgw among them); a fresh one per GET costs well under a millisecond
+                sent["Connection"] = "close"
             sent["Authorization"] = f"AWS4-HMAC-SHA256 Credential={self.config.access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
             try:
                 response = self._http.request(

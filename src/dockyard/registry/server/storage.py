@@ -323,6 +323,24 @@ class CheckedDriver:
         self._check("local_path", path)
         return self.inner.local_path(path)
 
+    def walk(self, path: str) -> list[FileInfo]:
+        """Every object under ``path``, at any depth: one listing where the backend has it (S3)."""
+        self._check("walk", path)
+        walk = getattr(self.inner, "walk", None)
+        if walk is not None:
+            try:
+                return walk(path)
+            except OSError as exc:
+                raise self._wrap("walk", path, exc) from exc
+        out = []
+        for name in self.list_or_empty(path):
+            try:
+                info = self.stat(f"{path}/{name}")
+            except PathNotFoundError:
+                continue  # deleted meanwhile
+            out += self.walk(info.path) if info.is_dir else [info]
+        return out
+
     def redirect_url(self, path: str) -> str | None:
         """A URL clients may fetch the object from directly (an object store's presigned URL), if any."""
         self._check("redirect_url", path)

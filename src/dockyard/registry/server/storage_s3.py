@@ -127,6 +127,10 @@ class S3Driver:
             raise PathNotFoundError(path, self.name)
         return sorted(names)
 
+    def walk(self, path: str) -> list[FileInfo]:
+        objects, _ = self.client.list(_key(path).rstrip("/") + "/", delimiter="")
+        return [FileInfo("/" + o.key, o.size, o.mtime, False) for o in objects]
+
     def move(self, source: str, dest: str) -> None:
         src, dst = _key(source), _key(dest)
         info = self._head(source)
@@ -246,12 +250,8 @@ class S3Driver:
 
     @contextmanager
     def lock(self, path: str) -> Iterator[None]:
-        key = _key(path)
-        parent = key.rpartition("/")[0]
-        # as on a filesystem, a lock never resurrects a deleted directory (a finished upload)
-        if parent and not self.client.list(parent + "/", delimiter="", limit=1)[0]:
-            raise PathNotFoundError(path, self.name)
-        lease = _Lease(self.client, key, self.lock_ttl)
+        # unlike a lock file, a lease exists only while held: it never keeps a deleted session alive
+        lease = _Lease(self.client, _key(path), self.lock_ttl)
         lease.acquire()
         try:
             yield
