@@ -72,6 +72,8 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
     assert mounts["/m"] == {"Type": "volume", "Name": "mounted", "Source": str(dy.root / "volumes" / "mounted" / "_data"),
                             "Destination": "/m", "Driver": "local", "Mode": "z", "RW": True, "Propagation": ""}
     assert sorted(os.listdir(mounts["/etc"]["Source"])) == ["group", "passwd"]  # copied up at create, as Docker
+    column = dy("ps", "-a", "--format", "{{.Mounts}}").stdout.strip().split(",")
+    assert column[1:4] == [str(host)[:14] + "…", "mounted", ""] and column[0] == anon[0][:14] + "…"
     assert mounts["/scratch"]["Mode"] == "" and inspect(dy, "cc")["Config"]["Volumes"] == {"/scratch": {}, "/etc": {}}
     dy("start", "cc")
     assert wait_until(lambda: inspect(dy, "cc")["State"]["Status"] == "exited")

@@ -335,6 +335,11 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
         for row, c in zip(rows, containers):
             row["Size"] = size_column(ctx, c)
+    if "Mounts" in fmt:
+        from dockyard.cli.volumes import mounts_column
+
+        for row, c in zip(rows, containers):
+            row["Mounts"] = mounts_column(c.record, args.no_trunc)
     sys.stdout.write(render(fmt, rows, PS_HEADERS))
     return 0
 

@@ -210,3 +210,9 @@ def inspect_mounts(record: dict[str, Any]) -> list[dict[str, Any]]:
             out.append({"Type": "bind", "Source": v["source"], "Destination": v["destination"], "Mode": mode,
                         "RW": not v["readonly"], "Propagation": v.get("propagation") or "rprivate"})
     return out
+
+
+def mounts_column(record: dict[str, Any], no_trunc: bool) -> str:
+    """``ps --format {{.Mounts}}``: volume names, else sources, each cut to 15 characters."""
+    names = [m.get("Name") or m["Source"] for m in inspect_mounts(record)]
+    return ",".join(n if no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)
