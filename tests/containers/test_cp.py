@@ -92,14 +92,14 @@ def test_cp_cannot_reach_host_files_through_symlinks(dy: Dockyard, tmp_path: Pat
     out = tmp_path / "out"
     out.mkdir()
     # reading through links gets the container's files
-    for src in ("evil:/abs/passwd", "evil:/rel/passwd"):
+    for src in ("evil:/abs/passwd", "evil:/rel/passwd", "evil:/../../../../etc/passwd"):
         dy("cp", src, str(out / "p"))
         assert (out / "p").read_text() == "container-passwd\n"
     dy("cp", "-L", "evil:/pw", str(out / "p2"))
     assert (out / "p2").read_text() == "container-passwd\n"
     # writing through links lands in the container's /etc, never the host's
     (tmp_path / marker).write_text("planted\n")
-    for dest in ("evil:/abs/", "evil:/rel/"):
+    for dest in ("evil:/abs/", "evil:/rel/", "evil:/../../../../etc/"):
         dy("cp", str(tmp_path / marker), dest)
     assert not os.path.exists(f"/etc/{marker}")
     assert f"A /etc/{marker}" in dy("diff", "evil").stdout.splitlines()

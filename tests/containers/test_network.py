@@ -307,3 +307,32 @@ def test_inspect_documents_shaped_like_dockers(dy: Dockyard, www: Path, dockerd,
     assert _shape(ours_net) == _shape(theirs_net) and list(ours_net) == list(theirs_net)
     assert sorted(ours_net["Options"]) == sorted(theirs_net["Options"])
     assert dy("network", "ls").stdout.splitlines()[0].split() == their_ls.split()
+
+
+def test_network_connect_and_disconnect(dy: Dockyard, www: Path) -> None:
+    dy("network", "create", "side")
+    web = httpd(dy, www, "--name", "web")
+    probe = dy("run", "-d", "--name", "probe", "--network", "side", "bb", "sh", "-c",
+               "until busybox wget -q -O - http://site/index.html; do sleep 0.1; done").stdout.strip()
+    assert dy("network", "connect", "--alias", "site", "side", "web").stdout == ""  # a new interface, now
+    assert wait_until(lambda: inspect(dy, probe)["State"]["Status"] == "exited", 20)
+    assert dy("logs", probe).stdout == "hello from the container\n"
+    nets = inspect(dy, web)["NetworkSettings"]["Networks"]
+    assert list(nets) == ["bridge", "side"] and nets["side"]["Aliases"] == ["site", web[:12]]
+    assert nets["side"]["IPAMConfig"] == {} and nets["side"]["IPAddress"] and nets["bridge"]["IPAddress"]
+    again = dy("network", "connect", "side", "web", check=False)
+    assert (again.returncode, again.stderr) == (1, "Error response from daemon: endpoint with name web already exists in network side\n")
+    host = dy("network", "connect", "host", "web", check=False)
+    assert host.stderr == "Error response from daemon: container cannot be disconnected from host network or connected to host network\n"
+    dy("network", "disconnect", "side", "web")
+    assert list(inspect(dy, web)["NetworkSettings"]["Networks"]) == ["bridge"]
+    gone = dy("run", "--rm", "--network", "side", "bb", "busybox", "wget", "-q", "-T", "2", "-O", "-", "http://site/", check=False)
+    assert gone.returncode != 0
+    twice = dy("network", "disconnect", "side", "web", check=False)
+    assert twice.stderr == f"Error response from daemon: container {web} is not connected to network side\n"
+    # a stopped container joins at its next start
+    later = dy("create", "--name", "later", "bb", "busybox", "ip", "-o", "-4", "addr", "show", "eth1").stdout.strip()
+    dy("network", "connect", "side", "later")
+    dy("start", "later")
+    assert wait_until(lambda: inspect(dy, later)["State"]["Status"] == "exited")
+    assert " eth1 " in dy("logs", later).stdout and "inet 10." in dy("logs", later).stdout

@@ -317,8 +317,8 @@ def ps_row(c: Any, no_trunc: bool, now: float) -> dict[str, Any]:
     return {
         "ID": c.id if no_trunc else c.id[:12], "Image": c.record["Image"], "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
         "RunningFor": human_duration(_since(c.created, now)) + " ago", "CreatedAt": c.created,
-        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": networks.ps_ports(c),
-        "Names": c.name, "Labels": "", "Mounts": "", "Networks": networks.network_of(c), "Size": "",
+        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": "",
+        "Names": c.name, "Labels": "", "Mounts": "", "Networks": "", "Size": "",
     }
 
 
@@ -329,6 +329,8 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write("".join((c.id if args.no_trunc else c.id[:12]) + "\n" for c in containers))
         return 0
     rows = [ps_row(c, args.no_trunc, now) for c in containers]
+    for row, c in zip(rows, containers):
+        row.update(networks.ps_columns(ctx, c))
     fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
     if "Size" in fmt:
         from dockyard.cli.container_files import size_column

@@ -59,25 +59,27 @@ def network_options(args: argparse.Namespace) -> Any:
 # ps, inspect of containers ---------------------------------------------------------
 
 
-def _ports(c: Any) -> dict[str, Any]:
+def _attached(ctx: Context, c: Any) -> dict[str, dict[str, Any]]:
+    return ctx.engine.networking.describe(c.id) if c.running else {}
+
+
+def _ports(c: Any, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
     from dockyard.runtime.network.ports import network_ports
 
-    settings = c.state.get("NetworkSettings") if c.running else None
-    if not settings:
+    if not attached:
         return {}
-    return network_ports(settings.get("PortMappings", []), c.record["Config"].get("ExposedPorts") or {})
+    mappings = [m for e in attached.values() for m in e["PortMappings"]]
+    return network_ports(mappings, c.record["Config"].get("ExposedPorts") or {})
 
 
-def ps_ports(c: Any) -> str:
-    from dockyard.runtime.network.ports import ps_ports as column
+def ps_columns(ctx: Context, c: Any) -> dict[str, str]:
+    """PORTS and NETWORKS of ``ps``."""
+    from dockyard.runtime.network.ports import ps_ports
 
-    return column(_ports(c))
-
-
-def network_of(c: Any) -> str:
-    """The network a container's mode names (``default`` is ``bridge``)."""
     mode = c.record["HostConfig"].get("NetworkMode", "none")
-    return "bridge" if mode == "default" else mode
+    joined = [e["network"] for e in ctx.engine.networking.networks_of(c.id, c.record)]
+    return {"Ports": ps_ports(_ports(c, _attached(ctx, c))),
+            "Networks": ",".join(joined) if joined or mode not in ("host", "none") else mode}
 
 
 def host_config(rec: dict[str, Any]) -> dict[str, Any]:
@@ -86,32 +88,38 @@ def host_config(rec: dict[str, Any]) -> dict[str, Any]:
             "ExtraHosts": h.get("ExtraHosts")}
 
 
-def _endpoint(settings: dict[str, Any], network_id: str, aliases: list[str] | None) -> dict[str, Any]:
-    s = settings
-    return {"IPAMConfig": None, "Links": None, "Aliases": aliases, "NetworkID": network_id,
-            "EndpointID": s.get("EndpointID", ""), "Gateway": s.get("Gateway", ""), "IPAddress": s.get("IPAddress", ""),
-            "IPPrefixLen": s.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": s.get("MacAddress", ""), "DriverOpts": None}
+def _endpoint(live: dict[str, Any], network_id: str, entry: dict[str, Any], cid: str) -> dict[str, Any]:
+    user = entry["network"] not in ("bridge", "host", "none")
+    return {"IPAMConfig": {} if entry["connected"] else None, "Links": None,
+            "Aliases": [*entry["aliases"], cid[:12]] if user else None, "NetworkID": network_id,
+            "EndpointID": live.get("EndpointID", ""), "Gateway": live.get("Gateway", ""), "IPAddress": live.get("IPAddress", ""),
+            "IPPrefixLen": live.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "MacAddress": live.get("MacAddress", ""), "DriverOpts": {} if entry["connected"] else None}
 
 
 def network_settings(ctx: Context, c: Any) -> dict[str, Any]:
     """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
-    name = network_of(c)
-    try:
-        network_id = ctx.engine.networking.networks.get(name).id
-    except NotFoundError:
-        network_id = ""
-    settings = (c.state.get("NetworkSettings") or {}) if c.running else {}
-    top = settings if name == "bridge" else {}
-    aliases = [c.id[:12]] if name not in ("bridge", "host", "none") else None
+    mode = c.record["HostConfig"].get("NetworkMode", "none")
+    entries = ctx.engine.networking.networks_of(c.id, c.record)
+    if not entries and mode in ("host", "none"):
+        entries = [{"network": mode, "aliases": [], "connected": False}]
+    attached = _attached(ctx, c)
+    networks: dict[str, Any] = {}
+    for entry in entries:
+        try:
+            network_id = ctx.engine.networking.networks.get(entry["network"]).id
+        except NotFoundError:
+            network_id = ""
+        networks[entry["network"]] = _endpoint(attached.get(entry["network"], {}), network_id, entry, c.id)
+    top = attached.get("bridge", {})
+    key = next((e["SandboxKey"] for e in attached.values()), "")
     return {
-        "Bridge": "", "SandboxID": hashlib.sha256(settings["SandboxKey"].encode()).hexdigest() if settings else "",
-        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": _ports(c),
-        "SandboxKey": settings.get("SandboxKey", ""), "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "Bridge": "", "SandboxID": hashlib.sha256(key.encode()).hexdigest() if key else "",
+        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": _ports(c, attached),
+        "SandboxKey": key, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
         "EndpointID": top.get("EndpointID", ""), "Gateway": top.get("Gateway", ""), "GlobalIPv6Address": "",
         "GlobalIPv6PrefixLen": 0, "IPAddress": top.get("IPAddress", ""), "IPPrefixLen": top.get("IPPrefixLen", 0),
-        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""),
-        "Networks": {name: _endpoint(settings, network_id, aliases)},
+        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""), "Networks": networks,
     }
 
 
@@ -129,7 +137,7 @@ def port_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "port", 1)
     require_args(args, "port", 2, at_most=True)
     c = ctx.engine.containers.get(args.args[0])
-    ports = _ports(c)
+    ports = _ports(c, _attached(ctx, c))
     if len(args.args) == 2:
         port, _, proto = args.args[1].partition("/")
         key = f"{port}/{proto or 'tcp'}"
@@ -155,7 +163,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     network = commands.add_parser("network", prog="dockyard network", help="Manage networks")
     sub = network.add_subparsers(dest="network_command", metavar="COMMAND", parser_class=Parser)
     for name, setup in (("create", _create_args), ("ls", _ls_args), ("rm", _rm_args), ("inspect", _inspect_args),
-                        ("prune", _prune_args)):
+                        ("prune", _prune_args), ("connect", _connect_args), ("disconnect", _disconnect_args)):
         setup(sub.add_parser(name, prog=f"dockyard network {name}"))
     sub.choices["list"] = sub.choices["ls"]
     sub.choices["remove"] = sub.choices["rm"]
@@ -325,4 +333,31 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
             deleted.append(net.name)
     if deleted:
         sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in deleted) + "\n")
+    return 0
+
+
+def _connect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="NETWORK CONTAINER")
+    p.add_argument("--alias", action="append", default=[])
+    p.set_defaults(handler=connect_cmd)
+
+
+def connect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    """Running: a new interface now; stopped: from the next start on."""
+    require_args(args, "network connect", 2, exact=True)
+    c = ctx.engine.containers.get(args.args[1])
+    ctx.engine.networking.connect(c.id, c.name, c.record, args.args[0], tuple(args.alias), c.running)
+    return 0
+
+
+def _disconnect_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="NETWORK CONTAINER")
+    p.add_argument("-f", "--force", action="store_true")
+    p.set_defaults(handler=disconnect_cmd)
+
+
+def disconnect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    require_args(args, "network disconnect", 2, exact=True)
+    c = ctx.engine.containers.get(args.args[1])
+    ctx.engine.networking.disconnect(c.id, c.record, args.args[0], c.running)
     return 0

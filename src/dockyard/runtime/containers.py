@@ -175,7 +175,7 @@ class ContainerStore:
             self.networking.detach(cid)
         paths = self.paths(cid)
         rootfs.unmount_rootfs(paths)
-        state = {**state, "Status": "exited", "NetworkSettings": None, "Pid": 0, "ExitCode": state.get("ExitCode") or 137,
+        state = {**state, "Status": "exited", "Pid": 0, "ExitCode": state.get("ExitCode") or 137,
                  "FinishedAt": rfc3339_nano(), "Error": "monitor exited unexpectedly"}
         write_state(paths, state)
         return state
@@ -251,18 +251,13 @@ class ContainerStore:
         if container.running:
             return None
         if self.networking is not None:
-            self.networking.check_start(container.record, self.published_ports)
+            self.networking.check_start(container.id, container.record)
         if stdin is not None:
             os.mkfifo(stdin, 0o600)
         return subprocess.Popen(
             self.monitor_argv(container.id, stdin), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE, start_new_session=True,
         )
-
-    def published_ports(self) -> set[tuple[str, int, str]]:
-        """(host IP, port, proto) of what this store's running containers publish."""
-        return {(m["hostIP"], m["hostPort"], m["protocol"]) for c in self.list() if c.running
-                for m in (c.state.get("NetworkSettings") or {}).get("PortMappings", [])}
 
     def wait_started(self, container: Container, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         """For ``start``/``run -d``: return once the process runs (or ran), else raise the start error."""
@@ -292,8 +287,7 @@ class ContainerStore:
         sandbox = None
         try:
             if self.networking is not None:
-                sandbox = self.networking.attach(cid, container.name, container.record, paths.hosts, self.published_ports)
-                state["NetworkSettings"] = sandbox.settings() if sandbox else None
+                sandbox = self.networking.attach(cid, container.name, container.record, paths.hosts)
             self._prepare(container, paths, str(sandbox.netns) if sandbox else None)
 
             def started(pid: int) -> None:
@@ -311,7 +305,6 @@ class ContainerStore:
             os.close(stdin_fd)
             try:
                 if self.networking is not None:
-                    state.pop("NetworkSettings", None)
                     self.networking.detach(cid, sandbox.sockets if sandbox else None)
                 rootfs.unmount_rootfs(paths)
             finally:
@@ -399,6 +392,7 @@ class ContainerStore:
         self.runc.delete(container.id)
         if self.networking is not None:
             self.networking.detach(container.id)
+            self.networking.forget(container.id)
         paths = self.paths(container.id)
         rootfs.unmount_rootfs(paths)
         freed: list[str] = []

@@ -9,11 +9,14 @@ namespace with only loopback, which runc creates).
 
 from __future__ import annotations
 
+import json
+import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from dockyard.errors import ConflictError
 from dockyard.runtime.network.hosts import parse_extra_host, render, write_in_place
 from dockyard.runtime.network.ports import (
     PortBinding,
@@ -23,10 +26,8 @@ from dockyard.runtime.network.ports import (
     port_bindings,
     reserve,
 )
-from dockyard.runtime.network.sandbox import Request, Sandbox, Sandboxes
-from dockyard.runtime.network.store import NetworkStore
-
-Held = Callable[[], set[tuple[str, int, str]]]
+from dockyard.runtime.network.sandbox import Link, Member, Sandbox, Sandboxes
+from dockyard.runtime.network.store import Network, NetworkStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,9 +61,13 @@ def bindings(record: dict[str, Any]) -> tuple[PortBinding, ...]:
 
 
 class ContainerNetworking:
+    """``connections/<id>.json`` records a container's networks once ``network connect``/``disconnect``
+    changed them; until then its NetworkMode alone says."""
+
     def __init__(self, networks: NetworkStore, sandboxes: Sandboxes) -> None:
         self.networks = networks
         self.sandboxes = sandboxes
+        self.connections_dir = sandboxes.home / "connections"
 
     def record_fields(self, mode: str, opts: NetworkOptions, image_config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         """(Config, HostConfig) fields for the container's record; raises on a bad flag or unknown network."""
@@ -81,29 +86,60 @@ class ContainerNetworking:
                 "PublishAllPorts": opts.publish_all, "ExtraHosts": list(opts.extra_hosts) or None}
         return config, host
 
-    def check_start(self, record: dict[str, Any], held: Held) -> None:
-        """Before the monitor is spawned: the network exists and the host ports are free (Docker's errors)."""
-        name = network_name(record["HostConfig"]["NetworkMode"])
-        if name is None:
-            return
-        self.networks.get(name)
-        sockets, _ = reserve(bindings(record), held())
-        for s in sockets:
-            s.close()
-
     def write_hosts(self, hosts: Path, record: dict[str, Any]) -> None:
-        """At create: the base file plus ``--add-host`` entries (the own line comes at attach)."""
+        """At create: the base file plus ``--add-host`` entries (the own lines come at attach)."""
         extra = record["HostConfig"].get("ExtraHosts") or []
         if extra:
             write_in_place(hosts, render(hosts.read_text(), extra))
 
-    def attach(self, cid: str, name: str, record: dict[str, Any], hosts: Path, held: Held) -> Sandbox | None:
-        net = network_name(record["HostConfig"]["NetworkMode"])
-        if net is None:
+    # the networks a container is on ----------------------------------------------------
+
+    def _connections_file(self, cid: str) -> Path:
+        return self.connections_dir / f"{cid}.json"
+
+    def networks_of(self, cid: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+        """``[{"network", "aliases", "connected"}]``: connected ones came from ``network connect``."""
+        try:
+            found: list[dict[str, Any]] = json.loads(self._connections_file(cid).read_text())
+            return found
+        except (OSError, ValueError):
+            name = network_name(record["HostConfig"]["NetworkMode"])
+            return [] if name is None else [{"network": name, "aliases": [], "connected": False}]
+
+    def _save(self, cid: str, entries: list[dict[str, Any]]) -> None:
+        self.connections_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.connections_dir / f".{cid}.tmp"
+        tmp.write_text(json.dumps(entries))
+        os.replace(tmp, self._connections_file(cid))
+
+    def forget(self, cid: str) -> None:
+        """On ``rm``."""
+        self._connections_file(cid).unlink(missing_ok=True)
+
+    def _links(self, cid: str, record: dict[str, Any]) -> list[Link]:
+        primary = network_name(record["HostConfig"]["NetworkMode"])
+        return [Link(e["network"], tuple(e["aliases"]), bindings(record) if i == 0 and e["network"] == primary else ())
+                for i, e in enumerate(self.networks_of(cid, record))]
+
+    # start, stop -----------------------------------------------------------------------
+
+    def check_start(self, cid: str, record: dict[str, Any]) -> None:
+        """Before the monitor is spawned: the networks exist and the host ports are free (Docker's errors)."""
+        links = self._links(cid, record)
+        for link in links:
+            self.networks.get(link.network)
+        if links:
+            sockets, _ = reserve(links[0].bindings, self.sandboxes.published())
+            for s in sockets:
+                s.close()
+
+    def attach(self, cid: str, name: str, record: dict[str, Any], hosts: Path) -> Sandbox | None:
+        """The monitor's, before ``runc create``; None: runc makes the namespace (none) or there is none (host)."""
+        links = self._links(cid, record)
+        if not links and record["HostConfig"]["NetworkMode"] in ("host", "none"):
             return None
-        req = Request(net, name, record["Config"]["Hostname"], hosts, bindings(record),
-                      tuple(record["HostConfig"].get("ExtraHosts") or ()))
-        return self.sandboxes.attach(cid, req, held)
+        member = Member(name, record["Config"]["Hostname"], hosts, tuple(record["HostConfig"].get("ExtraHosts") or ()))
+        return self.sandboxes.attach(cid, member, links, self.sandboxes.published)
 
     def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> None:
         self.sandboxes.detach(cid, sockets)
@@ -114,3 +150,38 @@ class ContainerNetworking:
             if not alive(cid):
                 self.sandboxes.detach(cid)
 
+    # network connect / disconnect --------------------------------------------------------
+
+    def _check_mode(self, record: dict[str, Any], net: Network) -> None:
+        mode = record["HostConfig"]["NetworkMode"]
+        if net.name in ("host", "none") or mode == "host":
+            raise ConflictError("container cannot be disconnected from host network or connected to host network")
+        if mode == "none":
+            raise ConflictError("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+
+    def connect(self, cid: str, name: str, record: dict[str, Any], network: str, aliases: tuple[str, ...],
+                running: bool) -> None:
+        net = self.networks.get(network)
+        self._check_mode(record, net)
+        entries = self.networks_of(cid, record)
+        if any(e["network"] == net.name for e in entries):
+            raise ConflictError(f"endpoint with name {name} already exists in network {net.name}")
+        if running:
+            self.sandboxes.connect(cid, Link(net.name, aliases))
+        self._save(cid, [*entries, {"network": net.name, "aliases": list(aliases), "connected": True}])
+
+    def disconnect(self, cid: str, record: dict[str, Any], network: str, running: bool) -> None:
+        net = self.networks.get(network)
+        self._check_mode(record, net)
+        entries = self.networks_of(cid, record)
+        if not any(e["network"] == net.name for e in entries):
+            raise ConflictError(f"container {cid} is not connected to network {net.name}")
+        if running:
+            self.sandboxes.disconnect(cid, net.name)
+        self._save(cid, [e for e in entries if e["network"] != net.name])
+
+    def describe(self, cid: str) -> dict[str, dict[str, Any]]:
+        return self.sandboxes.describe(cid)
+
+    def published(self, cid: str) -> list[dict[str, Any]]:
+        return [m for e in self.describe(cid).values() for m in e["PortMappings"]]

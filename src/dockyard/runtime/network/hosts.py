@@ -24,6 +24,8 @@ from typing import Iterable, Iterator
 
 from dockyard.errors import InvalidArgumentError
 
+DEFAULT_NETWORK = "bridge"
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
@@ -38,6 +40,7 @@ class Endpoint:
     hostname: str = ""
     aliases: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
+    order: int = 0  # the interface's number (eth0, eth1 ...)
 
 
 def parse_extra_host(spec: str) -> tuple[str, str]:
@@ -54,13 +57,12 @@ def parse_extra_host(spec: str) -> tuple[str, str]:
     return name, ip.strip("[]")
 
 
-def render(base: str, extra: Iterable[str], own: Endpoint | None = None, hostname: str = "",
+def render(base: str, extra: Iterable[str], own_ips: Iterable[str] = (), hostname: str = "",
            peers: Iterable[Endpoint] = ()) -> str:
-    """Docker's order: the base lines, ``--add-host`` entries, the container's own line; then its peers."""
+    """Docker's order: the base lines, ``--add-host`` entries, the container's own line per network; then its peers."""
     lines = [base.rstrip("\n")] if base else []
     lines += [f"{ip}\t{name}" for name, ip in (parse_extra_host(e) for e in extra)]
-    if own is not None:
-        lines.append(f"{own.ip}\t{hostname}")
+    lines += [f"{ip}\t{hostname}" for ip in own_ips]
     lines += [f"{p.ip}\t{' '.join(dict.fromkeys((p.name, *p.aliases)))}" for p in peers]
     return "\n".join(lines) + "\n"
 
@@ -97,30 +99,37 @@ class EndpointRegistry:
     def remove(self, network: str, container_id: str) -> None:
         (self.home / network / f"{container_id}.json").unlink(missing_ok=True)
 
-    def members(self, network: str) -> list[Endpoint]:
-        out = []
-        d = self.home / network
-        for f in sorted(d.glob("*.json")) if d.is_dir() else []:
-            try:
-                doc = json.loads(f.read_text())
-            except (OSError, ValueError):
-                continue
-            out.append(Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"])}))
-        return out
+    @staticmethod
+    def _load(f: Path) -> Endpoint | None:
+        try:
+            doc = json.loads(f.read_text())
+        except (OSError, ValueError):
+            return None
+        return Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"])})
 
-    def refresh(self, network: str, base: str, resolve_peers: bool) -> None:
-        """Rewrite every member's hosts file: its own line, and (user networks) the others' names."""
-        members = self.members(network)
-        for m in members:
-            peers = [p for p in members if p.container_id != m.container_id] if resolve_peers else []
+    def members(self, network: str) -> list[Endpoint]:
+        d = self.home / network
+        found = (self._load(f) for f in sorted(d.glob("*.json"))) if d.is_dir() else iter(())
+        return [ep for ep in found if ep is not None]
+
+    def endpoints_of(self, container_id: str) -> list[tuple[str, Endpoint]]:
+        """(network, endpoint) of one container, in the order its interfaces were made."""
+        found = [(f.parent.name, self._load(f)) for f in self.home.glob(f"*/{container_id}.json")]
+        return sorted(((n, ep) for n, ep in found if ep is not None), key=lambda item: item[1].order)
+
+    def refresh(self, networks: Iterable[str], base: str, also: Iterable[Endpoint] = ()) -> None:
+        """Rewrite the hosts file of every member of ``networks`` (and of ``also``, which just left):
+        a line with its own address on each network, then the names of its peers on user networks."""
+        affected = {ep.container_id: ep for n in networks for ep in self.members(n)}
+        affected.update({ep.container_id: ep for ep in also})
+        for cid, known in affected.items():
+            eps = self.endpoints_of(cid)
+            peers: dict[str, Endpoint] = {}
+            for net, _ in eps:
+                if net != DEFAULT_NETWORK:  # the default bridge has no name resolution, as in Docker
+                    peers.update({p.ip: p for p in self.members(net) if p.container_id != cid})
+            text = render(base, known.extra_hosts, [ep.ip for _, ep in eps], known.hostname, peers.values())
             try:
-                write_in_place(Path(m.hosts_path), render(base, m.extra_hosts, m, m.hostname, peers))
+                write_in_place(Path(known.hosts_path), text)
             except OSError:
                 continue  # the container is going away
-
-    def drop_network(self, network: str) -> None:
-        d = self.home / network
-        if d.is_dir():
-            for f in d.iterdir():
-                f.unlink(missing_ok=True)
-            d.rmdir()

@@ -1,14 +1,17 @@
-"""A container's network sandbox: its namespace, its interface on a network, its published ports.
+"""A container's network sandbox: its namespace, an interface per network it joined, its published ports.
 
 Lifecycle, driven by the container's monitor: ``attach`` before ``runc
 create`` (the spec names the namespace file), ``detach`` after the container
-exited; ``ContainerStore`` also calls ``detach`` when it finds a monitor dead
-and on ``rm``, and the engine's start-up sweep for containers that are gone.
+exited; ``connect``/``disconnect`` while it runs (``network connect``);
+``ContainerStore`` also calls ``detach`` when it finds a monitor dead and on
+``rm``, and the engine's start-up sweep for containers that are gone.
 ``detach`` is idempotent and works from the cache file alone, which is
 written before anything is created on the host: whatever a crash interrupted
-(namespace, veth, iptables chains, IPAM reservation), DEL undoes it.
+(namespace, veth, iptables chains, IPAM reservation), DEL undoes it. The
+cache is also what ``inspect``, ``ps`` and ``port`` read about a running
+container's addresses and ports.
 
-    network/sandboxes/<id>.json   cache: namespace, CNI list, port mappings, ADD result
+    network/sandboxes/<id>.json   cache: namespace, and per network its CNI list, ports, ADD result
     network/netns/<id>            the namespace (nsfs bind mount)
     network/endpoints/<net>/<id>.json  running members of each network (see hosts)
     network/ipam/                 host-local's reservations, per store
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from dockyard.errors import ConflictError
 from dockyard.runtime.network import cni, netns
 from dockyard.runtime.network.hosts import Endpoint, EndpointRegistry
 from dockyard.runtime.network.ports import PortBinding, reserve
@@ -33,33 +37,32 @@ LOOPBACK = {"cniVersion": cni.CNI_VERSION, "name": "lo", "plugins": [{"type": "l
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
-    """What a container asks of its network (from its record)."""
+class Member:
+    """Who the container is on its networks (its hosts file and the names others see)."""
 
-    network: str
     container_name: str
     hostname: str
     hosts_path: Path
-    bindings: tuple[PortBinding, ...] = ()
     extra_hosts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One network to join; ports are published through the first one only."""
+
+    network: str
+    aliases: tuple[str, ...] = ()
+    bindings: tuple[PortBinding, ...] = ()
 
 
 @dataclass(slots=True)
 class Sandbox:
     netns: Path
-    network: Network
-    endpoint: Endpoint
-    gateway: str
-    mappings: list[dict[str, Any]]
     sockets: list[socket.socket] = field(default_factory=list)
 
-    def settings(self) -> dict[str, Any]:
-        """What the monitor records in the container's state (inspect, ps, port read it)."""
-        ep = self.endpoint
-        return {"Network": self.network.name, "NetworkID": self.network.id, "SandboxKey": str(self.netns),
-                "EndpointID": ep.container_id[:12] + self.network.id[:52], "IPAddress": ep.ip,
-                "IPPrefixLen": ep.prefix, "Gateway": self.gateway, "MacAddress": ep.mac,
-                "Aliases": list(ep.aliases), "PortMappings": self.mappings}
+
+def endpoint_id(cid: str, network_id: str) -> str:
+    return cid[:12] + network_id[:52]
 
 
 class Sandboxes:
@@ -70,72 +73,148 @@ class Sandboxes:
         self.netns_dir = home / "netns"
         self.endpoints = EndpointRegistry(home / "endpoints")
 
+    # the cache -------------------------------------------------------------------
+
     def _cache(self, cid: str) -> Path:
         return self.cache_dir / f"{cid}.json"
 
-    def _write_cache(self, cid: str, doc: dict[str, Any]) -> None:
+    def _read(self, cid: str) -> dict[str, Any] | None:
+        try:
+            doc: dict[str, Any] = json.loads(self._cache(cid).read_text())
+        except (OSError, ValueError):
+            return None
+        return doc
+
+    def _write(self, cid: str, doc: dict[str, Any]) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = self.cache_dir / f".{cid}.tmp"
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, self._cache(cid))
 
-    def attach(self, cid: str, req: Request, held: Callable[[], set[tuple[str, int, str]]]) -> Sandbox:
-        """Namespace + interface + ports; all or nothing (raises, having undone what it did)."""
-        net = self.networks.ensure(self.networks.get(req.network))
-        sockets, mappings = reserve(req.bindings, held())
+    # attach, detach ----------------------------------------------------------------
+
+    def attach(self, cid: str, member: Member, links: list[Link], held: Callable[[], set[tuple[str, int, str]]]) -> Sandbox:
+        """Namespace + an interface per link + ports; all or nothing (raises, having undone what it did)."""
+        nets = [self.networks.ensure(self.networks.get(link.network)) for link in links]
+        sockets: list[socket.socket] = []
+        mappings: list[dict[str, Any]] = []
+        if links:
+            sockets, mappings = reserve(links[0].bindings, held())
         path = self.netns_dir / cid
-        conflist = self.networks.conflist(net)
-        doc: dict[str, Any] = {"netns": str(path), "network": net.name, "conflist": conflist,
-                               "mappings": mappings, "result": None}
+        doc: dict[str, Any] = {"netns": str(path), "member": _member_doc(member), "attachments": []}
         try:
-            self._write_cache(cid, doc)
+            self._write(cid, doc)
             netns.create(path)
             cni.add(LOOPBACK, cni.Invocation(cid, str(path), "lo"))
-            inv = cni.Invocation(cid, str(path), "eth0", {"portMappings": mappings})
-            doc["result"] = cni.add(conflist, inv)
-            self._write_cache(cid, doc)
-            box = self._sandbox(cid, req, net, path, doc["result"], mappings)
-            box.sockets = sockets
+            for i, (net, link) in enumerate(zip(nets, links)):
+                self._join(cid, doc, net, link, f"eth{i}", mappings if i == 0 else [])
             with self.endpoints.locked():
-                self.endpoints.add(net.name, box.endpoint)
-                self.endpoints.refresh(net.name, HOSTS, resolve_peers=net.name != "bridge")
+                self.endpoints.refresh([n.name for n in nets], HOSTS)
         except BaseException:
             for s in sockets:
                 s.close()
             self.detach(cid)
             raise
-        return box
+        return Sandbox(path, sockets)
 
-    @staticmethod
-    def _sandbox(cid: str, req: Request, net: Network, path: Path, result: dict[str, Any],
-                 mappings: list[dict[str, Any]]) -> Sandbox:
-        ip = result["ips"][0]
+    def _join(self, cid: str, doc: dict[str, Any], net: Network, link: Link, ifname: str,
+              mappings: list[dict[str, Any]]) -> None:
+        """CNI ADD of one network; recorded in the cache before (for DEL) and after (its result)."""
+        entry = {"network": net.name, "network_id": net.id, "ifname": ifname, "conflist": self.networks.conflist(net),
+                 "mappings": mappings, "aliases": list(link.aliases), "result": None}
+        doc["attachments"].append(entry)
+        self._write(cid, doc)
+        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": mappings})
+        entry["result"] = cni.add(entry["conflist"], inv)
+        self._write(cid, doc)
+        ip = entry["result"]["ips"][0]
         address, _, prefix = ip["address"].partition("/")
-        iface = result["interfaces"][ip["interface"]] if "interface" in ip else {}
-        aliases = () if net.name == "bridge" else (req.container_name, cid[:12])
-        endpoint = Endpoint(cid, req.container_name, address, int(prefix), iface.get("mac", ""), str(req.hosts_path),
-                            req.hostname, aliases, req.extra_hosts)
-        return Sandbox(path, net, endpoint, ip.get("gateway", ""), mappings)
+        member = doc["member"]
+        names = () if net.name == "bridge" else (*link.aliases, member["container_name"], cid[:12])
+        with self.endpoints.locked():
+            self.endpoints.add(net.name, Endpoint(
+                cid, member["container_name"], address, int(prefix), _mac(entry["result"], ifname), member["hosts_path"],
+                member["hostname"], names, tuple(member["extra_hosts"]), int(ifname.removeprefix("eth"))))
 
     def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> list[str]:
-        """Undo ``attach`` from the cache; idempotent. Returns CNI's complaints (nothing raises)."""
+        """Undo ``attach`` (every network) from the cache; idempotent. Returns CNI's complaints (nothing raises)."""
         for s in sockets or []:
             s.close()
-        try:
-            doc = json.loads(self._cache(cid).read_text())
-        except (OSError, ValueError):
-            doc = None
+        doc = self._read(cid)
         errors: list[str] = []
+        for entry in reversed(doc["attachments"] if doc else []):
+            errors += self._leave(cid, doc, entry, refresh=False)  # type: ignore[arg-type]
         if doc is not None:
             with self.endpoints.locked():
-                self.endpoints.remove(doc["network"], cid)
-                self.endpoints.refresh(doc["network"], HOSTS, resolve_peers=doc["network"] != "bridge")
-            path = doc["netns"]
-            inv = cni.Invocation(cid, path if Path(path).exists() else "", "eth0", {"portMappings": doc["mappings"]})
-            errors = cni.delete(doc["conflist"], inv, doc["result"])
+                self.endpoints.refresh([e["network"] for e in doc["attachments"]], HOSTS)
         netns.remove(self.netns_dir / cid)
         self._cache(cid).unlink(missing_ok=True)
         return errors
+
+    def _leave(self, cid: str, doc: dict[str, Any], entry: dict[str, Any], refresh: bool = True) -> list[str]:
+        with self.endpoints.locked():
+            gone = [ep for ep in self.endpoints.members(entry["network"]) if ep.container_id == cid]
+            self.endpoints.remove(entry["network"], cid)
+            if refresh:
+                self.endpoints.refresh([entry["network"]], HOSTS, also=gone)
+        path = doc["netns"]
+        inv = cni.Invocation(cid, path if Path(path).exists() else "", entry["ifname"],
+                             {"portMappings": entry["mappings"]})
+        return cni.delete(entry["conflist"], inv, entry["result"])
+
+    # while running: network connect / disconnect -------------------------------------
+
+    def connect(self, cid: str, link: Link) -> None:
+        """Join one more network (a new interface) while the container runs."""
+        doc = self._read(cid)
+        if doc is None:
+            raise ConflictError(f"container {cid} is not running")
+        net = self.networks.ensure(self.networks.get(link.network))
+        taken = {e["ifname"] for e in doc["attachments"]}
+        ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
+        try:
+            self._join(cid, doc, net, link, ifname, [])
+        except BaseException:
+            entry = next((e for e in doc["attachments"] if e["ifname"] == ifname), None)
+            if entry is not None:
+                self._leave(cid, doc, entry)
+                doc["attachments"].remove(entry)
+                self._write(cid, doc)
+            raise
+        with self.endpoints.locked():
+            self.endpoints.refresh([net.name], HOSTS)
+
+    def disconnect(self, cid: str, network: str) -> None:
+        doc = self._read(cid)
+        entry = next((e for e in (doc or {}).get("attachments", []) if e["network"] == network), None)
+        if doc is None or entry is None:
+            return
+        self._leave(cid, doc, entry)
+        doc["attachments"].remove(entry)
+        self._write(cid, doc)
+
+    # what is attached ------------------------------------------------------------------
+
+    def describe(self, cid: str) -> dict[str, dict[str, Any]]:
+        """Per network: address, gateway, MAC, endpoint, published ports (empty when not attached)."""
+        doc = self._read(cid)
+        out: dict[str, dict[str, Any]] = {}
+        for e in (doc or {}).get("attachments", []):
+            if not e.get("result"):
+                continue
+            ip = e["result"]["ips"][0]
+            address, _, prefix = ip["address"].partition("/")
+            out[e["network"]] = {
+                "NetworkID": e["network_id"], "EndpointID": endpoint_id(cid, e["network_id"]), "IPAddress": address,
+                "IPPrefixLen": int(prefix), "Gateway": ip.get("gateway", ""), "MacAddress": _mac(e["result"], e["ifname"]),
+                "SandboxKey": doc["netns"], "PortMappings": e["mappings"],  # type: ignore[index]
+            }
+        return out
+
+    def published(self) -> set[tuple[str, int, str]]:
+        """(host IP, port, proto) published by this store's attached containers."""
+        return {(m["hostIP"], m["hostPort"], m["protocol"]) for cid in self.attached()
+                for e in (self._read(cid) or {}).get("attachments", []) for m in e["mappings"]}
 
     def attached(self) -> list[str]:
         """Container IDs with a sandbox on record (live or left by a crash)."""
@@ -145,3 +224,13 @@ class Sandboxes:
 
     def members(self, network: str) -> list[Endpoint]:
         return self.endpoints.members(network)
+
+
+def _member_doc(m: Member) -> dict[str, Any]:
+    return {"container_name": m.container_name, "hostname": m.hostname, "hosts_path": str(m.hosts_path),
+            "extra_hosts": list(m.extra_hosts)}
+
+
+def _mac(result: dict[str, Any], ifname: str) -> str:
+    return next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("name") == ifname and i.get("sandbox")), "")
+
