@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import http.server
+import io
 import os
 import re
+import tarfile
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -43,6 +45,22 @@ def test_add_url(yard: Dockyard, tmp_path: Path, web: str) -> None:
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nADD {web}/file.txt /dl/\n"})
     yard("build", "-q", "-t", "added:1", str(ctx))
     assert _sh(yard, "added:1", "cat /dl/file.txt; stat -c %a /dl/file.txt") == "from the web\n600\n"
+
+
+def test_remote_contexts(yard: Dockyard, tmp_path: Path, web: str) -> None:
+    www = tmp_path / "www"
+    (www / "Dockerfile.plain").write_text(f"FROM {BASE}\nRUN echo remote > /r\n")
+    with tarfile.open(www / "ctx.tar.gz", "w:gz") as tar:
+        for name, data in (("Dockerfile", f"FROM {BASE}\nCOPY hello /hello\n".encode()), ("hello", b"hi\n")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    plain = yard("build", "-q", f"{web}/Dockerfile.plain").stdout.strip()
+    assert _sh(yard, plain, "cat /r") == "remote\n"
+    tarred = yard("build", "-q", f"{web}/ctx.tar.gz").stdout.strip()
+    assert _sh(yard, tarred, "cat /hello") == "hi\n"
+    missing = yard("build", f"{web}/nothing.tar", check=False)
+    assert missing.returncode == 1 and "404" in missing.stderr
 
 
 def test_run_mounts_and_network_none(yard: Dockyard, tmp_path: Path) -> None:

@@ -13,14 +13,18 @@ import os
 import posixpath
 import re
 import stat
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
+from dockyard.build.fetch import download
 from dockyard.build.fsops import confined
 from dockyard.build.ignore import IgnoreMatcher
 from dockyard.errors import InvalidArgumentError, NotFoundError
 
 _GLOB = re.compile(r"[*?\[]")
+MAX_CONTEXT = 8 << 30  # a context on stdin or from a URL
 
 
 class SourceNotFoundError(NotFoundError):
@@ -152,3 +156,33 @@ def load_ignore(context_root: Path | None, dockerfile: Path | None) -> IgnoreMat
         if specific.is_file():
             return IgnoreMatcher.from_file(specific)
     return IgnoreMatcher.from_file(context_root / ".dockerignore" if context_root else None)
+
+
+def spool(stream: BinaryIO, directory: Path, limit: int = MAX_CONTEXT) -> Path:
+    """Copy a stream (stdin) to a file, bounded, so a tar context is read from disk and not memory."""
+    path = directory / "stdin"
+    total = 0
+    with open(path, "wb") as out:
+        while chunk := stream.read(1 << 20):
+            total += len(chunk)
+            if total > limit:
+                raise InvalidArgumentError(f"build context larger than {limit} bytes")
+            out.write(chunk)
+    return path
+
+
+def fetch_context(url: str, directory: Path) -> Path:
+    """A remote context: a (compressed) tar, or a bare Dockerfile, by URL."""
+    _, path, _, _ = download(url, directory)
+    return path
+
+
+def unpack_context(archive: Path, dest: Path) -> Path:
+    """Extract a context tar: absolute names, ".." and links that leave ``dest`` are refused."""
+    dest.mkdir()
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            tar.extractall(dest, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise InvalidArgumentError(f"invalid build context: {exc}") from None
+    return dest

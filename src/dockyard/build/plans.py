@@ -7,12 +7,7 @@ context); ``execute`` runs in a worker.
 
 from __future__ import annotations
 
-import email.utils
-import os
-import posixpath
-import tempfile
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generator
@@ -21,6 +16,7 @@ from dockyard.build import fsops, steps
 from dockyard.build import history as hist
 from dockyard.build import instructions as ins
 from dockyard.build.executor import BindMount, RunRequest
+from dockyard.build.fetch import download
 from dockyard.build.parser import chomp_heredoc, parse_heredoc
 from dockyard.build.shell import Lex
 from dockyard.build.state import PROXY_ARGS, StageState, resolve_path
@@ -30,7 +26,6 @@ from dockyard.oci.digest import Digest
 if TYPE_CHECKING:
     from dockyard.build.builder import Builder
 
-MAX_DOWNLOAD = 1 << 30
 
 
 @dataclass(slots=True)
@@ -206,27 +201,3 @@ def steps_wait(stage: int) -> Any:
     from dockyard.build.builder import Wait
 
     return Wait(stage)
-
-
-def download(url: str, tmp: Path) -> tuple[str, Path, float, str]:
-    """ADD <url>: the file (bounded), its name, its Last-Modified time and its sha256."""
-    import hashlib
-
-    name = posixpath.basename(urllib.parse.urlsplit(url).path) or "index.html"
-    fd, spool = tempfile.mkstemp(dir=tmp, prefix="add-")
-    h = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=60) as response, os.fdopen(fd, "wb") as out:
-            total = 0
-            while chunk := response.read(1 << 20):
-                total += len(chunk)
-                if total > MAX_DOWNLOAD:
-                    raise InvalidArgumentError(f"{url}: larger than {MAX_DOWNLOAD} bytes")
-                h.update(chunk)
-                out.write(chunk)
-            modified = response.headers.get("Last-Modified")
-    except OSError as exc:
-        Path(spool).unlink(missing_ok=True)
-        raise InvalidArgumentError(f"failed to load {url}: {exc}") from None
-    mtime = email.utils.parsedate_to_datetime(modified).timestamp() if modified else 0.0
-    return name, Path(spool), mtime, h.hexdigest()

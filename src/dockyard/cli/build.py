@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -137,19 +135,25 @@ def _run(ctx: Context, args: argparse.Namespace, options: Any, printer: Any, scr
 
 def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[bytes, str, Path | None, Path | None]:
     """The Dockerfile's bytes and name, the context directory (None: none) and the Dockerfile's path."""
+    from dockyard.build.context import fetch_context, spool, unpack_context
+    from dockyard.build.fsops import is_archive
+
     location = args.args[0]
-    if location == "-":
-        data = sys.stdin.buffer.read()
-        if _is_tar(data):
-            _extract_context(data, scratch)
+    remote = location.startswith(("http://", "https://"))
+    if location == "-" or remote:
+        if remote and location.endswith(".git"):
+            raise InvalidArgumentError(f"unable to prepare context: {location}: git repositories are not supported")
+        data = fetch_context(location, scratch) if remote else spool(sys.stdin.buffer, scratch)
+        if is_archive(data):
+            context = unpack_context(data, scratch / "context")
             name = args.file or "Dockerfile"
-            path = scratch / name.lstrip("/")
+            path = context / name.lstrip("/")
             if not path.is_file():
                 raise InvalidArgumentError(f"failed to read dockerfile: open {name}: no such file or directory")
-            return path.read_bytes(), name, scratch, path
+            return path.read_bytes(), name, context, path
         if args.file:
             raise InvalidArgumentError("ambiguous Dockerfile source: both stdin and flag correspond to Dockerfiles")
-        return data, "Dockerfile", None, None
+        return data.read_bytes(), "Dockerfile", None, None
     root = Path(location)
     if not root.is_dir():
         raise InvalidArgumentError(f'unable to prepare context: path "{location}" not found')
@@ -163,22 +167,6 @@ def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[bytes, str, Path |
             f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path.resolve()}: no such file or directory"
         )
     return path.read_bytes(), str(path), root, path
-
-
-def _is_tar(data: bytes) -> bool:
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            return tar.next() is not None
-    except (tarfile.TarError, EOFError, OSError):
-        return False
-
-
-def _extract_context(data: bytes, dest: Path) -> None:
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-        try:
-            tar.extractall(dest, filter="data")  # refuses absolute names, ".." and links out of dest
-        except tarfile.FilterError as exc:
-            raise InvalidArgumentError(f"invalid build context: {exc}") from None
 
 
 def _puller(ctx: Context, args: argparse.Namespace) -> Any:
