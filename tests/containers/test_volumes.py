@@ -91,7 +91,8 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
     dy("run", "--rm", "-v", "/gone", "bb", "true")  # --rm removes its anonymous volumes too
     assert dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
 
-    # bad mounts: Docker's messages, exit 125, nothing left behind
+    # bad mounts: Docker's messages, exit 125, nothing left behind (no volume made for a create that failed)
+    dy("create", "--name", "cc", "bb", "true")
     for flags, message in (
         (["--mount", "type=bind,source=/nonexistent-dir,target=/x"],
          'invalid mount config for type "bind": bind source path does not exist: /nonexistent-dir'),
@@ -100,10 +101,11 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
         (["--mount", "source=x"], "target is required"),
         (["-v", "rel/path:/x"], "includes invalid characters for a local volume name"),
         (["-v", "/a:/b", "-v", "/c:/b"], "Duplicate mount point: /b"),
+        (["--name", "cc", "-v", "made-for-nothing:/x"], 'The container name "/cc" is already in use'),
     ):
         r = dy("run", "--rm", *flags, "bb", "true", check=False)
         assert r.returncode == 125 and message in r.stderr, (flags, r.stderr)
-    assert dy("ps", "-aq").stdout == "" and dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
+    assert len(dy("ps", "-aq").stdout.split()) == 1 and dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
 
 
 def test_sizes_and_container_prune(dy: Dockyard) -> None:

@@ -216,7 +216,7 @@ class ContainerStore:
             self._insert(cid, opts, image.id, image.top_layer, created, record)
         except BaseException:
             rootfs.remove_dir(paths)
-            self.volumes.remove_anonymous(volumes)
+            self.volumes.undo(volumes)
             raise
         return self.get(cid)
 

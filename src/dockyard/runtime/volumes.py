@@ -175,6 +175,7 @@ class VolumeStore:
     def __init__(self, home: Path, db: Database) -> None:
         self.home = home
         self.db = db
+        self._made: set[str] = set()  # volumes this process created (``undo`` removes them)
 
     def _path(self, name: str) -> Path:
         return self.home / name / "_data"
@@ -231,6 +232,7 @@ class VolumeStore:
             os.fsync(f.fileno())
         try:
             os.link(tmp, self.home / name / METADATA)  # fails if it exists: the first create wins
+            self._made.add(name)
         except FileExistsError:
             pass
         finally:
@@ -294,7 +296,7 @@ class VolumeStore:
     def resolve(self, specs: list[MountSpec], image_volumes: list[str]) -> list[dict[str, Any]]:
         """Create the volumes ``specs`` and the image's VOLUME paths need; return the record's mount entries.
 
-        On error every anonymous volume made here is removed again.
+        On error the volumes made here are removed again.
         """
         targets = [s.target for s in specs]
         dupes = {t for t in targets if targets.count(t) > 1}
@@ -307,7 +309,7 @@ class VolumeStore:
             for spec in specs:
                 entries.append(self._entry(spec))
         except BaseException:
-            self.remove_anonymous(entries)
+            self.undo(entries)
             raise
         return entries
 
@@ -322,6 +324,10 @@ class VolumeStore:
         volume = self.create(spec.source) if spec.source else self.create(None)
         return {**entry, "source": str(volume.mountpoint), "name": volume.name, "driver": volume.driver,
                 "anonymous": spec.source is None, "nocopy": spec.nocopy}
+
+    def undo(self, entries: list[dict[str, Any]]) -> None:
+        """A create that failed after ``resolve``: remove the volumes it made, so nothing is left behind."""
+        self.remove_anonymous([{**e, "anonymous": True} for e in entries if e.get("name") in self._made])
 
     def remove_anonymous(self, entries: list[dict[str, Any]]) -> None:
         """``rm -v`` / ``--rm``: drop the anonymous volumes of a removed container (others may still use them)."""
