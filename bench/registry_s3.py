@@ -126,19 +126,13 @@ def _put_client(address: tuple[str, int], name: str, path: str, digest: str, bar
         out.put(("error", 0.0, 0.0, 0, f"{type(exc).__name__}: {exc}"))
 
 
-class Bench:
+class Bench(reg.Bench):
+    """bench/registry.py's Bench (its scratch dir, guarded steps, cached multilayer image), three setups."""
+
     def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.cache = Path(args.workdir)
-        self.cache.mkdir(parents=True, exist_ok=True)
-        self.run_dir = Path(reg.tempfile.mkdtemp(prefix="registry-s3-", dir=self.cache))
-        self.logs = self.run_dir / "logs"
-        self.logs.mkdir()
+        super().__init__(args)
         self.ceph: Ceph | None = None
         self.setups: list[Setup] = []
-        self.results: list[reg.Measure] = []
-        self.meta: dict[str, Any] = {}
-        self._n = 0
 
     # setups ---------------------------------------------------------------
 
@@ -197,16 +191,6 @@ class Bench:
                     self.drop(s)
         if a.only is None or "push" in a.only:
             self.guarded("push", self.push_pull)
-
-    def guarded(self, name: str, fn: Any) -> None:
-        log(f"== {name}")
-        try:
-            fn()
-        except Exception as exc:  # noqa: BLE001 - a failed measurement must not hide the others
-            reg.traceback.print_exc()
-            m = reg.Measure(name, name, "", True)
-            m.errors["setup"] = f"{type(exc).__name__}: {exc}"
-            self.results.append(m)
 
     def order(self, it: int) -> list[str]:
         return list(KINDS[it % 3 :] + KINDS[: it % 3])
@@ -282,7 +266,7 @@ class Bench:
             return
         d = reg.private_dockerd(self.run_dir)
         with d:
-            archive = reg.Bench.multilayer(self, d, spec)  # type: ignore[arg-type]
+            archive = self.multilayer(d, spec)
             d.run("load", "-i", str(archive))
             info = d.inspect(reg.ML_REF)
             layers = len(info["RootFS"]["Layers"])

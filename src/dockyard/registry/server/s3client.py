@@ -152,9 +152,9 @@ class S3Client:
         q = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
         return f"{self._scheme}://{self._host}{path}" + (f"?{q}" if q else "")
 
-    def presign_get(self, key: str, expires: int = 1200) -> str:
+    def presign_get(self, key: str, expires: int = 1200, now: float | None = None) -> str:
         """A URL anyone may GET the object with for ``expires`` seconds (query-string SigV4)."""
-        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
         path = self._path(key)
         query = {
             "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
