@@ -33,6 +33,9 @@ def test_volume_lifecycle_and_copy_up(dy: Dockyard) -> None:
     assert dy("volume", "ls").stdout == "DRIVER    VOLUME NAME\nlocal     fresh\nlocal     named\n"
     assert dy("volume", "ls", "-q", "--filter", "label=team=a").stdout == "named\n"
     assert dy("volume", "ls", "-q", "--filter", "name=fre").stdout == "fresh\n"
+    assert json.loads(dy("volume", "ls", "--format", "{{json .}}", "--filter", "name=named").stdout) == {
+        "Driver": "local", "Labels": "team=a", "Links": "N/A", "Mountpoint": str(dy.root / "volumes" / "named" / "_data"),
+        "Name": "named", "Scope": "local", "Size": "N/A"}
     dy("create", "--name", "user", "-v", "named:/data", "bb", "true")
     assert dy("volume", "ls", "-q", "--filter", "dangling=true").stdout == "fresh\n"
 

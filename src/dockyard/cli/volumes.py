@@ -14,7 +14,7 @@ from dockyard.errors import DockyardError, InvalidArgumentError, NotFoundError
 
 LS_FORMAT = "table {{.Driver}}\t{{.Name}}"
 LS_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
-              "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE", "CreatedAt": "CREATED AT"}
+              "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"}
 LS_FILTERS = {"dangling", "name", "label", "driver"}
 PRUNE_FILTERS = {"label", "label!"}
 
@@ -102,8 +102,9 @@ def volume_filter(ctx: Context, filters: dict[str, list[str]], allowed: set[str]
 
 def _row(volume: Any) -> dict[str, Any]:
     labels = ",".join(f"{k}={v}" for k, v in sorted((volume.labels or {}).items()))
-    return {"Driver": volume.driver, "Name": volume.name, "Scope": "local", "Mountpoint": str(volume.mountpoint),
-            "Labels": labels, "Links": "N/A", "Size": "N/A", "CreatedAt": volume.created}
+    # key order is {{json .}}'s: Docker's are sorted
+    return {"Driver": volume.driver, "Labels": labels, "Links": "N/A", "Mountpoint": str(volume.mountpoint),
+            "Name": volume.name, "Scope": "local", "Size": "N/A"}
 
 
 def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
