@@ -150,6 +150,9 @@ def test_reproducible_builds(yard: Dockyard, tmp_path: Path) -> None:
     ("FROM {base}\nCOPY ../outside /\n", {}, "forbidden path outside the build context: ../outside"),
     ("FROM {base}\nENV A\n", {}, "Dockerfile:2: dockerfile parse error line 2: ENV must have two arguments"),
     ("FROM {base}\nCOPY ignored /\n", {"ignored": "x", ".dockerignore": "ignored"}, '"/ignored" not found'),
+    ('FROM {base}\nRUN ["nosuch"]\n', {}, 'executor failed running [nosuch]: runc run failed: unable to start container process: exec: "nosuch"'),
+    ("FROM {base}\nUSER ghost\nRUN true\n", {}, "unable to find user ghost: no matching entries in passwd file"),
+    ("FROM {base}\nCOPY --from=nostage /a /b\n", {}, "failed to solve with frontend dockerfile.v0: failed to create LLB definition:"),
 ])  # fmt: skip
 def test_bad_input(yard: Dockyard, tmp_path: Path, dockerfile: str, files: dict[str, str], message: str) -> None:
     ctx = write_context(tmp_path, {"Dockerfile": dockerfile.format(base=BASE), **files})
@@ -157,6 +160,8 @@ def test_bad_input(yard: Dockyard, tmp_path: Path, dockerfile: str, files: dict[
     assert out.returncode == 1, out.stderr
     assert message in out.stderr.splitlines()[-1]
     assert yard("image", "inspect", "broken:1", check=False).returncode == 1  # nothing tagged
+    if "nostage" in dockerfile:
+        assert " > [internal] load metadata for docker.io/library/nostage:latest:" in out.stderr
     if "exit 3" in dockerfile:
         assert " > [2/2] RUN echo out; exit 3:" in out.stderr and "\nout\n" in out.stderr
 

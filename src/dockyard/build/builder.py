@@ -34,7 +34,7 @@ from dockyard.image.store import ImageStore
 from dockyard.oci.config import format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest
-from dockyard.oci.reference import Reference
+from dockyard.oci.reference import Reference, parse_docker_ref
 
 CONFIG_ORDER = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
                 "Healthcheck", "ArgsEscaped", "OnBuild", "Shell")  # fmt: skip
@@ -238,7 +238,7 @@ class Builder:
                     raise BuildStepError(f"dockerfile parse error line {command.line}: {exc}", "") from None
         return state
 
-    def image_layers(self, name: str, label: str) -> tuple[Any, Any]:
+    def image_layers(self, name: str) -> tuple[Any, Any]:
         """The local image ``name`` (pulled first when missing or with --pull): its row and config."""
         images = self.s.images
         try:
@@ -250,11 +250,18 @@ class Builder:
                 self.s.pull(name)
                 row = images.resolve(name)
             except DockyardError as exc:
-                raise BuildStepError(f"failed to solve with frontend dockerfile.v0: failed to create LLB definition: {exc}", label) from None
+                try:
+                    shown = str(parse_docker_ref(name).with_default_tag())
+                except DockyardError:
+                    shown = name
+                raise BuildStepError(
+                    f"failed to solve with frontend dockerfile.v0: failed to create LLB definition: {exc}",
+                    f"[internal] load metadata for {shown}",
+                ) from None
         return row, images.config(row.id)
 
     def _image_state(self, name: str, label: str) -> StageState:
-        row, config = self.image_layers(name, label)
+        row, config = self.image_layers(name)
         image = {k: v for k, v in config.data.items() if k not in ("config", "container_config", "rootfs", "created")}
         image.setdefault("history", [])
         cfg = {k: v for k, v in config.config.items() if v not in (None, "", [], {}, False)}

@@ -132,7 +132,7 @@ class Planner:
         dep = self.b.stage_ref(name, stage.index)
         if dep is not None:
             return (yield steps_wait(dep.index)).chain
-        row, _ = self.b.image_layers(name, "")
+        row, _ = self.b.image_layers(name)
         chain = Digest.parse(row.top_layer) if row.top_layer else None
         if chain is not None and not self.b.cache.hold(chain):
             raise InvalidArgumentError(f"{name} was removed during the build")

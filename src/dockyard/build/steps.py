@@ -24,7 +24,7 @@ from dockyard.build.errors import BuildStepError
 from dockyard.build.executor import BindMount, RunRequest, StepRunner
 from dockyard.build.ignore import IgnoreMatcher
 from dockyard.build.workspace import Workspace
-from dockyard.errors import InvalidArgumentError
+from dockyard.errors import DockyardError, InvalidArgumentError
 from dockyard.storage.driver import Driver
 
 # mount points runc creates when the image lacks them; they must not end up in the layer
@@ -162,7 +162,10 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
         request = RunRequest(str(ws.rootfs), plan.request.argv, plan.request.env, plan.request.cwd, plan.request.user,
                              tuple(mounts), plan.request.network, plan.request.hostname)
         fsops.make_dirs(ws.rootfs, plan.request.cwd)
-        code[0] = env.runner.run(request, collect)
+        try:
+            code[0] = env.runner.run(request, collect)
+        except DockyardError as exc:
+            raise BuildStepError(f"executor failed running [{' '.join(plan.request.argv)}]: {exc}", label, list(tail)) from None
 
     targets = _RUNTIME_PATHS + tuple(m.destination for m in mounts) + tuple(m.target for m in plan.stage_mounts)
     targets += tuple(plan.tmpfs) + ((plan.script[0],) if plan.script else ())

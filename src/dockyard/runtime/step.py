@@ -18,7 +18,7 @@ from typing import Callable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.runtime.rootfs import HOSTS, resolv_conf, secure_join
-from dockyard.runtime.runc import Runc
+from dockyard.runtime.runc import Runc, last_error
 from dockyard.runtime.spec import SpecInput, Volume, build_spec, resolve_user
 
 
@@ -57,11 +57,13 @@ class RuncStepRunner:
         self.tmp = tmp
 
     def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
+        """Raises DockyardError with runc's message when the process could not be started."""
         cid = STEP_PREFIX + secrets.token_hex(12)
         bundle = Path(tempfile.mkdtemp(dir=self.tmp, prefix="step-"))
         try:
             self._write_bundle(bundle, cid, request)
-            argv = [*self.runc._base(), "run", "--bundle", str(bundle), cid]
+            log = bundle / "runc.log"  # runc's own complaints, apart from the step's output
+            argv = [*self.runc._base(), "--log", str(log), "--log-format", "json", "run", "--bundle", str(bundle), cid]
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             except OSError as exc:
@@ -70,7 +72,11 @@ class RuncStepRunner:
             with proc.stdout:
                 while chunk := proc.stdout.read1(1 << 16):  # type: ignore[attr-defined]
                     output(chunk)
-            return proc.wait()
+            code = proc.wait()
+            failure = last_error(log) if code else ""
+            if failure:  # the process never ran (not found, not executable, a mount refused)
+                raise DockyardError(failure)
+            return code
         finally:
             self.runc.delete(cid)
             shutil.rmtree(bundle, ignore_errors=True)
