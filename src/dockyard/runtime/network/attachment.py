@@ -1,5 +1,6 @@
 """What containers need from networking, in one place: the record fields ``create`` stores, the
-check ``start`` makes before spawning the monitor, and the monitor's attach/detach.
+check ``start`` makes before spawning the monitor, the monitor's attach/detach, ``network
+connect``/``disconnect``, and what ``inspect``/``ps``/``port`` read.
 
 Network modes (HostConfig.NetworkMode, as Docker records them): ``default``
 (no ``--network``: the ``bridge`` network), ``bridge``, a user network's

@@ -2,9 +2,10 @@
 
 Docker resolves container names on user networks with an embedded DNS server
 at 127.0.0.11. dockyard instead keeps each container's /etc/hosts listing the
-others on the network: every running container on a user network has an
-endpoint file (name, aliases, IP, hosts path) and, under one lock per store,
-whoever joins or leaves rewrites the hosts file of every member. The file is
+others on its networks: every running container has an endpoint file per
+network (name, aliases, IP, hosts path) and, under one lock per store,
+whoever joins or leaves a network rewrites the hosts file of every member
+(own address on each network, then the peers of all its user networks). The file is
 bind-mounted into the container, so it is rewritten in place (same inode),
 never renamed over. Why not a DNS server: it would need one more long-lived
 process per network (or per store) that must outlive every monitor, and

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError, NotFoundError
+from dockyard.errors import (
+    ConflictError,
+    DockyardError,
+    InvalidArgumentError,
+    NotFoundError,
+)
 from dockyard.metadata.db import Database
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
