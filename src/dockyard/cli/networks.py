@@ -53,6 +53,8 @@ def network_options(args: argparse.Namespace) -> Any:
         raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
     if not args.network:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
+    if args.network == "host" and (args.publish or args.publish_all):
+        print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
     return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host))
 
 
