@@ -65,7 +65,7 @@ class Engine:
             monitor = [sys.executable, "-m", "dockyard", "--root", str(self.root), "container-monitor"]
             self._containers = ContainerStore(
                 self.root / "containers", self.db, self.images, self.driver, self.layers.cache_ids,
-                self.layers.cleanup, lambda cid, stdin: [*monitor, cid, *(["--stdin", str(stdin)] if stdin else [])],
+                self.layers.cleanup, lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
                 self.root / "volumes", self.networking,
             )
         return self._containers

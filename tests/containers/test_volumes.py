@@ -135,7 +135,8 @@ def test_sizes_and_container_prune(dy: Dockyard) -> None:
     assert dy("container", "ls", "-a", "--format", "{{.Names}}").stdout == "kept\n"
     assert json.loads(dy("container", "inspect", "kept").stdout)[0]["Name"] == "/kept"
     r = dy("container", "inspect", "bb", check=False)  # an image is not a container
-    assert r.returncode == 1
+    assert (r.returncode, r.stderr) == (1, "Error: No such container: bb\n")
+    assert json.loads(dy("container", "inspect", "-s", "kept").stdout)[0]["SizeRw"] == 0
     assert dy("container", "prune", "-f").stdout.startswith("Deleted Containers:\n")
     assert dy("container", "prune", "-f").stdout == "Total reclaimed space: 0B\n"
 

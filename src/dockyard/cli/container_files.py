@@ -42,13 +42,29 @@ def register_container_group(commands: argparse._SubParsersAction) -> None:
     inspect.add_argument("args", nargs="*", metavar="CONTAINER")
     inspect.add_argument("-f", "--format", default="")
     inspect.add_argument("-s", "--size", action="store_true")
-    inspect.set_defaults(handler=_container_inspect, type="container")
+    inspect.set_defaults(handler=_container_inspect)
 
 
-def _container_inspect(ctx: Context, args: argparse.Namespace) -> int | None:
-    from dockyard.cli.containers import inspect_cmd
+def _container_inspect(ctx: Context, args: argparse.Namespace) -> int:
+    """``container inspect``: containers only ("No such container" for anything else)."""
+    from dockyard.cli.containers import inspect_container
+    from dockyard.cli.format import render, to_json
 
-    return inspect_cmd(ctx, args)
+    require_args(args, "container inspect", 1)
+    found: list[dict[str, Any]] = []
+    missing: list[str] = []
+    for name in args.args:
+        try:
+            container = ctx.engine.containers.get(name)
+        except DockyardError:
+            missing.append(name)
+            continue
+        document = inspect_container(ctx, container)
+        found.append(with_sizes(ctx, container, document) if args.size else document)
+    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    for name in missing:
+        print(f"Error: No such container: {name}", file=sys.stderr)
+    return EXIT_ERROR if missing else 0
 
 
 # sizes (ps -s, inspect -s) -------------------------------------------------------

@@ -6,12 +6,11 @@ import argparse
 import json
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from dockyard.cli import networks
+from dockyard.cli import attach, networks
 from dockyard.cli.context import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -39,8 +38,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         setup(commands.add_parser(name, prog=f"dockyard {name}", add_help=name not in ("run", "create")))
     monitor = commands.add_parser("container-monitor")
     monitor.add_argument("id")
-    monitor.add_argument("--stdin", type=Path)
-    monitor.set_defaults(handler=lambda ctx, args: ctx.engine.containers.monitor(args.id, args.stdin))
+    monitor.add_argument("--attach-fd", type=int)
+    monitor.set_defaults(handler=lambda ctx, args: ctx.engine.containers.monitor(args.id, args.attach_fd))
     if "inspect" in commands.choices:  # images registered it: Docker's inspect tries images, then containers
         commands.choices["inspect"].set_defaults(handler=inspect_cmd)
 
@@ -72,6 +71,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 def _run_args(p: argparse.ArgumentParser) -> None:
     _create_flags(p)
     p.add_argument("-d", "--detach", action="store_true")
+    attach.attach_flags(p)
     p.set_defaults(handler=run_cmd)
 
 
@@ -98,8 +98,7 @@ def _options(args: argparse.Namespace) -> Any:
     from dockyard.runtime.containers import CreateOptions
     from dockyard.runtime.spec import Overrides
 
-    if args.tty:
-        raise UsageError("dockyard: -t/--tty is not supported yet (no pseudo-terminal); run without -t.", EXIT_USAGE)
+    attach.check_tty(args.tty, args.interactive)
     unknown = [o for o in args.security_opt if o not in ("no-new-privileges", "no-new-privileges:true", "no-new-privileges=true")]
     if unknown:
         raise UsageError(f"dockyard: Error response from daemon: invalid --security-opt: {unknown[0]!r}.", EXIT_USAGE)
@@ -110,6 +109,7 @@ def _options(args: argparse.Namespace) -> Any:
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
         network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=bool(args.security_opt),
+        detach=args.detach and args.command == "run",
     )
 
 
@@ -161,14 +161,7 @@ def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
             store.wait_started(container, proc)
             print(container.id)
             return 0
-        fifo = store.paths(container.id).dir / "stdin" if args.interactive else None
-        log_fd = os.open(store.paths(container.id).log, os.O_RDONLY)  # stays readable after --rm deletes it
-        proc = store.start(container, fifo)
-        if fifo is not None:
-            threading.Thread(target=_copy_stdin, args=(fifo,), daemon=True).start()
-        _follow(log_fd, lambda: proc.poll() is not None)
-        check_start_error(proc)
-        return proc.returncode
+        return attach.run_attached(ctx, container, args, stdin=args.interactive)
     except ContainerStartError as exc:
         print(_daemon_error("run", f"failed to create task for container: OCI runtime create failed: {exc}: unknown"),
               file=sys.stderr)
@@ -176,15 +169,6 @@ def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
     except DockyardError as exc:
         print(_daemon_error("run", exc), file=sys.stderr)
         return EXIT_USAGE
-
-
-def _copy_stdin(fifo: Path) -> None:
-    with open(fifo, "wb", buffering=0) as out:
-        try:
-            while chunk := os.read(sys.stdin.fileno(), 1 << 16):
-                out.write(chunk)
-        except OSError:
-            pass
 
 
 def _follow(log_fd: int, done: Any, poll: float = 0.01) -> None:
@@ -222,11 +206,16 @@ def _each(ctx: Context, args: argparse.Namespace, command: str, action: Any) -> 
 
 def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="CONTAINER")
-    p.set_defaults(handler=start_cmd)
+    p.add_argument("-a", "--attach", action="store_true")
+    p.add_argument("-i", "--interactive", action="store_true")
+    attach.attach_flags(p, sig_proxy=False)
+    p.set_defaults(handler=start_cmd, sig_proxy=True)
 
 
 def start_cmd(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.engine.containers
+    if args.attach or args.interactive:
+        return attach.start_attached_cmd(ctx, args)
 
     def start(container: Any) -> None:
         proc = store.start(container)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import socket
 import sqlite3
 import subprocess
 import time
@@ -73,6 +74,7 @@ class CreateOptions:
     auto_remove: bool = False
     interactive: bool = False
     tty: bool = False
+    detach: bool = False  # run -d: nothing attaches at start (Docker's AttachStd*/StdinOnce say so)
     no_new_privileges: bool = False
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
 
@@ -105,7 +107,7 @@ class ContainerStore:
 
     def __init__(self, home: Path, db: Database, images: ImageStore, driver: Driver,
                  cache_ids: Callable[[Digest], list[str]], release: Callable[[list[str]], None],
-                 monitor_argv: Callable[[str, Path | None], list[str]], volumes_home: Path,
+                 monitor_argv: Callable[[str, int | None], list[str]], volumes_home: Path,
                  networking: ContainerNetworking | None = None) -> None:
         self.home = home
         self.db = db
@@ -242,21 +244,18 @@ class ContainerStore:
 
     # start -------------------------------------------------------------------
 
-    def start(self, container: Container, stdin: Path | None = None) -> subprocess.Popen[bytes] | None:
-        """Spawn the monitor (None if already running). With ``stdin`` the caller must open that FIFO
-        for writing at once.
+    def start(self, container: Container, attach: socket.socket | None = None) -> subprocess.Popen[bytes] | None:
+        """Spawn the monitor (None if already running). ``attach``: one end of a socket pair the monitor
+        takes as its first attach client (the caller keeps the other end and must send HELLO on it).
 
         The monitor's exit status is the container's; its stderr carries only a start error.
         """
         if container.running:
             return None
-        if self.networking is not None:
-            self.networking.check_start(container.id, container.record)
-        if stdin is not None:
-            os.mkfifo(stdin, 0o600)
+        fd = attach.fileno() if attach is not None else None
         return subprocess.Popen(
-            self.monitor_argv(container.id, stdin), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True,
+            self.monitor_argv(container.id, fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, start_new_session=True, pass_fds=() if fd is None else (fd,),
         )
 
     def wait_started(self, container: Container, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -272,7 +271,7 @@ class ContainerStore:
             time.sleep(0.005)
         raise ContainerStartError("timed out waiting for the container to start", 125)
 
-    def monitor(self, cid: str, stdin: Path | None) -> int:
+    def monitor(self, cid: str, attach_fd: int | None) -> int:
         """The monitor's body (runs in its own process): mount, run, record, tear down."""
         mon.detach_signals()
         mon.become_subreaper()
@@ -281,9 +280,7 @@ class ContainerStore:
         state = {**container.state, "Status": "starting", "MonitorPid": os.getpid(), "MonitorStart": _starttime(os.getpid()),
                  "Error": "", "ExitCode": 0}
         write_state(paths, state)
-        stdin_fd = mon.open_stdin(stdin)
-        if stdin is not None:
-            stdin.unlink(missing_ok=True)
+        server = mon.attach_server(paths, container.record["Config"], attach_fd)
         sandbox = None
         try:
             if self.networking is not None:
@@ -294,7 +291,7 @@ class ContainerStore:
                 state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano())
                 write_state(paths, state)
 
-            code = mon.run_container(cid, paths, self.runc, stdin_fd, started)
+            code = mon.run_container(cid, paths, self.runc, server, started)
             state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
         except (mon.StartFailed, DockyardError, OSError) as exc:
             code = getattr(exc, "code", 125)
@@ -302,13 +299,14 @@ class ContainerStore:
                          Error=str(exc), FinishedAt=rfc3339_nano())
             mon.report_start_error(str(exc))
         finally:
-            os.close(stdin_fd)
             try:
                 if self.networking is not None:
                     self.networking.detach(cid, sandbox.sockets if sandbox else None)
                 rootfs.unmount_rootfs(paths)
             finally:
                 write_state(paths, state)
+                server.end_run(state["ExitCode"])
+                server.close()
         if container.record["HostConfig"]["AutoRemove"]:
             self.remove(self.get(cid), force=True, volumes=True)
         return code
@@ -334,7 +332,9 @@ class ContainerStore:
                                               _read(rootfs.secure_join(root, "/etc/group")))
         env = list(proc["env"])
         keys = {e.split("=", 1)[0] for e in env}
-        env += [f"HOSTNAME={rec['Config']['Hostname']}"] * ("HOSTNAME" not in keys) + [f"HOME={home}"] * ("HOME" not in keys)
+        tty = bool(rec["Config"].get("Tty"))
+        env += [f"HOSTNAME={rec['Config']['Hostname']}"] * ("HOSTNAME" not in keys) + ["TERM=xterm"] * (tty and "TERM" not in keys)
+        env += [f"HOME={home}"] * ("HOME" not in keys)
         workdir = rootfs.secure_join(root, proc["cwd"])
         if not workdir.exists():
             workdir.mkdir(parents=True)
@@ -342,9 +342,9 @@ class ContainerStore:
             if v.get("type") != "tmpfs":
                 Path(v["source"]).mkdir(parents=True, exist_ok=True)
         spec = build_spec(SpecInput(
-            args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=groups,
+            args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=(gid, *groups),
             rootfs=str(root), hostname=rec["Config"]["Hostname"], cgroups_path=f"/dockyard/{container.id}",
-            host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"],
+            host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"], tty=tty,
             volumes=tuple(Volume(v["source"], v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
             etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
             netns_path=netns,
@@ -441,8 +441,9 @@ def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process:
         "Process": {"args": list(process.args), "env": list(process.env), "cwd": process.cwd, "user": process.user},
         "Config": {
             "Hostname": hostname, "Domainname": "", "User": o.user if o.user is not None else config.get("User", ""),
-            "AttachStdin": opts.interactive, "AttachStdout": True, "AttachStderr": True, "Tty": opts.tty,
-            "OpenStdin": opts.interactive, "StdinOnce": opts.interactive, "Env": list(process.env),
+            "AttachStdin": opts.interactive and not opts.detach, "AttachStdout": not opts.detach,
+            "AttachStderr": not opts.detach, "Tty": opts.tty, "OpenStdin": opts.interactive,
+            "StdinOnce": opts.interactive and not opts.detach, "Env": list(process.env),
             "Cmd": list(o.cmd) if o.cmd or o.entrypoint else config.get("Cmd"),
             "Image": opts.image, "Volumes": {v["destination"]: {} for v in volumes if v.get("anonymous")} or None,
             "WorkingDir": o.workdir or config.get("WorkingDir", ""),

@@ -3,22 +3,24 @@
 One process per running container, started detached from the CLI (its own
 session, no inherited stdio), so it outlives ``run -d`` and a killed CLI. It
 is the container's subreaper: ``runc create`` leaves the container's init as
-its child. It holds the container's stdout and stderr, writes them to the
-json-file log, records the exit code and times in ``state.json``, then tears
-the container down (runc delete, unmount) and applies ``--rm``.
+its child. It holds the container's stdio (pipes, or a terminal's master),
+writes the output to the json-file log, serves attach clients (``attach``
+module), records the exit code and times in ``state.json``, then tears the
+container down (runc delete, unmount) and applies ``--rm``.
 """
 
 from __future__ import annotations
 
 import ctypes
 import os
-import select
 import signal
+import socket
 import subprocess
-from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from dockyard.runtime import logs
+from dockyard.runtime import attach
+from dockyard.runtime.attach import AttachServer
+from dockyard.runtime.console import ConsoleSocket
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc, exit_code_for_start_error, last_error
 
@@ -28,25 +30,6 @@ PR_SET_CHILD_SUBREAPER = 36
 def become_subreaper() -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def pump(streams: dict[int, str], log_fd: int) -> None:
-    """Copy the container's output into the log until every stream reaches EOF."""
-    splitters = {fd: logs.LineSplitter() for fd in streams}
-    open_fds = set(streams)
-    while open_fds:
-        ready, _, _ = select.select(list(open_fds), [], [])
-        for fd in ready:
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except InterruptedError:
-                continue
-            pieces = splitters[fd].feed(chunk) if chunk else splitters[fd].flush()
-            if not chunk:
-                open_fds.discard(fd)
-                os.close(fd)
-            if pieces:
-                os.write(log_fd, b"".join(logs.entry(p, streams[fd]) for p in pieces))
 
 
 def wait_for(pid: int) -> int:
@@ -66,52 +49,90 @@ class StartFailed(Exception):
         self.code = code
 
 
-def run_container(cid: str, paths: Paths, runc: Runc, stdin_fd: int, on_started: Callable[[int], None]) -> int:
-    """runc create + start with pipes for stdout/stderr; returns the exit code (raises StartFailed)."""
+def _start_failed(cid: str, paths: Paths, runc: Runc, fds: list[int | None]) -> StartFailed:
+    for fd in fds:
+        if fd is not None:
+            os.close(fd)
+    runc.delete(cid)
+    message = last_error(paths.runc_log) or "runc create failed"
+    return StartFailed(message, exit_code_for_start_error(message))
+
+
+def _create_with_pipes(cid: str, paths: Paths, runc: Runc, open_stdin: bool) -> tuple[dict[int, str], int | None]:
+    """runc create with pipes for stdout/stderr (and stdin when it stays open): the fds the monitor keeps."""
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
-    paths.runc_log.unlink(missing_ok=True)
+    in_r, in_w = os.pipe() if open_stdin else (os.open(os.devnull, os.O_RDONLY), None)
     create = subprocess.run(
         runc.create_argv(cid, paths.dir, paths.pid_file, paths.runc_log),
-        stdin=stdin_fd, stdout=out_w, stderr=err_w, cwd=paths.dir,
+        stdin=in_r, stdout=out_w, stderr=err_w, cwd=paths.dir,
     )
-    os.close(out_w)
-    os.close(err_w)
-    if create.returncode != 0:
-        os.close(out_r)
-        os.close(err_r)  # runc's own complaint went here too; the log file has it
-        runc.delete(cid)
-        message = last_error(paths.runc_log) or "runc create failed"
-        raise StartFailed(message, exit_code_for_start_error(message))
+    for fd in (out_w, err_w, in_r):
+        os.close(fd)
+    if create.returncode != 0:  # runc's own complaint went to the pipes too; its log file has it
+        raise _start_failed(cid, paths, runc, [out_r, err_r, in_w])
+    return {out_r: "stdout", err_r: "stderr"}, in_w
+
+
+def _create_with_console(cid: str, paths: Paths, runc: Runc, server: AttachServer) -> tuple[dict[int, str], int | None]:
+    """runc create with a terminal: runc sends the pty master to our console socket."""
+    with ConsoleSocket(paths.dir) as sock:
+        create = subprocess.Popen(
+            runc.create_argv(cid, paths.dir, paths.pid_file, paths.runc_log, console_socket=sock.argv_name),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=paths.dir,
+        )
+        try:
+            master = sock.receive(create)
+        finally:
+            create.wait()
+    if create.returncode != 0 or master is None:
+        raise _start_failed(cid, paths, runc, [master])
+    server.set_console(master)
+    return {master: "stdout"}, master if server.open_stdin else None
+
+
+def run_container(cid: str, paths: Paths, runc: Runc, server: AttachServer, on_started: Callable[[int], None]) -> int:
+    """runc create + start with the container's stdio on ``server``; returns the exit code (raises StartFailed).
+
+    The caller ends the run on the server (``end_run``) once it recorded the exit.
+    """
+    paths.runc_log.unlink(missing_ok=True)
+    create = _create_with_console if server.tty else _create_with_pipes
+    outputs, stdin_fd = create(cid, paths, runc, server if server.tty else server.open_stdin)  # type: ignore[arg-type]
     pid = int(paths.pid_file.read_text())
     try:
         runc.start(cid)
     except Exception as exc:
         runc.delete(cid)
-        os.close(out_r)
-        os.close(err_r)
+        for fd in {*outputs, stdin_fd} - {None}:
+            os.close(fd)  # type: ignore[arg-type]
         raise StartFailed(str(exc), exit_code_for_start_error(str(exc))) from exc
     on_started(pid)
-    log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        pump({out_r: "stdout", err_r: "stderr"}, log_fd)
-    finally:
-        os.close(log_fd)
+    server.serve(outputs, stdin_fd, pid)
     code = wait_for(pid)
     runc.delete(cid)
     return code
+
+
+def attach_server(paths: Paths, config: dict[str, Any], attach_fd: int | None) -> AttachServer:
+    """The container's attach socket, with the client ``run``/``start -a`` handed over (if any) already on it."""
+    log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+    server = AttachServer(paths.dir / attach.SOCKET_NAME, log_fd, tty=bool(config.get("Tty")),
+                          open_stdin=bool(config.get("OpenStdin")), stdin_once=bool(config.get("StdinOnce")))
+    if attach_fd is not None:
+        sock = socket.socket(fileno=attach_fd)
+        sock.set_inheritable(False)
+        try:
+            server.add_client(sock, attach.read_hello(sock))
+        except attach.ProtocolError:
+            sock.close()  # the CLI is gone already; the container runs anyway
+    return server
 
 
 def detach_signals() -> None:
     """A terminal's signals are the CLI's business, not the monitor's."""
     for sig in (signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_IGN)
-
-
-def open_stdin(stdin: Path | None) -> int:
-    if stdin is None:
-        return os.open(os.devnull, os.O_RDONLY)
-    return os.open(stdin, os.O_RDONLY)  # blocks until the attached CLI opens the writing end
 
 
 def report_start_error(message: str) -> None:

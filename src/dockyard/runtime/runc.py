@@ -26,9 +26,16 @@ class Runc:
     def _base(self) -> list[str]:
         return [self.binary, "--root", str(self.state_root)]
 
-    def create_argv(self, cid: str, bundle: Path, pid_file: Path, log: Path) -> list[str]:
+    def create_argv(self, cid: str, bundle: Path, pid_file: Path, log: Path, *, console_socket: str | None = None) -> list[str]:
+        console = ["--console-socket", console_socket] if console_socket else []
         return [self.binary, "--root", str(self.state_root), "--log", str(log), "--log-format", "json",
-                "create", "--bundle", str(bundle), "--pid-file", str(pid_file), cid]
+                "create", "--bundle", str(bundle), "--pid-file", str(pid_file), *console, cid]
+
+    def exec_argv(self, cid: str, process: Path, pid_file: Path, log: Path, *, console_socket: str | None = None) -> list[str]:
+        """Detached: runc returns once the process runs; its parent becomes the caller (a subreaper)."""
+        console = ["--tty", "--console-socket", console_socket] if console_socket else []
+        return [self.binary, "--root", str(self.state_root), "--log", str(log), "--log-format", "json",
+                "exec", "--detach", "--process", str(process), "--pid-file", str(pid_file), *console, cid]
 
     def start_argv(self, cid: str) -> list[str]:
         return [*self._base(), "start", cid]
