@@ -121,8 +121,9 @@ def _apply(dest_dir: Path, produce: Callable[[BinaryIO], None]) -> None:
             while stream.read(1 << 16):  # let the writer finish even when applying failed
                 pass
             thread.join()
-    if failure and not isinstance(failure[0], BrokenPipeError):
-        raise failure[0]
+            # the reading side's error (a truncated tar) comes from the writing side's: report that one
+            if failure and not isinstance(failure[0], BrokenPipeError):
+                raise failure[0]
 
 
 def _placement(source: Source, dest: str, exists: bool, is_dir: bool, parent_ok: bool,
