@@ -209,7 +209,13 @@ def _split_container_path(arg: str) -> tuple[str | None, str]:
 
 
 def cp_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.copy import ContainerPathNotFoundError, CopyOptions, CopyPathError, copy_from, copy_to
+    from dockyard.runtime.copy import (
+        ContainerPathNotFoundError,
+        CopyOptions,
+        CopyPathError,
+        copy_from,
+        copy_to,
+    )
 
     require_args(args, "cp", 2, exact=True)
     (src_ctr, src), (dest_ctr, dest) = (_split_container_path(a) for a in args.args)

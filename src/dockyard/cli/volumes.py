@@ -52,7 +52,7 @@ def _create_args(p: argparse.ArgumentParser) -> None:
 def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "volume create", 1, at_most=True)
     if args.name and args.args and args.name != args.args[0]:
-        raise UsageError(f"conflicting options: either specify --name or provide positional arg, not both", EXIT_ERROR)
+        raise UsageError("conflicting options: either specify --name or provide positional arg, not both", EXIT_ERROR)
     name = args.name or (args.args[0] if args.args else None)
     volume = ctx.engine.volumes.create(name, driver=args.driver, labels=_key_values(args.label, "label"),
                                        options=_key_values(args.opt, "opt"))

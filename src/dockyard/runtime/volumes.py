@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.archive.apply import directory_size
-from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError, StorageError
+from dockyard.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    NotFoundError,
+    StorageError,
+)
 from dockyard.metadata.db import Database
 from dockyard.runtime import fsview
 from dockyard.runtime.logs import rfc3339_nano
@@ -301,7 +306,7 @@ class VolumeStore:
         targets = [s.target for s in specs]
         dupes = {t for t in targets if targets.count(t) > 1}
         if dupes:
-            raise InvalidArgumentError(f"Duplicate mount point: {sorted(dupes)[0]}")
+            raise InvalidArgumentError(f"Duplicate mount point: {min(dupes)}")
         specs = specs + [MountSpec("volume", None, os.path.normpath(p)) for p in image_volumes
                          if os.path.normpath(p) not in targets]
         entries: list[dict[str, Any]] = []
