@@ -74,7 +74,7 @@ def test_run_mounts_and_network_none(yard: Dockyard, tmp_path: Path) -> None:
     )
     dockerfile = f"FROM {BASE} AS tools\nRUN mkdir /made && echo made > /made/made\n" + dockerfile.replace(f"FROM {BASE}\n", f"FROM {BASE}\n", 1)
     ctx = write_context(tmp_path, {"Dockerfile": dockerfile, "conf/app.conf": "k=v\n"})
-    yard("build", "-q", "-t", "mounts:1", str(ctx))
+    yard("build", "-q", "--rm", "--force-rm", "-t", "mounts:1", str(ctx))
     yard("build", "-q", "--no-cache", "-t", "mounts:2", str(ctx))
     assert _sh(yard, "mounts:1", "cat /count /copied /ifaces; test -e /cache || test -e /mnt || echo clean") == "1\nk=v\nlo\nclean\n"
     assert _sh(yard, "mounts:1", "cat /from-stage /tmpfs; test -e /tools || test -e /scratch || echo clean") == "scribble\nmade\nt\nclean\n"
@@ -135,3 +135,11 @@ def test_base_pulled_when_missing_and_with_pull(yard: Dockyard, busybox_tar: Pat
         assert _sh(fresh, "pulled:2", "cat /v") == "v2\n"
     finally:
         registry.stop()
+
+
+def test_network_flag_for_every_run(yard: Dockyard, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path, {"Dockerfile": f"FROM {BASE}\nRUN cat /proc/net/dev | tail -n +3 | wc -l > /n\n"})
+    isolated = yard("build", "-q", "--network", "none", str(ctx)).stdout.strip()
+    assert _sh(yard, isolated, "cat /n") == "1\n"  # loopback only
+    bad = yard("build", "--network", "bridge0", str(ctx), check=False)
+    assert bad.returncode == 125 and "invalid choice" in bad.stderr

@@ -51,6 +51,7 @@ class BuildOptions:
     pull: bool = False
     cache_from: list[str] = field(default_factory=list)
     epoch: int | None = None  # SOURCE_DATE_EPOCH: fixed times, clamped mtimes
+    network: str = "default"  # for RUN steps without --network
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,7 +77,7 @@ class Planner:
         env += [f"{k}={v}" for k, v in proxies]
         plan = steps.RunPlan(RunRequest("", (), ()), script=script)
         mount_keys = yield from self._mounts(state, run, stage, plan)
-        network = run.network or "default"
+        network = run.network or self.b.opts.network
         plan.request = RunRequest("", tuple(argv), tuple(env), state.workdir, state.config.get("User") or "",
                                   tuple(plan.request.mounts), network)
         created_by = hist.run(argv, used)

@@ -57,7 +57,9 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default="", help="Set the target build stage to build")
     p.add_argument("--cache-from", action="append", default=[], help="Images to consider as cache sources")
     p.add_argument("--reproducible", action="store_true", help="Fixed times and clamped mtimes (SOURCE_DATE_EPOCH or 0)")
-    p.add_argument("--network", default="default", help="Networking mode for the RUN instructions during build")
+    p.add_argument("--network", default="default", choices=("default", "host", "none"), help="Networking mode for the RUN instructions during build")
+    p.add_argument("--rm", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)  # BuildKit: always
+    p.add_argument("--force-rm", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--platform", default="", help="Set platform if server is multi-platform capable")
     p.set_defaults(handler=build_cmd)
 
@@ -100,6 +102,7 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
     options = BuildOptions(
         tags=tags, build_args=_pairs(args.build_arg, "--build-arg"), labels=_pairs(args.label, "--label"),
         target=args.target, no_cache=args.no_cache, pull=args.pull, cache_from=list(args.cache_from), epoch=_epoch(args),
+        network=args.network,
     )
     printer = _printer(args)
     engine = ctx.engine
