@@ -143,3 +143,11 @@ def test_network_flag_for_every_run(yard: Dockyard, tmp_path: Path) -> None:
     assert _sh(yard, isolated, "cat /n") == "1\n"  # loopback only
     bad = yard("build", "--network", "bridge0", str(ctx), check=False)
     assert bad.returncode == 125 and "invalid choice" in bad.stderr
+
+
+def test_build_on_vfs_store(busybox_tar: Path, tmp_path: Path) -> None:
+    yard = Dockyard(tmp_path / "root", storage_driver="vfs")
+    yard("import", "-c", 'CMD ["/bin/sh"]', str(busybox_tar), BASE)
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN rm /bin/echo && cat /f > /g\n", "f": "vfs\n"})
+    image = yard("build", "-q", str(ctx)).stdout.strip()
+    assert _sh(yard, image, "cat /g; test -e /bin/echo || echo removed") == "vfs\nremoved\n"

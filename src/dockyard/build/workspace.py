@@ -3,7 +3,8 @@
 After the step, the upper directory is the step's change set: overlay
 whiteouts and all, which ``archive.export.write_diff_tar`` turns into a layer
 tar. With the vfs driver the top layer's full copy is the single lower
-directory (overlay must still be mountable there).
+directory; where overlay cannot be mounted at all, the step works on a copy
+of it and ``treediff`` makes the upper directory afterwards.
 
 A build killed mid-step leaves its workspace mounted under ``tmp/``:
 ``sweep_mounts`` unmounts such leftovers before the engine clears ``tmp/``.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import tempfile
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dockyard.archive.export import write_diff_tar
+from dockyard.build.treediff import diff_trees
 from dockyard.errors import StorageError
 from dockyard.storage.driver import Driver, Mount
 from dockyard.storage.mount import mount_all, unmount
@@ -52,25 +55,46 @@ def drain() -> None:
 class Workspace:
     """Lifecycle: ``open`` (mount) → work in ``rootfs`` → ``close`` (unmount) → ``diff`` → ``remove``."""
 
-    def __init__(self, driver: Driver, layers: list[str], tmp: Path) -> None:
+    def __init__(self, driver: Driver, layers: list[str], tmp: Path, *, copy: bool = False) -> None:
         self.driver = driver
         self.layers = layers
         self.dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=tmp))
         self.upper = self.dir / "diff"
         self.rootfs = self.dir / "rootfs"
         self._mounted = False
+        self._copy_of: Path | None = None  # copy mode: the tree the rootfs is a copy of
+        self._force_copy = copy
 
     def open(self) -> Workspace:
         (self.dir / "work").mkdir()
         self.upper.mkdir()
         self.rootfs.mkdir()
         try:
-            mount_all(self._mounts(), self.rootfs)
+            if self._force_copy and self.layers:
+                self._open_copy()
+            else:
+                self._mount()
         except BaseException:
             self.remove()
             raise
-        self._mounted = True
         return self
+
+    def _mount(self) -> None:
+        try:
+            mount_all(self._mounts(), self.rootfs)
+        except StorageError:
+            if self.driver.name == "overlay2" or not self.layers:
+                raise
+            self._open_copy()  # vfs where overlay cannot be mounted: work on a full copy
+            return
+        self._mounted = True
+
+    def _open_copy(self) -> None:
+        source = self.driver.diff_path(self.layers[-1])
+        result = subprocess.run(["cp", "-a", "--reflink=auto", f"{source}/.", str(self.rootfs)], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise StorageError(f"copy layer for a build step: {result.stderr.strip()}")
+        self._copy_of = source
 
     def _mounts(self) -> list[Mount]:
         if not self.layers:
@@ -88,11 +112,18 @@ class Workspace:
             unmount(self.rootfs)
             self._mounted = False
 
+    def _changes(self) -> Path:
+        """The upper directory; in copy mode made once, after the step, from the copy and its original."""
+        if self._copy_of is not None:
+            diff_trees(self._copy_of, self.rootfs, self.upper)
+            self._copy_of = None
+        return self.upper
+
     def empty(self) -> bool:
-        return not any(os.scandir(self.upper))
+        return not any(os.scandir(self._changes()))
 
     def diff(self, out: BinaryIO, clamp_mtime: float | None) -> None:
-        write_diff_tar(self.upper, out, clamp_mtime=clamp_mtime)
+        write_diff_tar(self._changes(), out, clamp_mtime=clamp_mtime)
 
     def remove(self) -> None:
         self.close()
