@@ -208,6 +208,9 @@ def test_nothing_leaks_after_rm_f_run_rm_and_killed_monitor(dy: Dockyard, www: P
     assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+\t[0-9a-f]{12}", own)
     assert _empty(_footprint(dy, (own.split("\t")[0],)))
 
+    failed = dy("run", "--rm", "-p", f"{free_port()}:80", "bb", "no-such-command", check=False)
+    assert failed.returncode == 127 and _empty(_footprint(dy))  # a start that fails undoes its network
+
     cid = httpd(dy, www, "-p", f"{free_port()}:80")
     bridge = json.loads(dy("network", "inspect", "bridge").stdout)[0]["Options"]["com.docker.network.bridge.name"]
     ip = inspect(dy, cid)["NetworkSettings"]["IPAddress"]
