@@ -113,3 +113,35 @@ def test_diff_commit_on_vfs(tmp_path: Path, busybox_tar: Path) -> None:
         assert "bin/.wh.ls" in layers[-1] and "usr/.wh.bin" in layers[-1] and "proc" not in layers[-1]
     finally:
         d("rm", "-f", "work", check=False)
+
+
+def test_commit_killed_while_container_frozen_thaws_it(dy: Dockyard, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    dy("run", "-d", "--name", "live", "bb", "sh", "-c", "while true; do sleep 0.05; done")
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(512 << 20)  # sparse: cheap to make, slow enough to commit that the freeze can be caught
+    dy("cp", str(big), "live:/big")
+    big.unlink()
+    cid = inspect(dy, "live")["Id"]
+
+    def runc_status() -> str:
+        out = subprocess.run(["runc", "--root", str(dy.root / "runc"), "state", cid], capture_output=True, text=True).stdout
+        return str(json.loads(out)["status"]) if out else ""
+
+    proc = subprocess.Popen([sys.executable, "-m", "dockyard", "--root", str(dy.root), "commit", "live"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_until(lambda: runc_status() == "paused", timeout=30)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # the guard thaws it; no image appears
+    assert wait_until(lambda: runc_status() == "running")
+    assert inspect(dy, "live")["State"]["Status"] == "running"
+    assert len(dy("images", "-q").stdout.split()) == 1
+    # the killed command's spool file goes with the next command that finds the store idle
+    dy("rm", "-f", "live")
+    dy("ps", "-a")
+    assert os.listdir(dy.root / "tmp") == []

@@ -5,7 +5,8 @@ after a crash), then stored like any other layer, so its diff ID is the
 digest of exactly the bytes ``save`` and ``push`` will send and Docker
 computes the same image ID from the same config and layers. A running
 container is frozen (runc pause) while its layer is read, as Docker does with
-``--pause``, and thawed after, even on error.
+``--pause``, and thawed after, even on error, and by a guard process if the
+command is killed meanwhile.
 
 The config is the container's config with ``-c`` changes applied, and the
 history gains the entry Docker writes (``empty_layer`` when nothing changed,
@@ -34,6 +35,7 @@ from dockyard.runtime import container_fs
 if TYPE_CHECKING:
     from dockyard.image.store import ImageStore
     from dockyard.runtime.containers import Container, ContainerStore
+    from dockyard.runtime.runc import Runc
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,25 @@ def image_config(base: dict[str, Any], container: Container, opts: CommitOptions
     return canonical_json(dict(sorted(document.items())))
 
 
+def _thaw_if_we_die(runtime: Runc, cid: str) -> tuple[int, int]:
+    """A guard process that thaws the container should this one die (kill -9) while it is frozen.
+
+    Returns (guard pid, write end of its pipe): write a byte when done, then close and reap.
+    """
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the guard
+        os.close(w)
+        os.setsid()  # a Ctrl-C meant for the command does not reach the guard
+        try:
+            if not os.read(r, 1):  # EOF without a word: the committing process is gone
+                runtime.resume(cid)
+        finally:
+            os._exit(0)
+    os.close(r)
+    return pid, w
+
+
 @contextlib.contextmanager
 def _frozen(store: ContainerStore, container: Container, pause: bool) -> Iterator[None]:
     """Freeze a running container for the block (not one already paused, which stays so)."""
@@ -88,11 +109,17 @@ def _frozen(store: ContainerStore, container: Container, pause: bool) -> Iterato
         yield
         return
     runtime = store.runtime(container.record)
-    runtime.pause(container.id)
+    guard, done = _thaw_if_we_die(runtime, container.id)  # before pausing: no window left unguarded
     try:
-        yield
+        runtime.pause(container.id)
+        try:
+            yield
+        finally:
+            runtime.resume(container.id)
     finally:
-        runtime.resume(container.id)
+        os.write(done, b"x")
+        os.close(done)
+        os.waitpid(guard, 0)
 
 
 def _is_empty_tar(path: Path) -> bool:
