@@ -70,7 +70,10 @@ def everything(yard: Dockyard, tmp_path_factory: pytest.TempPathFactory) -> tupl
         "dir/sub/f": "deep\n", "dir/skip.log": "log\n", "files.tar": _tar({"u/one": b"1\n"}),
         ".dockerignore": "ignored.txt\n**/*.log\n",
     })  # fmt: skip
-    out = yard("build", "--progress=plain", "-t", "every:1", "--build-arg", "GREETING=hi", "--label", "extra=yes", str(ctx))
+    iid = tmp_path_factory.mktemp("iid") / "iid"
+    out = yard("build", "--progress=plain", "-t", "every:1", "-t", "every:also", "--iidfile", str(iid),
+               "--build-arg", "GREETING=hi", "--label", "extra=yes", str(ctx))
+    assert yard("image", "inspect", "--format", "{{.Id}}", "every:also").stdout.strip() == iid.read_text()
     assert "#" in out.stderr and "DONE" in out.stderr
     return ctx, out.stderr
 

@@ -147,11 +147,16 @@ def copy_entry(source: Path, root: Path, dest: str, owner: Owner | None, mode: i
     _finish(target, st, owner, mode)
 
 
-def write_file(root: Path, dest: str, data: bytes, owner: Owner | None, mode: int, mtime: float) -> None:
+def write_file(root: Path, dest: str, data: bytes | Path, owner: Owner | None, mode: int, mtime: float) -> None:
+    """A new file at ``dest`` from bytes (a heredoc) or a file's content (a download), streamed."""
     parent = make_dirs(root, posixpath.dirname(dest) or "/")
     target = parent / posixpath.basename(dest)
     _clear(target, keep_dir=False)
-    target.write_bytes(data)
+    if isinstance(data, Path):
+        with open(data, "rb") as src, open(target, "xb") as out:
+            shutil.copyfileobj(src, out, 1 << 20)
+    else:
+        target.write_bytes(data)
     uid, gid = (owner.uid, owner.gid) if owner else (0, 0)
     os.lchown(target, uid, gid)
     os.chmod(target, mode)

@@ -256,7 +256,7 @@ def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.
         fsops.write_file(root, target, data, owner, plan.mode if plan.mode is not None else 0o644, now)
     for name, path, mtime in plan.downloads:
         target = posixpath.join(base, name) if into_dir else base
-        fsops.write_file(root, target, path.read_bytes(), owner, plan.mode if plan.mode is not None else 0o600, mtime)
+        fsops.write_file(root, target, path, owner, plan.mode if plan.mode is not None else 0o600, mtime)
     for archive in plan.archives:
         fsops.extract_archive(archive, root, base, owner)
 
