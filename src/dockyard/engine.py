@@ -132,8 +132,21 @@ class Engine:
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         self.content.sweep()
         self.layers.sweep()
+        self._sweep_containers()
         if any((self.root / "network" / "sandboxes").glob("*.json")):  # sandboxes of containers that died with us
             self.networking.sweep(self._container_running)
+
+    def _sweep_containers(self) -> None:
+        """Containers a crash left without a database row: their processes, cgroups, mounts and files."""
+        names = [n for r in ("containers", "runc", "crun") if (self.root / r).is_dir() for n in os.listdir(self.root / r)]
+        if not names:
+            return
+        with self.db.transaction() as conn:
+            known = {row[0] for row in conn.execute("SELECT id FROM containers")}
+        if any(n not in known for n in names):
+            from dockyard.runtime.orphans import sweep
+
+            sweep(self.root, known)
 
     def _container_running(self, cid: str) -> bool:
         """Asking corrects the state of a container whose monitor died (and detaches its network)."""

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.build.fetch import download
 from dockyard.build.fsops import confined
 from dockyard.build.ignore import IgnoreMatcher
 from dockyard.errors import InvalidArgumentError, NotFoundError
@@ -173,6 +172,8 @@ def spool(stream: BinaryIO, directory: Path, limit: int = MAX_CONTEXT) -> Path:
 
 def fetch_context(url: str, directory: Path) -> Path:
     """A remote context: a (compressed) tar, or a bare Dockerfile, by URL."""
+    from dockyard.build.fetch import download  # urllib is slow to import and rarely needed
+
     _, path, _, _ = download(url, directory)
     return path
 

@@ -16,7 +16,6 @@ from dockyard.build import fsops, steps
 from dockyard.build import history as hist
 from dockyard.build import instructions as ins
 from dockyard.build.executor import BindMount, RunRequest
-from dockyard.build.fetch import download
 from dockyard.build.parser import chomp_heredoc, parse_heredoc
 from dockyard.build.shell import Lex
 from dockyard.build.state import PROXY_ARGS, StageState, resolve_path
@@ -175,6 +174,8 @@ class Planner:
         sums: list[Any] = []
         for src in sources:
             if copy.is_add and urllib.parse.urlsplit(src).scheme in ("http", "https"):
+                from dockyard.build.fetch import download  # urllib is slow to import and rarely needed
+
                 name, path, mtime, digest = download(src, self.b.s.env.tmp)
                 plan.downloads.append((name, path, mtime))
                 sums.append(["url", src, digest])

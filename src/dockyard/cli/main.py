@@ -17,7 +17,7 @@ from dockyard.errors import DockyardError
 
 
 def build_parser() -> Parser:
-    from dockyard.cli import attach, containers, images, networks, registry_client, registry_server
+    from dockyard.cli import attach, containers, images, lifecycle, networks, registry_client, registry_server
 
     parser = Parser(prog="dockyard", description="Docker's image and container management")
     parser.add_argument("--root", default=os.environ.get("DOCKYARD_ROOT", "/var/lib/dockyard"), help="root of the store (env DOCKYARD_ROOT)")
@@ -36,6 +36,7 @@ def build_parser() -> Parser:
     containers.register(commands)
     attach.register(commands)
     networks.register(commands)
+    lifecycle.register(commands)
     from dockyard.cli import container_files, volumes
 
     container_files.register(commands)

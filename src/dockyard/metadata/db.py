@@ -154,6 +154,7 @@ class Database:
     """One connection per process. Not thread-safe: use from one thread."""
 
     def __init__(self, path: Path) -> None:
+        self.path = path
         try:
             self._conn = sqlite3.connect(path, isolation_level=None, timeout=60)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -173,6 +174,10 @@ class Database:
 
     def close(self) -> None:
         self._conn.close()
+
+    def reopen(self) -> None:
+        """A new connection after ``close``: around a fork, as SQLite connections must not cross one."""
+        self.__init__(self.path)  # type: ignore[misc]
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

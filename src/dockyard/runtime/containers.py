@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import select
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -30,12 +32,14 @@ from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
 from dockyard.oci.digest import Digest
 from dockyard.runtime import monitor as mon
-from dockyard.runtime import rootfs
+from dockyard.runtime import resources, rootfs, spawn
+from dockyard.runtime.isolation import Isolation, init_binary, resources_for, restart_policy, security_for
+from dockyard.runtime.restart import next_delay
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.rootfs import Paths
-from dockyard.runtime.runc import Runc
+from dockyard.runtime.runc import Runc, RuncError
 from dockyard.runtime.volumes import VolumeStore, parse_mount_flag, parse_volume_flag
 from dockyard.runtime.volumes import copy_up
 from dockyard.runtime.spec import (
@@ -76,6 +80,7 @@ class CreateOptions:
     tty: bool = False
     detach: bool = False  # run -d: nothing attaches at start (Docker's AttachStd*/StdinOnce say so)
     no_new_privileges: bool = False
+    isolation: Isolation = field(default_factory=Isolation)  # security, limits, restart, stop, init, runtime
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
 
 
@@ -90,7 +95,8 @@ class Container:
 
     @property
     def running(self) -> bool:
-        return self.state.get("Status") == "running"
+        """Docker's State.Running: true while paused or waiting to restart too."""
+        return self.state.get("Status") in ("running", "paused", "restarting")
 
 
 def _starttime(pid: int) -> str | None:
@@ -121,6 +127,16 @@ class ContainerStore:
         self.volumes = VolumeStore(volumes_home, db)
         self.runc = Runc(home.parent / "runc")
         home.mkdir(parents=True, exist_ok=True)
+
+    def runtime(self, record: dict[str, Any]) -> Runc:
+        """The OCI runtime the container was created with (``--runtime``), with a state root of its own."""
+        name = record.get("HostConfig", {}).get("Runtime") or "runc"
+        return self.runc if name == "runc" else Runc(self.home.parent / name, binary=name)
+
+    def runtimes(self) -> list[Runc]:
+        from dockyard.runtime.isolation import RUNTIMES
+
+        return [self.runtime({"HostConfig": {"Runtime": name}}) for name in RUNTIMES if shutil.which(name)]
 
     # lookup ------------------------------------------------------------------
 
@@ -160,8 +176,10 @@ class ContainerStore:
             state: dict[str, Any] = json.loads(paths.state.read_text())
         except (OSError, ValueError):
             return {"Status": "removing", "ExitCode": 0}
-        if state.get("Status") in ("running", "starting") and not self._monitor_alive(state):
+        if state.get("Status") in ("running", "starting", "restarting") and not self._monitor_alive(state):
             state = self._monitor_died(cid, state)
+        elif state.get("Status") == "running" and resources.frozen(cid):
+            state = {**state, "Status": "paused"}
         return state
 
     @staticmethod
@@ -171,8 +189,9 @@ class ContainerStore:
 
     def _monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
         """The monitor was killed: kill what it left, unmount, and say so."""
-        self.runc.kill(cid, "KILL")
-        self.runc.delete(cid)
+        for runtime in self.runtimes():
+            runtime.delete(cid)  # --force: kills the container's processes first
+        resources.remove_cgroups(cid)
         if self.networking is not None:
             self.networking.detach(cid)
         paths = self.paths(cid)
@@ -196,8 +215,12 @@ class ContainerStore:
         cid = secrets.token_hex(32)
         host_network = opts.network == "host"
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
+        opts.isolation.validate()
         volumes = self.volumes.resolve(specs, list(config.get("Volumes") or {}))
         record = _record(opts, image.id, config, process, hostname, volumes)
+        record["Config"].update(opts.isolation.config(config))
+        record["HostConfig"].update(opts.isolation.host_config())
+        record["Seccomp"] = opts.isolation.seccomp_profile
         if self.networking is not None:
             net_config, net_host = self.networking.record_fields(opts.network, opts.net, config)
             record["Config"].update(net_config)
@@ -253,22 +276,34 @@ class ContainerStore:
         if container.running:
             return None
         fd = attach.fileno() if attach is not None else None
-        return subprocess.Popen(
-            self.monitor_argv(container.id, fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, start_new_session=True, pass_fds=() if fd is None else (fd,),
-        )
+        # a forked monitor skips a new interpreter's start; it keeps the root's lock (no sweep while it runs)
+        keep = spawn.fds_of(self.home.parent / "lock") | ({fd} if fd is not None else set())
+        return spawn.fork(lambda: self.monitor(container.id, fd), keep, self.db.close, self.db.reopen)  # type: ignore[return-value]
 
     def wait_started(self, container: Container, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-        """For ``start``/``run -d``: return once the process runs (or ran), else raise the start error."""
+        """For ``start``/``run -d``: return once the process runs (or ran), else raise the start error.
+
+        The monitor closes its stderr once the process runs, so this sleeps in ``select`` rather than polling.
+        """
         deadline = time.monotonic() + timeout
+        fd = proc.stderr.fileno() if proc.stderr is not None else None
+        message = b""
         while time.monotonic() < deadline:
+            if fd is not None and select.select([fd], [], [], 0.05)[0]:
+                chunk = os.read(fd, 1 << 16)
+                message += chunk
+                if chunk:
+                    continue
+                fd = None  # EOF: it runs, or its monitor is gone having said why
+            elif fd is None:
+                time.sleep(0.01)
             if proc.poll() is not None:
-                check_start_error(proc)
+                if message.strip():
+                    raise start_error(message.decode(errors="replace").strip(), proc.returncode)
                 return
             state = self._state(container.id)
-            if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited"):
+            if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited", "restarting"):
                 return
-            time.sleep(0.005)
         raise ContainerStartError("timed out waiting for the container to start", 125)
 
     def monitor(self, cid: str, attach_fd: int | None) -> int:
@@ -278,7 +313,8 @@ class ContainerStore:
         container = self.get(cid)
         paths = self.paths(cid)
         state = {**container.state, "Status": "starting", "MonitorPid": os.getpid(), "MonitorStart": _starttime(os.getpid()),
-                 "Error": "", "ExitCode": 0}
+                 "Error": "", "ExitCode": 0, "RestartCount": 0}
+        (paths.dir / STOP_MARKER).unlink(missing_ok=True)
         write_state(paths, state)
         server = mon.attach_server(paths, container.record["Config"], attach_fd)
         sandbox = None
@@ -288,11 +324,14 @@ class ContainerStore:
             self._prepare(container, paths, str(sandbox.netns) if sandbox else None)
 
             def started(pid: int) -> None:
-                state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano())
+                state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano(), OOMKilled=False)
                 write_state(paths, state)
+                spawn.release_stderr()  # tells a waiting ``run -d``/``start`` that it runs
 
-            code = mon.run_container(cid, paths, self.runc, server, started)
-            state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
+            def exited() -> None:
+                state["OOMKilled"] = resources.oom_kills(cid) > 0
+
+            code = self._run_with_policy(container, paths, server, state, started, exited)
         except (mon.StartFailed, DockyardError, OSError) as exc:
             code = getattr(exc, "code", 125)
             state.update(Status="created" if isinstance(exc, mon.StartFailed) else "exited", Pid=0, ExitCode=code,
@@ -310,6 +349,30 @@ class ContainerStore:
         if container.record["HostConfig"]["AutoRemove"]:
             self.remove(self.get(cid), force=True, volumes=True)
         return code
+
+    def _run_with_policy(self, container: Container, paths: Paths, server: Any, state: dict[str, Any],
+                         started: Callable[[int], None], exited: Callable[[], None]) -> int:
+        """Run the process, then again as the restart policy says (Docker's back-off) until it stays down."""
+        policy = restart_policy(container.record["HostConfig"])
+        runtime = self.runtime(container.record)
+        marker = paths.dir / STOP_MARKER
+        delay = 0.0
+        while True:
+            began = time.monotonic()
+            code = mon.run_container(container.id, paths, runtime, server, started, exited)
+            state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
+            if not policy.should_restart(code, state["RestartCount"], marker.exists()):
+                return code
+            delay = next_delay(delay, time.monotonic() - began)
+            state.update(Status="restarting")
+            write_state(paths, state)
+            deadline = time.monotonic() + delay
+            while time.monotonic() < deadline and not marker.exists():
+                time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+            if marker.exists():
+                state.update(Status="exited")
+                return code
+            state["RestartCount"] += 1
 
     def rootfs_mounts(self, container: Container) -> list[Mount]:
         return self.union_mounts(container.id, container.image_id)
@@ -348,6 +411,8 @@ class ContainerStore:
             volumes=tuple(Volume(v["source"], v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
             etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
             netns_path=netns,
+            security=security_for(rec["HostConfig"], rec.get("Seccomp", "")), resources=resources_for(rec["HostConfig"]),
+            init_path=init_binary() if rec["HostConfig"].get("Init") else None,
         ))
         tmp = paths.spec.with_suffix(".tmp")
         tmp.write_text(json.dumps(spec, indent=1))
@@ -356,23 +421,29 @@ class ContainerStore:
     # stop, remove ------------------------------------------------------------
 
     def stop(self, container: Container, timeout: float | None = None) -> None:
-        """SIGTERM (or the image's stop signal), then SIGKILL after ``timeout`` seconds. Idempotent."""
+        """SIGTERM (or the stop signal), then SIGKILL after ``timeout`` (else ``--stop-timeout``, else 10) seconds.
+
+        Idempotent; marks the container stopped by hand first, so no restart policy brings it back.
+        """
         if not container.running:
             return
+        mark_stopped(self.paths(container.id))
         sig = container.record["Config"].get("StopSignal") or "TERM"
-        wait = 10 if timeout is None else timeout
+        stored = container.record["Config"].get("StopTimeout")
+        wait = timeout if timeout is not None else (stored if stored is not None else 10)
+        runtime = self.runtime(container.record)
         if wait > 0:
-            self.runc.kill(container.id, sig.removeprefix("SIG"))
+            signal_container(runtime, container, sig.removeprefix("SIG"))
             if self._wait_exit(container.id, wait):
                 return
-        self.runc.kill(container.id, "KILL")
+        signal_container(runtime, container, "KILL")
         self._wait_exit(container.id, 30)
 
     def _wait_exit(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             state = self._state(cid)
-            if state.get("Status") not in ("running", "starting") or not self._monitor_alive(state):
+            if state.get("Status") not in ("running", "starting", "restarting", "paused") or not self._monitor_alive(state):
                 # the monitor still tears down after writing "exited": wait for it to be gone
                 while self._monitor_alive(state) and time.monotonic() < deadline + 10:
                     time.sleep(0.01)
@@ -382,6 +453,11 @@ class ContainerStore:
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         """``volumes``: also remove the container's anonymous volumes (``rm -v``, ``--rm``)."""
+        if container.state.get("Status") == "paused" and not force:
+            raise ConflictError(
+                f"You cannot remove a paused container {container.id}. "
+                "Unpause and then stop the container before attempting removal or force remove"
+            )
         if container.running:
             if not force:
                 raise ConflictError(
@@ -389,7 +465,10 @@ class ContainerStore:
                     "Stop the container before attempting removal or force remove"
                 )
             self.stop(container, timeout=0)
-        self.runc.delete(container.id)
+        runtime = self.runtime(container.record)
+        if (runtime.state_root / container.id).exists():  # the monitor deleted it already, as a rule
+            runtime.delete(container.id)
+        resources.remove_cgroups(container.id)
         if self.networking is not None:
             self.networking.detach(container.id)
             self.networking.forget(container.id)
@@ -407,11 +486,37 @@ class ContainerStore:
         rootfs.remove_dir(paths)
 
 
+STOP_MARKER = "stopped-by-hand"
+
+
+def mark_stopped(paths: Paths) -> None:
+    """``stop``/``kill``/``rm -f`` say so before signalling: the monitor then applies no restart policy."""
+    try:
+        (paths.dir / STOP_MARKER).touch()
+    except OSError:
+        pass
+
+
+def signal_container(runtime: Runc, container: Container, sig: str) -> bool:
+    """Send ``sig`` to the container's init; a paused container is thawed after, so the signal lands (as Docker)."""
+    sent = runtime.kill(container.id, sig)
+    if container.state.get("Status") == "paused":
+        try:
+            runtime.resume(container.id)
+        except RuncError:
+            pass  # it died of the signal already
+    return sent
+
+
 def check_start_error(proc: subprocess.Popen[bytes]) -> None:
     """After the monitor exited: raise the start error it reported, if any."""
     message = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
     if message:
-        raise ContainerStartError(message, proc.returncode if proc.returncode in (125, 126, 127) else 125)
+        raise start_error(message, proc.returncode)
+
+
+def start_error(message: str, returncode: int | None) -> ContainerStartError:
+    return ContainerStartError(message, returncode if returncode in (125, 126, 127) else 125)
 
 
 def _tmpfs_options(entry: dict[str, Any]) -> tuple[str, ...] | None:

@@ -91,7 +91,8 @@ def _create_with_console(cid: str, paths: Paths, runc: Runc, server: AttachServe
     return {master: "stdout"}, master if server.open_stdin else None
 
 
-def run_container(cid: str, paths: Paths, runc: Runc, server: AttachServer, on_started: Callable[[int], None]) -> int:
+def run_container(cid: str, paths: Paths, runc: Runc, server: AttachServer, on_started: Callable[[int], None],
+                  on_exited: Callable[[], None] = lambda: None) -> int:
     """runc create + start with the container's stdio on ``server``; returns the exit code (raises StartFailed).
 
     The caller ends the run on the server (``end_run``) once it recorded the exit.
@@ -110,6 +111,7 @@ def run_container(cid: str, paths: Paths, runc: Runc, server: AttachServer, on_s
     on_started(pid)
     server.serve(outputs, stdin_fd, pid)
     code = wait_for(pid)
+    on_exited()  # the cgroups (OOM counts) are still there until delete
     runc.delete(cid)
     return code
 

@@ -1,0 +1,213 @@
+"""Lifecycle commands: kill, restart, wait, pause, unpause, top, stats, rename."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from dockyard.cli.containers import _each
+from dockyard.cli.context import EXIT_ERROR, Context, require_args
+from dockyard.cli.format import render
+from dockyard.errors import DockyardError, NotFoundError
+
+STATS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
+STATS_HEADERS = {
+    "Container": "CONTAINER", "ID": "CONTAINER ID", "Name": "NAME", "CPUPerc": "CPU %", "MemUsage": "MEM USAGE / LIMIT",
+    "MemPerc": "MEM %", "NetIO": "NET I/O", "BlockIO": "BLOCK I/O", "PIDs": "PIDS",
+}  # fmt: skip
+STATS_INTERVAL = 0.5  # seconds between the two readings CPU % is computed from
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    for name, setup in (("kill", _kill_args), ("restart", _restart_args), ("wait", _wait_args), ("pause", _pause_args),
+                        ("unpause", _unpause_args), ("top", _top_args), ("stats", _stats_args), ("rename", _rename_args)):
+        setup(commands.add_parser(name, prog=f"dockyard {name}"))
+
+
+def _containers_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs="*", metavar="CONTAINER")
+
+
+# kill, restart, wait, pause, unpause -------------------------------------------------
+
+
+def _kill_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.add_argument("-s", "--signal", default="KILL")
+    p.set_defaults(handler=kill_cmd)
+
+
+def _for_each(args: argparse.Namespace, command: str, action: Any) -> int:
+    """``action(name)`` for each container named, in order; prints what it returns, or Docker's error line."""
+    require_args(args, command, 1)
+    failed = False
+    for name in args.args:
+        try:
+            print(action(name), flush=True)
+        except DockyardError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = True
+    return EXIT_ERROR if failed else 0
+
+
+def kill_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime import control
+
+    def kill(name: str) -> str:
+        store = ctx.engine.containers
+        try:
+            container = store.get(name)
+        except NotFoundError as exc:
+            raise DockyardError(f"Cannot kill container: {name}: {exc}") from None
+        control.kill(store, container, args.signal)
+        return name
+
+    return _for_each(args, "kill", kill)
+
+
+def _restart_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.add_argument("-t", "--time", type=int, default=None)
+    p.set_defaults(handler=restart_cmd)
+
+
+def restart_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    store = ctx.engine.containers
+
+    def restart(container: Any) -> None:
+        store.stop(container, args.time)
+        proc = store.start(store.get(container.id))
+        if proc is not None:
+            store.wait_started(container, proc)
+
+    return _each(ctx, args, "restart", restart)
+
+
+def _wait_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.set_defaults(handler=wait_cmd)
+
+
+def wait_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime import control
+
+    store = ctx.engine.containers
+    return _for_each(args, "wait", lambda name: control.wait(store, store.get(name)))
+
+
+def _pause_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.set_defaults(handler=lambda ctx, args: _each(ctx, args, "pause", lambda c: _control("pause")(ctx.engine.containers, c)))
+
+
+def _unpause_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.set_defaults(handler=lambda ctx, args: _each(ctx, args, "unpause", lambda c: _control("unpause")(ctx.engine.containers, c)))
+
+
+def _control(name: str) -> Any:
+    from dockyard.runtime import control
+
+    return getattr(control, name)
+
+
+# rename ------------------------------------------------------------------------------
+
+
+def _rename_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.set_defaults(handler=rename_cmd)
+
+
+def rename_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime import control
+
+    require_args(args, "rename", 2, exact=True)
+    old, new = args.args
+    try:
+        store = ctx.engine.containers
+        control.rename(store, store.get(old), new)
+    except DockyardError as exc:
+        print(f"Error response from daemon: {exc}", file=sys.stderr)
+        print(f"Error: failed to rename container named {old}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+# top ---------------------------------------------------------------------------------
+
+
+def _top_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="CONTAINER [ps OPTIONS]")
+    p.set_defaults(handler=top_cmd)
+
+
+def _columns(rows: list[list[str]], min_width: int = 20, padding: int = 3) -> str:
+    """Go's tabwriter as ``docker top`` sets it up: cells padded to at least ``min_width``."""
+    widths = [max(min_width, *(len(r[i]) + padding for r in rows if i < len(r))) for i in range(max(map(len, rows)))]
+    return "".join("".join(c.ljust(widths[i]) if i < len(r) - 1 else c for i, c in enumerate(r)) + "\n" for r in rows)
+
+
+def top_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime import control
+
+    require_args(args, "top", 1)
+    titles, rows = control.top(ctx.engine.containers.get(args.args[0]), args.args[1:])
+    sys.stdout.write(_columns([titles, *rows]))
+    return 0
+
+
+# stats -------------------------------------------------------------------------------
+
+
+def _stats_args(p: argparse.ArgumentParser) -> None:
+    _containers_arg(p)
+    p.add_argument("-a", "--all", action="store_true")
+    p.add_argument("--no-stream", action="store_true")
+    p.add_argument("--no-trunc", action="store_true")
+    p.add_argument("--format", default="")
+    p.set_defaults(handler=stats_cmd)
+
+
+def _stats_row(c: Any, given: str, s: Any, no_trunc: bool) -> dict[str, str]:
+    from dockyard.cli.units import bytes_size, human_size_with_precision
+
+    def pair(a: int, b: int) -> str:
+        return f"{human_size_with_precision(a, 3)} / {human_size_with_precision(b, 3)}"
+
+    return {
+        "Container": given, "ID": c.id if no_trunc else c.id[:12], "Name": c.name, "CPUPerc": f"{s.cpu_percent:.2f}%",
+        "MemUsage": f"{bytes_size(s.memory)} / {bytes_size(s.memory_limit)}", "MemPerc": f"{s.memory_percent:.2f}%",
+        "NetIO": pair(s.net_rx, s.net_tx), "BlockIO": pair(s.block_read, s.block_write), "PIDs": str(s.pids),
+    }
+
+
+def stats_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.runtime import control
+
+    store = ctx.engine.containers
+    if args.args:
+        targets = []
+        for name in args.args:
+            try:
+                targets.append((name, store.get(name)))
+            except DockyardError as exc:
+                print(f"Error response from daemon: {exc}", file=sys.stderr)
+                return EXIT_ERROR
+    else:
+        targets = [(c.id[:12], c) for c in store.list() if args.all or c.running]
+    before = [control.sample(c) for _, c in targets]
+    while True:
+        time.sleep(STATS_INTERVAL)
+        targets = [(given, store.get(c.id)) for given, c in targets]
+        after = [control.sample(c) for _, c in targets]
+        rows = [_stats_row(c, given, control.stats(b, a), args.no_trunc) for (given, c), b, a in zip(targets, before, after)]
+        out = render(args.format or STATS_FORMAT, rows, STATS_HEADERS)
+        if args.no_stream:
+            sys.stdout.write(out)
+            return 0
+        sys.stdout.write("\033[2J\033[H" + out if sys.stdout.isatty() else out)
+        sys.stdout.flush()
+        before = after

@@ -1,0 +1,219 @@
+"""Acting on a created container: kill, pause/unpause, rename, wait, top, stats.
+
+Each takes the ``ContainerStore`` and a ``Container`` from it and raises
+Docker's errors (ConflictError for a container in the wrong state). Nothing
+here is a daemon round trip: runc for signals and the freezer, the
+container's cgroup files for processes and usage.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
+from dockyard.runtime import resources
+from dockyard.runtime.isolation import parse_signal
+from dockyard.runtime.names import VALID_NAME
+
+if TYPE_CHECKING:
+    from dockyard.runtime.containers import Container, ContainerStore
+
+
+def _not_running(container: Container) -> ConflictError:
+    return ConflictError(f"Container {container.id} is not running")
+
+
+def kill(store: ContainerStore, container: Container, sig: str = "KILL") -> None:
+    """``docker kill``: a killed container stays down whatever its restart policy."""
+    from dockyard.runtime.containers import mark_stopped, signal_container
+
+    number = parse_signal(sig)
+    if not container.running:
+        raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
+    mark_stopped(store.paths(container.id))
+    if not signal_container(store.runtime(container.record), container, str(number)):
+        raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
+
+
+def pause(store: ContainerStore, container: Container) -> None:
+    status = container.state.get("Status")
+    if status == "paused":
+        raise ConflictError(f"Container {container.id} is already paused")
+    if status != "running":
+        raise _not_running(container)
+    store.runtime(container.record).pause(container.id)
+
+
+def unpause(store: ContainerStore, container: Container) -> None:
+    if container.state.get("Status") != "paused":
+        raise ConflictError(f"Container {container.id} is not paused")
+    store.runtime(container.record).resume(container.id)
+
+
+def rename(store: ContainerStore, container: Container, new_name: str) -> None:
+    new_name = new_name.removeprefix("/")
+    if not VALID_NAME.fullmatch(new_name):
+        raise InvalidArgumentError(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+    if new_name == container.name:
+        raise InvalidArgumentError("Renaming a container with the same name as its current name")
+    try:
+        with store.db.transaction() as conn:
+            conn.execute("UPDATE containers SET name=? WHERE id=?", (new_name, container.id))
+    except sqlite3.IntegrityError:
+        other = store.get(new_name).id
+        raise ConflictError(
+            f'Error when allocating new name: Conflict. The container name "/{new_name}" is already in use by '
+            f'container "{other}". You have to remove (or rename) that container to be able to reuse that name.'
+        ) from None
+
+
+def wait(store: ContainerStore, container: Container, poll: float = 0.02) -> int:
+    """Block until the container is not running; its exit code."""
+    state = container.state
+    while state.get("Status") in ("running", "paused", "restarting", "starting"):
+        time.sleep(poll)
+        state = store.get(container.id).state
+    return int(state.get("ExitCode", 0))
+
+
+# top ---------------------------------------------------------------------------------
+
+
+def top(container: Container, ps_args: list[str]) -> tuple[list[str], list[list[str]]]:
+    """``ps`` on the host, rows kept for the container's processes (as dockerd does): titles, rows."""
+    if not container.running:
+        raise _not_running(container)
+    if container.state.get("Status") == "restarting":
+        raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
+    wanted = set(resources.pids(container.id))
+    result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DockyardError(f"Error running ps: exit status {result.returncode}: {result.stderr.strip()}")
+    lines = result.stdout.splitlines()
+    titles = lines[0].split() if lines else []
+    if "PID" not in titles:
+        raise DockyardError("Couldn't find PID field in ps output")
+    at = titles.index("PID")
+    rows = []
+    for line in lines[1:]:
+        fields = line.split()
+        if len(fields) <= at or not fields[at].isdigit() or int(fields[at]) not in wanted:
+            continue
+        rows.append([*fields[: len(titles) - 1], " ".join(fields[len(titles) - 1:])])
+    return titles, rows
+
+
+# stats -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    cpu_ns: int
+    system_ns: int
+    memory: int
+    memory_limit: int
+    net_rx: int
+    net_tx: int
+    block_read: int
+    block_write: int
+    pids: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    cpu_percent: float
+    memory: int
+    memory_limit: int
+    memory_percent: float
+    net_rx: int
+    net_tx: int
+    block_read: int
+    block_write: int
+    pids: int
+
+
+def _system_ns() -> int:
+    """All CPUs' time since boot, as Docker's getSystemCPUUsage (clock ticks → ns)."""
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu "):
+                ticks = sum(int(v) for v in line.split()[1:8])
+                return ticks * 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+    return 0
+
+
+def _host_memory() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def _net(pid: int) -> tuple[int, int]:
+    rx = tx = 0
+    try:
+        text = Path(f"/proc/{pid}/net/dev").read_text()
+    except OSError:
+        return 0, 0
+    for line in text.splitlines()[2:]:
+        name, _, counters = line.partition(":")
+        values = counters.split()
+        if name.strip() != "lo" and len(values) >= 9:
+            rx, tx = rx + int(values[0]), tx + int(values[8])
+    return rx, tx
+
+
+def _block(cid: str) -> tuple[int, int]:
+    read = write = 0
+    try:
+        text = (resources.cgroup_dir("blkio", cid) / "blkio.throttle.io_service_bytes").read_text()
+    except OSError:
+        return 0, 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1].lower() == "read":
+            read += int(parts[2])
+        elif len(parts) == 3 and parts[1].lower() == "write":
+            write += int(parts[2])
+    return read, write
+
+
+def sample(container: Container) -> Sample | None:
+    """One reading of the container's cgroups; None when it is not running."""
+    if not container.running or not container.state.get("Pid"):
+        return None
+    cid = container.id
+    usage = resources.read_int("memory", cid, "memory.usage_in_bytes")
+    inactive = resources.read_keyed("memory", cid, "memory.stat").get("total_inactive_file", 0)
+    limit = resources.read_int("memory", cid, "memory.limit_in_bytes")
+    host = _host_memory()
+    rx, tx = _net(int(container.state["Pid"]))
+    read, write = _block(cid)
+    return Sample(
+        cpu_ns=resources.read_int("cpuacct", cid, "cpuacct.usage"), system_ns=_system_ns(),
+        memory=usage - inactive if inactive < usage else usage, memory_limit=min(limit, host) if limit else host,
+        net_rx=rx, net_tx=tx, block_read=read, block_write=write,
+        pids=resources.read_int("pids", cid, "pids.current"),
+    )
+
+
+def stats(before: Sample | None, after: Sample | None) -> Stats:
+    """Docker's arithmetic between two readings (CPU % over the interval, on all online CPUs)."""
+    if after is None:
+        return Stats(0.0, 0, 0, 0.0, 0, 0, 0, 0, 0)
+    cpu = 0.0
+    if before is not None:
+        cpu_delta = after.cpu_ns - before.cpu_ns
+        system_delta = after.system_ns - before.system_ns
+        if cpu_delta > 0 and system_delta > 0:
+            cpu = cpu_delta / system_delta * (os.cpu_count() or 1) * 100.0
+    mem_percent = after.memory / after.memory_limit * 100.0 if after.memory_limit else 0.0
+    return Stats(cpu, after.memory, after.memory_limit, mem_percent, after.net_rx, after.net_tx,
+                 after.block_read, after.block_write, after.pids)
