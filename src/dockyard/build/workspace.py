@@ -101,10 +101,13 @@ class Workspace:
             # scratch: the upper directory is the whole root
             return [Mount("bind", str(self.upper), ("rbind",))]
         if self.driver.name == "overlay2":
-            return self.driver.mounts(self.layers, str(self.dir))
-        lower = self.driver.diff_path(self.layers[-1])  # vfs: the top layer is a full copy
-        options = (f"lowerdir={lower}", f"upperdir={self.upper}", f"workdir={self.dir / 'work'}")
-        return [Mount("overlay", "overlay", options)]
+            mounts = self.driver.mounts(self.layers, str(self.dir))
+        else:
+            lower = self.driver.diff_path(self.layers[-1])  # vfs: the top layer is a full copy
+            options = (f"lowerdir={lower}", f"upperdir={self.upper}", f"workdir={self.dir / 'work'}")
+            mounts = [Mount("overlay", "overlay", options)]
+        extra = _full_copy_up()
+        return [Mount(m.type, m.source, m.options + extra, m.cwd) if m.type == "overlay" else m for m in mounts]
 
     def close(self) -> None:
         """Idempotent."""
@@ -134,6 +137,20 @@ class Workspace:
             shutil.rmtree(self.dir, ignore_errors=True)
             return
         _remove_later(doomed)
+
+
+def _full_copy_up() -> tuple[str, ...]:
+    """Where the kernel defaults to them, turn off overlay's metadata-only copy-up and directory
+    redirects: the upper directory must hold whole files and directories to become a layer tar."""
+    out = []
+    for feature in ("redirect_dir", "metacopy"):
+        try:
+            enabled = Path(f"/sys/module/overlay/parameters/{feature}").read_text().strip() in ("Y", "on")
+        except OSError:
+            enabled = False
+        if enabled:
+            out.append(f"{feature}=off")
+    return tuple(out)
 
 
 def sweep_mounts(tmp: Path) -> None:
