@@ -173,7 +173,8 @@ class Bench(reg.Bench):
     def go(self) -> None:
         a = self.args
         log("starting Ceph (mon, osd, radosgw)")
-        self.ceph = Ceph(self.run_dir / "ceph").start()
+        # a sparse OSD file large enough for every run's blobs (a full OSD blocks writes, it does not fail them)
+        self.ceph = Ceph(self.run_dir / "ceph", osd_size_gb=24).start()
         from dockyard.registry.server.s3client import S3Client, S3Config
 
         for bucket in ("bench-dockyard", "bench-distribution"):  # Distribution does not create its bucket

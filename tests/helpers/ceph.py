@@ -45,14 +45,14 @@ def _port_block(size: int) -> int:
 
 
 class Ceph:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, osd_size_gb: int = 4) -> None:
         self.data_dir = data_dir
         self.scripts = shared_dir() / SCRIPTS_RELATIVE
         base = _port_block(60)
         self.env = {
             **os.environ,
             "MON_PORT": str(base), "OSD_PORT_MIN": str(base + 10), "OSD_PORT_MAX": str(base + 49),
-            "S3_PORT": str(base + 50), "OSD_SIZE_GB": "4", "OSD_MEMORY_TARGET": str(512 << 20),
+            "S3_PORT": str(base + 50), "OSD_SIZE_GB": str(osd_size_gb), "OSD_MEMORY_TARGET": str(512 << 20),
         }
         self.endpoint = self.access_key = self.secret_key = ""
         self.region = "us-east-1"

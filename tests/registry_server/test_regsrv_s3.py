@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -45,8 +46,9 @@ MiB = 1 << 20
 
 
 @pytest.fixture(scope="session")
-def ceph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ceph]:
-    cluster = Ceph(tmp_path_factory.mktemp("ceph") / "data")
+def ceph() -> Iterator[Ceph]:
+    # on disk, not tmpfs (/tmp may be one): BlueStore opens its block file with O_DIRECT; purged at the end
+    cluster = Ceph(Path(tempfile.mkdtemp(prefix="dockyard-ceph-", dir="/var/tmp")))
     try:
         yield cluster.start()
     finally:
@@ -442,14 +444,18 @@ def test_gc_while_replicas_accept_pushes(tmp_path: Path, ceph: Ceph, bucket: str
         time.sleep(4.5)  # older than the grace period below
         stop = threading.Event()
         pushed: list[tuple[str, str]] = []
+        failed: list[BaseException] = []
 
         def pusher(n: int) -> None:
             i = 0
-            while not stop.is_set():
-                name = f"live/p{n}"
-                digest, _ = client.push_image(name, f"t{i}", [base, os.urandom(2000)])
-                pushed.append((name, digest))
-                i += 1
+            try:
+                while not stop.is_set():
+                    name = f"live/p{n}"
+                    digest, _ = client.push_image(name, f"t{i}", [base, os.urandom(2000)])
+                    pushed.append((name, digest))
+                    i += 1
+            except BaseException as exc:  # noqa: BLE001 - reported by the test
+                failed.append(exc)
 
         threads = [threading.Thread(target=pusher, args=(n,)) for n in range(3)]
         for t in threads:
@@ -460,11 +466,13 @@ def test_gc_while_replicas_accept_pushes(tmp_path: Path, ceph: Ceph, bucket: str
             stop.set()
             for t in threads:
                 t.join()
-        assert f"deleted blob {garbage}" in out
+        assert f"deleted blob {garbage}" in out, out
         assert blob_keys(s3, garbage) == []
-        assert pushed
+        assert pushed and not failed, failed
         for name, digest in [("live/base", kept), *pushed]:
-            manifest = json.loads(client.request("GET", f"/v2/{name}/manifests/{digest}", headers={"Accept": conformance.OCI_MANIFEST}).data)
+            got = client.request("GET", f"/v2/{name}/manifests/{digest}", headers={"Accept": conformance.OCI_MANIFEST})
+            assert got.status == 200, (name, digest, out)
+            manifest = json.loads(got.data)
             for blob in [manifest["config"], *manifest["layers"]]:
                 r = client.request("GET", f"/v2/{name}/blobs/{blob['digest']}")
                 assert r.status == 200 and digest_of(r.data) == blob["digest"], (name, blob)

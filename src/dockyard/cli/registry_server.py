@@ -102,6 +102,14 @@ def serve_cmd(ctx: Context, args: argparse.Namespace) -> int:
     )
     if conf.htpasswd and conf.token_acl:
         raise UsageError("--htpasswd and --token-acl are mutually exclusive\nSee 'dockyard registry serve --help'.")
+    if conf.s3_endpoint:  # reach the bucket before announcing anything: a wrong endpoint or key fails here
+        from dockyard.registry.server.backend import open_storage
+
+        try:
+            open_storage(conf.check())
+        except OSError as exc:
+            print(f"Error: storage: {exc}", file=sys.stderr)
+            return 1
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     try:
         serve(conf, on_ready=lambda url: print(f"dockyard registry listening on {url}", flush=True))

@@ -77,8 +77,11 @@ async def _stream(request: web.Request, state: ServerState, path: str, size: int
         left = stop - start
         with state.driver.open_read(path, start) as f:
             while left > 0:
-                chunk = await asyncio.to_thread(f.read, min(_STREAM_CHUNK, left))
-                if not chunk:  # the store ended early: cut the response short rather than serve less
+                try:
+                    chunk = await asyncio.to_thread(f.read, min(_STREAM_CHUNK, left))
+                except Exception as exc:  # the store went away mid-blob: the client must see a cut, not an end
+                    raise ConnectionResetError(f"storage failed {left} bytes before the end of {path}: {exc}") from exc
+                if not chunk:
                     raise ConnectionResetError(f"storage ended {left} bytes early: {path}")
                 left -= len(chunk)
                 await response.write(chunk)

@@ -148,6 +148,8 @@ def collect(
     report = Report(marked_blobs=sum(1 for n in live if isinstance(n, BlobNode)))
     for node in graph.manifests:
         if node not in live:
+            if registry.tags_of(node.repository, node.digest):
+                continue  # tagged since the graph was read: a push in flight writes the revision, then the tag
             report.deleted_manifests.append(node)
             if not dry_run:
                 _delete_manifest(registry, node)

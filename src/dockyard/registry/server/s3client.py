@@ -383,7 +383,7 @@ def _error(status: int, data: bytes, key: str) -> S3Error:
             code, message = _text(root, "Code"), _text(root, "Message")
         except ElementTree.ParseError:
             message = data[:200].decode(errors="replace")
-    return S3Error(status, code or {404: "NoSuchKey", 412: "PreconditionFailed"}.get(status, ""), message or f"HTTP {status}", key)
+    return S3Error(status, code or {403: "AccessDenied", 404: "NoSuchKey", 412: "PreconditionFailed"}.get(status, ""), message or f"HTTP {status}", key)
 
 
 def _check_embedded_error(data: Any, key: str) -> None:
