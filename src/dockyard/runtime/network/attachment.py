@@ -130,9 +130,7 @@ class ContainerNetworking:
         for link in links:
             self.networks.get(link.network)
         if links:
-            sockets, _ = reserve(links[0].bindings, self.sandboxes.published())
-            for s in sockets:
-                s.close()
+            reserve(links[0].bindings, self.sandboxes.published()).close()
 
     def attach(self, cid: str, name: str, record: dict[str, Any], hosts: Path) -> Sandbox | None:
         """The monitor's, before ``runc create``; None: runc makes the namespace (none) or there is none (host)."""

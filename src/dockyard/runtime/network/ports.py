@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import ipaddress
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from dockyard.errors import ConflictError, InvalidArgumentError
@@ -130,43 +130,89 @@ def _bind(ip: str, port: int, proto: str) -> socket.socket:
     return sock
 
 
-def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str]]) -> tuple[list[socket.socket], list[dict[str, Any]]]:
-    """Bind every host port; returns the sockets to hold and the resolved mappings (portmap's shape).
+@dataclass(slots=True)
+class Reservation:
+    """Host ports held for one container: ``mappings`` go to portmap (IPv4 DNAT); ``proxied`` are
+    the [::] listeners a userland proxy serves (as docker-proxy does), with their mapping."""
+
+    sockets: list[socket.socket] = field(default_factory=list)
+    mappings: list[dict[str, Any]] = field(default_factory=list)
+    proxied: list[tuple[socket.socket, dict[str, Any]]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for s in self.sockets:
+            s.close()
+
+
+def _bind_v6(port: int) -> socket.socket | None:
+    """[::]:port for TCP (IPv6 only); None where the host has no IPv6."""
+    sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(("::", port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise
+        return None
+    return sock
+
+
+def _bind_one(b: PortBinding, held_by_us: set[tuple[str, int, str]]) -> tuple[socket.socket, socket.socket | None]:
+    """The binding's IPv4 socket, and its [::] twin when it is published on every address."""
+    ip = b.host_ip or "0.0.0.0"
+    candidates = list(range(b.host_port, (b.host_port_end or b.host_port) + 1)) if b.host_port else [0] * 20
+    for i, port in enumerate(candidates):
+        last = i + 1 == len(candidates)
+        try:
+            sock = _bind(ip, port, b.proto)
+        except OSError as exc:
+            if not last and exc.errno == errno.EADDRINUSE:
+                continue
+            raise _bind_error(ip, port, b.proto, exc, held_by_us) from exc
+        if b.host_ip or b.proto != "tcp":
+            return sock, None
+        try:
+            return sock, _bind_v6(sock.getsockname()[1])
+        except OSError as exc:
+            sock.close()
+            if not last:
+                continue
+            raise _bind_error("::", port, b.proto, exc, held_by_us) from exc
+    raise AssertionError("unreachable")
+
+
+def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str]]) -> Reservation:
+    """Bind every host port (and [::] for TCP published on all addresses); all or nothing.
 
     ``held_by_us`` lists (ip, port, proto) published by this store's running containers: a conflict
     with one of them is "port is already allocated", with anything else the bind error, as Docker says.
-    All or nothing: on error every socket already bound is closed.
     """
-    sockets: list[socket.socket] = []
-    mappings: list[dict[str, Any]] = []
+    r = Reservation()
     try:
         for b in bindings:
-            ip = b.host_ip or "0.0.0.0"
-            candidates = range(b.host_port, (b.host_port_end or b.host_port) + 1) if b.host_port else [0]
-            for i, port in enumerate(candidates):
-                try:
-                    sock = _bind(ip, port, b.proto)
-                    break
-                except OSError as exc:
-                    if i + 1 < len(candidates) and exc.errno == errno.EADDRINUSE:
-                        continue
-                    raise _bind_error(ip, port, b.proto, exc, held_by_us) from exc
-            sockets.append(sock)
-            mappings.append({"hostPort": sock.getsockname()[1], "containerPort": b.container_port,
-                             "protocol": b.proto, "hostIP": b.host_ip})
+            sock, v6 = _bind_one(b, held_by_us)
+            r.sockets.append(sock)
+            mapping = {"hostPort": sock.getsockname()[1], "containerPort": b.container_port, "protocol": b.proto,
+                       "hostIP": b.host_ip}
+            r.mappings.append(mapping)
+            if v6 is not None:
+                r.sockets.append(v6)
+                r.proxied.append((v6, {**mapping, "hostIP": "::"}))
     except BaseException:
-        for s in sockets:
-            s.close()
+        r.close()
         raise
-    return sockets, mappings
+    return r
 
 
 def _bind_error(ip: str, port: int, proto: str, exc: OSError, held_by_us: set[tuple[str, int, str]]) -> Exception:
-    ours = any(p == port and pr == proto and (h in ("", "0.0.0.0") or ip in ("0.0.0.0", h)) for h, p, pr in held_by_us)
+    ours = any(p == port and pr == proto and (h in ("", "0.0.0.0", "::") or ip in ("0.0.0.0", "::", h))
+               for h, p, pr in held_by_us)
     if ours:
         return PortAllocatedError(f"Bind for {ip}:{port} failed: port is already allocated")
     reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc)).lower()
-    return PortAllocatedError(f"Error starting userland proxy: listen {proto}4 {ip}:{port}: bind: {reason}")
+    where = f"{proto}6 [{ip}]:{port}" if ":" in ip else f"{proto}4 {ip}:{port}"
+    return PortAllocatedError(f"Error starting userland proxy: listen {where}: bind: {reason}")
 
 
 def network_ports(mappings: Iterable[dict[str, Any]], exposed: Iterable[str]) -> dict[str, Any]:

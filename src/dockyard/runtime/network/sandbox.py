@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import ConflictError
-from dockyard.runtime.network import cni, netns
+from dockyard.runtime.network import cni, netns, proxy
 from dockyard.runtime.network.hosts import Endpoint, EndpointRegistry
-from dockyard.runtime.network.ports import PortBinding, reserve
+from dockyard.runtime.network.ports import PortBinding, Reservation, reserve
 from dockyard.runtime.network.store import Network, NetworkStore
 from dockyard.runtime.rootfs import HOSTS
 
@@ -96,10 +96,7 @@ class Sandboxes:
     def attach(self, cid: str, member: Member, links: list[Link], held: Callable[[], set[tuple[str, int, str]]]) -> Sandbox:
         """Namespace + an interface per link + ports; all or nothing (raises, having undone what it did)."""
         nets = [self.networks.ensure(self.networks.get(link.network)) for link in links]
-        sockets: list[socket.socket] = []
-        mappings: list[dict[str, Any]] = []
-        if links:
-            sockets, mappings = reserve(links[0].bindings, held())
+        ports = reserve(links[0].bindings if links else (), held())
         path = self.netns_dir / cid
         doc: dict[str, Any] = {"netns": str(path), "member": _member_doc(member), "attachments": []}
         try:
@@ -107,24 +104,25 @@ class Sandboxes:
             netns.create(path)
             cni.add(LOOPBACK, cni.Invocation(cid, str(path), "lo"))
             for i, (net, link) in enumerate(zip(nets, links)):
-                self._join(cid, doc, net, link, f"eth{i}", mappings if i == 0 else [])
+                self._join(cid, doc, net, link, f"eth{i}", ports if i == 0 else Reservation())
             with self.endpoints.locked():
                 self.endpoints.refresh([n.name for n in nets], HOSTS)
+            if doc["attachments"]:
+                proxy.start(ports.proxied, doc["attachments"][0]["result"]["ips"][0]["address"].partition("/")[0])
         except BaseException:
-            for s in sockets:
-                s.close()
+            ports.close()
             self.detach(cid)
             raise
-        return Sandbox(path, sockets)
+        return Sandbox(path, ports.sockets)
 
-    def _join(self, cid: str, doc: dict[str, Any], net: Network, link: Link, ifname: str,
-              mappings: list[dict[str, Any]]) -> None:
+    def _join(self, cid: str, doc: dict[str, Any], net: Network, link: Link, ifname: str, ports: Reservation) -> None:
         """CNI ADD of one network; recorded in the cache before (for DEL) and after (its result)."""
         entry = {"network": net.name, "network_id": net.id, "ifname": ifname, "conflist": self.networks.conflist(net),
-                 "mappings": mappings, "aliases": list(link.aliases), "result": None}
+                 "mappings": ports.mappings, "proxied": [m for _, m in ports.proxied], "aliases": list(link.aliases),
+                 "result": None}
         doc["attachments"].append(entry)
         self._write(cid, doc)
-        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": mappings})
+        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": ports.mappings})
         entry["result"] = cni.add(entry["conflist"], inv)
         self._write(cid, doc)
         ip = entry["result"]["ips"][0]
@@ -173,7 +171,7 @@ class Sandboxes:
         taken = {e["ifname"] for e in doc["attachments"]}
         ifname = next(f"eth{i}" for i in range(len(taken) + 1) if f"eth{i}" not in taken)
         try:
-            self._join(cid, doc, net, link, ifname, [])
+            self._join(cid, doc, net, link, ifname, Reservation())
         except BaseException:
             entry = next((e for e in doc["attachments"] if e["ifname"] == ifname), None)
             if entry is not None:
@@ -207,7 +205,7 @@ class Sandboxes:
             out[e["network"]] = {
                 "NetworkID": e["network_id"], "EndpointID": endpoint_id(cid, e["network_id"]), "IPAddress": address,
                 "IPPrefixLen": int(prefix), "Gateway": ip.get("gateway", ""), "MacAddress": _mac(e["result"], e["ifname"]),
-                "SandboxKey": doc["netns"], "PortMappings": e["mappings"],  # type: ignore[index]
+                "SandboxKey": doc["netns"], "PortMappings": e["mappings"] + e.get("proxied", []),  # type: ignore[index]
             }
         return out
 
