@@ -453,8 +453,8 @@ def attach_cmd(ctx: Context, args: argparse.Namespace) -> int:
         raise UsageError("You cannot attach to a stopped container, start it first", EXIT_ERROR)
     config = container.record["Config"]
     stdin = not args.no_stdin and bool(config.get("OpenStdin"))
-    check_tty(bool(config.get("Tty")), stdin)
     detach_keys(args)
+    check_tty(bool(config.get("Tty")), not args.no_stdin)  # as Docker's CLI: whether or not the container kept stdin open
     outcome = attach_running(ctx, container, args, stdin=stdin)
     return _finish(ctx, container.id, outcome, detach_message=True)
 

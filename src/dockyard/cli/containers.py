@@ -100,6 +100,8 @@ def _options(args: argparse.Namespace) -> Any:
     from dockyard.runtime.spec import Overrides
 
     attach.check_tty(args.tty, args.interactive)
+    if getattr(args, "detach_keys", None):  # run's flag: refused before anything is created
+        attach.parse_detach_keys(args.detach_keys)
     iso = isolation.isolation(args)
     net = networks.network_options(args)
     entrypoint = None if args.entrypoint is None else tuple(filter(None, [args.entrypoint]))
