@@ -107,6 +107,10 @@ ADD files.tar.gz /unpacked/
 ADD --chown=nobody plain.txt /plain/
 SHELL ["/bin/sh", "-xc"]
 RUN echo $A > /a
+USER nobody
+WORKDIR /srv/owned/by/nobody
+USER root
+WORKDIR /srv/owned
 HEALTHCHECK --interval=30s --timeout=5s --start-period=1m30s --retries=4 CMD ["true"]
 STOPSIGNAL SIGUSR1
 ONBUILD COPY . /onbuild/

@@ -195,7 +195,9 @@ class Planner:
         env_s = self.b.s.env
         path = resolve_path(state.workdir, state.expand(workdir.path))
         state.config["WorkingDir"] = path
-        return Plan(["WORKDIR", path], f"WORKDIR {path}", lambda layers, out, label: steps.execute_mkdir(env_s, layers, path))
+        user = state.config.get("User") or ""  # the directories it makes belong to USER, as in BuildKit
+        return Plan(["WORKDIR", path, user], f"WORKDIR {path}",
+                    lambda layers, out, label: steps.execute_mkdir(env_s, layers, path, user))
 
 
 def steps_wait(stage: int) -> Any:

@@ -261,5 +261,8 @@ def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.
         fsops.extract_archive(archive, root, base, owner)
 
 
-def execute_mkdir(env: Env, layers: list[str], path: str) -> Path | None:
-    return run_in_workspace(env, layers, lambda ws: fsops.make_dirs(ws.rootfs, path))
+def execute_mkdir(env: Env, layers: list[str], path: str, user: str) -> Path:
+    def work(ws: Workspace) -> None:
+        fsops.make_dirs(ws.rootfs, path, fsops.parse_chown(ws.rootfs, user) if user else None)
+
+    return run_in_workspace(env, layers, work)
