@@ -1,4 +1,4 @@
-"""kill, pause/unpause, top, stats, rename, wait, restart; restart policies; stop signal/timeout; --init; labels."""
+"""kill, pause/unpause, top, stats, rename, update, wait, restart; restart policies; stop signal/timeout; --init; labels."""
 
 from __future__ import annotations
 
@@ -91,8 +91,19 @@ def test_rename_restart_and_not_found(dy: Dockyard) -> None:
     assert r.stderr.endswith("Error: failed to rename container named second\n")
     r = dy("rename", "second", "second", check=False)
     assert "Renaming a container with the same name as its current name" in r.stderr
+    cid = inspect(dy, "second")["Id"]
+    assert dy("update", "-m", "64m", "--memory-swap", "128m", "--cpus", "0.5", "--pids-limit", "20", "second").stdout == "second\n"
+    host = inspect(dy, "second")["HostConfig"]
+    assert (host["Memory"], host["MemorySwap"], host["NanoCpus"], host["PidsLimit"]) == (64 << 20, 128 << 20, 5 * 10**8, 20)
+    cgroup = Path("/sys/fs/cgroup")
+    assert (cgroup / "memory/dockyard" / cid / "memory.limit_in_bytes").read_text() == f"{64 << 20}\n"
+    assert (cgroup / "cpu/dockyard" / cid / "cpu.cfs_quota_us").read_text() == "50000\n"
+    r = dy("update", "-m", "256m", "second", check=False)
+    assert r.returncode == 1 and "Memory limit should be smaller than already set memoryswap limit" in r.stderr
+    r = dy("update", "second", check=False)
+    assert r.returncode == 1 and "You must provide one or more flags when using this command." in r.stderr
     for command in (["kill"], ["stop"], ["wait"], ["pause"], ["unpause"], ["top"], ["stats", "--no-stream"],
-                    ["restart"], ["rename"]):
+                    ["restart"], ["rename"], ["update", "--cpus", "1"]):
         r = dy(*command, "nosuch", *(["x2"] if command == ["rename"] else []), check=False)
         assert r.returncode == 1 and "No such container: nosuch" in r.stderr, (command, r.stderr)
 
@@ -109,6 +120,9 @@ def test_restart_policies(dy: Dockyard) -> None:
     count = inspect(dy, "forever")["RestartCount"]
     time.sleep(0.5)
     assert inspect(dy, "forever")["State"]["Status"] == "exited" and inspect(dy, "forever")["RestartCount"] == count
+    dy("run", "-d", "--name", "late", "bb", "sh", "-c", "sleep 2; exit 1")
+    dy("update", "--restart", "on-failure:1", "late")  # the running container's monitor takes the new policy
+    assert wait_until(lambda: inspect(dy, "late")["RestartCount"] == 1 and inspect(dy, "late")["State"]["Status"] == "exited")
     dy("run", "-d", "--name", "clean", "--restart", "on-failure", "bb", "true")
     assert wait_until(lambda: inspect(dy, "clean")["State"]["Status"] == "exited")
     assert inspect(dy, "clean")["RestartCount"] == 0

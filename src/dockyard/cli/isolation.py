@@ -19,12 +19,17 @@ _FLAG_NAMES = {"memory": "-m, --memory", "memory_swap": "--memory-swap", "cpus":
                "cpu_shares": "-c, --cpu-shares", "pids_limit": "--pids-limit", "stop_timeout": "--stop-timeout"}
 
 
-def add_flags(p: argparse.ArgumentParser) -> None:
+def add_limit_flags(p: argparse.ArgumentParser) -> None:
+    """The flags ``update`` shares with ``run``."""
     p.add_argument("-m", "--memory")
     p.add_argument("--memory-swap")
     p.add_argument("--cpus")
     p.add_argument("-c", "--cpu-shares")
     p.add_argument("--pids-limit")
+
+
+def add_flags(p: argparse.ArgumentParser) -> None:
+    add_limit_flags(p)
     p.add_argument("--cap-add", action="append", default=[])
     p.add_argument("--cap-drop", action="append", default=[])
     p.add_argument("--privileged", action="store_true")
@@ -107,30 +112,51 @@ def _read_profile(args: argparse.Namespace, path: str) -> str:
         raise _client_error(args, f"compacting json for seccomp profile ({path}) failed: {exc}") from None
 
 
-def isolation(args: argparse.Namespace) -> Any:
-    """The runtime's ``Isolation`` for these flags; UsageError (exit 125) for what the client refuses."""
+def _limits(args: argparse.Namespace) -> Any:
     from dockyard.cli.units import ram_in_bytes
-    from dockyard.errors import InvalidArgumentError
-    from dockyard.runtime.isolation import Isolation
     from dockyard.runtime.resources import Limits, parse_nano_cpus
-    from dockyard.runtime.restart import RestartPolicy
 
-    limits = Limits(
+    return Limits(
         memory=_value(args, "memory", ram_in_bytes),
         memory_swap=_value(args, "memory_swap", lambda v: -1 if v == "-1" else ram_in_bytes(v)),
         nano_cpus=_value(args, "cpus", parse_nano_cpus),
         cpu_shares=_value(args, "cpu_shares", _go_int),
         pids_limit=_value(args, "pids_limit", _go_int),
     )
-    stop_timeout = _value(args, "stop_timeout", _go_int) if args.stop_timeout is not None else None
-    if args.rm and args.restart not in ("", "no"):
-        raise _client_error(args, "Conflicting options: --restart and --rm")
+
+
+def _restart(args: argparse.Namespace) -> Any:
+    from dockyard.errors import InvalidArgumentError
+    from dockyard.runtime.restart import RestartPolicy
+
     try:
-        restart = RestartPolicy.parse(args.restart)
+        return RestartPolicy.parse(args.restart)
     except InvalidArgumentError as exc:
         if "integer" in str(exc):
             raise _client_error(args, str(exc)) from None
         raise UsageError(f"dockyard: Error response from daemon: {exc}.\nSee 'dockyard {args.command} --help'.") from None
+
+
+def update_changes(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
+    """``update``'s flags as HostConfig changes (only those given) and the new restart policy (or None)."""
+    limits = _limits(args)
+    given = {"Memory": args.memory, "MemorySwap": args.memory_swap, "NanoCpus": args.cpus,
+             "CpuShares": args.cpu_shares, "PidsLimit": args.pids_limit}
+    values = {"Memory": limits.memory, "MemorySwap": limits.memory_swap, "NanoCpus": limits.nano_cpus,
+              "CpuShares": limits.cpu_shares, "PidsLimit": limits.pids_limit}
+    changes = {key: values[key] for key, raw in given.items() if raw is not None}
+    return changes, _restart(args) if args.restart is not None else None
+
+
+def isolation(args: argparse.Namespace) -> Any:
+    """The runtime's ``Isolation`` for these flags; UsageError (exit 125) for what the client refuses."""
+    from dockyard.runtime.isolation import Isolation
+
+    limits = _limits(args)
+    stop_timeout = _value(args, "stop_timeout", _go_int) if args.stop_timeout is not None else None
+    if args.rm and args.restart not in ("", "no"):
+        raise _client_error(args, "Conflicting options: --restart and --rm")
+    restart = _restart(args)
     no_new_privileges, profile, security_opt = _security_opts(args)
     return Isolation(
         limits=limits, cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), privileged=args.privileged,

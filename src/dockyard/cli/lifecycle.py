@@ -1,4 +1,4 @@
-"""Lifecycle commands: kill, restart, wait, pause, unpause, top, stats, rename."""
+"""Lifecycle commands: kill, restart, wait, pause, unpause, top, stats, rename, update."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from dockyard.cli.containers import _each
-from dockyard.cli.context import EXIT_ERROR, Context, require_args
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.format import render
 from dockyard.errors import DockyardError, NotFoundError
 
@@ -22,7 +22,8 @@ STATS_INTERVAL = 0.5  # seconds between the two readings CPU % is computed from
 
 def register(commands: argparse._SubParsersAction) -> None:
     for name, setup in (("kill", _kill_args), ("restart", _restart_args), ("wait", _wait_args), ("pause", _pause_args),
-                        ("unpause", _unpause_args), ("top", _top_args), ("stats", _stats_args), ("rename", _rename_args)):
+                        ("unpause", _unpause_args), ("top", _top_args), ("stats", _stats_args), ("rename", _rename_args),
+                        ("update", _update_args)):
         setup(commands.add_parser(name, prog=f"dockyard {name}"))
 
 
@@ -134,6 +135,30 @@ def rename_cmd(ctx: Context, args: argparse.Namespace) -> int:
         print(f"Error: failed to rename container named {old}", file=sys.stderr)
         return EXIT_ERROR
     return 0
+
+
+# update ------------------------------------------------------------------------------
+
+
+def _update_args(p: argparse.ArgumentParser) -> None:
+    from dockyard.cli import isolation
+
+    _containers_arg(p)
+    isolation.add_limit_flags(p)
+    p.add_argument("--restart")
+    p.set_defaults(handler=update_cmd)
+
+
+def update_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.cli import isolation
+    from dockyard.runtime import control
+
+    require_args(args, "update", 1)
+    changes, restart = isolation.update_changes(args)
+    if not changes and restart is None:
+        raise UsageError("You must provide one or more flags when using this command.", EXIT_ERROR)
+    store = ctx.engine.containers
+    return _for_each(args, "update", lambda name: control.update(store, store.get(name), changes, restart) or name)
 
 
 # top ---------------------------------------------------------------------------------

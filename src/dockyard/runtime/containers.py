@@ -353,7 +353,6 @@ class ContainerStore:
     def _run_with_policy(self, container: Container, paths: Paths, server: Any, state: dict[str, Any],
                          started: Callable[[int], None], exited: Callable[[], None]) -> int:
         """Run the process, then again as the restart policy says (Docker's back-off) until it stays down."""
-        policy = restart_policy(container.record["HostConfig"])
         runtime = self.runtime(container.record)
         marker = paths.dir / STOP_MARKER
         delay = 0.0
@@ -361,6 +360,7 @@ class ContainerStore:
             began = time.monotonic()
             code = mon.run_container(container.id, paths, runtime, server, started, exited)
             state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
+            policy = restart_policy(self.get(container.id).record["HostConfig"])  # ``update --restart`` may change it
             if not policy.should_restart(code, state["RestartCount"], marker.exists()):
                 return code
             delay = next_delay(delay, time.monotonic() - began)

@@ -1,4 +1,4 @@
-"""Acting on a created container: kill, pause/unpause, rename, wait, top, stats.
+"""Acting on a created container: kill, pause/unpause, rename, update, wait, top, stats.
 
 Each takes the ``ContainerStore`` and a ``Container`` from it and raises
 Docker's errors (ConflictError for a container in the wrong state). Nothing
@@ -8,18 +8,21 @@ container's cgroup files for processes and usage.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.runtime import resources
 from dockyard.runtime.isolation import parse_signal
 from dockyard.runtime.names import VALID_NAME
+from dockyard.runtime.resources import Limits
+from dockyard.runtime.restart import RestartPolicy
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container, ContainerStore
@@ -71,6 +74,30 @@ def rename(store: ContainerStore, container: Container, new_name: str) -> None:
             f'Error when allocating new name: Conflict. The container name "/{new_name}" is already in use by '
             f'container "{other}". You have to remove (or rename) that container to be able to reuse that name.'
         ) from None
+
+
+def update(store: ContainerStore, container: Container, changes: dict[str, Any], restart: RestartPolicy | None) -> None:
+    """``docker update``: new limits (Docker's HostConfig names) and restart policy, kept in the record and,
+    for a running container, applied to its cgroups at once."""
+    host = {**container.record["HostConfig"], **changes}
+    if restart is not None:
+        if restart.restarts and host.get("AutoRemove"):
+            raise InvalidArgumentError("Restart policy cannot be updated because AutoRemove is enabled for the container")
+        host["RestartPolicy"] = restart.as_json()
+    # Docker's rule (container.UpdateContainer): a new memory limit above the stored swap limit needs a new swap limit
+    if changes.get("Memory") and "MemorySwap" not in changes and changes["Memory"] > (container.record["HostConfig"].get("MemorySwap") or 0):
+        raise InvalidArgumentError("Memory limit should be smaller than already set memoryswap limit, "
+                                   "update the memoryswap at the same time")
+    limits = Limits(memory=host.get("Memory") or 0, memory_swap=host.get("MemorySwap") or 0,
+                    nano_cpus=host.get("NanoCpus") or 0, cpu_shares=host.get("CpuShares") or 0,
+                    pids_limit=host.get("PidsLimit") or 0)
+    limits.validate()
+    if container.running and changes:
+        res = {k: v for k, v in resources.linux_resources(limits).items() if k != "devices"}
+        store.runtime(container.record).update(container.id, res)
+    record = {**container.record, "HostConfig": host}
+    with store.db.transaction() as conn:
+        conn.execute("UPDATE containers SET config=? WHERE id=?", (json.dumps(record), container.id))
 
 
 def wait(store: ContainerStore, container: Container, poll: float = 0.02) -> int:

@@ -64,8 +64,12 @@ class Runc:
     def resume(self, cid: str) -> None:
         self._check(["resume", cid])
 
-    def _check(self, args: list[str]) -> None:
-        result = subprocess.run([*self._base(), *args], capture_output=True, text=True)
+    def update(self, cid: str, resources: dict[str, object]) -> None:
+        """New cgroup limits for a running container (``linux.resources`` without devices)."""
+        self._check(["update", "--resources", "-", cid], json.dumps(resources))
+
+    def _check(self, args: list[str], stdin: str | None = None) -> None:
+        result = subprocess.run([*self._base(), *args], capture_output=True, text=True, input=stdin)
         if result.returncode != 0:
             raise RuncError(last_error_text(result.stderr) or f"{self.binary} {args[0]} failed")
 
