@@ -26,7 +26,8 @@ from dockyard.build.history import COMMENT
 from dockyard.build.plans import Plan, Planner
 from dockyard.build.progress import Progress
 from dockyard.build.shell import Lex
-from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState, apply_metadata
+from dockyard.build.metadata import apply_metadata
+from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 from dockyard.image.importer import host_architecture
 from dockyard.image.layerstore import LayerJob, StagedLayers

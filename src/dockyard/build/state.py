@@ -1,18 +1,12 @@
-"""A stage's state while it builds: the image config so far, its layers, history, args.
-
-Metadata instructions (ENV, LABEL, CMD, ...) only change this state; they are
-applied here, with the ``created_by`` Docker records for each.
-"""
+"""A stage's state while it builds: the image config so far, its layers, history, args."""
 
 from __future__ import annotations
 
 import copy
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
-from dockyard.build import history as hist
-from dockyard.build import instructions as ins
 from dockyard.build.shell import Lex, ShellWordError
 from dockyard.errors import InvalidArgumentError
 from dockyard.oci.digest import Digest
@@ -105,69 +99,3 @@ def expose_ports(spec: str) -> list[str]:
 
 def resolve_path(workdir: str, path: str) -> str:
     return posixpath.normpath(posixpath.join(workdir, path)) if path else workdir
-
-
-def apply_metadata(state: StageState, step: ins.Instruction, build_args: Mapping[str, str], meta: Mapping[str, str]) -> None:
-    """Apply an instruction that only changes the config (not RUN, COPY, ADD, WORKDIR)."""
-    cfg = state.config
-    if isinstance(step, ins.Env):
-        pairs = [(state.expand(k), state.expand(v)) for k, v in step.pairs]
-        for key, value in pairs:
-            state.set_env(key, value)
-        state.record("ENV " + " ".join(f"{k}={v}" for k, v in pairs))
-    elif isinstance(step, ins.Label):
-        pairs = [(state.expand(k), state.expand(v)) for k, v in step.pairs]
-        cfg["Labels"] = {**(cfg.get("Labels") or {}), **dict(pairs)}
-        state.record("LABEL " + " ".join(f"{k}={v}" for k, v in pairs))
-    elif isinstance(step, ins.Arg):
-        for key, default in step.args:
-            value: str | None = meta.get(key)
-            if key in build_args:
-                value = build_args[key]
-            elif default is not None:
-                value = state.expand(default)
-            state.args[key] = value
-            state.record(f"ARG {key}" + (f"={default}" if default is not None else ""))
-    elif isinstance(step, ins.User):
-        cfg["User"] = state.expand(step.user)
-        state.record(f"USER {cfg['User']}")
-    elif isinstance(step, ins.Expose):
-        ports = [p for word in step.ports for p in expose_ports(state.expand(word))]
-        cfg["ExposedPorts"] = {**(cfg.get("ExposedPorts") or {}), **{p: {} for p in ports}}
-        state.record(hist.expose(ports))
-    elif isinstance(step, ins.Volume):
-        paths = [state.expand(p) for p in step.paths]
-        cfg["Volumes"] = {**(cfg.get("Volumes") or {}), **{p: {} for p in paths}}
-        state.record("VOLUME " + hist.go_list(paths))
-    elif isinstance(step, (ins.Cmd, ins.Entrypoint)):
-        args = [*state.shell, *step.cmd] if step.shell_form and step.cmd else list(step.cmd)
-        if isinstance(step, ins.Cmd):
-            cfg["Cmd"] = args
-            cfg["ArgsEscaped"] = True
-            state.cmd_set = True
-        else:
-            cfg["Entrypoint"] = args
-            if not state.cmd_set:
-                cfg["Cmd"] = None
-        state.record(f"{step.keyword} {hist.go_quoted_list(args)}")
-    elif isinstance(step, ins.StopSignal):
-        cfg["StopSignal"] = state.expand(step.signal)
-        state.record(f"STOPSIGNAL {cfg['StopSignal']}")
-    elif isinstance(step, ins.Healthcheck):
-        check: dict[str, Any] = {"Test": list(step.test)}
-        for key, value in (("Interval", step.interval), ("Timeout", step.timeout),
-                           ("StartPeriod", step.start_period), ("Retries", step.retries)):
-            if value:
-                check[key] = value
-        cfg["Healthcheck"] = check
-        state.record(hist.healthcheck(list(step.test), step.interval, step.timeout, step.start_period, step.retries))
-    elif isinstance(step, ins.Shell):
-        cfg["Shell"] = list(step.shell)
-        state.record("SHELL " + hist.go_list(step.shell))
-    elif isinstance(step, ins.Onbuild):
-        cfg["OnBuild"] = [*(cfg.get("OnBuild") or []), step.expression]
-    elif isinstance(step, ins.Maintainer):
-        state.image["author"] = state.expand(step.name)
-        state.record(f"MAINTAINER {state.image['author']}")
-    else:
-        raise InvalidArgumentError(f"{step.keyword} is not a metadata instruction")
