@@ -7,26 +7,14 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
-from typing import Iterator
 
 import pexpect
-import pytest
 
 from tests.conftest import Dockyard
-from tests.containers.conftest import inspect, wait_until
-from tests.containers.test_tty import finished, say, spawn
+from tests.containers.conftest import inspect
+from tests.containers.test_tty import children, finished, say, spawn  # noqa: F401  (children: a fixture)
 
 ECHO = ["sh", "-c", 'while read l; do echo "got:$l"; done']  # answers differ from what the terminal echoes
-
-
-@pytest.fixture
-def children() -> Iterator[list[pexpect.spawn]]:
-    spawned: list[pexpect.spawn] = []
-    yield spawned
-    for child in spawned:
-        if child.isalive():
-            child.close(force=True)
 
 
 def monitor_alive(d: Dockyard, name: str) -> bool:
@@ -108,7 +96,7 @@ def test_sig_proxy_forwards_signals_without_a_terminal(dy: Dockyard) -> None:
     assert inspect(dy, "unproxied")["State"]["Running"]
 
 
-def test_attach_errors_are_dockers(dy: Dockyard, tmp_path: Path) -> None:
+def test_attach_errors_are_dockers(dy: Dockyard) -> None:
     dy("create", "--name", "idle", "bb", "true")
     r = dy("attach", "idle", check=False)
     assert (r.returncode, r.stderr) == (1, "You cannot attach to a stopped container, start it first\n")
@@ -119,5 +107,10 @@ def test_attach_errors_are_dockers(dy: Dockyard, tmp_path: Path) -> None:
     dy("run", "-d", "-t", "--name", "tty", "bb", "sh")
     r = dy("attach", "tty", input=b"", check=False)
     assert (r.returncode, r.stderr) == (1, "the input device is not a TTY\n")
+    r = dy("run", "-it", "--rm", "--name", "never", "bb", "true", input=b"", check=False)
+    assert (r.returncode, r.stderr) == (1, "the input device is not a TTY\n")
+    assert "never" not in dy("ps", "-a", "--format", "{{.Names}}").stdout  # refused before create
     r = dy("attach", "--detach-keys", "ctrl-", "tty", check=False)
     assert (r.returncode, r.stderr) == (1, "Invalid detach keys (ctrl-) provided\n")
+    r = dy("run", "-t", "--rm", "bb", "sh", "-c", "tty; exit 4", check=False)
+    assert (r.returncode, r.stdout) == (4, "/dev/pts/0\r\n")  # -t without -i: a terminal's CR LF, one stream

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import pexpect
 import pytest
 
 from tests.conftest import Dockyard
@@ -61,7 +60,6 @@ def test_exec_flags_env_user_workdir_stdin_exit_code(web: Dockyard, tmp_path: Pa
     cid = web("inspect", "--format", "{{.Id}}", "web").stdout.strip()
     assert r.stdout.split() == ["1", "2", "65534:65534", "/tmp", "/nonexistent", cid[:12],
                                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    assert web("exec", "-u", "0:5", "web", "id").stdout.startswith("uid=0(root) gid=5")
     r = web("exec", "web", "sh", "-c", "echo out; echo err >&2; exit 7", check=False)
     assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
     assert web("exec", "-i", "web", "sh", "-c", "cat; echo done", input=b"piped\n").stdout == "piped\ndone\n"
@@ -73,16 +71,16 @@ def test_exec_flags_env_user_workdir_stdin_exit_code(web: Dockyard, tmp_path: Pa
     r = web("exec", "-d", "web", "sh", "-c", "echo $$ > /tmp/detached; exec sleep 300")
     assert (r.returncode, r.stdout) == (0, "")  # returned while its process runs on
     assert wait_until(lambda: web("exec", "web", "sh", "-c", "kill $(cat /tmp/detached)", check=False).returncode == 0)
+    web("exec", "-dt", "web", "sh", "-c", "tty > /tmp/tty.txt; echo $$ > /tmp/detached; exec sleep 300")
+    assert wait_until(lambda: web("exec", "web", "cat", "/tmp/tty.txt", check=False).stdout.startswith("/dev/pts/"))
+    time.sleep(0.3)  # a terminal nobody held would have hung up by now
+    assert web("exec", "web", "sh", "-c", "kill $(cat /tmp/detached)", check=False).returncode == 0
 
 
 def test_exec_errors_are_dockers(web: Dockyard) -> None:
     r = web("exec", "web", "nosuch", check=False)
-    assert (r.returncode, r.stdout) == (126, 'OCI runtime exec failed: exec failed: unable to start container process: '
-                                             'exec: "nosuch": executable file not found in $PATH: unknown\n')
-    r = web("exec", "web", "/etc/passwd", check=False)
-    assert r.returncode == 126 and '"/etc/passwd": permission denied' in r.stdout
-    r = web("exec", "-w", "/nonexist", "web", "pwd", check=False)
-    assert r.returncode == 126 and 'chdir to cwd ("/nonexist")' in r.stdout
+    assert (r.returncode, r.stdout) == (126, ('OCI runtime exec failed: exec failed: unable to start container process: '
+                                              'exec: "nosuch": executable file not found in $PATH: unknown\n'))
     r = web("exec", "-u", "nosuchuser", "web", "true", check=False)
     assert (r.returncode, r.stdout) == (126, "unable to find user nosuchuser: no matching entries in passwd file\n")
     r = web("exec", "nosuchcontainer", "true", check=False)

@@ -89,11 +89,3 @@ def test_detach_keys_leave_it_running_and_attach_comes_back(dy: Dockyard, childr
     last.sendline("exit 0")
     assert finished(last) == 0
     assert wait_until(lambda: inspect(dy, "box")["State"]["Status"] == "exited")
-
-
-def test_tty_without_stdin_and_stdin_that_is_not_a_terminal(dy: Dockyard) -> None:
-    r = dy("run", "-t", "--rm", "bb", "sh", "-c", "tty; exit 4", check=False)
-    assert (r.returncode, r.stdout) == (4, "/dev/pts/0\r\n")  # a terminal's output: CR LF, one stream
-    r = dy("run", "-it", "--rm", "bb", "true", input=b"", check=False)
-    assert (r.returncode, r.stderr.strip()) == (1, "the input device is not a TTY")
-    assert dy("ps", "-aq").stdout == ""  # nothing was created

@@ -520,7 +520,7 @@ def exec_cmd(ctx: Context, args: argparse.Namespace) -> int:
         return rexec.EXEC_FAILED
     if args.detach:
         if started.master is not None:
-            os.close(started.master)  # no one reads it: the process carries on without a reader
+            rexec.hold_console(started.master)
         return 0
     if started.master is not None:
         transport: Any = ConsoleTransport(started.master)

@@ -68,7 +68,7 @@ class ConsoleSocket:
         while time.monotonic() < deadline:
             try:
                 conn, _ = self._sock.accept()
-            except socket.timeout:
+            except TimeoutError:
                 if runc.poll() is not None:
                     return None
                 continue

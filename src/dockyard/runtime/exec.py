@@ -24,7 +24,7 @@ from typing import Any
 from dockyard.errors import ConflictError, DockyardError
 from dockyard.runtime import resources, rootfs
 from dockyard.runtime.console import ConsoleSocket
-from dockyard.runtime.monitor import become_subreaper
+from dockyard.runtime.monitor import become_subreaper, wait_for
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc, last_error
 from dockyard.runtime.spec import ALL_CAPABILITIES, capability_set, merge_env, resolve_user
@@ -66,14 +66,8 @@ class ExecProcess:
     stderr: int | None = None
 
     def wait(self) -> int:
-        """Reap children until ours exits; its exit code as a shell reports it (128+signal)."""
-        while True:
-            try:
-                reaped, status = os.waitpid(-1, 0)
-            except ChildProcessError:
-                return 255
-            if reaped == self.pid:
-                return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
+        """Its exit code as a shell reports it (128+signal); we are its reaper (see ``Exec.start``)."""
+        return wait_for(self.pid)
 
 
 def _read(path: Path) -> str:
@@ -165,6 +159,26 @@ class Exec:
                 os.close(master)
             raise self._failed()
         return ExecProcess(int((self.dir / "pid").read_text()), master)
+
+
+def hold_console(master: int) -> None:
+    """``exec -dt``: someone must keep the pty master open (and drained) or the process gets SIGHUP.
+    A forked child does it, in its own session, until the last slave closes."""
+    if os.fork() == 0:
+        try:
+            os.setsid()
+            devnull = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(devnull, fd)
+            while True:
+                try:
+                    if not os.read(master, 1 << 16):
+                        break
+                except OSError:  # EIO: the process and its children are gone
+                    break
+        finally:
+            os._exit(0)
+    os.close(master)
 
 
 def prepare(runc: Runc, container: Any, paths: Paths, opts: ExecOptions) -> Exec:
