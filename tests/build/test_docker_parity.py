@@ -80,6 +80,7 @@ def _compare(dockerd, yard: Dockyard, ctx: Path, name: str, *args: str) -> None:
     for key in CONFIG_KEYS + EXTRA_KEYS:
         assert ours["Config"].get(key) == theirs["Config"].get(key), key
     assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+    assert (ours["Author"], ours["Architecture"], ours["Os"]) == (theirs["Author"], theirs["Architecture"], theirs["Os"])
     history = "history", "--no-trunc", "--format", "{{.CreatedBy}}"
     assert yard(*history, f"{name}:1").stdout == dockerd.run(*history, f"{name}-docker:1").stdout
     dockerd.run("load", input=yard.raw("save", f"{name}:1").stdout)

@@ -264,8 +264,9 @@ class Builder:
 
     def _image_state(self, name: str, label: str) -> StageState:
         row, config = self.image_layers(name)
-        image = {k: v for k, v in config.data.items() if k not in ("config", "container_config", "rootfs", "created")}
-        image.setdefault("history", [])
+        # the platform and history carry over; the base's own comment, author and container do not
+        image = {k: v for k, v in config.data.items() if k in ("architecture", "os", "variant", "os.version", "os.features")}
+        image["history"] = list(config.data.get("history") or [])
         cfg = {k: v for k, v in config.config.items() if v not in (None, "", [], {}, False)}
         cfg.pop("Image", None)
         chain = Digest.parse(row.top_layer) if row.top_layer else None
