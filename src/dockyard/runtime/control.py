@@ -40,6 +40,8 @@ def kill(store: ContainerStore, container: Container, sig: str = "KILL") -> None
     if not container.running:
         raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
     mark_stopped(store.paths(container.id))
+    if container.state.get("Status") == "restarting":
+        return  # no process now: the mark is enough, its monitor starts none again
     if not signal_container(store.runtime(container.record), container, str(number)):
         raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
 
@@ -48,6 +50,8 @@ def pause(store: ContainerStore, container: Container) -> None:
     status = container.state.get("Status")
     if status == "paused":
         raise ConflictError(f"Container {container.id} is already paused")
+    if status == "restarting":
+        raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
     if status != "running":
         raise _not_running(container)
     store.runtime(container.record).pause(container.id)
