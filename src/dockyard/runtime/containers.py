@@ -33,7 +33,14 @@ from dockyard.metadata.db import Database
 from dockyard.oci.digest import Digest
 from dockyard.runtime import monitor as mon
 from dockyard.runtime import resources, rootfs, spawn
-from dockyard.runtime.isolation import Isolation, init_binary, resources_for, restart_policy, security_for
+from dockyard.runtime.isolation import (
+    Isolation,
+    init_binary,
+    parse_signal,
+    resources_for,
+    restart_policy,
+    security_for,
+)
 from dockyard.runtime.restart import next_delay
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
@@ -433,7 +440,11 @@ class ContainerStore:
         wait = timeout if timeout is not None else (stored if stored is not None else 10)
         runtime = self.runtime(container.record)
         if wait > 0:
-            signal_container(runtime, container, sig.removeprefix("SIG"))
+            try:
+                number = str(parse_signal(sig))  # an image's STOPSIGNAL may be any of Docker's spellings
+            except InvalidArgumentError:
+                number = "TERM"
+            signal_container(runtime, container, number)
             if self._wait_exit(container.id, wait):
                 return
         signal_container(runtime, container, "KILL")
