@@ -124,3 +124,33 @@ def test_bad_security_input_is_refused(dy: Dockyard, tmp_path: Path) -> None:
     r = dy("run", "--rm", "--security-opt", f"seccomp={bad}", "bb", "true", check=False)
     assert r.returncode == 125 and "compacting json for seccomp profile" in r.stderr
     assert dy("ps", "-aq").stdout == ""
+
+
+def test_spec_matches_the_one_dockerd_gives_runc(dy: Dockyard, dockerd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The same flags to both: the security and resource sections of config.json agree with Docker 20.10's."""
+    from tests.helpers.dockerd import BUSYBOX_TAG, busybox_image
+
+    busybox_image(dockerd, tmp_path)
+    flags = ["-m", "32m", "--cpus", "1.5", "-c", "512", "--pids-limit", "50", "--read-only", "--cap-add", "SYS_ADMIN",
+             "--cap-drop", "NET_RAW", "--security-opt", "no-new-privileges", "--init"]
+    docker_id = dockerd.run("run", "-d", *flags, BUSYBOX_TAG, "sleep", "1000").stdout.strip()
+    try:
+        theirs = json.loads(next(dockerd.exec_root.glob(f"**/{docker_id}/config.json")).read_text())
+    finally:
+        dockerd.run("rm", "-f", docker_id)
+    ours_id = dy("run", "-d", *flags, "bb", "sleep", "1000").stdout.strip()
+    ours = json.loads((dy.root / "containers" / ours_id / "config.json").read_text())
+    dy("rm", "-f", ours_id)
+    for key in ("capabilities", "noNewPrivileges", "oomScoreAdj"):
+        assert ours["process"][key] == theirs["process"][key], key
+    assert ours["process"]["args"] == theirs["process"]["args"] == ["/sbin/docker-init", "--", "sleep", "1000"]
+    assert ours["root"]["readonly"] is theirs["root"]["readonly"] is True
+    for key in ("seccomp", "maskedPaths", "readonlyPaths", "sysctl", "resources"):
+        ours_value, theirs_value = ours["linux"][key], theirs["linux"][key]
+        if key == "resources":  # Docker also writes its zero defaults (blockIO weight 0)
+            theirs_value = {k: v for k, v in theirs_value.items() if k != "blockIO"}
+        assert ours_value == theirs_value, key
+    assert {n["type"] for n in ours["linux"]["namespaces"]} == {n["type"] for n in theirs["linux"]["namespaces"]}
+    init = [m for m in ours["mounts"] if m["destination"] == "/sbin/docker-init"]
+    assert [{**m, "source": "-"} for m in init] == [{**m, "source": "-"} for m in theirs["mounts"]
+                                                     if m["destination"] == "/sbin/docker-init"]
