@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import termios
 import time
 from typing import Iterator
 
@@ -73,6 +75,15 @@ def test_detach_keys_leave_it_running_and_attach_comes_back(dy: Dockyard, childr
     child.send("\x10\x11")  # Ctrl-P Ctrl-Q
     assert finished(child) == 0
     assert inspect(dy, "box")["State"]["Running"]
+
+    killed = spawn(dy, "attach", "box")
+    children.append(killed)
+    say(killed, "echo k:$((1+2))", "k:3")
+    assert not termios.tcgetattr(killed.child_fd)[3] & termios.ECHO  # raw while attached
+    killed.kill(signal.SIGTERM)
+    assert wait_until(lambda: not killed.isalive())
+    assert termios.tcgetattr(killed.child_fd)[3] & termios.ECHO  # the terminal was given back as it was
+    assert finished(killed) == 143
 
     again = spawn(dy, "attach", "--detach-keys", "ctrl-a,b", "box")
     children.append(again)

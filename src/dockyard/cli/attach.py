@@ -298,7 +298,7 @@ def signal_pipe(wanted: tuple[signal.Signals, ...]) -> Iterator[int]:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    detached: bool = False
+    detached: bool = False  # the user left (detach keys), or a signal made us leave (then ``code`` is 128+signal)
     code: int | None = None  # None: the stream ended without an exit code
 
 
@@ -322,7 +322,9 @@ def stream(t: Transport, s: Session) -> Outcome:
     matcher = DetachMatcher(s.detach_keys) if s.tty and s.stdin and s.detach_keys else None
     stdin_open = s.stdin
     code: int | None = None
-    with signal_pipe((signal.SIGWINCH, *proxied)) as wake, raw_terminal(s.tty and s.stdin and os.isatty(0)):
+    raw = s.tty and s.stdin and os.isatty(0)
+    ending = (signal.SIGTERM, signal.SIGHUP) if raw else ()  # leave the terminal as we found it, then go
+    with signal_pipe((signal.SIGWINCH, *proxied, *ending)) as wake, raw_terminal(raw):
         while True:
             if not t.fds():
                 return Outcome(code=code)
@@ -339,6 +341,8 @@ def stream(t: Transport, s: Session) -> Outcome:
                         t.resize(*size)
                     elif signum in proxied and s.forward:
                         s.forward(signum)
+                    elif signum in ending:
+                        return Outcome(detached=True, code=128 + signum)
             if 0 in ready:
                 data = os.read(0, 1 << 16)
                 if not data:
@@ -368,9 +372,10 @@ def detach_keys(args: argparse.Namespace) -> bytes:
     return parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
 
 
-def forwarder(ctx: Context, cid: str) -> Callable[[int], None]:
-    """``--sig-proxy``: the signal goes to the container's init through runc, as ``docker kill -s`` would."""
-    return lambda signum: ctx.engine.containers.runc.kill(cid, signal.Signals(signum).name.removeprefix("SIG"))
+def forwarder(ctx: Context, container: Any) -> Callable[[int], None]:
+    """``--sig-proxy``: the signal goes to the container's init through its runtime, as ``docker kill -s`` would."""
+    runtime = ctx.engine.containers.runtime(container.record)
+    return lambda signum: runtime.kill(container.id, signal.Signals(signum).name.removeprefix("SIG"))
 
 
 # run / start -a ----------------------------------------------------------------------
@@ -389,7 +394,7 @@ def start_attached(ctx: Context, container: Any, args: argparse.Namespace, *, st
         if proc is None:  # it was running already: attach to it like ``attach``
             return attach_running(ctx, container, args, stdin=stdin), None
         ours.sendall(proto.hello(stdin, terminal_size() if tty else None))
-        session = Session(tty, stdin, detach_keys(args), forwarder(ctx, container.id) if getattr(args, "sig_proxy", True) else None)
+        session = Session(tty, stdin, detach_keys(args), forwarder(ctx, container) if getattr(args, "sig_proxy", True) else None)
         return stream(MonitorTransport(ours), session), proc
 
 
@@ -403,7 +408,7 @@ def attach_running(ctx: Context, container: Any, args: argparse.Namespace, *, st
         raise UsageError("You cannot attach to a stopped container, start it first", EXIT_ERROR) from None
     with sock:
         sock.sendall(proto.hello(stdin, terminal_size() if tty else None))
-        session = Session(tty, stdin, detach_keys(args), forwarder(ctx, container.id) if getattr(args, "sig_proxy", True) else None)
+        session = Session(tty, stdin, detach_keys(args), forwarder(ctx, container) if getattr(args, "sig_proxy", True) else None)
         return stream(MonitorTransport(sock), session)
 
 
@@ -418,7 +423,7 @@ def run_attached(ctx: Context, container: Any, args: argparse.Namespace, *, stdi
     if proc is None:
         return _finish(ctx, container.id, outcome, detach_message=True)
     if outcome.detached:
-        return 0  # the monitor runs on in its own session
+        return outcome.code or 0  # the monitor runs on in its own session
     proc.wait()  # it applies --rm before it exits
     check_start_error(proc)
     return outcome.code if outcome.code is not None else proc.returncode
@@ -470,6 +475,8 @@ def _container(ctx: Context, name: str) -> Any:
 
 
 def _finish(ctx: Context, cid: str, outcome: Outcome, *, detach_message: bool) -> int:
+    if outcome.detached and outcome.code is not None:  # a signal ended us
+        return outcome.code
     if outcome.detached:
         if detach_message:
             print("read escape sequence", file=sys.stderr)
@@ -514,7 +521,7 @@ def exec_cmd(ctx: Context, args: argparse.Namespace) -> int:
     store = ctx.engine.containers
     container = _container(ctx, args.args[0])
     try:
-        started = rexec.prepare(store.runc, container, store.paths(container.id), opts).start(detach=args.detach)
+        started = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, args.args[0]).start(detach=args.detach)
     except (rexec.ExecStartError, InvalidArgumentError) as exc:
         print(str(exc))  # Docker 20.10 prints exec start failures on stdout
         return rexec.EXEC_FAILED
@@ -533,8 +540,7 @@ def exec_cmd(ctx: Context, args: argparse.Namespace) -> int:
             transport.close_stdin()
     outcome = stream(transport, Session(tty, stdin, keys))
     if outcome.detached:
-        print("read escape sequence", file=sys.stderr)
-        return EXIT_ERROR
+        return _finish(ctx, container.id, outcome, detach_message=True)
     if started.master is not None:
         os.close(started.master)
     return started.wait()

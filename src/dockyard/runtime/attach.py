@@ -270,6 +270,8 @@ class AttachServer:
 
     def set_console(self, master: int) -> None:
         """A terminal's master: both output and input; sized by the first client that gave a size."""
+        if self._console is not None:  # the previous run's (a restart policy ran it again)
+            os.close(self._console)
         self._console = master
         if self.size:
             console.set_size(master, *self.size)
@@ -327,8 +329,9 @@ class AttachServer:
         if self.listener is not None:
             poller.register(self.listener, select.POLLIN)
         by_fd = {c.sock.fileno(): c for c in self.clients}
+        full = len(self._stdin_buf) > HIGH_WATER  # the container is not reading: stop taking input
         for fd, c in by_fd.items():
-            poller.register(fd, select.POLLIN | (select.POLLOUT if c.out else 0))
+            poller.register(fd, (0 if full and c.stdin else select.POLLIN) | (select.POLLOUT if c.out else 0))
         if self._stdin_buf and self._stdin_fd is not None:
             mask = select.POLLOUT | (select.POLLIN if self._stdin_fd in streams and not backlog else 0)
             poller.register(self._stdin_fd, mask)
@@ -339,7 +342,7 @@ class AttachServer:
                 if events & select.POLLOUT and client in self.clients:
                     self._write_client(client)
                 if events & (select.POLLIN | select.POLLHUP | select.POLLERR) and client in self.clients:
-                    self._read_client(client)
+                    self._read_client(client)  # (a hang-up is reported even when not asked for)
             elif self.listener is not None and fd == self.listener.fileno():
                 self._accept()
             else:

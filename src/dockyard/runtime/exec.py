@@ -181,10 +181,13 @@ def hold_console(master: int) -> None:
     os.close(master)
 
 
-def prepare(runc: Runc, container: Any, paths: Paths, opts: ExecOptions) -> Exec:
-    """An exec of ``container`` (a runtime.containers.Container); raises ContainerNotRunningError."""
+def prepare(runc: Runc, container: Any, paths: Paths, opts: ExecOptions, name: str = "") -> Exec:
+    """An exec of ``container`` (a runtime.containers.Container, ``name`` as the user gave it);
+    raises ContainerNotRunningError, or ConflictError when it is paused."""
     if not container.running:
         raise ContainerNotRunningError(container.id)
+    if container.state.get("Status") == "paused":
+        raise ConflictError(f"Container {name or container.id} is paused, unpause the container before exec")
     try:
         spec = json.loads(paths.spec.read_text())
     except (OSError, ValueError) as exc:
