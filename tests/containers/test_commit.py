@@ -80,7 +80,7 @@ def test_commit_added_changed_deleted_and_opaque(dy: Dockyard, dockerd, tmp_path
 
 def test_commit_running_container_and_bad_input(dy: Dockyard) -> None:
     dy("run", "-d", "--name", "live", "bb", "sh", "-c", "echo hi > /hello; while true; do sleep 0.05; done")
-    assert wait_until(lambda: "A /hello" in dy("diff", "live").stdout)
+    assert wait_until(lambda: "A /hello" in dy("diff", "live").stdout, timeout=60)
     image_id = dy("commit", "live").stdout.strip()
     assert inspect(dy, "live")["State"]["Status"] == "running"  # paused for the commit, running again
     assert dy("run", "--rm", image_id, "cat", "/hello").stdout == "hi\n"
@@ -134,11 +134,11 @@ def test_commit_killed_while_container_frozen_thaws_it(dy: Dockyard, tmp_path: P
 
     proc = subprocess.Popen([sys.executable, "-m", "dockyard", "--root", str(dy.root), "commit", "live"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert wait_until(lambda: runc_status() == "paused", timeout=30)
+    assert wait_until(lambda: runc_status() == "paused", timeout=60)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     # the guard thaws it; no image appears
-    assert wait_until(lambda: runc_status() == "running")
+    assert wait_until(lambda: runc_status() == "running", timeout=60)
     assert inspect(dy, "live")["State"]["Status"] == "running"
     assert len(dy("images", "-q").stdout.split()) == 1
     # the killed command's spool file goes with the next command that finds the store idle

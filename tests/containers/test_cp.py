@@ -108,12 +108,12 @@ def test_cp_cannot_reach_host_files_through_symlinks(dy: Dockyard, tmp_path: Pat
 def test_cp_into_a_running_container_and_export(dy: Dockyard, tmp_path: Path) -> None:
     script = "rm /bin/cat.x 2>/dev/null; rm /bin/id; mkdir /made; while [ ! -f /tmp/go ]; do sleep 0.05; done; echo got $(/bin/cat /tmp/go)"
     dy("run", "-d", "--name", "live", "bb", "sh", "-c", script)
-    assert wait_until(lambda: "A /made" in dy("diff", "live").stdout)
+    assert wait_until(lambda: "A /made" in dy("diff", "live").stdout, timeout=60)
     running = dy.raw("export", "live").stdout
     (tmp_path / "go").write_text("signal")
     dy("cp", str(tmp_path / "go"), "live:/tmp/go")
-    assert wait_until(lambda: dy("logs", "live").stdout == "got signal\n")
-    assert wait_until(lambda: dy("inspect", "-f", "{{.State.Status}}", "live").stdout.strip() == "exited")
+    assert wait_until(lambda: dy("logs", "live").stdout == "got signal\n", timeout=60)
+    assert wait_until(lambda: dy("inspect", "-f", "{{.State.Status}}", "live").stdout.strip() == "exited", timeout=60)
     # a stopped container exports the same tree (plus the file cp added), mounted only for the export
     dy("export", "-o", str(tmp_path / "stopped.tar"), "live")
     names = _names(running)
@@ -152,7 +152,7 @@ def test_export_killed_midway_leaves_no_mount_or_process(dy: Dockyard) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
-    assert wait_until(lambda: not processes_under(dy.root))  # the helper died with it
+    assert wait_until(lambda: not processes_under(dy.root), timeout=60)  # the helper died with it
     with open("/proc/mounts") as f:
         assert str(dy.root) not in f.read()
     assert dy("start", "stopped").returncode == 0 and dy("diff", "stopped").stdout == ""

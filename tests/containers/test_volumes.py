@@ -79,7 +79,7 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
     assert column[1:4] == [str(host)[:14] + "…", "mounted", ""] and column[0] == anon[0][:14] + "…"
     assert mounts["/scratch"]["Mode"] == "" and inspect(dy, "cc")["Config"]["Volumes"] == {"/scratch": {}, "/etc": {}}
     dy("start", "cc")
-    assert wait_until(lambda: inspect(dy, "cc")["State"]["Status"] == "exited")
+    assert wait_until(lambda: inspect(dy, "cc")["State"]["Status"] == "exited", timeout=60)
     logs = dy("logs", "cc")
     assert logs.stdout.startswith("root:x:0:") and "from host" in logs.stdout and "Read-only file system" in logs.stderr
     assert "tmpfs /t tmpfs rw,nosuid,nodev,noexec,relatime,size=1024k" in logs.stdout
