@@ -151,3 +151,20 @@ def test_build_on_vfs_store(busybox_tar: Path, tmp_path: Path) -> None:
     ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE}\nCOPY f /f\nRUN rm /bin/echo && cat /f > /g\n", "f": "vfs\n"})
     image = yard("build", "-q", str(ctx)).stdout.strip()
     assert _sh(yard, image, "cat /g; test -e /bin/echo || echo removed") == "vfs\nremoved\n"
+
+
+def test_secrets_are_mounted_and_never_kept(yard: Dockyard, tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cr3t")
+    dockerfile = (
+        f"FROM {BASE}\n"
+        "RUN --mount=type=secret,id=token cat /run/secrets/token | wc -c > /length\n"
+        "RUN --mount=type=secret,id=absent test ! -e /run/secrets/absent\n"
+    )
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": dockerfile})
+    image = yard("build", "-q", "--secret", f"id=token,src={tmp_path / 'token'}", str(ctx)).stdout.strip()
+    assert _sh(yard, image, "cat /length; test -e /run || echo gone").split() == ["6", "gone"]
+    archive = yard.raw("save", image).stdout
+    assert b"s3cr3t" not in archive
+    required = write_context(tmp_path / "req", {"Dockerfile": f"FROM {BASE}\nRUN --mount=type=secret,id=x,required true\n"})
+    out = yard("build", str(required), check=False)
+    assert out.returncode == 1 and "secret x not found" in out.stderr

@@ -53,6 +53,7 @@ class BuildOptions:
     cache_from: list[str] = field(default_factory=list)
     epoch: int | None = None  # SOURCE_DATE_EPOCH: fixed times, clamped mtimes
     network: str = "default"  # for RUN steps without --network
+    secrets: dict[str, str] = field(default_factory=dict)  # --secret id -> host file
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ context); ``execute`` runs in a worker.
 
 from __future__ import annotations
 
+import posixpath
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +89,7 @@ class Planner:
 
     def _mounts(self, state: StageState, run: ins.Run, stage: ins.Stage, plan: steps.RunPlan) -> Generator[Any, Any, list[Any]]:
         """RUN --mount: cache (a directory kept between builds), bind (from the context, read-only, or from a
-        stage or image, writes discarded), tmpfs (an empty directory dropped afterwards)."""
+        stage or image, writes discarded), tmpfs (an empty directory dropped afterwards), secret (--secret)."""
         mounts: list[BindMount] = []
         keys: list[Any] = []
         for spec in run.mounts:
@@ -98,6 +99,12 @@ class Planner:
                 fields[key.strip().lower()] = value if sep else "true"
             kind = fields.get("type", "bind")
             target = fields.get("target") or fields.get("dst") or fields.get("destination") or ""
+            if kind == "secret":
+                secret = self._secret(fields, target)
+                if secret is not None:
+                    mounts.append(secret)  # its content stays out of the cache key, as in BuildKit
+                    keys.append(["secret", secret.destination])
+                continue
             if not target:
                 raise InvalidArgumentError("mount target is required")
             target = resolve_path(state.workdir, state.expand(target))
@@ -125,6 +132,18 @@ class Planner:
                 raise InvalidArgumentError(f"unsupported mount type {kind!r}")
         plan.request = RunRequest("", (), (), mounts=tuple(mounts))
         return keys
+
+    def _secret(self, fields: dict[str, str], target: str) -> BindMount | None:
+        """RUN --mount=type=secret,id=ID[,target=PATH][,required]: a --secret file, read-only, never in a layer."""
+        ident = fields.get("id") or posixpath.basename(target)
+        if not ident:
+            raise InvalidArgumentError("secret ID missing from mount options")
+        source = self.b.opts.secrets.get(ident)
+        if source is None:
+            if fields.get("required", "false") == "true":
+                raise InvalidArgumentError(f"secret {ident} not found")
+            return None  # an optional secret that was not given: no mount, as BuildKit
+        return BindMount(source, target or f"/run/secrets/{ident}", True)
 
     def _chain_of(self, name: str, stage: ins.Stage) -> Generator[Any, Any, Any]:
         """The top layer of a stage (waiting for it) or of an image (leased to this build)."""

@@ -58,6 +58,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-from", action="append", default=[], help="Images to consider as cache sources")
     p.add_argument("--reproducible", action="store_true", help="Fixed times and clamped mtimes (SOURCE_DATE_EPOCH or 0)")
     p.add_argument("--network", default="default", choices=("default", "host", "none"), help="Networking mode for the RUN instructions during build")
+    p.add_argument("--secret", action="append", default=[], help="Secret to expose to the build (id=mysecret,src=/local/secret)")
     p.add_argument("--rm", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)  # BuildKit: always
     p.add_argument("--force-rm", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--platform", default="", help="Set platform if server is multi-platform capable")
@@ -75,6 +76,20 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
                 out[key] = ""
             continue
         out[key] = val
+    return out
+
+
+def _secrets(values: list[str]) -> dict[str, str]:
+    """``--secret id=ID,src=PATH`` (also ``source=``, ``type=file``) → ID → absolute path."""
+    out: dict[str, str] = {}
+    for value in values:
+        fields = dict(item.partition("=")[::2] for item in value.split(","))
+        ident, source = fields.get("id", ""), fields.get("src") or fields.get("source") or ""
+        if not ident or not source or fields.get("type", "file") != "file":
+            raise UsageError(f'invalid argument "{value}" for "--secret" flag: expected id=ID,src=PATH', 125)
+        if not os.path.isfile(source):
+            raise UsageError(f"failed to stat {source}: no such file", 1)
+        out[ident] = os.path.abspath(source)
     return out
 
 
@@ -102,7 +117,7 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
     options = BuildOptions(
         tags=tags, build_args=_pairs(args.build_arg, "--build-arg"), labels=_pairs(args.label, "--label"),
         target=args.target, no_cache=args.no_cache, pull=args.pull, cache_from=list(args.cache_from), epoch=_epoch(args),
-        network=args.network,
+        network=args.network, secrets=_secrets(args.secret),
     )
     printer = _printer(args)
     engine = ctx.engine
