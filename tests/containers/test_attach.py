@@ -9,6 +9,11 @@ import subprocess
 import sys
 
 import pexpect
+import pytest
+
+from dockyard.cli.attach import DetachMatcher, parse_detach_keys
+from dockyard.cli.context import UsageError
+from dockyard.runtime import attach as proto
 
 from tests.conftest import Dockyard
 from tests.containers.conftest import inspect
@@ -55,7 +60,10 @@ def test_run_di_then_attach_survives_a_killed_cli(dy: Dockyard, children: list[p
     second = spawn(dy, "attach", "echo")
     children.append(second)
     say(second, "two", "got:two")  # the container's stdin stayed open for the next one
-    second.close(force=True)
+    state = json.loads((dy.root / "containers" / cid / "state.json").read_text())
+    os.kill(state["MonitorPid"], signal.SIGKILL)  # the monitor dies under an attached CLI
+    assert finished(second) == 137
+    assert inspect(dy, "echo")["State"]["Status"] == "exited"
     assert dy("logs", "echo").stdout == "got:one\ngot:two\n"
 
     term = spawn(dy, "run", "-it", "--name", "shell", "bb", "sh")
@@ -114,3 +122,23 @@ def test_attach_errors_are_dockers(dy: Dockyard) -> None:
     assert (r.returncode, r.stderr) == (1, "Invalid detach keys (ctrl-) provided\n")
     r = dy("run", "-t", "--rm", "bb", "sh", "-c", "tty; exit 4", check=False)
     assert (r.returncode, r.stdout) == (4, "/dev/pts/0\r\n")  # -t without -i: a terminal's CR LF, one stream
+
+
+def test_detach_keys_and_frames_parse_as_dockers() -> None:
+    assert parse_detach_keys("ctrl-p,ctrl-q") == b"\x10\x11"
+    assert parse_detach_keys("ctrl-@,a,ctrl-[") == b"\x00a\x1b"
+    for bad in ("", "ctrl-", "ctrl-1", "ab", "ctrl-p,"):
+        with pytest.raises(UsageError, match=r"Invalid detach keys"):
+            parse_detach_keys(bad)
+    m = DetachMatcher(b"\x10\x11")
+    assert m.feed(b"ab\x10") == (b"ab", False)  # a possible start is held back...
+    assert m.feed(b"x\x10") == (b"\x10x", False)  # ...and given back when it was not the sequence
+    assert m.feed(b"\x11rest") == (b"", True)
+    reader = proto.FrameReader()
+    data = proto.frame(proto.Kind.STDOUT, b"hello") + proto.resize(30, 100)
+    assert reader.feed(data[:3]) == [] and reader.feed(data[3:10]) == []
+    assert reader.feed(data[10:]) == [(proto.Kind.STDOUT, b"hello"), (proto.Kind.RESIZE, b"\x00\x1e\x00\x64")]
+    with pytest.raises(proto.ProtocolError):
+        proto.FrameReader().feed(b"\x09\x00\x00\x00\x00\x00\x00\x01x")  # no such kind
+    with pytest.raises(proto.ProtocolError):
+        proto.FrameReader().feed(proto.HEADER.pack(proto.Kind.STDIN, proto.MAX_FRAME + 1))  # too long to buffer

@@ -426,7 +426,7 @@ def run_attached(ctx: Context, container: Any, args: argparse.Namespace, *, stdi
         return outcome.code or 0  # the monitor runs on in its own session
     proc.wait()  # it applies --rm before it exits
     check_start_error(proc)
-    return outcome.code if outcome.code is not None else proc.returncode
+    return _finish(ctx, container.id, outcome, detach_message=False)  # no EXIT: the monitor was killed
 
 
 def start_attached_cmd(ctx: Context, args: argparse.Namespace) -> int:
