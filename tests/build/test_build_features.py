@@ -141,6 +141,11 @@ def test_network_flag_for_every_run(yard: Dockyard, tmp_path: Path) -> None:
     ctx = write_context(tmp_path, {"Dockerfile": f"FROM {BASE}\nRUN cat /proc/net/dev | tail -n +3 | wc -l > /n\n"})
     isolated = yard("build", "-q", "--network", "none", str(ctx)).stdout.strip()
     assert _sh(yard, isolated, "cat /n") == "1\n"  # loopback only
+    hosts = write_context(tmp_path / "hosts", {"Dockerfile": f"FROM {BASE}\nRUN grep myhost /etc/hosts > /seen\n"})
+    image = yard("build", "-q", "--add-host", "myhost:10.1.2.3", str(hosts)).stdout.strip()
+    assert _sh(yard, image, "cat /seen") == "10.1.2.3\tmyhost\n"
+    bad_host = yard("build", "--add-host", "myhost:nope", str(hosts), check=False)
+    assert bad_host.returncode == 125 and 'invalid IP address in add-host: "nope"' in bad_host.stderr
     bad = yard("build", "--network", "bridge0", str(ctx), check=False)
     assert bad.returncode == 125 and "invalid choice" in bad.stderr
 

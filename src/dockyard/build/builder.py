@@ -54,6 +54,7 @@ class BuildOptions:
     epoch: int | None = None  # SOURCE_DATE_EPOCH: fixed times, clamped mtimes
     network: str = "default"  # for RUN steps without --network
     secrets: dict[str, str] = field(default_factory=dict)  # --secret id -> host file
+    extra_hosts: tuple[str, ...] = ()  # --add-host, as /etc/hosts lines
 
 
 @dataclass(frozen=True, slots=True)

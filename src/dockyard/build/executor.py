@@ -29,6 +29,7 @@ class RunRequest:
     mounts: tuple[BindMount, ...] = ()
     network: str = "default"  # "default" or "host": the host's network; "none": loopback only
     hostname: str = "buildkitsandbox"
+    extra_hosts: tuple[str, ...] = ()  # "IP\tNAME" lines for /etc/hosts (--add-host)
 
 
 class StepRunner(Protocol):

@@ -79,7 +79,7 @@ class Planner:
         mount_keys = yield from self._mounts(state, run, stage, plan)
         network = run.network or self.b.opts.network
         plan.request = RunRequest("", tuple(argv), tuple(env), state.workdir, state.config.get("User") or "",
-                                  tuple(plan.request.mounts), network)
+                                  tuple(plan.request.mounts), network, extra_hosts=self.b.opts.extra_hosts)
         created_by = hist.run(argv, used)
         return Plan(
             ["RUN", argv, env, proxies, mount_keys, network, script],

@@ -7,6 +7,7 @@ returns the change set as a layer tar on disk (None when nothing changed).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import posixpath
@@ -159,8 +160,7 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
             os.chmod(name, 0o755)
             scratch.append(Path(name))
             mounts.append(BindMount(name, plan.script[0]))
-        request = RunRequest(str(ws.rootfs), plan.request.argv, plan.request.env, plan.request.cwd, plan.request.user,
-                             tuple(mounts), plan.request.network, plan.request.hostname)
+        request = dataclasses.replace(plan.request, rootfs=str(ws.rootfs), mounts=tuple(mounts))
         fsops.make_dirs(ws.rootfs, plan.request.cwd)
         try:
             code[0] = env.runner.run(request, collect)

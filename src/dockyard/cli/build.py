@@ -58,6 +58,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-from", action="append", default=[], help="Images to consider as cache sources")
     p.add_argument("--reproducible", action="store_true", help="Fixed times and clamped mtimes (SOURCE_DATE_EPOCH or 0)")
     p.add_argument("--network", default="default", choices=("default", "host", "none"), help="Networking mode for the RUN instructions during build")
+    p.add_argument("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     p.add_argument("--secret", action="append", default=[], help="Secret to expose to the build (id=mysecret,src=/local/secret)")
     p.add_argument("--rm", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)  # BuildKit: always
     p.add_argument("--force-rm", action="store_true", help=argparse.SUPPRESS)
@@ -77,6 +78,23 @@ def _pairs(values: list[str], flag: str) -> dict[str, str]:
             continue
         out[key] = val
     return out
+
+
+def _hosts(values: list[str]) -> tuple[str, ...]:
+    """``--add-host name:ip`` as /etc/hosts lines; the IP is checked as Docker checks it."""
+    import ipaddress
+
+    out = []
+    for value in values:
+        name, sep, ip = value.partition(":")
+        try:
+            ipaddress.ip_address(ip)
+        except ValueError:
+            raise UsageError(f'invalid argument "{value}" for "--add-host" flag: invalid IP address in add-host: "{ip}"', 125) from None
+        if not sep or not name:
+            raise UsageError(f'invalid argument "{value}" for "--add-host" flag: bad format for add-host: "{value}"', 125)
+        out.append(f"{ip}\t{name}")
+    return tuple(out)
 
 
 def _secrets(values: list[str]) -> dict[str, str]:
@@ -117,7 +135,7 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
     options = BuildOptions(
         tags=tags, build_args=_pairs(args.build_arg, "--build-arg"), labels=_pairs(args.label, "--label"),
         target=args.target, no_cache=args.no_cache, pull=args.pull, cache_from=list(args.cache_from), epoch=_epoch(args),
-        network=args.network, secrets=_secrets(args.secret),
+        network=args.network, secrets=_secrets(args.secret), extra_hosts=_hosts(args.add_host),
     )
     printer = _printer(args)
     engine = ctx.engine

@@ -39,6 +39,7 @@ class RunRequest(Protocol):
     mounts: tuple[_Mount, ...]
     network: str
     hostname: str
+    extra_hosts: tuple[str, ...]
 
 
 STEP_PREFIX = "build-"
@@ -90,7 +91,8 @@ class RuncStepRunner:
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={home}")
         host_network = request.network != "none"
-        (bundle / "hosts").write_text(HOSTS.replace("127.0.0.1\tlocalhost", f"127.0.0.1\tlocalhost {request.hostname}", 1))
+        hosts = HOSTS.replace("127.0.0.1\tlocalhost", f"127.0.0.1\tlocalhost {request.hostname}", 1)
+        (bundle / "hosts").write_text(hosts + "".join(f"{line}\n" for line in request.extra_hosts))
         (bundle / "resolv.conf").write_text(resolv_conf(_read(Path("/etc/resolv.conf"))))
         spec = build_spec(SpecInput(
             args=request.argv, env=tuple(env), cwd=request.cwd, uid=uid, gid=gid, additional_gids=groups,
