@@ -173,3 +173,18 @@ def test_secrets_are_mounted_and_never_kept(yard: Dockyard, tmp_path: Path) -> N
     required = write_context(tmp_path / "req", {"Dockerfile": f"FROM {BASE}\nRUN --mount=type=secret,id=x,required true\n"})
     out = yard("build", str(required), check=False)
     assert out.returncode == 1 and "secret x not found" in out.stderr
+
+
+def test_output_to_a_directory_and_a_tar(yard: Dockyard, tmp_path: Path) -> None:
+    ctx = write_context(tmp_path / "ctx", {"Dockerfile": f"FROM {BASE} AS build\nRUN mkdir /out && echo artefact > /out/a\n"
+                                                         "FROM scratch\nCOPY --from=build /out /\n"})
+    images_before = yard("images", "-q").stdout
+    yard("build", "-o", str(tmp_path / "dir"), str(ctx))
+    assert (tmp_path / "dir" / "a").read_text() == "artefact\n"
+    yard("build", "--output", f"type=tar,dest={tmp_path / 'out.tar'}", str(ctx))
+    with tarfile.open(tmp_path / "out.tar") as tar:
+        assert tar.extractfile("a").read() == b"artefact\n"  # type: ignore[union-attr]
+    piped = yard.raw("build", "-o", "-", str(ctx))
+    with tarfile.open(fileobj=io.BytesIO(piped.stdout)) as tar:
+        assert tar.getnames() == ["a"]
+    assert yard("images", "-q").stdout == images_before  # no image stored

@@ -27,6 +27,7 @@ from dockyard.build.plans import Plan, Planner
 from dockyard.build.progress import Progress
 from dockyard.build.shell import Lex
 from dockyard.build.metadata import apply_metadata
+from dockyard.build.output import Output
 from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 from dockyard.image.importer import host_architecture
@@ -97,11 +98,28 @@ class Builder:
     # entry ----------------------------------------------------------------------
 
     def build(self) -> Digest:
+        """Build the target stage and store it as an image (tagged as the options say)."""
+        return self._run(self._commit_image)
+
+    def export(self, output: Output) -> None:
+        """Build the target stage and write its filesystem out instead of storing an image."""
+
+        def write(state: StageState) -> None:
+            layers = self.s.cache_ids(state.chain) if state.chain else []
+            ws = workspace.Workspace(self.s.env.driver, layers, self.s.env.tmp).open()
+            try:
+                output.write(ws.rootfs, self.s.env.clamp)
+            finally:
+                ws.remove()
+
+        self._run(write)
+
+    def _run(self, finish: Callable[[StageState], Any]) -> Any:
         target = self._target()
         needed = self._needed(target)
         try:
             results = self._schedule({i: self._stage(self.df.stages[i]) for i in sorted(needed)})
-            return self._commit_image(results[target.index])
+            return finish(results[target.index])
         finally:
             workspace.drain()
             self.cache.end_lease()

@@ -58,6 +58,7 @@ def _args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-from", action="append", default=[], help="Images to consider as cache sources")
     p.add_argument("--reproducible", action="store_true", help="Fixed times and clamped mtimes (SOURCE_DATE_EPOCH or 0)")
     p.add_argument("--network", default="default", choices=("default", "host", "none"), help="Networking mode for the RUN instructions during build")
+    p.add_argument("-o", "--output", default="", help="Output destination (format: type=local,dest=path)")
     p.add_argument("--add-host", action="append", default=[], help="Add a custom host-to-IP mapping (host:ip)")
     p.add_argument("--secret", action="append", default=[], help="Secret to expose to the build (id=mysecret,src=/local/secret)")
     p.add_argument("--rm", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)  # BuildKit: always
@@ -137,14 +138,23 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
         target=args.target, no_cache=args.no_cache, pull=args.pull, cache_from=list(args.cache_from), epoch=_epoch(args),
         network=args.network, secrets=_secrets(args.secret), extra_hosts=_hosts(args.add_host),
     )
-    printer = _printer(args)
+    from dockyard.build.output import Output
+
+    try:
+        output = Output.parse(args.output) if args.output else None
+    except InvalidArgumentError as exc:
+        raise UsageError(f"failed to parse output: {exc}", 1) from None
+    printer = _printer(args)  # on stderr: stdout may carry the tar of --output -
     engine = ctx.engine
     with tempfile.TemporaryDirectory(dir=engine.tmp, prefix="context-") as scratch:
         try:
-            image_id = _run(ctx, args, options, printer, Path(scratch))
+            image_id = _run(ctx, args, options, printer, Path(scratch), output)
         except DockyardError as exc:
             printer.fail(exc)
             return 1
+    if output is not None:
+        printer.exported(output.dest)
+        return 0
     printer.finish(str(image_id), [str(t) for t in tags])
     if args.iidfile:
         Path(args.iidfile).write_text(str(image_id))
@@ -153,7 +163,7 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(ctx: Context, args: argparse.Namespace, options: Any, printer: Any, scratch: Path) -> Any:
+def _run(ctx: Context, args: argparse.Namespace, options: Any, printer: Any, scratch: Path, output: Any) -> Any:
     from dockyard.build.builder import Builder
     from dockyard.build.context import BuildContext, load_ignore
     from dockyard.build.instructions import parse_dockerfile
@@ -166,7 +176,8 @@ def _run(ctx: Context, args: argparse.Namespace, options: Any, printer: Any, scr
         raise InvalidArgumentError(f"{name}:{exc.line}: {exc}" if exc.line else f"{name}: {exc}") from None
     context = BuildContext(context_root, load_ignore(context_root, dockerfile_path)) if context_root else None
     services = ctx.engine.build_services(_puller(ctx, args), printer, options.epoch)
-    return Builder(services, dockerfile, context, options).build()
+    builder = Builder(services, dockerfile, context, options)
+    return builder.export(output) if output is not None else builder.build()
 
 
 def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[bytes, str, Path | None, Path | None]:

@@ -83,6 +83,10 @@ class Plain(_Base):
         with self.lock:
             self._write(f"#{vertex} ERROR: {message}\n\n")
 
+    def exported(self, dest: str) -> None:
+        vertex = max(self.vertices, default=0) + 1
+        self._write(f"#{vertex} exporting to client\n#{vertex} copying files to {'stdout' if dest == '-' else dest} done\n#{vertex} DONE 0.0s\n")
+
     def finish(self, image_id: str, names: list[str]) -> None:
         vertex = max(self.vertices, default=0) + 1
         lines = [f"#{vertex} exporting to image", f"#{vertex} writing image {image_id} done"]
@@ -151,6 +155,11 @@ class Terminal(_Base):
 
     def error(self, vertex: int, message: str) -> None:
         self._end(vertex, "ERROR")
+
+    def exported(self, dest: str) -> None:
+        with self.lock:
+            self.finished = True
+            self._draw([" => exporting to client", f" => => copying files to {'stdout' if dest == '-' else dest}"])
 
     def finish(self, image_id: str, names: list[str]) -> None:
         with self.lock:
