@@ -11,7 +11,7 @@ import sys
 import pexpect
 import pytest
 
-from dockyard.cli.attach import DetachMatcher, parse_detach_keys
+from dockyard.cli.terminal import DetachMatcher, parse_detach_keys
 from dockyard.cli.context import UsageError
 from dockyard.runtime import attach as proto
 

@@ -1,50 +1,30 @@
-"""Attached containers: ``run``/``start -a`` streams, ``attach``, ``exec``; raw terminals, resize, detach keys.
-
-One loop serves them all: the local stdin goes to the container, its output comes
-back, SIGWINCH becomes a resize, other signals are forwarded (``--sig-proxy``,
-without a terminal only, as Docker does), and the detach keys (Ctrl-P Ctrl-Q by
-default; terminals only) leave the container running. The far end is either a
-container's monitor (framed socket) or, for ``exec -t``, a pty master we hold.
-"""
+"""Attached containers: ``run``/``start -a`` streams, ``attach``, ``exec`` (the session itself: ``terminal``)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import select
 import signal
 import socket
 import sys
-import termios
-import tty as tty_mod
-from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
+from dockyard.cli.terminal import (
+    DEFAULT_DETACH_KEYS,
+    ConsoleTransport,
+    MonitorTransport,
+    Outcome,
+    PipeTransport,
+    Session,
+    parse_detach_keys,
+    stream,
+    terminal_size,
+)
 from dockyard.errors import DockyardError, InvalidArgumentError
 from dockyard.runtime import attach as proto
-from dockyard.runtime import console
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
-# Docker's ForwardAllSignals minus the job-control and terminal ones a CLI must keep
-PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
-_CTRL = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
-OUT_LIMIT = 1 << 20  # unsent stdin bytes before we stop reading our stdin
-
-
-def parse_detach_keys(spec: str) -> bytes:
-    """Docker's syntax: comma-separated keys, each one character or ``ctrl-<a-z@[\\]^_>``."""
-    keys = bytearray()
-    for part in spec.split(","):
-        if len(part) == 1:
-            keys.append(ord(part))
-        elif len(part) == 6 and part.lower().startswith("ctrl-") and (part[5].lower().isalpha() or part[5] in _CTRL):
-            c = part[5].lower()
-            keys.append(ord(c) - 96 if c.isalpha() else _CTRL[c])
-        else:
-            raise UsageError(f"Invalid detach keys ({spec}) provided", EXIT_ERROR)
-    return bytes(keys)
+__all__ = ["attach_flags", "check_tty", "parse_detach_keys", "register", "run_attached", "start_attached_cmd"]
 
 
 def parse_bool(value: str) -> bool:
@@ -60,307 +40,6 @@ def attach_flags(p: argparse.ArgumentParser, *, sig_proxy: bool = True) -> None:
     p.add_argument("--detach-keys", default=None)
     if sig_proxy:
         p.add_argument("--sig-proxy", type=parse_bool, nargs="?", const=True, default=True)
-
-
-class DetachMatcher:
-    """Finds the detach sequence in typed input; bytes of a broken prefix are passed on, as Docker's escape proxy."""
-
-    def __init__(self, keys: bytes) -> None:
-        self.keys = keys
-        self.matched = 0
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        out = bytearray()
-        for byte in data:
-            if byte == self.keys[self.matched]:
-                self.matched += 1
-                if self.matched == len(self.keys):
-                    return bytes(out), True
-                continue
-            out += self.keys[: self.matched]
-            self.matched = 1 if byte == self.keys[0] else 0
-            if not self.matched:
-                out.append(byte)
-        return bytes(out), False
-
-
-# the far end ------------------------------------------------------------------------
-
-
-class Transport(Protocol):
-    def fds(self) -> list[int]: ...  # to read from; empty once everything ended
-    def fileno(self) -> int: ...  # to write to
-    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]: ...
-    def send_stdin(self, data: bytes) -> None: ...
-    def close_stdin(self) -> None: ...
-    def resize(self, rows: int, cols: int) -> None: ...
-    def pending(self) -> int: ...
-    def flush(self) -> None: ...
-
-
-class MonitorTransport:
-    """A monitor's attach socket (or our end of the pair handed to it)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.reader = proto.FrameReader()
-        self.out = bytearray()
-        sock.setblocking(False)
-
-        self.open = True
-
-    def fds(self) -> list[int]:
-        return [self.sock.fileno()] if self.open else []
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
-        try:
-            data = self.sock.recv(1 << 16)
-        except BlockingIOError:
-            return []
-        except OSError:
-            data = b""
-        if not data:
-            self.open = False
-            return []
-        return self.reader.feed(data)
-
-    def send_stdin(self, data: bytes) -> None:
-        for i in range(0, len(data), proto.MAX_FRAME):
-            self.out += proto.frame(proto.Kind.STDIN, data[i:i + proto.MAX_FRAME])
-
-    def close_stdin(self) -> None:
-        self.out += proto.frame(proto.Kind.CLOSE_STDIN)
-
-    def resize(self, rows: int, cols: int) -> None:
-        self.out += proto.resize(rows, cols)
-
-    def pending(self) -> int:
-        return len(self.out)
-
-    def flush(self) -> None:
-        try:
-            del self.out[: self.sock.send(self.out)]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.out.clear()  # the monitor went away; reading tells the rest
-
-
-class ConsoleTransport:
-    """A pty master this process holds (``exec -t``)."""
-
-    def __init__(self, master: int) -> None:
-        self.master = master
-        self.out = bytearray()
-        self.open = True
-        os.set_blocking(master, False)
-
-    def fds(self) -> list[int]:
-        return [self.master] if self.open else []
-
-    def fileno(self) -> int:
-        return self.master
-
-    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
-        try:
-            data = os.read(self.master, 1 << 16)
-        except BlockingIOError:
-            return []
-        except OSError:  # EIO: every slave closed
-            data = b""
-        if not data:
-            self.open = False
-            return []
-        return [(proto.Kind.STDOUT, data)]
-
-    def send_stdin(self, data: bytes) -> None:
-        self.out += data
-
-    def close_stdin(self) -> None:
-        pass  # a terminal has no end of input but ^D, which the user types
-
-    def resize(self, rows: int, cols: int) -> None:
-        console.set_size(self.master, rows, cols)
-
-    def pending(self) -> int:
-        return len(self.out)
-
-    def flush(self) -> None:
-        try:
-            del self.out[: os.write(self.master, self.out)]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.out.clear()
-
-
-class PipeTransport:
-    """An exec's stdin/stdout/stderr pipes (``exec`` without a terminal)."""
-
-    def __init__(self, stdin: int, stdout: int, stderr: int) -> None:
-        self.stdin: int | None = stdin
-        self.outputs = {stdout: proto.Kind.STDOUT, stderr: proto.Kind.STDERR}
-        self.out = bytearray()
-        self.closing = False
-        os.set_blocking(stdin, False)
-
-    def fds(self) -> list[int]:
-        return list(self.outputs)
-
-    def fileno(self) -> int:
-        return self.stdin if self.stdin is not None else -1
-
-    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
-        data = os.read(fd, 1 << 16)
-        if data:
-            return [(self.outputs[fd], data)]
-        os.close(fd)
-        del self.outputs[fd]
-        return []
-
-    def send_stdin(self, data: bytes) -> None:
-        if self.stdin is not None:
-            self.out += data
-
-    def close_stdin(self) -> None:
-        self.closing = True
-        self._close_if_done()
-
-    def _close_if_done(self) -> None:
-        if self.closing and not self.out and self.stdin is not None:
-            os.close(self.stdin)
-            self.stdin = None
-
-    def resize(self, rows: int, cols: int) -> None:
-        pass
-
-    def pending(self) -> int:
-        return len(self.out)
-
-    def flush(self) -> None:
-        try:
-            del self.out[: os.write(self.fileno(), self.out)]
-        except BlockingIOError:
-            pass
-        except OSError:
-            self.out.clear()  # the process closed its stdin
-        self._close_if_done()
-
-    def close(self) -> None:
-        for fd in [*self.outputs, *([self.stdin] if self.stdin is not None else [])]:
-            os.close(fd)
-        self.outputs.clear()
-        self.stdin = None
-
-
-# the local end ----------------------------------------------------------------------
-
-
-def terminal_size() -> tuple[int, int] | None:
-    for fd in (1, 0, 2):
-        if os.isatty(fd):
-            return console.get_size(fd)
-    return None
-
-
-@contextlib.contextmanager
-def raw_terminal(enabled: bool) -> Iterator[None]:
-    """Raw stdin (no echo, no line editing, ^C a byte) while attached; restored however we leave."""
-    if not enabled:
-        yield
-        return
-    saved = termios.tcgetattr(0)
-    tty_mod.setraw(0, termios.TCSANOW)
-    try:
-        yield
-    finally:
-        termios.tcsetattr(0, termios.TCSADRAIN, saved)
-
-
-@contextlib.contextmanager
-def signal_pipe(wanted: tuple[signal.Signals, ...]) -> Iterator[int]:
-    """A pipe that receives the numbers of ``wanted`` signals as they arrive (select-able)."""
-    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-    old_fd = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
-    old = {s: signal.signal(s, lambda *_: None) for s in wanted}
-    try:
-        yield r
-    finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        signal.set_wakeup_fd(old_fd)
-        os.close(r)
-        os.close(w)
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    detached: bool = False  # the user left (detach keys), or a signal made us leave (then ``code`` is 128+signal)
-    code: int | None = None  # None: the stream ended without an exit code
-
-
-@dataclass(frozen=True, slots=True)
-class Session:
-    tty: bool
-    stdin: bool
-    detach_keys: bytes | None = None
-    forward: Callable[[int], None] | None = None  # sig-proxy
-
-
-def _write(kind: proto.Kind, data: bytes) -> None:
-    out = sys.stderr.buffer if kind == proto.Kind.STDERR else sys.stdout.buffer
-    out.write(data)
-    out.flush()
-
-
-def stream(t: Transport, s: Session) -> Outcome:
-    """Pump between our stdio and the container until it exits, the stream ends or the user detaches."""
-    proxied = PROXIED if s.forward and not s.tty else ()
-    matcher = DetachMatcher(s.detach_keys) if s.tty and s.stdin and s.detach_keys else None
-    stdin_open = s.stdin
-    code: int | None = None
-    raw = s.tty and s.stdin and os.isatty(0)
-    ending = (signal.SIGTERM, signal.SIGHUP) if raw else ()  # leave the terminal as we found it, then go
-    with signal_pipe((signal.SIGWINCH, *proxied, *ending)) as wake, raw_terminal(raw):
-        while True:
-            if not t.fds():
-                return Outcome(code=code)
-            readers = [*t.fds(), wake] + ([0] if stdin_open and t.pending() < OUT_LIMIT else [])
-            try:
-                ready, writable, _ = select.select(readers, [t.fileno()] if t.pending() else [], [])
-            except InterruptedError:
-                continue
-            if writable:
-                t.flush()
-            if wake in ready:
-                for signum in os.read(wake, 64):
-                    if signum == signal.SIGWINCH and s.tty and (size := terminal_size()):
-                        t.resize(*size)
-                    elif signum in proxied and s.forward:
-                        s.forward(signum)
-                    elif signum in ending:
-                        return Outcome(detached=True, code=128 + signum)
-            if 0 in ready:
-                data = os.read(0, 1 << 16)
-                if not data:
-                    stdin_open = False
-                    t.close_stdin()
-                detached = False
-                if matcher:
-                    data, detached = matcher.feed(data)
-                if data:
-                    t.send_stdin(data)
-                if detached:
-                    return Outcome(detached=True)
-            for fd in [fd for fd in ready if fd in t.fds()]:
-                for kind, payload in t.read(fd):
-                    if kind == proto.Kind.EXIT:
-                        code = proto.exit_code(payload)
-                    elif kind in (proto.Kind.STDOUT, proto.Kind.STDERR):
-                        _write(kind, payload)
 
 
 def check_tty(tty: bool, stdin: bool) -> None:
