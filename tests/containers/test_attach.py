@@ -110,6 +110,11 @@ def test_attach_errors_are_dockers(dy: Dockyard) -> None:
     assert (r.returncode, r.stderr) == (1, "You cannot attach to a stopped container, start it first\n")
     r = dy("attach", "nosuch", check=False)
     assert (r.returncode, r.stderr) == (1, "Error: No such container: nosuch\n")
+    dy("create", "--name", "bad", "bb", "nosuch")
+    r = dy("start", "-a", "bad", check=False)
+    assert (r.returncode, r.stderr) == (1, ("Error response from daemon: failed to create shim task: OCI runtime create failed: "
+                                            'runc create failed: unable to start container process: exec: "nosuch": '
+                                            "executable file not found in $PATH: unknown\n"))
     r = dy("start", "-a", "idle", "nosuch", check=False)
     assert r.returncode == 1 and "you cannot start and attach multiple containers at once" in r.stderr
     dy("run", "-d", "-t", "--name", "tty", "bb", "sh")

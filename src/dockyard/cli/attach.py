@@ -117,7 +117,13 @@ def start_attached_cmd(ctx: Context, args: argparse.Namespace) -> int:
     stdin = args.interactive and bool(container.record["Config"].get("OpenStdin"))
     check_tty(bool(container.record["Config"].get("Tty")), stdin)
     detach_keys(args)
-    return run_attached(ctx, container, args, stdin=stdin)
+    from dockyard.runtime.containers import ContainerStartError
+
+    try:
+        return run_attached(ctx, container, args, stdin=stdin)
+    except ContainerStartError as exc:
+        raise UsageError(f"Error response from daemon: failed to create shim task: OCI runtime create failed: {exc}: unknown",
+                         EXIT_ERROR) from exc
 
 
 # attach ------------------------------------------------------------------------------
