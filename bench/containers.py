@@ -33,8 +33,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench import workloads  # noqa: E402
-from bench.run import (  # noqa: E402
+from bench import workloads
+from bench.run import (
     Bench,
     DockerTool,
     DockyardTool,
@@ -44,7 +44,7 @@ from bench.run import (  # noqa: E402
     measure,
     private_dockerd,
 )
-from tests.helpers.dockerd import skip_reason  # noqa: E402
+from tests.helpers.dockerd import skip_reason
 
 OPERATIONS = ("run_rm", "run_rm_none", "run_stop20")
 RESULTS = REPO / "bench" / "results" / "containers.json"
@@ -58,8 +58,8 @@ def _batch_script(argv: list[str]) -> list[str]:
     """One shell command: BATCH detached containers, then one stop of them all."""
     cli = " ".join(argv)
     names = " ".join(f"bench{i}" for i in range(BATCH))
-    return ["sh", "-ec", f"for n in {names}; do {cli} run -d --name $n {IMAGE} {SERVICE} >/dev/null; done; "
-                         f"{cli} stop {names} >/dev/null"]
+    script = f"for n in {names}; do {cli} run -d --name $n {IMAGE} {SERVICE} >/dev/null; done; {cli} stop {names} >/dev/null"
+    return ["sh", "-ec", script]
 
 
 class ContainersBench(Bench):

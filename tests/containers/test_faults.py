@@ -10,7 +10,12 @@ from pathlib import Path
 
 from dockyard.runtime import resources
 from tests.conftest import Dockyard
-from tests.containers.conftest import inspect, processes_under, runc_containers, wait_until
+from tests.containers.conftest import (
+    inspect,
+    processes_under,
+    runc_containers,
+    wait_until,
+)
 
 
 def _cgroups(cid: str) -> list[str]:

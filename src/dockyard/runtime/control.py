@@ -123,7 +123,7 @@ def top(container: Container, ps_args: list[str]) -> tuple[list[str], list[list[
     if container.state.get("Status") == "restarting":
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
     wanted = set(resources.pids(container.id))
-    result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True)
+    result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DockyardError(f"Error running ps: exit status {result.returncode}: {result.stderr.strip()}")
     lines = result.stdout.splitlines()

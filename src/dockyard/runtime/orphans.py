@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 from dockyard.errors import StorageError
-
 from dockyard.runtime import resources
 from dockyard.runtime.rootfs import Paths, remove_dir
 from dockyard.runtime.runc import Runc
@@ -67,4 +66,4 @@ def _unmount_below(path: Path) -> None:
         try:
             unmount(Path(point))
         except StorageError:
-            subprocess.run(["umount", "-l", point], capture_output=True)  # busy: detach it now, gone when freed
+            subprocess.run(["umount", "-l", point], capture_output=True, check=False)  # busy: detach it now, gone when freed

@@ -59,9 +59,9 @@ _ALWAYS_ALLOWED = """
 # one rule per (names, condition); "includes" all must hold, any "excludes" match drops the rule
 _CAP_RULES: tuple[tuple[str, str], ...] = (
     ("CAP_DAC_READ_SEARCH", "open_by_handle_at"),
-    ("CAP_SYS_ADMIN", "bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie mount "
-                      "mount_setattr move_mount name_to_handle_at open_tree perf_event_open quotactl quotactl_fd "
-                      "setdomainname sethostname setns syslog umount umount2 unshare"),
+    ("CAP_SYS_ADMIN", ("bpf clone clone3 fanotify_init fsconfig fsmount fsopen fspick lookup_dcookie mount "
+                       "mount_setattr move_mount name_to_handle_at open_tree perf_event_open quotactl quotactl_fd "
+                       "setdomainname sethostname setns syslog umount umount2 unshare")),
     ("CAP_SYS_BOOT", "reboot"),
     ("CAP_SYS_CHROOT", "chroot"),
     ("CAP_SYS_MODULE", "delete_module init_module finit_module"),
@@ -155,9 +155,7 @@ def _applies(rule: dict[str, Any], caps: frozenset[str], arch: str, kernel: tupl
         wanted = tuple(int(p) for p in str(inc["minKernel"]).split(".")[:2])
         if kernel < wanted:
             return False
-    if arch in (exc.get("arches") or ()) or any(c in caps for c in exc.get("caps") or ()):
-        return False
-    return True
+    return not (arch in (exc.get("arches") or ()) or any(c in caps for c in exc.get("caps") or ()))
 
 
 def _architectures(profile: dict[str, Any], arch: str) -> list[str]:
