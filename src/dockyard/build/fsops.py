@@ -93,14 +93,22 @@ def parse_chmod(spec: str) -> int | None:
     return value
 
 
-def make_dirs(root: Path, path: str, owner: Owner | None = None) -> Path:
-    """``mkdir -p`` inside ``root``; new directories are 0755 and owned by ``owner`` (root by default)."""
+def make_dirs(root: Path, path: str, owner: Owner | None = None, known: dict[str, Path] | None = None) -> Path:
+    """``mkdir -p`` inside ``root``; new directories are 0755 and owned by ``owner`` (root by default).
+
+    ``known`` remembers resolved directories across the calls of one copy (its entries come
+    parents first, so most lookups are one dictionary hit instead of a walk of the path)."""
+    clean = "/" + "/".join(p for p in path.split("/") if p not in ("", "."))
+    if known is not None and clean in known:
+        return known[clean]
     current = ""
-    for part in [p for p in path.split("/") if p not in ("", ".")]:
+    for part in [p for p in clean.split("/") if p]:
         current = f"{current}/{part}"
+        if known is not None and current in known:
+            continue
         target = confined(root, current)
         if not target.exists():
-            if target.is_symlink() or target.exists():
+            if target.is_symlink():
                 target.unlink()
             target.mkdir(mode=0o755)
             os.chmod(target, 0o755)
@@ -108,13 +116,21 @@ def make_dirs(root: Path, path: str, owner: Owner | None = None) -> Path:
                 os.lchown(target, owner.uid, owner.gid)
         elif not target.is_dir():
             raise InvalidArgumentError(f"cannot create directory {current}: not a directory")
-    return confined(root, path)
+        if known is not None:
+            known[current] = target
+    resolved = confined(root, clean) if known is None else known.get(clean, root)
+    return resolved
 
 
 def _clear(target: Path, keep_dir: bool) -> None:
-    if target.is_symlink() or (target.exists() and not target.is_dir()):
-        target.unlink()
-    elif target.is_dir() and not keep_dir:
+    """Make room for a new entry: whatever is there goes, except a directory that ``keep_dir`` keeps."""
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(target)
+    elif not keep_dir:
         shutil.rmtree(target)
 
 
@@ -126,15 +142,18 @@ def _finish(target: Path, st: os.stat_result, owner: Owner | None, mode: int | N
     os.utime(target, ns=(st.st_mtime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
-def copy_entry(source: Path, root: Path, dest: str, owner: Owner | None, mode: int | None) -> None:
+def copy_entry(source: Path, root: Path, dest: str, owner: Owner | None, mode: int | None,
+               known: dict[str, Path] | None = None) -> None:
     """One file, symlink or directory (not its contents) from the host to ``dest`` inside ``root``."""
     st = os.lstat(source)
-    parent = make_dirs(root, posixpath.dirname(dest) or "/")
+    parent = make_dirs(root, posixpath.dirname(dest) or "/", known=known)
     target = parent / posixpath.basename(dest)
     if stat.S_ISDIR(st.st_mode):
         _clear(target, keep_dir=True)
         if not target.is_dir():
             target.mkdir()
+        if known is not None:
+            known[posixpath.normpath("/" + dest)] = target
     elif stat.S_ISLNK(st.st_mode):
         _clear(target, keep_dir=False)
         os.symlink(os.readlink(source), target)

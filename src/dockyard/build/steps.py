@@ -241,9 +241,11 @@ def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.
         if item.source.is_dir:
             fsops.make_dirs(root, base, owner)
             fsops.copy_entry(item.source.path, root, base, owner, plan.mode) if base != "/" else None
+            known: dict[str, Path] = {}  # directories of this tree, resolved once
+            top = os.path.relpath(item.source.path, item.root)
+            cut = 0 if top == "." else len(top) + 1  # walked names are relative to item.root
             for rel in item.walk:
-                below = os.path.relpath(item.root / rel, item.source.path)
-                fsops.copy_entry(item.root / rel, root, posixpath.join(base, below), owner, plan.mode)
+                fsops.copy_entry(item.root / rel, root, posixpath.join(base, rel[cut:]), owner, plan.mode, known)
             if base != "/":  # the directory's own time, after its contents changed it
                 st = os.lstat(item.source.path)
                 os.utime(fsops.confined(root, base), ns=(st.st_mtime_ns, st.st_mtime_ns))
