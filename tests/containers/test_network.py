@@ -363,3 +363,21 @@ def test_network_connect_and_disconnect(dy: Dockyard, www: Path) -> None:
     dy("start", "later")
     assert wait_until(lambda: inspect(dy, later)["State"]["Status"] == "exited")
     assert " eth1 " in dy("logs", later).stdout and "inet 10." in dy("logs", later).stdout
+
+
+def test_network_alias_and_fixed_address(dy: Dockyard) -> None:
+    dy("network", "create", "--subnet", "10.252.9.0/24", "fixed")
+    cid = dy("run", "-d", "--name", "db1", "--network", "fixed", "--ip", "10.252.9.77", "--network-alias", "db",
+             "bb", "sleep", "30").stdout.strip()
+    net = inspect(dy, cid)["NetworkSettings"]["Networks"]["fixed"]
+    assert net["IPAddress"] == "10.252.9.77" and net["IPAMConfig"] == {"IPv4Address": "10.252.9.77"}
+    assert net["Aliases"] == ["db", cid[:12]]
+    out = dy("run", "--rm", "--network", "fixed", "bb", "busybox", "ping", "-c", "1", "-W", "2", "db").stdout
+    assert "PING db (10.252.9.77)" in out
+    taken = dy("run", "--rm", "--network", "fixed", "--ip", "10.252.9.77", "bb", "true", check=False)
+    assert taken.returncode == 125 and "Address already in use" in taken.stderr
+    for flags, message in ((("--ip", "10.1.1.1"), "user specified IP address is supported on user defined networks only"),
+                           (("--network-alias", "x"), "network-scoped alias is supported only for containers in user defined networks"),
+                           (("--network", "fixed", "--ip", "10.9.9.9"), "Invalid address 10.9.9.9: It does not belong to any of this network's subnets")):
+        r = dy("run", "--rm", *flags, "bb", "true", check=False)
+        assert r.returncode == 125 and message in r.stderr

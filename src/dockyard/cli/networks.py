@@ -30,6 +30,8 @@ def add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-P", "--publish-all", action="store_true")
     p.add_argument("--expose", action="append", default=[])
     p.add_argument("--add-host", action="append", default=[])
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
+    p.add_argument("--ip")
 
 
 def network_options(args: argparse.Namespace) -> Any:
@@ -55,7 +57,8 @@ def network_options(args: argparse.Namespace) -> Any:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
     if args.network == "host" and (args.publish or args.publish_all):
         print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host))
+    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host),
+                          tuple(args.network_alias), args.ip)
 
 
 # ps, inspect of containers ---------------------------------------------------------
@@ -92,7 +95,8 @@ def host_config(rec: dict[str, Any]) -> dict[str, Any]:
 
 def _endpoint(live: dict[str, Any], network_id: str, entry: dict[str, Any], cid: str) -> dict[str, Any]:
     user = entry["network"] not in ("bridge", "host", "none")
-    return {"IPAMConfig": {} if entry["connected"] else None, "Links": None,
+    ipam = {"IPv4Address": entry["ip"]} if entry.get("ip") else ({} if entry["connected"] else None)
+    return {"IPAMConfig": ipam, "Links": None,
             "Aliases": [*entry["aliases"], cid[:12]] if user else None, "NetworkID": network_id,
             "EndpointID": live.get("EndpointID", ""), "Gateway": live.get("Gateway", ""), "IPAddress": live.get("IPAddress", ""),
             "IPPrefixLen": live.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

@@ -229,7 +229,7 @@ class ContainerStore:
         record["HostConfig"].update(opts.isolation.host_config())
         record["Seccomp"] = opts.isolation.seccomp_profile
         if self.networking is not None:
-            net_config, net_host = self.networking.record_fields(opts.network, opts.net, config)
+            net_config, net_host, record["Networking"] = self.networking.record_fields(opts.network, opts.net, config)
             record["Config"].update(net_config)
             record["HostConfig"].update(net_host)
         paths = self.paths(cid)
@@ -282,6 +282,8 @@ class ContainerStore:
         """
         if container.running:
             return None
+        if self.networking is not None:
+            self.networking.check_start(container.id, container.record)
         fd = attach.fileno() if attach is not None else None
         # a forked monitor skips a new interpreter's start; it keeps the root's lock (no sweep while it runs)
         keep = spawn.fds_of(self.home.parent / "lock") | ({fd} if fd is not None else set())

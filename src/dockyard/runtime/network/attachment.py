@@ -10,6 +10,7 @@ namespace with only loopback, which runc creates).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from dockyard.errors import ConflictError
+from dockyard.errors import ConflictError, InvalidArgumentError
 from dockyard.runtime.network.hosts import parse_extra_host, render, write_in_place
 from dockyard.runtime.network.ports import (
     PortBinding,
@@ -39,6 +40,8 @@ class NetworkOptions:
     publish_all: bool = False
     expose: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()  # --network-alias
+    ip: str | None = None  # --ip
 
 
 def network_name(mode: str) -> str | None:
@@ -70,11 +73,17 @@ class ContainerNetworking:
         self.sandboxes = sandboxes
         self.connections_dir = sandboxes.home / "connections"
 
-    def record_fields(self, mode: str, opts: NetworkOptions, image_config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(Config, HostConfig) fields for the container's record; raises on a bad flag or unknown network."""
+    def record_fields(self, mode: str, opts: NetworkOptions,
+                      image_config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+        """(Config, HostConfig, Networking) fields for the container's record; raises on a bad flag or
+        unknown network. Networking holds the alias and address asked for the network of ``mode``."""
         name = network_name(mode)
-        if name is not None:
-            self.networks.get(name)
+        net = self.networks.get(name) if name is not None else None
+        user = net is not None and not net.predefined
+        if opts.aliases and not user:
+            raise InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks")
+        if opts.ip:
+            self._check_ip(net if user else None, opts.ip)
         for e in opts.extra_hosts:
             parse_extra_host(e)
         published = [b for spec in opts.publish for b in parse_publish(spec)]
@@ -85,7 +94,22 @@ class ContainerNetworking:
         config = {"ExposedPorts": {k: {} for k in exposed} or None}
         host = {"NetworkMode": mode, "PortBindings": port_bindings(published),
                 "PublishAllPorts": opts.publish_all, "ExtraHosts": list(opts.extra_hosts) or None}
-        return config, host
+        return config, host, {"Aliases": list(opts.aliases), "IPv4Address": opts.ip or ""}
+
+    @staticmethod
+    def _check_ip(net: Network | None, ip: str) -> None:
+        """Docker's rules for --ip: a user network whose subnet the user chose, an address inside it."""
+        if net is None:
+            raise InvalidArgumentError("user specified IP address is supported on user defined networks only")
+        if not net.config.get("subnet_given"):
+            raise InvalidArgumentError("user specified IP address is supported only when connecting to networks "
+                                       "with user configured subnets")
+        try:
+            inside = ipaddress.ip_address(ip) in ipaddress.ip_network(net.subnet)
+        except ValueError:
+            inside = False
+        if not inside:
+            raise InvalidArgumentError(f"Invalid address {ip}: It does not belong to any of this network's subnets")
 
     def write_hosts(self, hosts: Path, record: dict[str, Any]) -> None:
         """At create: the base file plus ``--add-host`` entries (the own lines come at attach)."""
@@ -105,7 +129,9 @@ class ContainerNetworking:
             return found
         except (OSError, ValueError):
             name = network_name(record["HostConfig"]["NetworkMode"])
-            return [] if name is None else [{"network": name, "aliases": [], "connected": False}]
+            asked = record.get("Networking") or {}
+            return [] if name is None else [{"network": name, "aliases": asked.get("Aliases", []),
+                                             "ip": asked.get("IPv4Address", ""), "connected": False}]
 
     def _save(self, cid: str, entries: list[dict[str, Any]]) -> None:
         self.connections_dir.mkdir(parents=True, exist_ok=True)
@@ -119,8 +145,8 @@ class ContainerNetworking:
 
     def _links(self, cid: str, record: dict[str, Any]) -> list[Link]:
         primary = network_name(record["HostConfig"]["NetworkMode"])
-        return [Link(e["network"], tuple(e["aliases"]), bindings(record) if i == 0 and e["network"] == primary else ())
-                for i, e in enumerate(self.networks_of(cid, record))]
+        return [Link(e["network"], tuple(e["aliases"]), bindings(record) if i == 0 and e["network"] == primary else (),
+                     e.get("ip", "")) for i, e in enumerate(self.networks_of(cid, record))]
 
     # start, stop -----------------------------------------------------------------------
 
@@ -129,6 +155,8 @@ class ContainerNetworking:
         links = self._links(cid, record)
         for link in links:
             self.networks.get(link.network)
+            if link.ip and any(ep.ip == link.ip for ep in self.sandboxes.members(link.network)):
+                raise ConflictError("Address already in use")
         if links:
             reserve(links[0].bindings, self.sandboxes.published()).close()
 

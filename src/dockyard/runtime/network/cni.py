@@ -36,6 +36,7 @@ class Invocation:
     netns: str
     ifname: str = "eth0"
     runtime: dict[str, Any] = field(default_factory=dict)  # capability name -> value
+    args: str = ""  # CNI_ARGS, e.g. "IgnoreUnknown=1;IP=10.1.2.3" (host-local's requested address)
 
 
 def plugin_path(kind: str, dirs: tuple[Path, ...] = PLUGIN_DIRS) -> Path:
@@ -48,7 +49,7 @@ def plugin_path(kind: str, dirs: tuple[Path, ...] = PLUGIN_DIRS) -> Path:
 def _env(command: str, inv: Invocation, dirs: tuple[Path, ...]) -> dict[str, str]:
     return {
         "CNI_COMMAND": command, "CNI_CONTAINERID": inv.container_id, "CNI_NETNS": inv.netns,
-        "CNI_IFNAME": inv.ifname, "CNI_PATH": ":".join(str(d) for d in dirs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
+        "CNI_IFNAME": inv.ifname, "CNI_ARGS": inv.args, "CNI_PATH": ":".join(str(d) for d in dirs), "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
     }
 
 

@@ -53,6 +53,7 @@ class Link:
     network: str
     aliases: tuple[str, ...] = ()
     bindings: tuple[PortBinding, ...] = ()
+    ip: str = ""  # an address asked for (host-local's IP argument)
 
 
 @dataclass(slots=True)
@@ -122,7 +123,8 @@ class Sandboxes:
                  "result": None}
         doc["attachments"].append(entry)
         self._write(cid, doc)
-        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": ports.mappings})
+        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": ports.mappings},
+                             f"IgnoreUnknown=1;IP={link.ip}" if link.ip else "")
         entry["result"] = cni.add(entry["conflist"], inv)
         self._write(cid, doc)
         ip = entry["result"]["ips"][0]
