@@ -334,14 +334,11 @@ class Builder:
         self._apply(state, entry, plan.created_by)
         self.s.progress.done(vertex, time.monotonic() - started)
 
-    def _store(self, key: str, state: StageState, tar: Path | None) -> CacheEntry:
-        staged: StagedLayers | None = None
+    def _store(self, key: str, state: StageState, tar: Path) -> CacheEntry:
         try:
-            if tar is not None:
-                staged = self.s.images.layers.stage(state.chain, [LayerJob(lambda: open(tar, "rb"))])
+            staged = self.s.images.layers.stage(state.chain, [LayerJob(lambda: open(tar, "rb"))])
         finally:
-            if tar is not None:
-                tar.unlink(missing_ok=True)
+            tar.unlink(missing_ok=True)
         return self.cache.put(key, staged, self.now())
 
     def _apply(self, state: StageState, entry: CacheEntry, created_by: str) -> None:

@@ -2,7 +2,8 @@
 
 Each gets the parent layers' driver directories (read on the builder's
 thread), mounts them under a fresh upper directory, does its work, and
-returns the change set as a layer tar on disk (None when nothing changed).
+returns the change set as a layer tar on disk (an empty tar when nothing
+changed: Docker 20.10's BuildKit keeps such layers too).
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ class StageMount:
     readonly: bool
 
 
-def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path | None:
+def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path:
     tail: deque[str] = deque(maxlen=10)
     partial = [b""]
 
@@ -179,8 +180,7 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
     if partial[0]:
         tail.append(partial[0].decode(errors="replace"))
     if code[0] != 0:
-        if result is not None:
-            result.unlink(missing_ok=True)
+        result.unlink(missing_ok=True)
         argv = " ".join(plan.request.argv)
         raise BuildStepError(f"executor failed running [{argv}]: exit code: {code[0]}", label, list(tail), code[0])
     return result
@@ -195,7 +195,7 @@ def cache_mount_dir(env: Env, ident: str) -> Path:
 # COPY / ADD -------------------------------------------------------------------------
 
 
-def execute_copy(env: Env, layers: list[str], plan: CopyPlan) -> Path | None:
+def execute_copy(env: Env, layers: list[str], plan: CopyPlan) -> Path:
     def work(ws: Workspace) -> None:
         root = ws.rootfs
         owner = fsops.parse_chown(root, plan.chown_spec) if plan.chown_spec else None
