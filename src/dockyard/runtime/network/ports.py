@@ -75,6 +75,8 @@ def parse_publish(spec: str) -> list[PortBinding]:
             ipaddress.ip_address(host_ip)
         except ValueError:
             raise InvalidArgumentError(f"Invalid ip address: {host_ip}") from None
+        if ":" in host_ip and proto != "tcp":
+            raise InvalidArgumentError(f"Invalid ip address: {host_ip} (IPv6 host addresses publish TCP ports only)")
     c_start, c_end = _port_range(container, "containerPort")
     h_start, h_end = _port_range(host, "hostPort") if host else (0, 0)
     count = c_end - c_start
@@ -195,6 +197,9 @@ def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str
             r.sockets.append(sock)
             mapping = {"hostPort": sock.getsockname()[1], "containerPort": b.container_port, "protocol": b.proto,
                        "hostIP": b.host_ip}
+            if ":" in b.host_ip:  # an IPv6 host address: only the proxy serves it (containers are IPv4)
+                r.proxied.append((sock, mapping))
+                continue
             r.mappings.append(mapping)
             if v6 is not None:
                 r.sockets.append(v6)

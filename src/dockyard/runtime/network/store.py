@@ -19,6 +19,7 @@ import fcntl
 import ipaddress
 import json
 import secrets
+import sqlite3
 import subprocess
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -187,8 +188,10 @@ class NetworkStore:
                 with self.db.transaction() as conn:
                     conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
                                  (nid, spec.name, "bridge", rfc3339_nano(), json.dumps(config)))
-            except BaseException:
+            except BaseException as exc:
                 _ip("link", "del", config["bridge"], check=False)
+                if isinstance(exc, sqlite3.IntegrityError):  # created by another command meanwhile
+                    raise ConflictError(f"network with name {spec.name} already exists") from None
                 raise
         return self.get(nid)
 
