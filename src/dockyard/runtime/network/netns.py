@@ -10,7 +10,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from dockyard.errors import DockyardError
+from dockyard.errors import DockyardError, StorageError
 from dockyard.runtime.rootfs import is_mounted
 from dockyard.storage.mount import unmount
 
@@ -34,5 +34,9 @@ def create(path: Path) -> None:
 def remove(path: Path) -> None:
     """Idempotent: unmount (every stacked mount) and delete the file."""
     while path.exists() and is_mounted(path):
-        unmount(path)
+        try:
+            unmount(path)
+        except StorageError:
+            if is_mounted(path):  # not another process tearing the same sandbox down at once
+                raise
     path.unlink(missing_ok=True)
