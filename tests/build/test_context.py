@@ -90,3 +90,23 @@ def test_symlinks_never_lead_out_of_the_context(tmp_path: Path) -> None:
         ctx.resolve("up/secret")  # resolved inside the context: there is no /secret there
     assert [s.path.read_text() for s in ctx.resolve("rel/f")] == ["inside"]
     assert [s.rel for s in ctx.resolve("rel/*")] == ["real/f"]
+
+
+def test_context_tar_cannot_escape(tmp_path: Path) -> None:
+    import io
+    import tarfile
+
+    from dockyard.build.context import unpack_context
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, kind, link in (("../evil", tarfile.REGTYPE, ""), ("/abs", tarfile.REGTYPE, ""),
+                                 ("out", tarfile.SYMTYPE, "/"), ("out/planted", tarfile.REGTYPE, "")):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname = kind, link
+            tar.addfile(info, io.BytesIO(b"") if kind == tarfile.REGTYPE else None)
+    (tmp_path / "ctx.tar").write_bytes(buf.getvalue())
+    dest = unpack_context(tmp_path / "ctx.tar", tmp_path / "ctx")
+    # "out" points at "/": followed inside the context, "out/planted" lands at its root, not the host's
+    assert sorted(p.name for p in dest.iterdir()) == ["abs", "evil", "out", "planted"]
+    assert not (tmp_path / "evil").exists() and not Path("/planted").exists()

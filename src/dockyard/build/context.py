@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.build.fsops import confined
+from dockyard.build.fsops import confined, extract_archive
 from dockyard.build.ignore import IgnoreMatcher
 from dockyard.errors import InvalidArgumentError, NotFoundError
 
@@ -179,11 +179,10 @@ def fetch_context(url: str, directory: Path) -> Path:
 
 
 def unpack_context(archive: Path, dest: Path) -> Path:
-    """Extract a context tar: absolute names, ".." and links that leave ``dest`` are refused."""
+    """Extract a context tar as ADD unpacks one: names cleaned into ``dest``, links resolved inside it."""
     dest.mkdir()
     try:
-        with tarfile.open(archive, "r:*") as tar:
-            tar.extractall(dest, filter="data")
+        extract_archive(archive, dest, "/", None)
     except (tarfile.TarError, OSError) as exc:
         raise InvalidArgumentError(f"invalid build context: {exc}") from None
     return dest
