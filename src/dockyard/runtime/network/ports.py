@@ -78,7 +78,7 @@ def parse_publish(spec: str) -> list[PortBinding]:
         if ":" in host_ip and proto != "tcp":
             raise InvalidArgumentError(f"Invalid ip address: {host_ip} (IPv6 host addresses publish TCP ports only)")
     c_start, c_end = _port_range(container, "containerPort")
-    h_start, h_end = _port_range(host, "hostPort") if host else (0, 0)
+    h_start, h_end = _port_range(host, "hostPort") if host not in ("", "0") else (0, 0)  # 0: any free port
     count = c_end - c_start
     if host and h_end - h_start != count and not (count == 0 and h_end > h_start):
         raise InvalidArgumentError(
