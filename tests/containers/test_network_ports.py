@@ -54,7 +54,7 @@ def test_expose_and_ports_column() -> None:
     ports = network_ports([{"hostIP": "", "hostPort": 8080, "containerPort": 80, "protocol": "tcp"},
                            {"hostIP": "::", "hostPort": 8080, "containerPort": 80, "protocol": "tcp"}], ["443/tcp", "80/tcp"])
     assert ports == {"443/tcp": None, "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}, {"HostIp": "::", "HostPort": "8080"}]}
-    assert ps_ports(ports) == "0.0.0.0:8080->80/tcp, :::8080->80/tcp, 443/tcp"
+    assert ps_ports(ports) == "443/tcp, 0.0.0.0:8080->80/tcp, :::8080->80/tcp"  # as Docker 20.10 orders them
 
 
 def test_extra_hosts() -> None:

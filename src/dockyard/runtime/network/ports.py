@@ -236,12 +236,9 @@ def sort_key(key: str) -> tuple[int, str]:
 
 
 def ps_ports(ports: dict[str, Any]) -> str:
-    """The PORTS column: ``0.0.0.0:8080->80/tcp, 443/tcp`` (Docker's DisplayablePorts, without ranges folding)."""
-    items = []
-    for key in sorted(ports, key=sort_key):
-        hosts = ports[key]
-        if not hosts:
-            items.append(key)
-        for h in hosts or []:
-            items.append(f"{h['HostIp']}:{h['HostPort']}->{key}")
-    return ", ".join(items)
+    """The PORTS column as Docker 20.10 prints it: exposed-only ports first, then the published ones,
+    each part by port: ``443/tcp, 0.0.0.0:8080->80/tcp, :::8080->80/tcp``."""
+    keys = sorted(ports, key=sort_key)
+    exposed = [k for k in keys if not ports[k]]
+    published = [f"{h['HostIp']}:{h['HostPort']}->{k}" for k in keys for h in ports[k] or []]
+    return ", ".join(exposed + published)
