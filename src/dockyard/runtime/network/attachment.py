@@ -92,7 +92,7 @@ class ContainerNetworking:
             exposed.update(dict.fromkeys(parse_expose(spec)))
         exposed.update(dict.fromkeys(b.key for b in published))
         config = {"ExposedPorts": {k: {} for k in exposed} or None}
-        host = {"NetworkMode": mode, "PortBindings": port_bindings(published),
+        host = {"NetworkMode": net.name if user else mode, "PortBindings": port_bindings(published),  # type: ignore[union-attr]
                 "PublishAllPorts": opts.publish_all, "ExtraHosts": list(opts.extra_hosts) or None}
         return config, host, {"Aliases": list(opts.aliases), "IPv4Address": opts.ip or ""}
 
