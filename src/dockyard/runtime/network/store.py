@@ -19,6 +19,7 @@ import fcntl
 import ipaddress
 import json
 import secrets
+import shutil
 import sqlite3
 import subprocess
 from contextlib import contextmanager
@@ -224,12 +225,7 @@ class NetworkStore:
             conn.execute("DELETE FROM networks WHERE id=?", (net.id,))
         if net.bridge:
             _ip("link", "del", net.bridge, check=False)
-
-    def delete_bridges(self) -> None:
-        """Every bridge device of this store (its networks stay): for tearing a store down."""
-        for net in self.list():
-            if net.bridge and net.driver == "bridge":
-                _ip("link", "del", net.bridge, check=False)
+        shutil.rmtree(self.ipam_dir / cni_name(net.id), ignore_errors=True)  # host-local's last-reserved marks
 
     # host state ------------------------------------------------------------------
 
