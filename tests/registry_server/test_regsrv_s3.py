@@ -476,3 +476,12 @@ def test_gc_while_replicas_accept_pushes(tmp_path: Path, ceph: Ceph, bucket: str
             for blob in [manifest["config"], *manifest["layers"]]:
                 r = client.request("GET", f"/v2/{name}/blobs/{blob['digest']}")
                 assert r.status == 200 and digest_of(r.data) == blob["digest"], (name, blob)
+
+
+def test_serve_with_a_wrong_secret_fails_before_listening(tmp_path: Path, ceph: Ceph, bucket: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "dockyard", "--root", str(tmp_path / "root"), "registry", "serve",
+                             "--addr", "127.0.0.1:0", "--s3-endpoint", ceph.endpoint, "--s3-bucket", bucket,
+                             "--s3-access-key", ceph.access_key, "--s3-secret-key", "not-the-secret"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("Error: storage: s3: ") and "403" in result.stderr and result.stderr.count("\n") == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import BinaryIO
 
 from aiohttp import web
 
@@ -20,7 +21,7 @@ from dockyard.registry.server.routes import Route, is_valid_name, parse_digest
 from dockyard.registry.server.state import ServerState, empty_response, state_of
 from dockyard.registry.server.uploads import ContentRange, Session
 
-_STREAM_CHUNK = 1 << 20
+_STREAM_CHUNK = 2 << 20  # per read from a remote store; two in flight per download
 
 
 async def get_blob(request: web.Request, route: Route) -> web.StreamResponse:
@@ -74,19 +75,33 @@ async def _stream(request: web.Request, state: ServerState, path: str, size: int
     response.content_length = stop - start
     await response.prepare(request)
     if request.method != "HEAD":
-        left = stop - start
         with state.driver.open_read(path, start) as f:
-            while left > 0:
-                try:
-                    chunk = await asyncio.to_thread(f.read, min(_STREAM_CHUNK, left))
-                except Exception as exc:  # the store went away mid-blob: the client must see a cut, not an end
-                    raise ConnectionResetError(f"storage failed {left} bytes before the end of {path}: {exc}") from exc
-                if not chunk:
-                    raise ConnectionResetError(f"storage ended {left} bytes early: {path}")
-                left -= len(chunk)
-                await response.write(chunk)
+            await _relay(f, stop - start, response, path)
     await response.write_eof()
     return response
+
+
+async def _relay(f: BinaryIO, size: int, response: web.StreamResponse, path: str) -> None:
+    """Sends ``size`` bytes of ``f``, reading the next chunk from the store while this one goes out."""
+    left = size
+    reading = asyncio.ensure_future(asyncio.to_thread(f.read, min(_STREAM_CHUNK, left)))
+    try:
+        while True:
+            try:
+                chunk = await reading
+            except Exception as exc:  # the store went away mid-blob: the client must see a cut, not an end
+                raise ConnectionResetError(f"storage failed {left} bytes before the end of {path}: {exc}") from exc
+            if not chunk:
+                raise ConnectionResetError(f"storage ended {left} bytes early: {path}")
+            left -= len(chunk)
+            if left > 0:
+                reading = asyncio.ensure_future(asyncio.to_thread(f.read, min(_STREAM_CHUNK, left)))
+            await response.write(chunk)
+            if left <= 0:
+                return
+    finally:
+        if not reading.done():  # the client went away: let the read finish before the stream closes
+            await asyncio.gather(reading, return_exceptions=True)
 
 
 async def delete_blob(request: web.Request, route: Route) -> web.StreamResponse:

@@ -5,7 +5,10 @@ and knows nothing of registries; ``paths.py`` decides where things live. The
 interface is deliberately small (read, write whole, append, stat, list, move,
 delete, lock) so a second backend (object storage) implements a page of code.
 Path checks, metrics and error enrichment live once, in ``CheckedDriver``, not
-in every backend.
+in every backend. A backend may add optional capabilities (``walk``: a deep
+listing at once; ``redirect_url``: a URL clients fetch from directly;
+``sweep``: leftovers of dead writers); ``CheckedDriver`` falls back to the
+generic behaviour where a backend lacks them. ``storage_s3.py`` is the S3 backend.
 
 Lifecycle and guarantees every backend gives:
 

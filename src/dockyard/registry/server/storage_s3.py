@@ -30,7 +30,8 @@ layer would take hours to hash. Hence the choice: hashlib on the same replica,
 and when a session did change replicas (or a replica restarted) the replica
 that finishes it seals the upload and hashes it by reading it back from the
 store once (at the gateway's read speed, ~500 MB/s here) before publishing.
-A mismatch aborts the multipart upload: no blob, no parts left behind.
+A mismatch aborts the multipart upload (or deletes the sealed object): nothing
+becomes a blob, no parts are left behind.
 
 Locks are leases: an object created with ``If-None-Match: *`` naming its
 holder and expiry, renewed by a thread while held (``If-Match``), taken over
