@@ -36,6 +36,7 @@ NETWORK_HOST_LOCK = Path("/run/dockyard/network.lock")  # host-wide: bridges and
 
 class Engine:
     def __init__(self, root: Path, storage_driver: str | None = None) -> None:
+        root = Path(os.path.abspath(root))  # mounts and runc run elsewhere: a relative --root would not reach them
         self.root = root
         try:
             root.mkdir(parents=True, exist_ok=True)

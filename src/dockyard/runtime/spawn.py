@@ -55,7 +55,7 @@ def _close_all_but(keep: set[int]) -> None:
 
 def fds_of(path: Path) -> set[int]:
     """This process's descriptors open on ``path``."""
-    target = str(path)
+    target = os.path.realpath(path)  # /proc links are absolute and resolved; the root may be given relative
     found = set()
     for name in os.listdir("/proc/self/fd"):
         try:
