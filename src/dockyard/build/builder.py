@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import deque
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,11 +21,12 @@ from dockyard.build.cache import BuildCache, CacheEntry, step_key
 from dockyard.build.context import BuildContext
 from dockyard.build.errors import BuildStepError
 from dockyard.build.history import COMMENT
-from dockyard.build.plans import Plan, Planner
-from dockyard.build.progress import Progress
-from dockyard.build.shell import Lex
 from dockyard.build.metadata import apply_metadata
 from dockyard.build.output import Output
+from dockyard.build.plans import Plan, Planner
+from dockyard.build.progress import Progress
+from dockyard.build.schedule import Scheduler, Wait, Work
+from dockyard.build.shell import Lex
 from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 from dockyard.image.importer import host_architecture
@@ -56,16 +55,6 @@ class BuildOptions:
     network: str = "default"  # for RUN steps without --network
     secrets: dict[str, str] = field(default_factory=dict)  # --secret id -> host file
     extra_hosts: tuple[str, ...] = ()  # --add-host, as /etc/hosts lines
-
-
-@dataclass(frozen=True, slots=True)
-class Work:
-    run: Callable[[], Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Wait:
-    stage: int
 
 
 @dataclass(slots=True)
@@ -178,44 +167,7 @@ class Builder:
     # scheduling -------------------------------------------------------------------
 
     def _schedule(self, gens: dict[int, StageGen]) -> dict[int, StageState]:
-        results: dict[int, StageState] = {}
-        waiting: dict[int, int] = {}
-        ready: deque[tuple[int, Any, BaseException | None]] = deque((i, None, None) for i in gens)
-        futures: dict[Future[Any], int] = {}
-        workers = max(2, min(4, os.cpu_count() or 2))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="build") as pool:
-            try:
-                while ready or futures:
-                    while ready:
-                        i, value, exc = ready.popleft()
-                        try:
-                            item = gens[i].throw(exc) if exc is not None else gens[i].send(value)
-                        except StopIteration as stop:
-                            results[i] = stop.value
-                            for j in [j for j, on in waiting.items() if on == i]:
-                                del waiting[j]
-                                ready.append((j, results[i], None))
-                            continue
-                        if isinstance(item, Wait):
-                            if item.stage in results:
-                                ready.append((i, results[item.stage], None))
-                            else:
-                                waiting[i] = item.stage
-                        else:
-                            futures[pool.submit(item.run)] = i
-                    if not futures:
-                        break
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        i = futures.pop(future)
-                        error = future.exception()
-                        ready.append((i, None if error else future.result(), error))
-            finally:
-                for gen in gens.values():
-                    gen.close()
-        if waiting:
-            raise InvalidArgumentError("circular dependency detected on stage")
-        return results
+        return Scheduler(gens, max(2, min(4, os.cpu_count() or 2))).run()
 
     # a stage ----------------------------------------------------------------------
 

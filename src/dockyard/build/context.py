@@ -172,7 +172,9 @@ def spool(stream: BinaryIO, directory: Path, limit: int = MAX_CONTEXT) -> Path:
 
 def fetch_context(url: str, directory: Path) -> Path:
     """A remote context: a (compressed) tar, or a bare Dockerfile, by URL."""
-    from dockyard.build.fetch import download  # urllib is slow to import and rarely needed
+    from dockyard.build.fetch import (
+        download,  # urllib is slow to import and rarely needed
+    )
 
     _, path, _, _ = download(url, directory)
     return path

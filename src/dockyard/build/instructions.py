@@ -13,7 +13,14 @@ import re
 from dataclasses import dataclass, field
 
 from dockyard.build.flags import Flags
-from dockyard.build.parser import DockerfileSyntaxError, Heredoc, Node, chomp_heredoc, parse, parse_heredoc
+from dockyard.build.parser import (
+    DockerfileSyntaxError,
+    Heredoc,
+    Node,
+    chomp_heredoc,
+    parse,
+    parse_heredoc,
+)
 from dockyard.errors import InvalidArgumentError
 
 _STAGE_NAME = re.compile(r"^[a-z][a-z0-9-_.]*$")

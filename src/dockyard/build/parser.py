@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import re
 
-from dockyard.build.lines import chomp_heredoc, heredocs_from_line, node_from_line, parse_heredoc
+from dockyard.build.lines import (
+    chomp_heredoc,
+    heredocs_from_line,
+    node_from_line,
+    parse_heredoc,
+)
 from dockyard.build.nodes import DockerfileSyntaxError, Heredoc, Node, ParseResult
 from dockyard.errors import InvalidArgumentError
 

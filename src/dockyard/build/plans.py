@@ -18,6 +18,7 @@ from dockyard.build import history as hist
 from dockyard.build import instructions as ins
 from dockyard.build.executor import BindMount, RunRequest
 from dockyard.build.parser import chomp_heredoc, parse_heredoc
+from dockyard.build.schedule import Wait
 from dockyard.build.shell import Lex
 from dockyard.build.state import PROXY_ARGS, StageState, resolve_path
 from dockyard.errors import InvalidArgumentError
@@ -149,7 +150,7 @@ class Planner:
         """The top layer of a stage (waiting for it) or of an image (leased to this build)."""
         dep = self.b.stage_ref(name, stage.index)
         if dep is not None:
-            return (yield steps_wait(dep.index)).chain
+            return (yield Wait(dep.index)).chain
         row, _ = self.b.image_layers(name)
         chain = Digest.parse(row.top_layer) if row.top_layer else None
         if chain is not None and not self.b.cache.hold(chain):
@@ -193,7 +194,9 @@ class Planner:
         sums: list[Any] = []
         for src in sources:
             if copy.is_add and urllib.parse.urlsplit(src).scheme in ("http", "https"):
-                from dockyard.build.fetch import download  # urllib is slow to import and rarely needed
+                from dockyard.build.fetch import (
+                    download,  # urllib is slow to import and rarely needed
+                )
 
                 name, path, mtime, digest = download(src, self.b.s.env.tmp)
                 plan.downloads.append((name, path, mtime))
@@ -217,9 +220,3 @@ class Planner:
         user = state.config.get("User") or ""  # the directories it makes belong to USER, as in BuildKit
         return Plan(["WORKDIR", path, user], f"WORKDIR {path}",
                     lambda layers, out, label: steps.execute_mkdir(env_s, layers, path, user))
-
-
-def steps_wait(stage: int) -> Any:
-    from dockyard.build.builder import Wait
-
-    return Wait(stage)
