@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import socket
 import time
 import urllib.parse
 from collections.abc import Mapping
@@ -25,6 +26,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import urllib3
+import urllib3.connection
 
 from dockyard.errors import InvalidArgumentError
 
@@ -33,6 +35,34 @@ _UNSIGNED = "UNSIGNED-PAYLOAD"
 _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _RETRY_DELAYS = (0.1, 0.3, 0.8)  # short: the caller is serving a request
 _RETRY_STATUS = frozenset({500, 502, 503, 504})
+
+
+def _quick_ack(sock: socket.socket | None) -> None:
+    # An answer's body can wait ~40 ms on a reused connection: a gateway that sends headers and body
+    # in two writes (radosgw does) holds the body (Nagle) until we ACK the headers, and Linux delays
+    # that ACK. Asking for an immediate ACK before each response costs nothing.
+    if sock is not None and hasattr(socket, "TCP_QUICKACK"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+
+
+class _QuickAckConnection(urllib3.connection.HTTPConnection):
+    def getresponse(self) -> Any:  # type: ignore[override]
+        _quick_ack(self.sock)
+        return super().getresponse()
+
+
+class _QuickAckHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def getresponse(self) -> Any:  # type: ignore[override]
+        _quick_ack(self.sock)
+        return super().getresponse()
+
+
+class _QuickAckPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _QuickAckConnection
+
+
+class _QuickAckHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _QuickAckHTTPSConnection
 
 
 class S3Error(OSError):
@@ -119,6 +149,7 @@ class S3Client:
             timeout=urllib3.Timeout(connect=5, read=120),
             cert_reqs="CERT_REQUIRED" if config.secure_verify else "CERT_NONE",
         )
+        self._http.pool_classes_by_scheme = {"http": _QuickAckPool, "https": _QuickAckHTTPSPool}
         self._keys: dict[str, bytes] = {}
 
     # signing ---------------------------------------------------------------
@@ -191,10 +222,6 @@ class S3Client:
             signed.update({"host": self._host, "x-amz-date": stamp, "x-amz-content-sha256": _UNSIGNED if body else _EMPTY_SHA256})
             signature, names, scope = self._signature(method, path, query, signed, signed["x-amz-content-sha256"], stamp)
             sent = {**(headers or {}), **signed}
-            if method == "GET":
-                # a reused connection waits ~40 ms for some gateways' answers (their Nagle against our
-                # delayed ACK, radosgw among them); a fresh one per GET costs well under a millisecond
-                sent["Connection"] = "close"
             sent["Authorization"] = f"AWS4-HMAC-SHA256 Credential={self.config.access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
             try:
                 response = self._http.request(
