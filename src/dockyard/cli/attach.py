@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import sys
+import time
 from typing import Any, Callable
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
@@ -169,8 +170,13 @@ def _finish(ctx: Context, cid: str, outcome: Outcome, *, detach_message: bool) -
         return 0
     if outcome.code is not None:
         return outcome.code
-    try:  # the monitor went away without a word (killed): what does the record say?
-        return int(ctx.engine.containers.get(cid).state.get("ExitCode", 0))
+    # the monitor went away without a word (killed): what does the record say, once the monitor is
+    # seen gone (its socket closes a moment before the process is)
+    deadline = time.monotonic() + 5
+    try:
+        while (container := ctx.engine.containers.get(cid)).running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return int(container.state.get("ExitCode", 0))
     except DockyardError:
         return 0
 

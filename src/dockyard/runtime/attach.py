@@ -346,8 +346,8 @@ class AttachServer:
             elif self.listener is not None and fd == self.listener.fileno():
                 self._accept()
             else:
-                if events & select.POLLOUT and fd == self._stdin_fd:
-                    self._write_stdin()
+                if events & (select.POLLOUT | select.POLLERR | select.POLLHUP) and fd == self._stdin_fd and self._stdin_buf:
+                    self._write_stdin()  # a reader gone shows as an error: the write fails and drops the input
                 if events & (select.POLLIN | select.POLLHUP | select.POLLERR):
                     ready.add(fd)
         return ready
