@@ -105,12 +105,19 @@ def update(store: ContainerStore, container: Container, changes: dict[str, Any],
 
 
 def wait(store: ContainerStore, container: Container, poll: float = 0.02) -> int:
-    """Block until the container is not running; its exit code."""
+    """Block until the container is not running; its exit code.
+
+    Reads the state file only (no database per look), so a ``--rm`` container that is removed right after it
+    exits still answers with the code seen last.
+    """
     state = container.state
+    code = int(state.get("ExitCode", 0))
     while state.get("Status") in ("running", "paused", "restarting", "starting"):
         time.sleep(poll)
-        state = store.get(container.id).state
-    return int(state.get("ExitCode", 0))
+        state = store.state(container.id)
+        if state.get("Status") != "removing":
+            code = int(state.get("ExitCode", 0))
+    return code
 
 
 # top ---------------------------------------------------------------------------------
