@@ -286,6 +286,8 @@ class ContainerStore:
         """
         if container.running:
             return None
+        if self.networking is not None:
+            self.networking.check_start(container.id, container.record)
         fd = attach.fileno() if attach is not None else None
         # a forked monitor skips a new interpreter's start; it keeps the root's lock (no sweep while it runs)
         keep = spawn.fds_of(self.home.parent / "lock") | ({fd} if fd is not None else set())
