@@ -116,6 +116,9 @@ def test_rename_restart_and_not_found(dy: Dockyard) -> None:
     for command in (["kill"], ["wait"], ["unpause"], ["top"], ["stats", "--no-stream"], ["rename"], ["update", "--cpus", "1"]):
         r = dy(*command, "nosuch", *(["x2"] if command == ["rename"] else []), check=False)
         assert r.returncode == 1 and "No such container: nosuch" in r.stderr, (command, r.stderr)
+    r = dy("stop", "-t", "1", "second", "nosuch", "other", check=False)  # at once, reported in argument order
+    assert (r.returncode, r.stdout) == (1, "second\nother\n") and "No such container: nosuch" in r.stderr
+    assert inspect(dy, "second")["State"]["Status"] == "exited"
 
 
 def test_restart_policies(dy: Dockyard) -> None:
