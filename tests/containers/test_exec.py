@@ -60,8 +60,8 @@ def test_exec_flags_env_user_workdir_stdin_exit_code(web: Dockyard, tmp_path: Pa
     cid = web("inspect", "--format", "{{.Id}}", "web").stdout.strip()
     assert r.stdout.split() == ["1", "2", "65534:65534", "/tmp", "/nonexistent", cid[:12],
                                 "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
-    r = web("exec", "web", "sh", "-c", "echo out; echo err >&2; exit 7", check=False)
-    assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    r = web("exec", "web", "sh", "-c", "echo out; echo err >&2; sleep 300 & exit 7", check=False)
+    assert (r.returncode, r.stdout, r.stderr) == (7, "out\n", "err\n")  # done when the process is, as Docker
     assert web("exec", "-i", "web", "sh", "-c", "cat; echo done", input=b"piped\n").stdout == "piped\ndone\n"
     assert web("exec", "web", "cat", input=b"not read\n").stdout == ""  # without -i, no stdin
     caps = web("exec", "web", "grep", "CapEff", "/proc/self/status").stdout.split()[1]

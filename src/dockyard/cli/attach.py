@@ -220,13 +220,14 @@ def exec_cmd(ctx: Context, args: argparse.Namespace) -> int:
         if started.master is not None:
             rexec.hold_console(started.master)
         return 0
+    pidfd = os.pidfd_open(started.pid)  # the session ends when the process does, not its background children
     if started.master is not None:
-        transport: Any = ConsoleTransport(started.master)
+        transport: Any = ConsoleTransport(started.master, pidfd)
         size = terminal_size()
         if size:
             transport.resize(*size)
     else:
-        transport = PipeTransport(started.stdin, started.stdout, started.stderr)  # type: ignore[arg-type]
+        transport = PipeTransport(started.stdin, started.stdout, started.stderr, pidfd)  # type: ignore[arg-type]
         if not stdin:
             transport.close_stdin()
     outcome = stream(transport, Session(tty, stdin, keys))

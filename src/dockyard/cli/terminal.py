@@ -133,32 +133,59 @@ class MonitorTransport:
             self.out.clear()  # the monitor went away; reading tells the rest
 
 
-class ConsoleTransport:
-    """A pty master this process holds (``exec -t``)."""
+class _ProcessOutputs:
+    """An exec's output fds, read until they end or, once its process exited (``pidfd`` readable), until
+    they are empty: a background child keeping them open does not hold the CLI (as Docker)."""
 
-    def __init__(self, master: int) -> None:
-        self.master = master
-        self.out = bytearray()
-        self.open = True
-        os.set_blocking(master, False)
+    def __init__(self, outputs: dict[int, proto.Kind], pidfd: int | None, owned: bool) -> None:
+        self.outputs = outputs
+        self.pidfd = pidfd
+        self.owned = owned  # close the fds when they end (pipes), or leave them to the caller (a pty master)
+        for fd in outputs:
+            os.set_blocking(fd, False)
 
     def fds(self) -> list[int]:
-        return [self.master] if self.open else []
+        return [*self.outputs, *([self.pidfd] if self.outputs and self.pidfd is not None else [])]
+
+    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
+        if fd != self.pidfd:
+            return self._read(fd)
+        frames = []
+        for out in list(self.outputs):
+            while out in self.outputs and (chunk := self._read(out)):
+                frames += chunk
+            self._end(out)
+        os.close(fd)
+        self.pidfd = None
+        return frames
+
+    def _read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
+        try:
+            data = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return []
+        except OSError:  # EIO: every slave of a terminal closed
+            data = b""
+        if not data:
+            self._end(fd)
+            return []
+        return [(self.outputs[fd], data)]
+
+    def _end(self, fd: int) -> None:
+        if self.outputs.pop(fd, None) is not None and self.owned:
+            os.close(fd)
+
+
+class ConsoleTransport(_ProcessOutputs):
+    """A pty master this process holds (``exec -t``)."""
+
+    def __init__(self, master: int, pidfd: int | None = None) -> None:
+        super().__init__({master: proto.Kind.STDOUT}, pidfd, owned=False)
+        self.master = master
+        self.out = bytearray()
 
     def fileno(self) -> int:
         return self.master
-
-    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
-        try:
-            data = os.read(self.master, 1 << 16)
-        except BlockingIOError:
-            return []
-        except OSError:  # EIO: every slave closed
-            data = b""
-        if not data:
-            self.open = False
-            return []
-        return [(proto.Kind.STDOUT, data)]
 
     def send_stdin(self, data: bytes) -> None:
         self.out += data
@@ -181,29 +208,18 @@ class ConsoleTransport:
             self.out.clear()
 
 
-class PipeTransport:
+class PipeTransport(_ProcessOutputs):
     """An exec's stdin/stdout/stderr pipes (``exec`` without a terminal)."""
 
-    def __init__(self, stdin: int, stdout: int, stderr: int) -> None:
+    def __init__(self, stdin: int, stdout: int, stderr: int, pidfd: int | None = None) -> None:
+        super().__init__({stdout: proto.Kind.STDOUT, stderr: proto.Kind.STDERR}, pidfd, owned=True)
         self.stdin: int | None = stdin
-        self.outputs = {stdout: proto.Kind.STDOUT, stderr: proto.Kind.STDERR}
         self.out = bytearray()
         self.closing = False
         os.set_blocking(stdin, False)
 
-    def fds(self) -> list[int]:
-        return list(self.outputs)
-
     def fileno(self) -> int:
         return self.stdin if self.stdin is not None else -1
-
-    def read(self, fd: int) -> list[tuple[proto.Kind, bytes]]:
-        data = os.read(fd, 1 << 16)
-        if data:
-            return [(self.outputs[fd], data)]
-        os.close(fd)
-        del self.outputs[fd]
-        return []
 
     def send_stdin(self, data: bytes) -> None:
         if self.stdin is not None:
@@ -232,12 +248,6 @@ class PipeTransport:
         except OSError:
             self.out.clear()  # the process closed its stdin
         self._close_if_done()
-
-    def close(self) -> None:
-        for fd in [*self.outputs, *([self.stdin] if self.stdin is not None else [])]:
-            os.close(fd)
-        self.outputs.clear()
-        self.stdin = None
 
 
 # the local end ----------------------------------------------------------------------
