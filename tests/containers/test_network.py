@@ -102,10 +102,12 @@ def test_published_port_reachable_on_loopback_and_host_address(dy: Dockyard, www
     assert endpoint["NetworkID"] == bridge["Id"] and endpoint["IPAddress"] == settings["IPAddress"]
     assert bridge["Containers"][cid]["IPv4Address"] == f"{settings['IPAddress']}/{settings['IPPrefixLen']}"
     assert settings["Gateway"] == bridge["IPAM"]["Config"][0]["Gateway"]
-    # outbound NAT: the bridge plugin masquerades what leaves the container's address
-    ip = settings["IPAddress"]
-    masq = [r for r in hostnet.iptables_rules() if f"-s {ip}/32" in r and "POSTROUTING" in r]
-    assert masq, "no masquerade rule for the container's address"
+    # outbound NAT: the network's masquerade rule for its subnet, leaving through any other interface
+    ip, subnet = settings["IPAddress"], bridge["IPAM"]["Config"][0]["Subnet"]
+    name = bridge["Options"]["com.docker.network.bridge.name"]
+    masq = [r for r in hostnet.iptables_rules() if f"-A POSTROUTING -s {subnet} ! -o {name} " in r
+            and f"dockyard-{bridge['Id'][:12]}" in r and "-j MASQUERADE" in r]
+    assert len(masq) == 1, "no masquerade rule for the network"
     hosts = (Path(doc["HostsPath"])).read_text()
     assert hosts.endswith(f"{ip}\t{cid[:12]}\n")
 
@@ -211,7 +213,7 @@ def test_nothing_leaks_after_rm_f_run_rm_and_killed_monitor(dy: Dockyard, www: P
 
     cid = httpd(dy, www, "-p", f"{free_port()}:80")
     ip = inspect(dy, cid)["NetworkSettings"]["IPAddress"]
-    veths, rules, namespaces, sandboxes, reserved = _footprint(dy)
+    veths, rules, namespaces, sandboxes, reserved = _footprint(dy, (ip,))
     assert len(veths) == 1 and any(f"{ip}/32" in r for r in rules) and namespaces == sandboxes == [cid] and reserved == [ip]
     dy("rm", "-f", cid)
     assert _empty(_footprint(dy, (ip,)))
@@ -301,8 +303,9 @@ def test_bridge_and_rules_of_a_deleted_store_are_reaped(dy: Dockyard, www: Path,
         subprocess.run(["umount", "-l", m], capture_output=True)
     subprocess.run(["rm", "-rf", str(gone.root)], check=True)
     assert hostnet.rules_for((name,)) and hostnet.store_bridges(gone.root)
+    assert hostnet.rules_mentioning([f'name: \\"{name}\\" network masquerade'])
     dy("network", "create", "other")  # choosing a subnet reaps what deleted stores left
-    assert not hostnet.rules_for((name,)) and not hostnet.store_bridges(gone.root)
+    assert not hostnet.rules_mentioning([name]) and not hostnet.store_bridges(gone.root)
 
 
 def _shape(value: object) -> object:

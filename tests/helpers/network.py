@@ -45,6 +45,8 @@ def rules_for(words: tuple[str, ...]) -> set[str]:
     name, addresses = words[0], words[1:]
 
     def ours(rule: str) -> bool:  # an address counts only in rules no other network's comment claims
+        if "network masquerade" in rule:  # the network's own NAT rule lives as long as its bridge
+            return False
         return name in rule or ("name: " not in rule and any(a in rule for a in addresses))
 
     picked = {r for r in rules if r.startswith("-A") and ours(r)}
@@ -60,5 +62,12 @@ def store_bridges(root: Path) -> list[str]:
 
 
 def delete_store_bridges(root: Path) -> None:
-    for name in store_bridges(root):
-        subprocess.run(["ip", "link", "del", name], capture_output=True)
+    """The store's bridges and their networks' NAT rules (what ``network rm`` would remove)."""
+    from dockyard.runtime.network.iptables import drop_network_rules
+
+    doc = json.loads(subprocess.run(["ip", "-j", "-d", "link", "show"], capture_output=True, text=True).stdout or "[]")
+    for link in doc:
+        alias = link.get("ifalias", "")
+        if alias.startswith(ALIAS_PREFIX) and alias.endswith(f":{root}"):
+            subprocess.run(["ip", "link", "del", link["ifname"]], capture_output=True)
+            drop_network_rules(alias.removeprefix(ALIAS_PREFIX).split(":", 1)[0])

@@ -36,7 +36,7 @@ from dockyard.errors import (
 from dockyard.metadata.db import Database
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
-from dockyard.runtime.network.iptables import drop_network_rules
+from dockyard.runtime.network.iptables import drop_masquerade_without, drop_network_rules, ensure_masquerade
 
 PREDEFINED = ("bridge", "host", "none")
 ALIAS_PREFIX = "dockyard:"
@@ -184,13 +184,15 @@ class NetworkStore:
             subnet = self._claim(subnet)
             gateway = spec.gateway or str(next(subnet.hosts()))
             config.update(subnet=str(subnet), gateway=gateway)
-            self._make_bridge(nid, config["bridge"], subnet, gateway)
+            self._make_bridge(nid, config["bridge"], subnet, gateway, spec.internal)
+            config["nat"] = 1
             try:
                 with self.db.transaction() as conn:
                     conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
                                  (nid, spec.name, "bridge", rfc3339_nano(), json.dumps(config)))
             except BaseException as exc:
                 _ip("link", "del", config["bridge"], check=False)
+                drop_network_rules(cni_name(nid))
                 if isinstance(exc, sqlite3.IntegrityError):  # created by another command meanwhile
                     raise ConflictError(f"network with name {spec.name} already exists") from None
                 raise
@@ -225,6 +227,7 @@ class NetworkStore:
             conn.execute("DELETE FROM networks WHERE id=?", (net.id,))
         if net.bridge:
             _ip("link", "del", net.bridge, check=False)
+        drop_network_rules(cni_name(net.id))
         shutil.rmtree(self.ipam_dir / cni_name(net.id), ignore_errors=True)  # host-local's last-reserved marks
 
     # host state ------------------------------------------------------------------
@@ -240,7 +243,7 @@ class NetworkStore:
         """The bridge device of a bridge network exists with its gateway address (after a reboot, first use)."""
         if net.driver != "bridge":
             return net
-        if net.subnet and Path(f"/sys/class/net/{net.bridge}").exists():
+        if net.subnet and net.config.get("nat") and Path(f"/sys/class/net/{net.bridge}").exists():
             return net
         with self.host_locked():
             net = self.get(net.id)
@@ -248,9 +251,10 @@ class NetworkStore:
             if not net.subnet:  # the default bridge, first use
                 subnet = self._claim(None)
                 config.update(subnet=str(subnet), gateway=str(next(subnet.hosts())), bridge=self._free_bridge_name())
-                net = self._update(net, config)
-            if not Path(f"/sys/class/net/{net.bridge}").exists():
-                self._make_bridge(net.id, net.bridge, ipaddress.IPv4Network(net.subnet), net.gateway)
+            self._make_bridge(net.id, config["bridge"], ipaddress.IPv4Network(config["subnet"]), config["gateway"],
+                              net.internal)
+            config["nat"] = 1
+            net = self._update(net, config)
         return net
 
     def _free_bridge_name(self) -> str:
@@ -271,13 +275,15 @@ class NetworkStore:
                 return candidate
         raise ConflictError("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
 
-    def _make_bridge(self, net_id: str, name: str, subnet: ipaddress.IPv4Network, gateway: str) -> None:
-        """The alias says whose it is: ``dockyard:<CNI network name>:<store root>``."""
+    def _make_bridge(self, net_id: str, name: str, subnet: ipaddress.IPv4Network, gateway: str, internal: bool) -> None:
+        """Idempotent. The alias says whose it is: ``dockyard:<CNI network name>:<store root>``."""
         if not Path(f"/sys/class/net/{name}").exists():
             _ip("link", "add", name, "type", "bridge")
         _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net_id)}:{self.root}")
         _ip("addr", "replace", f"{gateway}/{subnet.prefixlen}", "dev", name)
         _ip("link", "set", name, "up")
+        if not internal:
+            ensure_masquerade(cni_name(net_id), str(subnet), name)
 
     def _reap_orphans(self) -> None:
         """Bridges, and the iptables rules of their network, whose store root no longer exists."""
@@ -292,6 +298,7 @@ class NetworkStore:
                 _ip("link", "del", link["ifname"], check=False)
                 if name:
                     drop_network_rules(name)
+        drop_masquerade_without({link["ifname"] for link in _links()})
 
     # CNI -------------------------------------------------------------------------
 
@@ -304,8 +311,8 @@ class NetworkStore:
         if not net.internal:
             ipam["routes"] = [{"dst": "0.0.0.0/0"}]
         plugins: list[dict[str, Any]] = [
-            {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": not net.internal,
-             "hairpinMode": True, "ipam": ipam},
+            # outbound NAT is the network's one rule (see iptables), not a chain per container
+            {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True, "ipam": ipam},
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
             {"type": "firewall", "backend": "iptables"},
         ]
