@@ -104,7 +104,7 @@ class Sandboxes:
             self._write(cid, doc)
             netns.create(path)
             cni.add(LOOPBACK, cni.Invocation(cid, str(path), "lo"))
-            for i, (net, link) in enumerate(zip(nets, links)):
+            for i, (net, link) in enumerate(zip(nets, links, strict=True)):
                 self._join(cid, doc, net, link, f"eth{i}", ports if i == 0 else Reservation())
             with self.endpoints.locked():
                 self.endpoints.refresh([n.name for n in nets], HOSTS)
