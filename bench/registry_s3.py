@@ -180,17 +180,16 @@ class Bench(reg.Bench):
         for bucket in ("bench-dockyard", "bench-distribution"):  # Distribution does not create its bucket
             S3Client(S3Config(self.ceph.endpoint, bucket, self.ceph.access_key, self.ceph.secret_key)).ensure_bucket()
         self.meta["distribution"] = subprocess.run([reg.DISTRIBUTION, "--version"], capture_output=True, text=True).stdout.strip()
-        if a.only is None or {"get", "put"} & set(a.only):
-            setups = {k: self.new_setup(k) for k in KINDS}
-            try:
-                if a.only is None or "get" in a.only:
-                    self.guarded("get", lambda: self.get(setups))
-                if a.only is None or "put" in a.only:
-                    self.guarded("put", lambda: self.put(setups))
-            finally:
-                for s in setups.values():
-                    self.drop(s)
-        if a.only is None or "push" in a.only:
+        wanted = [name for name in TESTS if a.only is None or name in a.only]
+        shared = [name for name in wanted if name != "push"]  # get and put share one set of setups
+        setups = {k: self.new_setup(k) for k in KINDS} if shared else {}
+        try:
+            for name in shared:
+                self.guarded(name, lambda step=getattr(self, name): step(setups))
+        finally:
+            for setup in setups.values():
+                self.drop(setup)
+        if "push" in wanted:
             self.guarded("push", self.push_pull)
 
     def order(self, it: int) -> list[str]:
