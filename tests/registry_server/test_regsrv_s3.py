@@ -313,6 +313,31 @@ def test_replica_killed_mid_chunked_push(tmp_path: Path, config_file: Path, repl
     assert "sha256:" + hasher.hexdigest() == digest
 
 
+def test_chunk_cut_by_the_client_is_not_kept(client: Client, replicas: list[RegistryServer], repo: str) -> None:
+    """A PATCH that loses its client after a part went to the store leaves the session as it was."""
+    import http.client
+
+    data = os.urandom(30 * MiB)
+    location = client.request("POST", f"/v2/{repo}/blobs/uploads/").headers["Location"]
+    assert client.request("PATCH", location, data[: 6 * MiB]).status == 202
+    host, port = replicas[1].url.split("://", 1)[1].rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    conn.putrequest("PATCH", location)
+    conn.putheader("Content-Length", str(12 * MiB))
+    conn.endheaders()
+    conn.send(data[6 * MiB : 18 * MiB - 1])  # more than a part, one byte short of the chunk
+    time.sleep(0.5)
+    conn.close()
+    deadline = time.monotonic() + 20
+    while (status := client.request("GET", location)).headers.get("Range") != f"0-{6 * MiB - 1}" and time.monotonic() < deadline:
+        time.sleep(0.2)  # the server notices the cut and rolls the chunk back
+    assert status.status == 204 and status.headers["Range"] == f"0-{6 * MiB - 1}"
+    r = client.request("PATCH", location, data[6 * MiB :], {"Content-Range": f"{6 * MiB}-{len(data) - 1}"})
+    assert r.status == 202, r.data
+    assert client.request("PUT", f"{location}?digest={digest_of(data)}").status == 201
+    assert client.request("GET", f"/v2/{repo}/blobs/{digest_of(data)}").data == data
+
+
 def _download(url: str, size: int, midway: threading.Event) -> tuple[bytes, int]:
     """GET with resumption by Range after every failure, as a pulling client does; returns (bytes, failures).
 
