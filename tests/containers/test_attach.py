@@ -123,6 +123,10 @@ def test_attach_errors_are_dockers(dy: Dockyard) -> None:
     r = dy("run", "-it", "--rm", "--name", "never", "bb", "true", input=b"", check=False)
     assert (r.returncode, r.stderr) == (1, "the input device is not a TTY\n")
     assert "never" not in dy("ps", "-a", "--format", "{{.Names}}").stdout  # refused before create
+    dy("pause", "tty")
+    r = dy("attach", "tty", check=False)
+    dy("unpause", "tty")
+    assert (r.returncode, r.stderr) == (1, "You cannot attach to a paused container, unpause it first\n")
     r = dy("attach", "--detach-keys", "ctrl-", "tty", check=False)
     assert (r.returncode, r.stderr) == (1, "Invalid detach keys (ctrl-) provided\n")
     r = dy("run", "-t", "--rm", "bb", "sh", "-c", "tty; exit 4", check=False)

@@ -142,6 +142,10 @@ def attach_cmd(ctx: Context, args: argparse.Namespace) -> int:
     container = _container(ctx, args.args[0])
     if not container.running:
         raise UsageError("You cannot attach to a stopped container, start it first", EXIT_ERROR)
+    if container.state.get("Status") == "paused":
+        raise UsageError("You cannot attach to a paused container, unpause it first", EXIT_ERROR)
+    if container.state.get("Status") == "restarting":
+        raise UsageError("You cannot attach to a restarting container, wait until it is running", EXIT_ERROR)
     config = container.record["Config"]
     stdin = not args.no_stdin and bool(config.get("OpenStdin"))
     detach_keys(args)
