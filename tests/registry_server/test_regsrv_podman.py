@@ -82,7 +82,7 @@ class Podman:
             p.mkdir(parents=True, exist_ok=True)
         (d["varlib"] / "containers").mkdir(exist_ok=True)
         self.dirs = d
-        runtime = "crun" if shutil.which("crun") else "runc"
+        runtime = "runc"  # crun refuses this host's hybrid cgroup layout (a controller on cgroup2)
         (base / "containers.conf").write_text(
             "[engine]\n"
             'cgroup_manager = "cgroupfs"\n'
