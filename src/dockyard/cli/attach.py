@@ -176,7 +176,7 @@ def _finish(ctx: Context, cid: str, outcome: Outcome, *, detach_message: bool) -
         return outcome.code
     # the monitor went away without a word (killed): what does the record say, once the monitor is
     # seen gone (its socket closes a moment before the process is)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # generous: a loaded machine is slow to show the death
     try:
         while (container := ctx.engine.containers.get(cid)).running and time.monotonic() < deadline:
             time.sleep(0.02)
