@@ -30,6 +30,7 @@ dockyard-s3/dockyard-fs, and writes bench/results/registry_s3.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -179,13 +180,13 @@ class Bench(reg.Bench):
 
         for bucket in ("bench-dockyard", "bench-distribution"):  # Distribution does not create its bucket
             S3Client(S3Config(self.ceph.endpoint, bucket, self.ceph.access_key, self.ceph.secret_key)).ensure_bucket()
-        self.meta["distribution"] = subprocess.run([reg.DISTRIBUTION, "--version"], capture_output=True, text=True).stdout.strip()
+        self.meta["distribution"] = subprocess.run([reg.DISTRIBUTION, "--version"], check=False, capture_output=True, text=True).stdout.strip()
         wanted = [name for name in TESTS if a.only is None or name in a.only]
         shared = [name for name in wanted if name != "push"]  # get and put share one set of setups
         setups = {k: self.new_setup(k) for k in KINDS} if shared else {}
         try:
-            for name in shared:
-                self.guarded(name, lambda step=getattr(self, name): step(setups))
+            for step in (getattr(self, name) for name in shared):
+                self.guarded(step.__name__, functools.partial(step, setups))
         finally:
             for setup in setups.values():
                 self.drop(setup)
@@ -227,7 +228,7 @@ class Bench(reg.Bench):
                     path = self.run_dir / f"put-{i}.bin"
                     files.append((str(path), reg.random_file(path, a.put_mib * MIB)))
                 cpu0 = setup.cpu()
-                wall, total = self._spread(_put_client, setup, lambda i: (f"bench/put{i}", *files[i]))
+                wall, total = self._spread(_put_client, setup, lambda i, files=files: (f"bench/put{i}", *files[i]))
                 self._record(m, kind, it, total / wall / 1e6, setup.cpu() - cpu0, "MB/s")
                 for path, _ in files:
                     os.unlink(path)

@@ -59,7 +59,7 @@ class Ceph:
 
     def start(self) -> Ceph:
         result = subprocess.run([str(self.scripts / "start-ceph-rgw.sh"), str(self.data_dir)], env=self.env,
-                                capture_output=True, text=True, timeout=300)
+                                check=False, capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             self.stop()
             raise RuntimeError(f"Ceph did not start:\n{result.stderr[-3000:]}")
@@ -70,7 +70,7 @@ class Ceph:
 
     def stop(self) -> None:
         subprocess.run([str(self.scripts / "stop-ceph-rgw.sh"), str(self.data_dir), "--purge"], env=self.env,
-                       capture_output=True, timeout=120)
+                       check=False, capture_output=True, timeout=120)
 
     def _rgw_pid(self) -> int | None:
         try:

@@ -122,7 +122,7 @@ def _http_date(value: str) -> float:
 def _iso_date(value: str) -> float:
     from datetime import datetime
 
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    return datetime.fromisoformat(value).timestamp()  # "...Z" parses since 3.11
 
 
 def _text(element: ElementTree.Element, name: str) -> str:

@@ -30,11 +30,11 @@ from dockyard.registry.server.auth import (
     PasswordFile,
     TokenAuth,
 )
+from dockyard.registry.server.backend import open_storage
 from dockyard.registry.server.config import ServerConfig
 from dockyard.registry.server.registry import Registry
 from dockyard.registry.server.search import search_routes
 from dockyard.registry.server.state import ServerState
-from dockyard.registry.server.backend import open_storage
 from dockyard.registry.server.uploads import Uploads
 
 access_log = logging.getLogger("dockyard.registry.access")

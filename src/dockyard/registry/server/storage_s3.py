@@ -47,7 +47,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -359,7 +359,7 @@ class _Appender:
             self._pending.cancel()
             try:
                 self._wait()
-            except Exception:  # a failed part of a chunk being dropped anyway
+            except (S3Error, CancelledError):  # a part of the chunk being dropped anyway
                 pass
         committed, self.parts, tail = self._committed
         if size is not None and size != committed:
