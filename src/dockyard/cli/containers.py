@@ -308,6 +308,9 @@ def _ps_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-trunc", action="store_true")
     p.add_argument("--format", default="")
     p.add_argument("-s", "--size", action="store_true")
+    p.add_argument("-f", "--filter", action="append", default=[])
+    p.add_argument("-n", "--last", type=int, default=-1)
+    p.add_argument("-l", "--latest", action="store_true")
     p.set_defaults(handler=ps_cmd)
 
 
@@ -342,9 +345,29 @@ def ps_row(c: Any, no_trunc: bool, now: float) -> dict[str, Any]:
     }
 
 
+def _listed(ctx: Context, args: argparse.Namespace) -> list[Any]:
+    """Newest first; ``-n``/``-l`` and a status filter look at stopped containers too, as Docker's."""
+    last = 1 if args.latest else args.last
+    containers = ctx.engine.containers.list()
+    if args.filter:
+        from dockyard.cli.container_filters import ContainerFilter
+        from dockyard.cli.volumes import inspect_mounts
+
+        store = ctx.engine.containers
+        keep = ContainerFilter(
+            args.filter, store.get, lambda ref: ctx.engine.images.resolve(ref).id, lambda c: inspect_mounts(c.record),
+            lambda c: networks.ps_columns(ctx, c)["Networks"].split(","),
+        )
+        show_all = args.all or keep.shows_all or last > 0
+        containers = [c for c in containers if (show_all or c.running) and keep(c)]
+    else:
+        containers = [c for c in containers if args.all or last > 0 or c.running]
+    return containers[:last] if last > 0 else containers
+
+
 def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
     now = time.time()
-    containers = [c for c in ctx.engine.containers.list() if args.all or c.running]
+    containers = _listed(ctx, args)
     if args.quiet:
         sys.stdout.write("".join((c.id if args.no_trunc else c.id[:12]) + "\n" for c in containers))
         return 0
