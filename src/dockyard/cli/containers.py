@@ -18,6 +18,7 @@ from dockyard.cli.context import (
     UsageError,
     require_args,
 )
+from dockyard.cli.container_logs import register_logs
 from dockyard.cli.format import render, to_json
 from dockyard.cli.units import human_duration
 from dockyard.errors import DockyardError, ImageNotFoundError
@@ -34,7 +35,7 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 
 def register(commands: argparse._SubParsersAction) -> None:
     for name, setup in (("run", _run_args), ("create", _create_args), ("start", _start_args), ("ps", _ps_args),
-                        ("logs", _logs_args), ("stop", _stop_args), ("rm", _rm_args)):
+                        ("logs", register_logs), ("stop", _stop_args), ("rm", _rm_args)):
         setup(commands.add_parser(name, prog=f"dockyard {name}", add_help=name not in ("run", "create")))
     monitor = commands.add_parser("container-monitor")
     monitor.add_argument("id")
@@ -173,21 +174,6 @@ def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
         return EXIT_USAGE
 
 
-def _follow(log_fd: int, done: Any, poll: float = 0.01) -> None:
-    """Copy log entries to stdout/stderr until ``done()``, then what is left."""
-    from dockyard.runtime.logs import read_entries
-
-    outs = {"stdout": sys.stdout.buffer, "stderr": sys.stderr.buffer}
-    while True:
-        finished = done()
-        for e in read_entries(log_fd):
-            outs.get(e.stream, sys.stdout.buffer).write(e.data)
-            outs.get(e.stream, sys.stdout.buffer).flush()
-        if finished:
-            return
-        time.sleep(poll)
-
-
 # start, stop, rm -------------------------------------------------------------------
 
 
@@ -276,27 +262,6 @@ def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 # logs ------------------------------------------------------------------------------
-
-
-def _logs_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("args", nargs="*", metavar="CONTAINER")
-    p.add_argument("-f", "--follow", action="store_true")
-    p.set_defaults(handler=logs_cmd)
-
-
-def logs_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    require_args(args, "logs", 1, exact=True)
-    store = ctx.engine.containers
-    container = store.get(args.args[0])
-    fd = os.open(store.paths(container.id).log, os.O_RDONLY)
-    try:
-        if args.follow:
-            _follow(fd, lambda: not store.get(container.id).running, poll=0.05)
-        else:
-            _follow(fd, lambda: True)
-    finally:
-        os.close(fd)
-    return 0
 
 
 # ps --------------------------------------------------------------------------------

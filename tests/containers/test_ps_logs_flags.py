@@ -1,4 +1,4 @@
-"""ps --filter, -n and -l, with the answers Docker 20.10 gives for the same containers."""
+"""ps --filter, -n and -l, and logs --tail/-t/--since/--until, as Docker 20.10 answers for the same containers."""
 
 from __future__ import annotations
 
@@ -40,3 +40,18 @@ def test_ps_bad_filters(dy: Dockyard) -> None:
                           ("exited=x", 'strconv.Atoi: parsing "x": invalid syntax')):
         r = dy("ps", "-f", flag, check=False)
         assert (r.returncode, r.stderr) == (1, f"Error response from daemon: {message}\n")
+
+
+def test_logs_tail_timestamps_since(dy: Dockyard) -> None:
+    dy("run", "--name", "l1", "--network", "none", "bb", "sh", "-c", "echo one; echo two; echo three")
+    assert dy("logs", "--tail", "2", "l1").stdout == "two\nthree\n"
+    assert dy("logs", "-n", "1", "l1").stdout == "three\n"
+    assert dy("logs", "--tail", "0", "l1").stdout == ""
+    assert dy("logs", "--tail", "x", "l1").stdout == dy("logs", "--tail", "-1", "l1").stdout == "one\ntwo\nthree\n"
+    stamped = dy("logs", "-t", "--tail", "1", "l1").stdout
+    stamp, _, text = stamped.partition(" ")
+    assert text == "three\n" and len(stamp) == len("2026-11-28T22:38:38.161185924Z") and stamp.endswith("Z")
+    assert dy("logs", "--since", "1h", "l1").stdout == "one\ntwo\nthree\n"
+    assert dy("logs", "--until", "1h", "l1").stdout == ""
+    r = dy("logs", "--since", "bogus", "l1", check=False)
+    assert (r.returncode, r.stderr) == (1, 'invalid value for "since": failed to parse value as time or duration: "bogus"\n')
