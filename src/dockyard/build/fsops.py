@@ -16,30 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.errors import InvalidArgumentError, StorageError
-
-
-def confined(root: Path, path: str, follow_last: bool = True) -> Path:
-    """``root/path`` with every symlink resolved inside ``root``."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    current = root
-    hops = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            current = current.parent if current != root else root
-            continue
-        candidate = current / part
-        if candidate.is_symlink() and (parts or follow_last):
-            hops += 1
-            if hops > 40:
-                raise StorageError(f"too many levels of symbolic links resolving {path}")
-            target = os.readlink(candidate)
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            current = root if target.startswith("/") else current
-            continue
-        current = candidate
-    return current
+from dockyard.archive.paths import confined
+from dockyard.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from dockyard.archive.paths import confined
 from dockyard.errors import StorageError
 from dockyard.storage.driver import Mount
 from dockyard.storage.mount import mount_all, unmount
@@ -116,22 +117,4 @@ def remove_dir(paths: Paths) -> None:
 
 def secure_join(root: Path, path: str) -> Path:
     """``root/path`` with every symlink resolved inside ``root`` (an image cannot point us at the host)."""
-    parts = [p for p in path.split("/") if p not in ("", ".")]
-    current = root
-    depth = 0
-    while parts:
-        part = parts.pop(0)
-        if part == "..":
-            current = current.parent if current != root else root
-            continue
-        candidate = current / part
-        if candidate.is_symlink():
-            depth += 1
-            if depth > 40:
-                raise StorageError(f"too many symlinks resolving {path}")
-            target = os.readlink(candidate)
-            parts = [p for p in target.split("/") if p not in ("", ".")] + parts
-            current = root if target.startswith("/") else current
-            continue
-        current = candidate
-    return current
+    return confined(root, path)
