@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from dockyard.cli.context import Context, Parser, UsageError, require_args
+from dockyard.cli.context import Context, Parser, UsageError, confirm, require_args
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, InvalidArgumentError
 
@@ -29,11 +29,8 @@ def register(commands: argparse._SubParsersAction, image_commands: argparse._Sub
 
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "builder prune", 0, at_most=True)
-    if not args.force:
-        sys.stdout.write("WARNING! This will remove all dangling build cache. Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not args.force and not confirm("WARNING! This will remove all dangling build cache.", sep=" "):
+        return 0
     removed, reclaimed = ctx.engine.build_cache().prune()
     if removed:
         print("Deleted build cache objects:")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.filters import parse_filters, parse_until
 from dockyard.cli.units import human_size, human_size_with_precision
 from dockyard.errors import DockyardError, InvalidArgumentError
@@ -279,8 +279,6 @@ def _prune_select(filters: dict[str, list[str]]) -> Any:
 
 
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.cli.volumes import confirm
-
     select = _prune_select(parse_filters(args.filter))
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0

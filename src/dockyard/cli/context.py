@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, NoReturn
 
@@ -72,3 +73,10 @@ def error_line(exc: DockyardError) -> str:
     if isinstance(exc, ImageNotFoundError):
         return f"Error: {exc}"
     return f"Error response from daemon: {exc}"
+
+
+def confirm(warning: str, sep: str = "\n") -> bool:
+    """Docker's prune prompt; only ``y``/``yes`` goes ahead."""
+    sys.stdout.write(f"{warning}{sep}Are you sure you want to continue? [y/N] ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip().lower() in ("y", "yes")

@@ -10,7 +10,7 @@ from typing import Any, BinaryIO, Callable
 from dockyard.cli import views
 from dockyard.cli.filters import image_filter, parse_filters, prune_filter
 from dockyard.cli.format import render, to_json
-from dockyard.cli.context import Context, UsageError, error_line, require_args
+from dockyard.cli.context import Context, UsageError, confirm, error_line, require_args
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 from dockyard.oci.reference import parse_docker_ref
@@ -354,10 +354,7 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
             if args.all
             else "WARNING! This will remove all dangling images."
         )
-        sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
+        if not confirm(warning):
             return 0
     removals, reclaimed = ctx.engine.images.delete_unused(select)
     if removals:

@@ -8,7 +8,7 @@ import hashlib
 import sys
 from typing import Any
 
-from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.format import render, to_json
 from dockyard.errors import DockyardError, InvalidArgumentError, NotFoundError
 
@@ -325,12 +325,8 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
 
 
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    if not args.force:
-        sys.stdout.write("WARNING! This will remove all custom networks not used by at least one container.\n"
-                         "Are you sure you want to continue? [y/N] ")
-        sys.stdout.flush()
-        if sys.stdin.readline().strip().lower() not in ("y", "yes"):
-            return 0
+    if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one container."):
+        return 0
     store = ctx.engine.networking.networks
     deleted = []
     for net in store.list():

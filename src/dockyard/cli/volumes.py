@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any, Callable
 
-from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.filters import parse_filters
 from dockyard.cli.format import render, to_json
 from dockyard.cli.units import human_size
@@ -169,12 +169,6 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("-a", "--all", action="store_true", help="Remove all unused volumes, not just anonymous ones")
     p.add_argument("--filter", action="append", default=[])
     p.set_defaults(handler=prune_cmd)
-
-
-def confirm(warning: str) -> bool:
-    sys.stdout.write(f"{warning}\nAre you sure you want to continue? [y/N] ")
-    sys.stdout.flush()
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
 
 
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
