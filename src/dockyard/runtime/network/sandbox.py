@@ -118,7 +118,8 @@ class Sandboxes:
 
     def _join(self, cid: str, doc: dict[str, Any], net: Network, link: Link, ifname: str, ports: Reservation) -> None:
         """CNI ADD of one network; recorded in the cache before (for DEL) and after (its result)."""
-        entry = {"network": net.name, "network_id": net.id, "ifname": ifname, "conflist": self.networks.conflist(net),
+        entry = {"network": net.name, "network_id": net.id, "ifname": ifname,
+                 "conflist": self.networks.conflist(net, ports=bool(ports.mappings)),
                  "mappings": ports.mappings, "proxied": [m for _, m in ports.proxied], "aliases": list(link.aliases),
                  "result": None}
         doc["attachments"].append(entry)

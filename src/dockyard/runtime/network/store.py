@@ -302,8 +302,9 @@ class NetworkStore:
 
     # CNI -------------------------------------------------------------------------
 
-    def conflist(self, net: Network) -> dict[str, Any]:
-        """The CNI network list for a bridge network: bridge + host-local, portmap, firewall."""
+    def conflist(self, net: Network, *, ports: bool = True) -> dict[str, Any]:
+        """The CNI network list for a bridge network: bridge + host-local, portmap (for a container that
+        publishes ports: its ADD and DEL are two plugin runs at every start and stop), firewall."""
         ipam: dict[str, Any] = {
             "type": "host-local", "ranges": [[{"subnet": net.subnet, "gateway": net.gateway}]],
             "dataDir": str(self.ipam_dir),
@@ -316,6 +317,8 @@ class NetworkStore:
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
             {"type": "firewall", "backend": "iptables"},
         ]
+        if not ports:
+            plugins = [p for p in plugins if p["type"] != "portmap"]
         return {"cniVersion": CNI_VERSION, "name": cni_name(net.id), "plugins": plugins}
 
 
