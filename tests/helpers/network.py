@@ -45,7 +45,7 @@ def rules_for(words: tuple[str, ...]) -> set[str]:
     name, addresses = words[0], words[1:]
 
     def ours(rule: str) -> bool:  # an address counts only in rules no other network's comment claims
-        if "network masquerade" in rule:  # the network's own NAT rule lives as long as its bridge
+        if "network masquerade" in rule or "network forward" in rule:  # the network's own rules live as long as its bridge
             return False
         return name in rule or ("name: " not in rule and any(a in rule for a in addresses))
 

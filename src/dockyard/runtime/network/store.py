@@ -36,7 +36,12 @@ from dockyard.errors import (
 from dockyard.metadata.db import Database
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
-from dockyard.runtime.network.iptables import drop_masquerade_without, drop_network_rules, ensure_masquerade
+from dockyard.runtime.network.iptables import (
+    drop_masquerade_without,
+    drop_network_rules,
+    ensure_forward,
+    ensure_masquerade,
+)
 
 PREDEFINED = ("bridge", "host", "none")
 ALIAS_PREFIX = "dockyard:"
@@ -185,7 +190,7 @@ class NetworkStore:
             gateway = spec.gateway or str(next(subnet.hosts()))
             config.update(subnet=str(subnet), gateway=gateway)
             self._make_bridge(nid, config["bridge"], subnet, gateway, spec.internal)
-            config["nat"] = 1
+            config["nat"] = 2  # 2: the forwarding rules too
             try:
                 with self.db.transaction() as conn:
                     conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
@@ -243,7 +248,7 @@ class NetworkStore:
         """The bridge device of a bridge network exists with its gateway address (after a reboot, first use)."""
         if net.driver != "bridge":
             return net
-        if net.subnet and net.config.get("nat") and Path(f"/sys/class/net/{net.bridge}").exists():
+        if net.subnet and net.config.get("nat", 0) >= 2 and Path(f"/sys/class/net/{net.bridge}").exists():
             return net
         with self.host_locked():
             net = self.get(net.id)
@@ -253,7 +258,7 @@ class NetworkStore:
                 config.update(subnet=str(subnet), gateway=str(next(subnet.hosts())), bridge=self._free_bridge_name())
             self._make_bridge(net.id, config["bridge"], ipaddress.IPv4Network(config["subnet"]), config["gateway"],
                               net.internal)
-            config["nat"] = 1
+            config["nat"] = 2  # 2: the forwarding rules too
             net = self._update(net, config)
         return net
 
@@ -282,6 +287,7 @@ class NetworkStore:
         _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net_id)}:{self.root}")
         _ip("addr", "replace", f"{gateway}/{subnet.prefixlen}", "dev", name)
         _ip("link", "set", name, "up")
+        ensure_forward(cni_name(net_id), name)
         if not internal:
             ensure_masquerade(cni_name(net_id), str(subnet), name)
 
@@ -303,8 +309,9 @@ class NetworkStore:
     # CNI -------------------------------------------------------------------------
 
     def conflist(self, net: Network, *, ports: bool = True) -> dict[str, Any]:
-        """The CNI network list for a bridge network: bridge + host-local, portmap (for a container that
-        publishes ports: its ADD and DEL are two plugin runs at every start and stop), firewall."""
+        """The CNI network list for a bridge network: bridge + host-local, and portmap for a container that
+        publishes ports (its ADD and DEL are two plugin runs at every start and stop). Forwarding is the
+        network's own rules (``ensure_forward``), not the firewall plugin's per container."""
         ipam: dict[str, Any] = {
             "type": "host-local", "ranges": [[{"subnet": net.subnet, "gateway": net.gateway}]],
             "dataDir": str(self.ipam_dir),
@@ -315,7 +322,6 @@ class NetworkStore:
             # outbound NAT is the network's one rule (see iptables), not a chain per container
             {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True, "ipam": ipam},
             {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
-            {"type": "firewall", "backend": "iptables"},
         ]
         if not ports:
             plugins = [p for p in plugins if p["type"] != "portmap"]
