@@ -170,3 +170,31 @@ def test_config_file(tmp_path: Path) -> None:
     assert any((tmp_path / "flag-root").glob("blobs/sha256/*/*/data"))
     assert not (tmp_path / "from-config").exists()
     assert '"method"' not in server.log()  # access log off
+
+
+def test_the_hash_state_travels_with_the_session(tmp_path: Path) -> None:
+    """Each acknowledged chunk leaves the running SHA-256 in the session, so the process that finishes
+    continues it instead of reading the bytes back; a wrong digest is still refused after a switch."""
+    from dockyard.registry.server.hashstate import ResumableSha256
+
+    storage = tmp_path / "storage"
+    data = os.urandom(300_000)
+    with RegistryServer(storage) as a, RegistryServer(storage) as b:
+        on_a, on_b = Client(a.url), Client(b.url)
+        location = on_a.request("POST", "/v2/hashed/blobs/uploads/").headers["Location"]
+        assert on_a.request("PATCH", location, data[:100_000], {"Content-Range": "0-99999"}).status == 202
+        assert on_b.request("PATCH", location, data[100_000:250_000], {"Content-Range": "100000-249999"}).status == 202
+        states = {int(p.name): p for p in storage.rglob("hashstates/sha256/*")}
+        assert sorted(states) == [100_000, 250_000]  # b continued a's state: it had none of its own
+        resumed = ResumableSha256(states[250_000].read_bytes())
+        resumed.update(data[250_000:])
+        assert f"sha256:{resumed.hexdigest()}" == digest_of(data)
+        assert on_a.request("PATCH", location, data[250_000:]).status == 202
+        wrong = on_b.request("PUT", f"{location}?digest={digest_of(data[:-1])}")
+        assert wrong.status == 400 and wrong.error_codes == ["DIGEST_INVALID"]
+
+        location = on_a.request("POST", "/v2/hashed/blobs/uploads/").headers["Location"]
+        assert on_a.request("PATCH", location, data[:100_000]).status == 202
+        assert on_b.request("PUT", f"{location}?digest={digest_of(data[:100_000])}", data[:0]).status == 201
+        assert on_a.request("GET", f"/v2/hashed/blobs/{digest_of(data[:100_000])}").data == data[:100_000]
+        assert not list(storage.rglob("hashstates"))  # a finished or refused session leaves no state

@@ -108,5 +108,10 @@ def upload_lock(name: str, upload_id: str) -> str:
     return f"{upload_dir(name, upload_id)}/lock"
 
 
+def upload_hashstate(name: str, upload_id: str, offset: int) -> str:
+    """The running SHA-256 after ``offset`` bytes (Distribution keeps its states at the same place)."""
+    return f"{upload_dir(name, upload_id)}/hashstates/sha256/{offset}"
+
+
 def auth_key() -> str:
     return "/_auth/token-signing-key.pem"

@@ -16,20 +16,17 @@ state with a conditional PUT (``If-Match`` on the state it started from): a
 chunk is acknowledged only once its state object is durable, and any replica
 can continue from it. A chunk that fails midway is never committed; parts it
 uploaded are overwritten by the next chunk or left out at completion, which
-takes parts 1..N only. Reading an appendable object (a digest check after a
-replica switch) or moving it first *seals* it: the tail becomes the last part
+takes parts 1..N only. Reading an appendable object (a digest check where no
+hash state was saved) or moving it first *seals* it: the tail becomes the last part
 and the multipart upload completes onto the data key, replacing the state.
 
 Digests (checked by ``uploads.py`` at commit, before anything is visible).
-The replica a session stays on hashes the chunks with hashlib as they stream
-through, so the common case never reads a byte back. A resumable SHA-256
-whose state (h0..h7, length, tail) could be stored with the session needs the
-compression function in Python, since hashlib cannot export its state: on
-this machine that runs at 0.37 MiB/s against hashlib's ~680 MiB/s, so a 10 GB
-layer would take hours to hash. Hence the choice: hashlib on the same replica,
-and when a session did change replicas (or a replica restarted) the replica
-that finishes it seals the upload and hashes it by reading it back from the
-store once (at the gateway's read speed, ~500 MB/s here) before publishing.
+Chunks are hashed as they stream through, and after each acknowledged chunk
+the SHA-256 state (OpenSSL's context, ``hashstate.py``) is saved as a small
+object in the session, so the replica that takes the next chunk or the final
+PUT continues the hash without reading a byte back. Only where a replica died
+between a chunk and its state does the finishing replica seal the upload and
+hash it by reading it back once (at the gateway's read speed, ~500 MB/s here).
 A mismatch aborts the multipart upload (or deletes the sealed object): nothing
 becomes a blob, no parts are left behind.
 

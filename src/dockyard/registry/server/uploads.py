@@ -8,9 +8,12 @@ so concurrent requests on one session are serialised across processes.
 
 Hashing: each process keeps the running hash of the sessions it has been fed
 (keyed by the byte offset it reached), so a session driven by one process is
-hashed once, as its chunks stream in. When the state does not match the stored
-size (another process appended, or this one restarted) the digest is computed
-again from the stored bytes at commit; correctness never depends on the cache.
+hashed once, as its chunks stream in. After every acknowledged chunk the
+SHA-256 state is saved in the session too (``hashstate``), so another process
+(another replica, or this one restarted) continues the hash where the last
+chunk left it instead of reading the bytes back. Only where no state matches
+the stored size (a process died between a chunk and its state) is the digest
+computed again from the stored bytes; correctness never depends on the states.
 
 A chunk is all or nothing: if the client disconnects or breaks a limit
 midway, the session is cut back to where the chunk began.
@@ -29,7 +32,7 @@ from typing import Any
 
 from dockyard.oci.digest import Digest
 from dockyard.registry.errcode import Code, RegistryError
-from dockyard.registry.server import paths
+from dockyard.registry.server import hashstate, paths
 from dockyard.registry.server.registry import Registry
 from dockyard.registry.server.routes import is_valid_upload_id
 from dockyard.registry.server.storage import CheckedDriver, PathNotFoundError
@@ -82,7 +85,7 @@ class Uploads:
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.driver.put_content(paths.upload_started(name, upload_id), started.encode())
         self.driver.open_append(paths.upload_data(name, upload_id)).close()
-        self._hashes[paths.upload_dir(name, upload_id)] = (0, hashlib.sha256())
+        self._hashes[paths.upload_dir(name, upload_id)] = (0, _new_hash())
         return Session(name, upload_id, 0)
 
     def status(self, name: str, upload_id: str) -> Session:
@@ -128,7 +131,8 @@ class Uploads:
         """
         self.status(name, upload_id)
         async with self._locked(name, upload_id):
-            session = await self._append_locked(name, upload_id, body, content_range, content_length) if body is not None else self.status(name, upload_id)
+            session = (await self._append_locked(name, upload_id, body, content_range, content_length, save_state=False)
+                       if body is not None else self.status(name, upload_id))
             actual = await self._digest(session, expected.algorithm)
             if actual != expected:
                 self.discard(name, upload_id)
@@ -153,6 +157,7 @@ class Uploads:
         body: AsyncIterator[bytes],
         content_range: ContentRange | None,
         content_length: int | None,
+        save_state: bool = True,
     ) -> Session:
         start = self.status(name, upload_id).size  # again: another process may have appended meanwhile
         if content_range is not None:
@@ -162,9 +167,9 @@ class Uploads:
                 raise RegistryError(Code.RANGE_INVALID, detail="Content-Range does not match Content-Length")
         self._check_limit(start + (content_length or 0))
         key = paths.upload_dir(name, upload_id)
-        offset, hasher = self._hashes.pop(key, (0, hashlib.sha256()) if start == 0 else (-1, None))
+        offset, hasher = self._hashes.pop(key, (0, _new_hash()) if start == 0 else (-1, None))
         if offset != start:
-            hasher = None
+            hasher = await self._saved_hash(name, upload_id, start)
         size = start
         data = paths.upload_data(name, upload_id)
         # a remote store's writes go over the network: off the event loop, in batches
@@ -199,7 +204,20 @@ class Uploads:
             self._hashes[key] = (size, hasher)
             while len(self._hashes) > _HASH_CACHE_SIZE:
                 self._hashes.popitem(last=False)
+            if save_state and isinstance(hasher, hashstate.ResumableSha256) and size > start:
+                state = hasher.state()
+                await asyncio.to_thread(self.driver.put_content, paths.upload_hashstate(name, upload_id, size), state)
         return Session(name, upload_id, size)
+
+    async def _saved_hash(self, name: str, upload_id: str, offset: int) -> Any:
+        """The SHA-256 state another process saved after ``offset`` bytes, if any."""
+        if not hashstate.available():
+            return None
+        try:
+            state = await asyncio.to_thread(self.driver.get_content, paths.upload_hashstate(name, upload_id, offset))
+            return hashstate.ResumableSha256(state)
+        except (PathNotFoundError, hashstate.HashStateError):
+            return None
 
     def _check_limit(self, size: int) -> None:
         if self.max_blob_size is not None and size > self.max_blob_size:
@@ -208,6 +226,9 @@ class Uploads:
     async def _digest(self, session: Session, algorithm: str) -> Digest:
         key = paths.upload_dir(session.name, session.upload_id)
         offset, hasher = self._hashes.get(key, (-1, None))
+        if algorithm == "sha256" and (hasher is None or offset != session.size):
+            hasher = await self._saved_hash(session.name, session.upload_id, session.size)
+            offset = session.size
         if hasher is not None and offset == session.size and algorithm == "sha256":
             return Digest("sha256", hasher.hexdigest())
         return await asyncio.to_thread(self._rehash, session, algorithm)
@@ -240,3 +261,8 @@ class _AsyncLock:
 
     async def __aexit__(self, *exc: object) -> None:
         self._cm.__exit__(None, None, None)
+
+
+def _new_hash() -> Any:
+    """Resumable where libcrypto allows (its state goes with the session), else hashlib's."""
+    return hashstate.ResumableSha256() if hashstate.available() else hashlib.sha256()
