@@ -42,9 +42,9 @@ def gc(storage: Path, *args: str) -> str:
 
 
 def age_all_blobs(storage: Path, seconds: float = 7200) -> None:
-    """Pretends every stored blob was last used ``seconds`` ago."""
+    """Pretends every stored blob was last used, and every manifest linked, ``seconds`` ago."""
     old = time.time() - seconds
-    for data in storage.glob("blobs/*/*/*/data"):
+    for data in [*storage.glob("blobs/*/*/*/data"), *storage.glob("repositories/**/_manifests/revisions/*/*/link")]:
         os.utime(data, (old, old))
 
 
@@ -117,3 +117,19 @@ def test_gc_spares_an_old_blob_used_again(tmp_path: Path) -> None:
         out = gc(storage, "--delete-untagged")
         assert "deleted manifest reuse/x@" in out and "1 spared" in out
         assert client.request("GET", f"/v2/reuse/y/blobs/{layer_digest}").data == layer
+
+
+def test_gc_keeps_an_untagged_manifest_pushed_within_the_grace_period(tmp_path: Path) -> None:
+    """A push writes the manifest's revision before its tag: a GC in between must not take the manifest."""
+    storage = tmp_path / "storage"
+    with RegistryServer(storage) as server:
+        client = Client(server.url)
+        digest, _ = client.push_image("young/x", "v1", [os.urandom(100)])
+        assert client.request("DELETE", "/v2/young/x/manifests/v1").status == 202  # untagged, as mid-push
+        out = gc(storage, "--delete-untagged")
+        assert "0 manifests deleted" in out
+        assert client.request("GET", f"/v2/young/x/manifests/{digest}").status == 200
+        age_all_blobs(storage)
+        out = gc(storage, "--delete-untagged")
+        assert f"deleted manifest young/x@{digest}" in out
+        assert client.request("GET", f"/v2/young/x/manifests/{digest}").status == 404

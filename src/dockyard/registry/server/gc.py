@@ -8,6 +8,8 @@ Runs online, while servers keep serving the same storage:
    links them, and a candidate younger than the grace period is spared; the
    mtime is checked again just before deletion. A blob in use again during the
    run therefore survives, as do blobs of uploads that finished moments ago.
+   Likewise an untagged manifest linked within the grace period stays (with
+   ``delete_untagged``): a push writes the revision first and the tag after.
 3. Uploads in flight live under ``_uploads`` and are not blobs yet; only
    sessions idle for longer than ``upload_ttl`` are removed.
 
@@ -150,6 +152,8 @@ def collect(
         if node not in live:
             if registry.tags_of(node.repository, node.digest):
                 continue  # tagged since the graph was read: a push in flight writes the revision, then the tag
+            if _linked_since(registry, node, now - grace):
+                continue  # pushed moments ago: its tag may not be written yet
             report.deleted_manifests.append(node)
             if not dry_run:
                 _delete_manifest(registry, node)
@@ -176,6 +180,14 @@ def collect(
     if not dry_run:  # multipart uploads of servers killed before their session recorded them
         report.deleted_uploads += [f"{key} (parts)" for key in driver.sweep(now - upload_ttl)]
     return report
+
+
+def _linked_since(registry: Registry, node: ManifestNode, cutoff: float) -> bool:
+    """Whether the manifest's revision link was written after ``cutoff`` (a missing link: no)."""
+    try:
+        return registry.driver.stat(paths.revision_link(node.repository, node.digest)).mtime > cutoff
+    except PathNotFoundError:
+        return False
 
 
 def _delete_manifest(registry: Registry, node: ManifestNode) -> None:
