@@ -54,11 +54,11 @@ from bench.run import (  # noqa: E402
     DockyardTool,
     Result,
     Side,
-    has_journal,
     log,
     measure,
     private_dockerd,
     remove_tree,
+    run_on_disk,
 )
 from tests.helpers.dockerd import skip_reason  # noqa: E402
 from tests.registry_client.servers import REGISTRY, Distribution  # noqa: E402
@@ -317,17 +317,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"cannot start a private dockerd: {reason}")
     if not os.access(REGISTRY, os.X_OK):
         sys.exit(f"{REGISTRY} missing (apt-get install docker-registry)")
-    fstype = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", str(Path(args.workdir).parent)],
-                            capture_output=True, text=True, check=False).stdout.strip()
-    if fstype == "tmpfs":
-        sys.exit(f"{args.workdir} is on tmpfs; pick a dir on a real disk (--workdir)")
-
-    bench = PullPushBench(args)
-    bench.meta["workdir_fstype"] = fstype
-    bench.meta["scratch"] = ("fresh journaled ext4 on a loop file in the work dir" if args.loop_ext4
-                             else "the work dir's filesystem")
-    bench.meta["scratch_journal"] = (True if args.loop_ext4 else has_journal(args.workdir))
-    return workloads.run_and_report(bench, RESULTS, REPO)
+    return run_on_disk(PullPushBench(args), args, RESULTS)
 
 if __name__ == "__main__":
     sys.exit(main())

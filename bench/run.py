@@ -661,6 +661,19 @@ class Bench:
         remove_tree(self.run_dir)
 
 
+def run_on_disk(bench: Bench, args: argparse.Namespace, results: Path) -> int:
+    """Refuse a work dir on tmpfs, record what the scratch space is, then run and report ``bench``."""
+    fstype = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", str(Path(args.workdir).parent)],
+                            capture_output=True, text=True, check=False).stdout.strip()
+    if fstype == "tmpfs":
+        sys.exit(f"{args.workdir} is on tmpfs; pick a dir on a real disk (--workdir)")
+    bench.meta["workdir_fstype"] = fstype
+    bench.meta["scratch"] = ("fresh journaled ext4 on a loop file in the work dir" if args.loop_ext4
+                             else "the work dir's filesystem")
+    bench.meta["scratch_journal"] = (True if args.loop_ext4 else has_journal(args.workdir))
+    return workloads.run_and_report(bench, results, REPO)
+
+
 def has_journal(path: str) -> bool | None:
     """Whether the ext4 holding `path` has a journal (jbd2 lists journaled devices)."""
     src = subprocess.run(["findmnt", "-n", "-o", "SOURCE", "-T", path], capture_output=True, text=True).stdout.strip()
@@ -698,17 +711,7 @@ def main(argv: list[str] | None = None) -> int:
     reason = skip_reason()
     if reason:
         sys.exit(f"cannot start a private dockerd: {reason}")
-    fstype = subprocess.run(["findmnt", "-n", "-o", "FSTYPE", "-T", str(Path(args.workdir).parent)],
-                            capture_output=True, text=True).stdout.strip()
-    if fstype == "tmpfs":
-        sys.exit(f"{args.workdir} is on tmpfs; pick a dir on a real disk (--workdir)")
-
-    bench = Bench(args)
-    bench.meta["workdir_fstype"] = fstype
-    bench.meta["scratch"] = ("fresh journaled ext4 on a loop file in the work dir" if args.loop_ext4
-                             else "the work dir's filesystem")
-    bench.meta["scratch_journal"] = (True if args.loop_ext4 else has_journal(args.workdir))
-    return workloads.run_and_report(bench, RESULTS, REPO)
+    return run_on_disk(Bench(args), args, RESULTS)
 
 if __name__ == "__main__":
     sys.exit(main())
