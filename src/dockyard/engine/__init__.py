@@ -1,4 +1,4 @@
-"""The composition root: reads configuration, picks implementations, wires them.
+"""The composition root: reads configuration, picks implementations, wires them; the services live in this package's modules.
 
 Opening an engine takes a shared lock on the root for the life of the
 process. A process that finds itself alone (it gets the lock exclusively
