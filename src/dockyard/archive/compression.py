@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from enum import StrEnum
-from typing import BinaryIO
+from typing import BinaryIO, Callable
 
 from dockyard.errors import InvalidArchiveError
 
@@ -121,41 +121,122 @@ class _DecodeErrors:
 
 
 class _ZstdReader:
-    """zstd frames one after another; a stream that ends inside a frame is an error
-    (zstandard's stream_reader reports such a truncation as a quiet EOF)."""
+    """zstd frames one after another, decompressed a bounded piece per ``read``: a small
+    input can expand a thousandfold (a 4 KB frame of zeros is 128 MiB), so output is never
+    produced a whole input chunk at a time. zstandard's reader reports a stream that ends
+    inside a frame as a quiet EOF, so a walk of the frame structure checks the end."""
 
     def __init__(self, raw: BinaryIO) -> None:
         import zstandard
 
-        self._raw = raw
-        self._new = zstandard.ZstdDecompressor().decompressobj
-        self._dobj = self._new()
-        self._started = False
-        self._pending = b""
+        self._frames = ZstdFrames()
+        self._reader = zstandard.ZstdDecompressor().stream_reader(
+            _Watched(raw, self._frames.feed), read_size=1 << 17, read_across_frames=True
+        )
 
     def read(self, n: int = -1) -> bytes:
-        while not self._pending:
-            chunk = self._raw.read(1 << 20)
-            if not chunk:
-                if self._started and not self._dobj.eof:
-                    raise InvalidArchiveError("corrupt compressed stream: zstd data is truncated")
-                return b""
-            self._pending = self._feed(chunk)
-        if n < 0 or n >= len(self._pending):
-            out, self._pending = self._pending, b""
-            return out
-        out, self._pending = self._pending[:n], self._pending[n:]
-        return out
-
-    def _feed(self, chunk: bytes) -> bytes:
-        out = b""
-        while chunk:
-            if self._dobj.eof:  # the next frame follows the one just finished
-                self._dobj = self._new()
-            self._started = True
-            out += self._dobj.decompress(chunk)
-            chunk = self._dobj.unused_data if self._dobj.eof else b""
-        return out
+        if n < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        data = self._reader.read(n)
+        if not data and n and not self._frames.complete:
+            raise InvalidArchiveError("corrupt compressed stream: zstd data is truncated")
+        return data
 
     def close(self) -> None:
-        pass
+        self._reader.close()
+
+
+class _Watched(io.RawIOBase):
+    """Hands every byte read from ``raw`` to ``watch`` as well."""
+
+    def __init__(self, raw: BinaryIO, watch: Callable[[bytes], None]) -> None:
+        self._raw = raw
+        self._watch = watch
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._watch(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+_ZSTD_MAGIC = 0xFD2FB528
+_SKIPPABLE = 0x184D2A50  # to 0x184D2A5F
+
+
+class ZstdFrames:
+    """Walks the frame and block headers of a zstd stream (RFC 8878) as it passes, without
+    decompressing: ``complete`` is true when the bytes so far end exactly between frames.
+    The cost is one step per block (at most 128 KiB of output each), not per byte."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()  # header bytes not yet parsed
+        self._skip = 0  # content bytes to pass over before the next header
+        self._state = "magic"  # magic, descriptor, frame_header, skippable_size, block, checksum
+        self._header_len = 0  # frame header bytes after the descriptor
+        self._checksum = False
+        self.complete = True
+
+    def feed(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            if self._skip:
+                n = min(self._skip, len(view))
+                self._skip -= n
+                view = view[n:]
+                continue
+            need = self._need()
+            take = min(need - len(self._buf), len(view))
+            self._buf += view[:take]
+            view = view[take:]
+            if len(self._buf) == need:
+                self._step(bytes(self._buf))
+                self._buf.clear()
+        self.complete = self._state == "magic" and not self._buf and not self._skip
+
+    def _need(self) -> int:
+        return {"magic": 4, "descriptor": 1, "frame_header": self._header_len, "skippable_size": 4, "block": 3,
+                "checksum": 4}[self._state]
+
+    def _step(self, b: bytes) -> None:
+        if self._state == "magic":
+            magic = int.from_bytes(b, "little")
+            if magic & 0xFFFFFFF0 == _SKIPPABLE:
+                self._state = "skippable_size"
+            elif magic == _ZSTD_MAGIC:
+                self._state = "descriptor"
+            else:
+                raise InvalidArchiveError("corrupt compressed stream: not a zstd frame")
+        elif self._state == "skippable_size":
+            self._skip, self._state = int.from_bytes(b, "little"), "magic"
+        elif self._state == "descriptor":
+            self._header_len = _frame_header_length(b[0]) - 1
+            self._checksum = bool(b[0] & 0x04)
+            self._state = "frame_header" if self._header_len else "block"
+        elif self._state == "frame_header":
+            self._state = "block"
+        elif self._state == "block":
+            header = int.from_bytes(b, "little")
+            kind, size = (header >> 1) & 3, header >> 3
+            if kind == 3:
+                raise InvalidArchiveError("corrupt compressed stream: reserved zstd block type")
+            self._skip = 1 if kind == 1 else size  # an RLE block holds one byte
+            if header & 1:  # the frame's last block
+                self._state = "checksum" if self._checksum else "magic"
+        else:
+            self._state = "magic"
+
+
+def _frame_header_length(descriptor: int) -> int:
+    """Frame_Header_Descriptor byte plus window descriptor, dictionary ID and content size."""
+    single_segment = bool(descriptor & 0x20)
+    fcs_flag = descriptor >> 6
+    fcs = (1 if single_segment else 0, 2, 4, 8)[fcs_flag]
+    return 1 + (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] + fcs
