@@ -77,6 +77,13 @@ class UnsupportedMediaTypeError(InvalidContentError):
     """A manifest, config or layer has a media type dockyard cannot use."""
 
 
+class MaxDepthExceededError(InvalidContentError):
+    """An image has more layers than an overlay mount can stack (Docker's limit, 125)."""
+
+    def __init__(self) -> None:
+        super().__init__("max depth exceeded")
+
+
 class InvalidArchiveError(InvalidContentError):
     """An archive (image tarball, layer tar) is truncated or malformed."""
 

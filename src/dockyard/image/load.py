@@ -20,7 +20,7 @@ from dockyard.image.layerstore import FileSlice, LayerJob
 from dockyard.image.store import ImageStore
 from dockyard.oci.config import ImageConfig
 from dockyard.oci.descriptor import Descriptor, Index, Manifest
-from dockyard.oci.digest import Digest
+from dockyard.oci.digest import Digest, check_layer_depth
 from dockyard.oci.mediatype import INDEX_TYPES, LAYER_TYPES, MANIFEST_TYPES
 from dockyard.oci.reference import Reference, parse_docker_ref, parse_normalized
 
@@ -131,6 +131,7 @@ def _load_docker_archive(store: ImageStore, archive: _Archive, progress: Callabl
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("Config"), str) or not isinstance(item.get("Layers"), list):
             raise InvalidArchiveError("invalid archive: malformed manifest.json entry")
+        check_layer_depth(len(item["Layers"]))
         config_raw = archive.read(item["Config"])
         tags = [parse_docker_ref(t) for t in item.get("RepoTags") or []]
         jobs = [LayerJob(archive.slice(str(name))) for name in item["Layers"]]
@@ -150,6 +151,7 @@ def _load_oci_layout(store: ImageStore, archive: _Archive, progress: Callable[[s
     plans = []
     for descriptor in index.manifests:
         manifest = _resolve_manifest(archive, descriptor)
+        check_layer_depth(len(manifest.layers))
         config_raw = _verified_blob(archive, manifest.config)
         jobs = []
         for layer in manifest.layers:

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from dockyard.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError
+from dockyard.errors import DigestMismatchError, InvalidDigestError, MaxDepthExceededError, SizeMismatchError
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _ENCODED = re.compile(r"[a-f0-9]+")
@@ -109,6 +109,15 @@ def chain_id(diff_ids: list[Digest]) -> Digest:
     for diff_id in diff_ids[1:]:
         current = Digest.of(f"{current} {diff_id}".encode())
     return current
+
+
+MAX_LAYER_DEPTH = 125  # Docker's layer store refuses a deeper stack: overlay's lowerdir has to fit a page
+
+
+def check_layer_depth(layers: int) -> None:
+    """Refuse an image deeper than Docker allows, before any of its layers is fetched or stored."""
+    if layers > MAX_LAYER_DEPTH:
+        raise MaxDepthExceededError()
 
 
 def chain_ids(diff_ids: list[Digest]) -> list[Digest]:

@@ -30,7 +30,7 @@ from dockyard.errors import (
 from dockyard.image.layerstore import LayerJob, StagedLayers
 from dockyard.image.store import ImageStore
 from dockyard.oci.descriptor import Descriptor, Platform
-from dockyard.oci.digest import Digest, chain_ids
+from dockyard.oci.digest import Digest, chain_ids, check_layer_depth
 from dockyard.oci.mediatype import LAYER_TYPES
 from dockyard.oci.reference import Reference
 from dockyard.registry.client.download import BlobDownload, DownloadCancelledError, sweep_stale
@@ -154,6 +154,7 @@ class Puller:
         label = str(ref.digest) if ref.digest else (ref.tag or "latest")
         self.sink(Event(label, f"Pulling from {ref.path}"))
         manifest = resolved.manifest
+        check_layer_depth(len(manifest.layers))
         config_raw = self._config(repo, manifest.config)
         if options.platform is not None and not resolved.by_index:
             check_config_platform(config_raw, options.platform, ref)
