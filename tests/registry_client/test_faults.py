@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -200,3 +201,42 @@ def test_ctrl_c_mid_pull_keeps_the_partial_blob(registry: Distribution, client: 
     assert _state(other_client.root)[2], "the partial blob is kept"
     assert _processes_of(other_client.root) == []
     other_client("pull", "-q", f"{registry.host}/{name}")
+
+
+def test_redirect_to_a_non_http_url_fails_at_once(registry: Distribution, client: Client, other_client: Client, random_layer_archive: Path, repo: str) -> None:
+    """A redirect no retry can follow is not retried: one blob request per layer, one error line, no locks left."""
+    name = _pushed(registry, client, random_layer_archive, repo)
+    other_client("images")
+    before = _state(other_client.root)
+    proxy = FaultProxy(registry.url, Faults(redirect_blobs_to="ftp://127.0.0.1:21"))
+    try:
+        result = other_client("pull", f"{proxy.host}/{name}", check=False)
+        requested = [r[1] for r in proxy.blob_requests()]
+    finally:
+        proxy.stop()
+    assert result.returncode == 1
+    assert "redirected to an unsupported URL: ftp://127.0.0.1:21" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    config_and_layers = 3
+    assert len(requested) <= config_and_layers and len(requested) == len(set(requested)), requested
+    assert _state(other_client.root)[:2] == before[:2]
+    assert not list(other_client.root.glob("downloads/**/*.lock"))
+
+
+def test_failed_pull_leaves_no_lock_files(registry: Distribution, client: Client, other_client: Client, random_layer_archive: Path, repo: str) -> None:
+    """The registry loses the big layer: the pull fails after its downloads began, and leaves no lock behind."""
+    name = _pushed(registry, client, random_layer_archive, repo)
+    request = urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/1",
+                                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    with urllib.request.urlopen(request) as resp:
+        layers = json.load(resp)["layers"]
+    lost = max(layers, key=lambda layer: layer["size"])["digest"]
+    unknown = json.dumps({"errors": [{"code": "BLOB_UNKNOWN", "message": "blob unknown to registry"}]}).encode()
+    proxy = FaultProxy(registry.url, Faults(override={f"/v2/{repo}/blobs/{lost}": (404, {"Content-Type": "application/json"}, unknown)}))
+    try:
+        result = other_client("pull", f"{proxy.host}/{name}", check=False)
+    finally:
+        proxy.stop()
+    assert result.returncode == 1, result.stderr
+    assert (other_client.root / "downloads").is_dir()
+    assert not list(other_client.root.glob("downloads/**/*.lock"))

@@ -190,9 +190,10 @@ class _BlobLock:
                 pass
             os.close(fd)  # the holder removed the lock file when it finished: take the new one
 
-    def release(self, remove: bool) -> None:
-        if remove:
-            self.path.unlink(missing_ok=True)
+    def release(self) -> None:
+        """Removes the lock file, whether the download finished or failed: a later pull resumes from the
+        partial file, and a waiter holding the old file sees it unlinked and takes a new one."""
+        self.path.unlink(missing_ok=True)
         os.close(self.fd)
         self.fd = -1
 
@@ -235,16 +236,13 @@ class BlobDownload:
             return
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         self.lock.acquire(lambda: progress("Waiting", 0, self.size))
-        done = False
         try:
             if self.final.exists():  # another process finished it while we waited
-                done = True
                 progress("Download complete", self.size, self.size)
                 return
             self._download(progress)
-            done = True
         finally:
-            self.lock.release(remove=done)
+            self.lock.release()
 
     def _download(self, progress: Progress) -> None:
         with open(self.partial, "ab+") as out:

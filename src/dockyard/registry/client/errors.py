@@ -15,6 +15,10 @@ class ConnectionFailedError(DockyardError):
     """The registry could not be reached, or the connection broke, after every retry."""
 
 
+class UnusableURLError(DockyardError):
+    """A request or a redirect names a URL no retry can reach (not http or https, malformed): fails at once."""
+
+
 class LoginError(DockyardError):
     """The registry refused the credentials (nothing was saved)."""
 

@@ -22,6 +22,7 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from urllib3.exceptions import (
     HTTPError,
+    LocationValueError,
     NameResolutionError,
     NewConnectionError,
     ProtocolError,
@@ -29,7 +30,7 @@ from urllib3.exceptions import (
 )
 from urllib3.exceptions import TimeoutError as Urllib3Timeout
 
-from dockyard.registry.client.errors import ConnectionFailedError
+from dockyard.registry.client.errors import ConnectionFailedError, UnusableURLError
 from dockyard.registry.errcode import MAX_ERROR_BODY, RETRYABLE_STATUS
 
 Body = bytes | Callable[[], BinaryIO] | None
@@ -174,6 +175,8 @@ class Transport:
                 return response
             response.close()
             target = urljoin(url, location)
+            if urlsplit(target).scheme not in ("http", "https"):
+                raise UnusableURLError(f'{method.title()} "{url}": redirected to an unsupported URL: {location}')
             if urlsplit(target).netloc != urlsplit(url).netloc or urlsplit(target).scheme != urlsplit(url).scheme:
                 # the credentials are the registry's, not the CDN's
                 current_headers = {k: v for k, v in current_headers.items() if k.lower() != "authorization"}
@@ -196,6 +199,8 @@ class Transport:
                 )
             except SSLError as exc:
                 raise ConnectionFailedError(f'{method.title()} "{url}": {_reason(exc)}') from _ssl_cause(exc)
+            except LocationValueError as exc:  # a malformed URL is no passing fault either
+                raise UnusableURLError(f'{method.title()} "{url}": {_reason(exc)}') from exc
             except (NewConnectionError, NameResolutionError) as exc:
                 # nobody listens there, or no such host: not a passing fault worth waiting for
                 raise ConnectionFailedError(f'{method.title()} "{url}": {_reason(exc)}') from exc
