@@ -12,6 +12,8 @@ import pytest
 from dockyard.cli.gotemplate import (
     HEADER_FUNCS,
     MISSING,
+    Method,
+    Struct,
     TemplateError,
     go_json,
     go_sprint,
@@ -356,3 +358,28 @@ def test_go_sprint_spacing() -> None:
 )
 def test_go_json(value: object, expected: str) -> None:
     assert go_json(value) == expected
+
+
+# Docker's formatter contexts are Go structs: a field they lack fails, methods take arguments
+
+
+def test_struct_field_it_lacks_fails_as_go_does() -> None:
+    row = Struct("*formatter.imageContext", {"Repository": "busybox"})
+    assert parse("{{.Repository}}").execute(row) == "busybox"
+    with pytest.raises(TemplateError) as err:
+        parse("{{.Bogus}}").execute(row)
+    assert str(err.value) == (
+        'template: :1:2: executing "" at <.Bogus>: can\'t evaluate field Bogus in type *formatter.imageContext'
+    )
+
+
+def test_struct_method_takes_arguments_and_json_leaves_it_out() -> None:
+    labels = {"app": "web"}
+    row = Struct("*formatter.ContainerContext",
+                            {"Names": "web", "Label": Method(lambda name: labels.get(name, ""))})
+    assert parse('{{.Label "app"}}|{{.Label "none"}}').execute(row) == "web|"
+    assert parse("{{json .}}").execute(row) == '{"Names":"web"}'
+    with pytest.raises(TemplateError, match="wrong number of args for Label: want 1 got 0"):
+        parse("{{.Label}}").execute(row)
+    with pytest.raises(TemplateError, match="Names is not a method but has arguments"):
+        parse('{{.Names "x"}}').execute(row)

@@ -24,6 +24,6 @@ from dockyard.cli.gotemplate.funcs import HEADER_FUNCS
 from dockyard.cli.gotemplate.gofmt import go_sprint, go_sprintf
 from dockyard.cli.gotemplate.gojson import go_json
 from dockyard.cli.gotemplate.parser import parse
-from dockyard.cli.gotemplate.values import MISSING, TemplateError
+from dockyard.cli.gotemplate.values import MISSING, Method, Struct, TemplateError
 
-__all__ = ["HEADER_FUNCS", "MISSING", "Template", "TemplateError", "go_json", "go_sprint", "go_sprintf", "parse"]
+__all__ = ["HEADER_FUNCS", "MISSING", "Method", "Struct", "Template", "TemplateError", "go_json", "go_sprint", "go_sprintf", "parse"]

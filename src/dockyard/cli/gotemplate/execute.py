@@ -33,7 +33,7 @@ from dockyard.cli.gotemplate.nodes import (
     _WithNode,
 )
 from dockyard.cli.gotemplate.values import (
-    MISSING, TemplateError, _all_str, _is_int, _is_nil, _sorted_items, _truth, go_type_name
+    MISSING, Method, Struct, TemplateError, _all_str, _is_int, _is_nil, _sorted_items, _truth, go_type_name
 )
 
 
@@ -270,12 +270,24 @@ class _State:
         args: Sequence[_Node] | None, final: object,
     ) -> object:  # fmt: skip
         for name in idents[:-1]:
-            receiver = self.eval_field(name, None, _NO_FINAL, receiver)
-        return self.eval_field(idents[-1], args, final, receiver)
+            receiver = self.eval_field(dot, node, name, None, _NO_FINAL, receiver)
+        return self.eval_field(dot, node, idents[-1], args, final, receiver)
 
-    def eval_field(self, name: str, args: Sequence[_Node] | None, final: object, receiver: object) -> object:
+    def eval_field(
+        self, dot: object, node: _Node, name: str, args: Sequence[_Node] | None, final: object, receiver: object
+    ) -> object:  # fmt: skip
         if _is_nil(receiver):  # an invalid value, or a nil map: no entry
             return MISSING
+        if isinstance(receiver, Struct):
+            if name not in receiver:
+                self.errorf(f"can't evaluate field {name} in type {receiver.go_type}")
+            value = receiver[name]
+            if isinstance(value, Method):
+                return self.eval_call(dot, _Func(value.impl, (_STR,) * value.params, builtin=False), node, name,
+                                      args, final)
+            if (args is not None and len(args) > 1) or final is not _NO_FINAL:
+                self.errorf(f"{name} is not a method but has arguments")
+            return value
         if isinstance(receiver, dict):
             if (args is not None and len(args) > 1) or final is not _NO_FINAL:
                 self.errorf(f"{name} is not a method but has arguments")

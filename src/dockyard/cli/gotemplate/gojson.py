@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from dockyard.cli.gotemplate.gostrconv import format_float
-from dockyard.cli.gotemplate.values import _is_nil, go_type_name
+from dockyard.cli.gotemplate.values import Method, _is_nil, go_type_name
 
 
 class _JSONError(Exception):
@@ -57,7 +57,9 @@ def _json_value(value: object) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(_json_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_json_string(str(k))}:{_json_value(v)}" for k, v in value.items()) + "}"
+        # a struct's methods are not part of its encoding
+        items = ((k, v) for k, v in value.items() if not isinstance(v, Method))
+        return "{" + ",".join(f"{_json_string(str(k))}:{_json_value(v)}" for k, v in items) + "}"
     raise _JSONError(f"json: unsupported type: {go_type_name(value)}")
 
 

@@ -23,6 +23,28 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
+class Struct(dict):  # type: ignore[type-arg]
+    """A dict that Go sees as a struct (Docker's formatter contexts): a field it lacks is an error
+    ("can't evaluate field Bogus in type *formatter.imageContext"), not "<no value>"; a value that
+    is a ``Method`` takes arguments (``{{.Label "app"}}``). ``json`` still prints it as an object."""
+
+    __slots__ = ("go_type",)
+
+    def __init__(self, go_type: str, fields: Mapping[str, Any]) -> None:
+        super().__init__(fields)
+        self.go_type = go_type
+
+
+class Method:
+    """A struct's method with string parameters, as Docker's contexts have (Label(name) string)."""
+
+    __slots__ = ("impl", "params")
+
+    def __init__(self, impl: Any, params: int = 1) -> None:
+        self.impl = impl
+        self.params = params
+
+
 class _Uint8(int):
     """A byte of a string, as `index` and Go's s[i] yield it."""
 
@@ -53,6 +75,8 @@ def go_type_name(value: object) -> str:
         return "string"
     if isinstance(value, (list, tuple)):
         return "[]string" if value and _all_str(value) else "[]interface {}"
+    if isinstance(value, Struct):
+        return value.go_type
     if isinstance(value, dict):
         return "map[string]string" if value and _all_str(value.values()) else "map[string]interface {}"
     if callable(value):
