@@ -66,3 +66,15 @@ def bar(current: int, total: int, width: int = 50) -> str:
 def pull_progress(out: TextIO = sys.stdout, quiet: bool = False) -> PullProgress | None:
     """The sink a pull or push shows its progress through (None: show nothing)."""
     return None if quiet else Printer(out, out.isatty())
+
+
+def missing_image_line(name: str) -> str:
+    """``Unable to find image 'busybox:latest' locally``: the name as Docker shows it, with its default tag."""
+    from dockyard.engine.registry import parse_reference
+    from dockyard.errors import InvalidArgumentError
+
+    try:
+        shown = parse_reference(name).with_default_tag().familiar
+    except InvalidArgumentError:
+        shown = name  # an ID or a bad name: the pull says what is wrong with it
+    return f"Unable to find image '{shown}' locally"
