@@ -1,0 +1,81 @@
+"""``manifest inspect`` against a real Distribution registry, compared with docker CLI 28's output on the same names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs_root
+from tests.registry_client.conftest import Client, docker_archive, layer_bytes, load
+from tests.registry_client.servers import Distribution
+
+pytestmark = [needs_root]
+
+MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+DOCKER = shutil.which("docker")
+
+
+def _docker(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The docker CLI alone: ``manifest inspect`` needs no daemon."""
+    if DOCKER is None:
+        pytest.skip("docker CLI not installed")
+    env = {"DOCKER_CONFIG": str(config_dir), "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(config_dir)}
+    return subprocess.run([DOCKER, *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def _put(url: str, body: bytes, media_type: str) -> None:
+    request = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": media_type})
+    with urllib.request.urlopen(request) as response:
+        assert response.status == 201
+
+
+@pytest.fixture
+def pushed(registry: Distribution, client: Client, busybox_layer: bytes, tmp_path: Path, repo: str) -> str:
+    """REPO:amd64 and REPO:arm64 images, an OCI index REPO:oci and a Docker list REPO:list over both."""
+    entries = []
+    for arch, variant in (("amd64", ""), ("arm64", "v8")):
+        name = f"{registry.host}/{repo}:{arch}"
+        load(client, docker_archive(tmp_path / f"{arch}.tar", [busybox_layer, layer_bytes({"arch": arch.encode()})], name, arch=arch))
+        client("push", "-q", name)
+        with urllib.request.urlopen(urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/{arch}", headers={"Accept": MANIFEST})) as r:
+            raw, digest = r.read(), r.headers["Docker-Content-Digest"]
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        entries.append({"mediaType": MANIFEST, "digest": digest, "size": len(raw), "platform": platform, "annotations": {"a": "b"}})
+    for tag, kind in (("oci", "application/vnd.oci.image.index.v1+json"), ("list", "application/vnd.docker.distribution.manifest.list.v2+json")):
+        index = json.dumps({"schemaVersion": 2, "mediaType": kind, "manifests": entries}).encode()
+        _put(f"{registry.url}/v2/{repo}/manifests/{tag}", index, kind)
+    return f"{registry.host}/{repo}"
+
+
+@pytest.mark.parametrize("tag", ["amd64", "oci", "list"])
+@pytest.mark.parametrize("verbose", [False, True])
+def test_output_is_dockers(pushed: str, client: Client, tag: str, verbose: bool) -> None:
+    args = ["manifest", "inspect", "--insecure", *(["--verbose"] if verbose else []), f"{pushed}:{tag}"]
+    ours = client(*args)
+    theirs = _docker(client.config_dir, *args)
+    assert theirs.returncode == 0, theirs.stderr
+    assert ours.stdout == theirs.stdout
+    shown = json.loads(ours.stdout)
+    if tag != "amd64" and not verbose:  # an index becomes a Docker manifest list of its two platforms
+        assert shown["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
+        assert [m["platform"]["architecture"] for m in shown["manifests"]] == ["amd64", "arm64"]
+
+
+def test_a_missing_manifest_is_an_error(pushed: str, client: Client) -> None:
+    for name in (f"{pushed}:nope", f"{pushed.rsplit('/', 1)[0]}/nothere:1"):
+        ours = client("manifest", "inspect", "--insecure", name, check=False)
+        theirs = _docker(client.config_dir, "manifest", "inspect", "--insecure", name)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (1, "", f"no such manifest: {name}\n")
+        assert (theirs.returncode, theirs.stderr) == (ours.returncode, ours.stderr)
+
+
+def test_bad_names_and_arguments(client: Client) -> None:
+    bad = client("manifest", "inspect", "bad::x", check=False)
+    assert (bad.returncode, bad.stderr) == (1, "invalid reference format\n")
+    none = client("manifest", "inspect", check=False)
+    assert none.returncode == 1 and "requires at least 1 argument" in none.stderr
