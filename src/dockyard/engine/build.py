@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.build.builder import BuildOptions, Services
 from dockyard.build.cache import BuildCache
+from dockyard.build.errors import BuildStepError
 from dockyard.build.output import Output
 from dockyard.build.progress import Progress
 from dockyard.errors import InvalidArgumentError
@@ -26,7 +27,10 @@ from dockyard.oci.reference import Reference, parse_docker_ref
 if TYPE_CHECKING:
     from dockyard.engine import Engine
 
-__all__ = ["BuildOptions", "BuildReport", "BuildRequest", "BuildService", "BuildSource", "Output", "Progress", "PruneReport", "parse_tag"]
+__all__ = [
+    "BuildOptions", "BuildReport", "BuildRequest", "BuildService", "BuildSource", "BuildStepError", "Output", "Progress",
+    "PruneReport", "parse_tag",
+]  # fmt: skip
 
 
 def parse_tag(text: str) -> Reference:
