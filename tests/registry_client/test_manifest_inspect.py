@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_root
-from tests.registry_client.conftest import Client, docker_archive, layer_bytes, load
+from tests.registry_client.conftest import Client, push_platform_images
 from tests.registry_client.servers import Distribution
 
 pytestmark = [needs_root]
 
-MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER = shutil.which("docker")
 
 
@@ -37,15 +36,7 @@ def _put(url: str, body: bytes, media_type: str) -> None:
 @pytest.fixture
 def pushed(registry: Distribution, client: Client, busybox_layer: bytes, tmp_path: Path, repo: str) -> str:
     """REPO:amd64 and REPO:arm64 images, an OCI index REPO:oci and a Docker list REPO:list over both."""
-    entries = []
-    for arch, variant in (("amd64", ""), ("arm64", "v8")):
-        name = f"{registry.host}/{repo}:{arch}"
-        load(client, docker_archive(tmp_path / f"{arch}.tar", [busybox_layer, layer_bytes({"arch": arch.encode()})], name, arch=arch))
-        client("push", "-q", name)
-        with urllib.request.urlopen(urllib.request.Request(f"{registry.url}/v2/{repo}/manifests/{arch}", headers={"Accept": MANIFEST})) as r:
-            raw, digest = r.read(), r.headers["Docker-Content-Digest"]
-        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
-        entries.append({"mediaType": MANIFEST, "digest": digest, "size": len(raw), "platform": platform, "annotations": {"a": "b"}})
+    entries = [{**e, "annotations": {"a": "b"}} for e in push_platform_images(client, registry.url, repo, busybox_layer, tmp_path)]
     for tag, kind in (("oci", "application/vnd.oci.image.index.v1+json"), ("list", "application/vnd.docker.distribution.manifest.list.v2+json")):
         index = json.dumps({"schemaVersion": 2, "mediaType": kind, "manifests": entries}).encode()
         _put(f"{registry.url}/v2/{repo}/manifests/{tag}", index, kind)
