@@ -20,7 +20,6 @@ from typing import Iterator
 
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 from dockyard.image.store import Image, ImageStore
-from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_normalized
 from dockyard.registry.client.credentials import ConfigFile
 from dockyard.registry.client.manifests import NoSuchManifestError, RemoteManifest
