@@ -68,5 +68,13 @@ def test_a_missing_manifest_is_an_error(pushed: str, client: Client) -> None:
 def test_bad_names_and_arguments(client: Client) -> None:
     bad = client("manifest", "inspect", "bad::x", check=False)
     assert (bad.returncode, bad.stderr) == (1, "invalid reference format\n")
-    none = client("manifest", "inspect", check=False)
-    assert none.returncode == 1 and "requires at least 1 argument" in none.stderr
+    for args in ((), ("a", "b", "c")):
+        wrong = client("manifest", "inspect", *args, check=False)
+        assert wrong.returncode == 1 and "requires at least 1 and at most 2 arguments" in wrong.stderr
+
+
+def test_a_manifest_of_a_local_list_is_never_found(pushed: str, client: Client) -> None:
+    args = ("manifest", "inspect", "--insecure", f"{pushed}:list", f"{pushed}:amd64")
+    ours, theirs = client(*args, check=False), _docker(client.config_dir, *args)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (1, "", f"No such manifest: {pushed}:amd64\n")
+    assert (theirs.returncode, theirs.stderr) == (ours.returncode, ours.stderr)

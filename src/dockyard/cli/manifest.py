@@ -4,7 +4,9 @@ Without ``--verbose`` an image manifest is the registry's document indented
 with tabs (Go's ``json.Indent``), and an index is rebuilt as a Docker
 manifest list from the manifests it names (three-space indent, as
 distribution marshals it). With ``--verbose`` each image manifest is shown
-with its reference, descriptor, base64 bytes and parsed form.
+with its reference, descriptor, base64 bytes and parsed form. The two-name
+form reads docker's local manifest lists (``manifest create``), which
+dockyard does not keep: it answers as docker does for a list it lacks.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from dockyard.cli.context import Context, UsageError, require_args
+from dockyard.cli.context import Context, UsageError
 from dockyard.errors import DockyardError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -39,14 +41,19 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if not 1 <= len(args.args) <= 2:
-        require_args(args, "manifest inspect", 1)
-        require_args(args, "manifest inspect", 2, at_most=True)
+        raise UsageError(
+            "\"dockyard manifest inspect\" requires at least 1 and at most 2 arguments.\n"
+            "See 'dockyard manifest inspect --help'.", 1,
+        )  # fmt: skip
     from dockyard.engine.registry import parse_reference
 
     try:
         ref = parse_reference(args.args[-1])
     except InvalidArgumentError as exc:
         raise UsageError(str(exc), 1) from None
+    if len(args.args) == 2:  # a manifest of a list made by `manifest create`: there is no local list store
+        print(f"No such manifest: {ref.with_default_tag()}", file=sys.stderr)
+        return 1
     try:
         found = ctx.engine.registry.manifest(ref, insecure=args.insecure, verbose=args.verbose)
     except DockyardError as exc:
