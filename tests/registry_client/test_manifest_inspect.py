@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import needs_root
-from tests.registry_client.conftest import Client, push_platform_images
+from tests.registry_client.conftest import DOCKER_MANIFEST, Client, push_platform_images
 from tests.registry_client.servers import Distribution
 
 pytestmark = [needs_root]
 
 DOCKER = shutil.which("docker")
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
 def _docker(config_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -40,10 +41,23 @@ def pushed(registry: Distribution, client: Client, busybox_layer: bytes, tmp_pat
     for tag, kind in (("oci", "application/vnd.oci.image.index.v1+json"), ("list", "application/vnd.docker.distribution.manifest.list.v2+json")):
         index = json.dumps({"schemaVersion": 2, "mediaType": kind, "manifests": entries}).encode()
         _put(f"{registry.url}/v2/{repo}/manifests/{tag}", index, kind)
+    _put(f"{registry.url}/v2/{repo}/manifests/ocim", _as_oci(registry.url, repo, "amd64"), OCI_MANIFEST)
     return f"{registry.host}/{repo}"
 
 
-@pytest.mark.parametrize("tag", ["amd64", "oci", "list"])
+def _as_oci(url: str, repo: str, tag: str) -> bytes:
+    """REPO:TAG's manifest with OCI media types, an annotation Go would escape, and a trailing newline (kept by docker)."""
+    with urllib.request.urlopen(urllib.request.Request(f"{url}/v2/{repo}/manifests/{tag}", headers={"Accept": DOCKER_MANIFEST})) as r:
+        manifest = json.loads(r.read())
+    manifest["mediaType"] = OCI_MANIFEST
+    manifest["config"]["mediaType"] = "application/vnd.oci.image.config.v1+json"
+    for layer in manifest["layers"]:
+        layer["mediaType"] = "application/vnd.oci.image.layer.v1.tar"
+    manifest["annotations"] = {"org.example.note": "<a&b> \u00e9"}
+    return json.dumps(manifest).encode() + b"\n"
+
+
+@pytest.mark.parametrize("tag", ["amd64", "ocim", "oci", "list"])
 @pytest.mark.parametrize("verbose", [False, True])
 def test_output_is_dockers(pushed: str, client: Client, tag: str, verbose: bool) -> None:
     args = ["manifest", "inspect", "--insecure", *(["--verbose"] if verbose else []), f"{pushed}:{tag}"]
@@ -52,7 +66,7 @@ def test_output_is_dockers(pushed: str, client: Client, tag: str, verbose: bool)
     assert theirs.returncode == 0, theirs.stderr
     assert ours.stdout == theirs.stdout
     shown = json.loads(ours.stdout)
-    if tag != "amd64" and not verbose:  # an index becomes a Docker manifest list of its two platforms
+    if tag in ("oci", "list") and not verbose:  # an index becomes a Docker manifest list of its two platforms
         assert shown["mediaType"] == "application/vnd.docker.distribution.manifest.list.v2+json"
         assert [m["platform"]["architecture"] for m in shown["manifests"]] == ["amd64", "arm64"]
 

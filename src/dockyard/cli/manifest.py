@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-DESCRIPTOR_KEYS = ("mediaType", "size", "digest", "urls", "annotations", "platform")  # distribution.Descriptor
-MANIFEST_KEYS = ("schemaVersion", "mediaType", "config", "layers", "annotations")
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -64,12 +62,37 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def render(found: RemoteManifest, verbose: bool) -> str:
-    if verbose:
-        shown = [_verbose(e) for e in found.entries] if found.is_index else _verbose(found)
-        return _go_json(shown, "\t") + "\n"
+    if verbose:  # docker marshals each manifest's own bytes inside the record, so its tokens stay as served
+        shown = "[" + ",".join(_verbose(e) for e in found.entries) + "]" if found.is_index else _verbose(found)
+        return _escape_html(go_indent(shown, "\t")) + "\n"
     if found.is_index:
-        return _go_json(_manifest_list(found), "   ") + "\n"
-    return json.dumps(json.loads(found.raw), indent="\t", ensure_ascii=False) + "\n"  # json.Indent keeps the document
+        return _escape_html(json.dumps(_manifest_list(found), indent="   ", ensure_ascii=False)) + "\n"
+    return go_indent(found.raw.decode(), "\t") + "\n"
+
+
+def go_indent(text: str, indent: str) -> str:
+    """Go's json.Indent: the document's own tokens and escapes, re-laid out; trailing white space kept."""
+    json.loads(text)  # a document that is not JSON is refused, as Go refuses it
+    out: list[str] = []
+    depth, in_string, escaped, opened = 0, False, False, False
+    for char in text.lstrip(" \t\r\n"):
+        if in_string:
+            out.append(char)
+            in_string, escaped = (escaped or char != '"'), (not escaped and char == "\\")
+        elif char in " \t\r\n":
+            continue
+        elif char in "}]":
+            depth -= 1
+            out.append(char if opened else "\n" + indent * depth + char)  # an empty {} or [] stays as it is
+            opened = False
+        else:
+            if opened:
+                out.append("\n" + indent * depth)
+            opened = char in "{["
+            depth += opened
+            in_string = char == '"'
+            out.append({",": ",\n" + indent * depth, ":": ": "}.get(char, char))
+    return "".join(out) + text[len(text.rstrip(" \t\r\n")) :]
 
 
 def _manifest_list(found: RemoteManifest) -> dict[str, object]:
@@ -85,27 +108,19 @@ def _manifest_list(found: RemoteManifest) -> dict[str, object]:
     return {"schemaVersion": 2, "mediaType": MANIFEST_LIST, "manifests": entries}
 
 
-def _verbose(found: RemoteManifest) -> dict[str, object]:
+def _verbose(found: RemoteManifest) -> str:
+    """docker's ImageManifest record, compact: Ref, Descriptor, Raw (base64), then the manifest itself."""
     descriptor: dict[str, object] = {"mediaType": found.media_type, "digest": str(found.digest), "size": len(found.raw)}
     if found.platform:
         descriptor["platform"] = {k: v for k, v in found.platform if k != "features"}  # an OCI platform has no features
-    document = json.loads(found.raw)
-    parsed = _ordered(document, MANIFEST_KEYS)
-    for key in ("config",):
-        if isinstance(parsed.get(key), dict):
-            parsed[key] = _ordered(parsed[key], DESCRIPTOR_KEYS)
-    if isinstance(parsed.get("layers"), list):
-        parsed["layers"] = [_ordered(layer, DESCRIPTOR_KEYS) for layer in parsed["layers"]]
+    record = {"Ref": str(found.reference), "Descriptor": descriptor, "Raw": base64.b64encode(found.raw).decode()}
     kind = "OCIManifest" if found.media_type == OCI_MANIFEST else "SchemaV2Manifest"
-    return {"Ref": str(found.reference), "Descriptor": descriptor, "Raw": base64.b64encode(found.raw).decode(), kind: parsed}
+    head = json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    return f'{head[:-1]},"{kind}":{found.raw.decode()}}}'
 
 
-def _ordered(data: dict[str, object], keys: tuple[str, ...]) -> dict[str, object]:
-    """Go marshals struct fields in declaration order; fields it does not know come last here."""
-    return {**{k: data[k] for k in keys if k in data}, **{k: v for k, v in data.items() if k not in keys}}
-
-
-def _go_json(value: object, indent: str) -> str:
-    """json.MarshalIndent: Go escapes <, > and & in strings."""
-    text = json.dumps(value, indent=indent, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+def _escape_html(text: str) -> str:
+    """Go's encoder escapes <, > and & (only strings can hold them) and the JavaScript line separators."""
+    for char, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(char, escaped)
+    return text
