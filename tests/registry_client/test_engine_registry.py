@@ -55,6 +55,9 @@ def test_ensure_image_pulls_only_as_the_policy_says(engine: Engine, pushed: str)
     assert again == []  # present: the registry is not asked
     engine.ensure_image(pushed, "always", progress=again.append)
     assert again[-1].line == f"Status: Image is up to date for {pushed}"
+    assert engine.ensure_image(pushed, platform="linux/amd64").id == image.id  # the image is amd64: no pull
+    with pytest.raises(DockyardError, match="does not match the specified platform"):
+        engine.ensure_image(pushed, platform="linux/arm64")  # not this platform: asked again, and the registry has none
 
 
 def test_pull_reports_and_refuses_contradictory_requests(engine: Engine, pushed: str) -> None:

@@ -238,10 +238,12 @@ class RegistryService:
     def ensure_image(
         self, ref: str, pull: PullPolicy = PullPolicy.MISSING, platform: str | None = None, progress: PullProgress | None = None
     ) -> Image:
-        """The local image ``ref``, pulled first as ``pull`` says (``missing``: only when absent)."""
+        """The local image ``ref``, pulled first as ``pull`` says (``missing``: when absent, or not of ``platform``)."""
         if pull is not PullPolicy.ALWAYS:
             try:
-                return self.images.get(ref)
+                image = self.images.get(ref)
+                if pull is PullPolicy.NEVER or not platform or _runs_on(image, platform):
+                    return image
             except ImageNotFoundError:
                 if pull is PullPolicy.NEVER:
                     raise
@@ -249,6 +251,16 @@ class RegistryService:
         if progress is not None:
             progress(Event("", report.status))
         return self.images.get(str(report.reference))
+
+
+def _runs_on(image: Image, platform: str) -> bool:
+    """Whether a local image is of the ``--platform`` asked for (dockerd pulls again when it is not)."""
+    from dockyard.oci.descriptor import Platform
+    from dockyard.registry.client import platform as platforms
+
+    data = image.config.data
+    offered = Platform(str(data.get("architecture", "")), str(data.get("os", "")), str(data.get("variant", "")))
+    return any(platforms.matches(offered, c) for c in platforms.candidates(platforms.parse(platform)))
 
 
 def _server(server: str) -> tuple[str, str]:
