@@ -17,6 +17,9 @@ from tests.conftest import Dockyard, Result
 from tests.helpers import images
 from tests.registry_client.servers import REGISTRY, Distribution, TokenServer, htpasswd
 
+DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
+
+
 class Client(Dockyard):
     """The dockyard CLI with its own Docker client config directory."""
 
@@ -132,4 +135,22 @@ def load(client: Client, archive: Path) -> None:
     client("load", "-i", str(archive))
 
 
-__all__ = ["Client", "docker_archive", "layer_bytes", "load"]
+def push_platform_images(client: Client, registry_url: str, repo: str, base: bytes, work: Path) -> list[dict[str, object]]:
+    """REPO:amd64 and REPO:arm64 (variant v8) pushed; their index entries (Docker manifests, as served)."""
+    import urllib.request
+
+    host = registry_url.split("://", 1)[1]
+    entries: list[dict[str, object]] = []
+    for arch, variant in (("amd64", ""), ("arm64", "v8")):
+        name = f"{host}/{repo}:{arch}"
+        load(client, docker_archive(work / f"{arch}.tar", [base, layer_bytes({"arch": arch.encode()})], name, arch=arch))
+        client("push", "-q", name)
+        request = urllib.request.Request(f"{registry_url}/v2/{repo}/manifests/{arch}", headers={"Accept": DOCKER_MANIFEST})
+        with urllib.request.urlopen(request) as response:
+            raw, digest = response.read(), response.headers["Docker-Content-Digest"]
+        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
+        entries.append({"mediaType": DOCKER_MANIFEST, "digest": digest, "size": len(raw), "platform": platform})
+    return entries
+
+
+__all__ = ["Client", "docker_archive", "layer_bytes", "load", "push_platform_images"]

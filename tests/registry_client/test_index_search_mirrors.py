@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import pytest
 
 from tests.conftest import needs_root
-from tests.registry_client.conftest import Client, docker_archive, layer_bytes, load
+from tests.registry_client.conftest import Client, docker_archive, layer_bytes, load, push_platform_images
 from tests.registry_client.servers import Distribution, serve_json
 
 pytestmark = [needs_root]
@@ -33,14 +33,7 @@ def _id(client: Client, name: str) -> str:
 @pytest.fixture
 def multi_platform(registry: Distribution, client: Client, busybox_layer: bytes, tmp_path: Path, repo: str) -> str:
     """An OCI index at REPO:multi over an amd64 and an arm64/v8 image."""
-    entries = []
-    for arch, variant in (("amd64", ""), ("arm64", "v8")):
-        name = f"{registry.host}/{repo}:{arch}"
-        load(client, docker_archive(tmp_path / f"{arch}.tar", [busybox_layer, layer_bytes({"arch": arch.encode()})], name, arch=arch))
-        client("push", "-q", name)
-        _, headers, raw = _http("GET", f"{registry.url}/v2/{repo}/manifests/{arch}", headers={"Accept": MANIFEST})
-        platform = {"architecture": arch, "os": "linux", **({"variant": variant} if variant else {})}
-        entries.append({"mediaType": MANIFEST, "digest": headers["Docker-Content-Digest"], "size": len(raw), "platform": platform})
+    entries = push_platform_images(client, registry.url, repo, busybox_layer, tmp_path)
     index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries}).encode()
     _http("PUT", f"{registry.url}/v2/{repo}/manifests/multi", index, {"Content-Type": "application/vnd.oci.image.index.v1+json"})
     return f"{registry.host}/{repo}"

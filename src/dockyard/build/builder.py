@@ -64,8 +64,9 @@ class Services:
     images: ImageStore
     cache_ids: Callable[[Digest], list[str]]
     env: steps.Env
-    pull: Callable[[str], None]
+    ensure_image: Callable[[str, bool], None]  # (name, always): pull a base image when missing, or always (--pull)
     progress: Progress
+    cache: BuildCache
 
 
 StageGen = Generator[Work | Wait, Any, StageState]
@@ -77,7 +78,7 @@ class Builder:
         self.df = dockerfile
         self.context = context
         self.opts = options
-        self.cache = BuildCache(services.images.db, services.images.layers)
+        self.cache = services.cache
         self.cache.sweep_leases()
         self.meta = self._meta_args()
         self._vertex = 0
@@ -221,7 +222,7 @@ class Builder:
             row = images.resolve(name)
         except ImageNotFoundError:
             try:
-                self.s.pull(name)
+                self.s.ensure_image(name, self.opts.pull)
                 row = images.resolve(name)
             except DockyardError as exc:
                 try:

@@ -19,16 +19,15 @@ import json
 import os
 import secrets
 import shutil
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dockyard.image.layerstore import LayerStore, StagedLayers
+from dockyard.metadata import buildcache as table
+from dockyard.metadata.buildcache import LEASE, BuildCacheRow
 from dockyard.metadata.db import Database, LayerRow
 from dockyard.oci.digest import Digest
-
-LEASE = "lease:"
 
 
 def step_key(parent: str, *parts: Any) -> str:
@@ -66,15 +65,15 @@ class BuildCache:
     def get(self, key: str) -> CacheEntry | None:
         """The entry for ``key`` with its layer leased to this build, or None."""
         with self.db.transaction() as conn:
-            row = conn.execute("SELECT key, chain_id, diff_id, created FROM build_cache WHERE key=?", (key,)).fetchone()
+            row = table.get(conn, key)
             if row is None:
                 return None
-            chain = Digest.parse(row[1]) if row[1] else None
+            chain = Digest.parse(row.chain_id) if row.chain_id else None
             if chain is not None:
                 if self.layers.get(chain) is None:
                     return None
-                self._hold(str(chain), row[2], row[3])
-        return CacheEntry(row[0], chain, Digest.parse(row[2]) if row[2] else None, row[3])
+                self._hold(str(chain), row.diff_id, row.created)
+        return CacheEntry(row.key, chain, Digest.parse(row.diff_id) if row.diff_id else None, row.created)
 
     def hold(self, chain: Digest) -> bool:
         """Lease a layer found elsewhere (--cache-from); False when it is gone."""
@@ -88,8 +87,8 @@ class BuildCache:
         """Call inside a transaction (this one nests in it)."""
         key = self.lease + chain
         with self.db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM build_cache WHERE key=?", (key,)).fetchone() is None:
-                conn.execute("INSERT INTO build_cache VALUES (?,?,?,?,?)", (key, chain, diff_id, created, time.time()))
+            if not table.exists(conn, key):
+                table.insert(conn, BuildCacheRow(key, chain, diff_id, created))
                 self.db.acquire_layer(chain)
 
     def put(self, key: str, staged: StagedLayers | None, created: str) -> CacheEntry:
@@ -104,15 +103,12 @@ class BuildCache:
                 if chain:  # first: when the older entry has the same layer, it must not reach zero
                     self.db.acquire_layer(chain)
                     self._hold(chain, str(top.diff_id) if top else None, created)
-                old = conn.execute("SELECT chain_id FROM build_cache WHERE key=?", (key,)).fetchone()
+                old = table.get(conn, key)
                 if old is not None:
-                    conn.execute("DELETE FROM build_cache WHERE key=?", (key,))
-                    if old[0]:
-                        released = [row.cache_id for row in self.db.release_layer(old[0])]
-                conn.execute(
-                    "INSERT INTO build_cache VALUES (?,?,?,?,?)",
-                    (key, chain, str(top.diff_id) if top else None, created, time.time()),
-                )
+                    table.delete(conn, key)
+                    if old.chain_id:
+                        released = [row.cache_id for row in self.db.release_layer(old.chain_id)]
+                table.insert(conn, BuildCacheRow(key, chain, str(top.diff_id) if top else None, created))
         except BaseException:
             if staged is not None:
                 self.layers.discard(staged)
@@ -130,13 +126,12 @@ class BuildCache:
         """Drop the leases of builds whose process is gone."""
         self._drop(lambda key: key.startswith(LEASE) and not _alive(int(key.split(":")[1])))
 
-    def _drop(self, doomed: Any) -> list[LayerRow]:
+    def _drop(self, doomed: Callable[[str], bool]) -> list[LayerRow]:
         released: list[LayerRow] = []
         with self.db.transaction() as conn:
-            rows = conn.execute("SELECT key, chain_id FROM build_cache WHERE key LIKE 'lease:%'").fetchall()
-            for key, chain in rows:
+            for key, chain in table.leases(conn):
                 if doomed(key):
-                    conn.execute("DELETE FROM build_cache WHERE key=?", (key,))
+                    table.delete(conn, key)
                     if chain:
                         released += self.db.release_layer(chain)
         self.layers.cleanup([row.cache_id for row in released])
@@ -147,8 +142,7 @@ class BuildCache:
         the entries' IDs and the bytes of layers freed."""
         released: list[LayerRow] = []
         with self.db.transaction() as conn:
-            rows = conn.execute("SELECT key, chain_id FROM build_cache WHERE key NOT LIKE 'lease:%' ORDER BY added").fetchall()
-            conn.execute("DELETE FROM build_cache WHERE key NOT LIKE 'lease:%'")
+            rows = table.take_entries(conn)
             for _, chain in rows:
                 if chain:
                     released += self.db.release_layer(chain)

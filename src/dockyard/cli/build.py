@@ -1,17 +1,19 @@
-"""``build`` / ``image build``: flags, the context and Dockerfile, progress output; the work is in ``dockyard.build``."""
+"""``build`` / ``image build`` / ``builder``: flags and progress output; the work is ``engine.builder`` (BuildService)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockyard.cli.context import Context, Parser, UsageError, confirm, require_args
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from dockyard.cli.build_progress import Plain, Terminal
 
 
 def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
@@ -31,12 +33,12 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "builder prune", 0, at_most=True)
     if not args.force and not confirm("WARNING! This will remove all dangling build cache.", sep=" "):
         return 0
-    removed, reclaimed = ctx.engine.build_cache().prune()
-    if removed:
+    report = ctx.engine.builder.prune()
+    if report.removed:
         print("Deleted build cache objects:")
-        print("".join(f"{key}\n" for key in removed), end="")
+        print("".join(f"{key}\n" for key in report.removed), end="")
         print()
-    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0
 
 
@@ -121,13 +123,12 @@ def _epoch(args: argparse.Namespace) -> int | None:
 
 def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "build", 1, exact=True)
-    from dockyard.build.builder import BuildOptions
-    from dockyard.oci.reference import parse_docker_ref
+    from dockyard.engine.build import BuildOptions, BuildRequest, BuildSource, Output, parse_tag
 
     if args.progress not in ("auto", "plain", "tty"):
         raise UsageError(f'invalid progress mode "{args.progress}"', 1)
     try:
-        tags = [parse_docker_ref(t) for t in args.tag]
+        tags = [parse_tag(t) for t in args.tag]
     except InvalidArgumentError as exc:
         raise UsageError(f'invalid argument "{args.tag[-1]}" for "-t, --tag" flag: {exc}', 125) from None
     options = BuildOptions(
@@ -135,106 +136,32 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
         target=args.target, no_cache=args.no_cache, pull=args.pull, cache_from=list(args.cache_from), epoch=_epoch(args),
         network=args.network, secrets=_secrets(args.secret), extra_hosts=_hosts(args.add_host),
     )
-    from dockyard.build.output import Output
-
     try:
         output = Output.parse(args.output) if args.output else None
     except InvalidArgumentError as exc:
         raise UsageError(f"failed to parse output: {exc}", 1) from None
     printer = _printer(args)  # on stderr: stdout may carry the tar of --output -
-    engine = ctx.engine
-    with tempfile.TemporaryDirectory(dir=engine.tmp, prefix="context-") as scratch:
-        try:
-            image_id = _run(ctx, args, options, printer, Path(scratch), output)
-        except DockyardError as exc:
-            printer.fail(exc)
-            return 1
+    request = BuildRequest(BuildSource(args.args[0], args.file, sys.stdin.buffer), options, output)
+    try:
+        report = ctx.engine.builder.build(request, printer)
+    except DockyardError as exc:
+        printer.fail(exc)
+        return 1
     if output is not None:
         printer.exported(output.dest)
         return 0
-    printer.finish(str(image_id), [str(t) for t in tags])
+    printer.finish(str(report.image_id), [str(t) for t in tags])
     if args.iidfile:
-        Path(args.iidfile).write_text(str(image_id))
+        Path(args.iidfile).write_text(str(report.image_id))
     if args.quiet:
-        print(str(image_id))
+        print(str(report.image_id))
     return 0
-
-
-def _run(ctx: Context, args: argparse.Namespace, options: Any, printer: Any, scratch: Path, output: Any) -> Any:
-    from dockyard.build.builder import Builder
-    from dockyard.build.context import BuildContext, load_ignore
-    from dockyard.build.instructions import parse_dockerfile
-    from dockyard.build.parser import DockerfileSyntaxError
-
-    text, name, context_root, dockerfile_path = _inputs(args, scratch)
-    try:
-        dockerfile = parse_dockerfile(text)
-    except DockerfileSyntaxError as exc:
-        raise InvalidArgumentError(f"{name}:{exc.line}: {exc}" if exc.line else f"{name}: {exc}") from None
-    context = BuildContext(context_root, load_ignore(context_root, dockerfile_path)) if context_root else None
-    services = ctx.engine.build_services(_puller(ctx, args), printer, options.epoch)
-    builder = Builder(services, dockerfile, context, options)
-    return builder.export(output) if output is not None else builder.build()
-
-
-def _inputs(args: argparse.Namespace, scratch: Path) -> tuple[bytes, str, Path | None, Path | None]:
-    """The Dockerfile's bytes and name, the context directory (None: none) and the Dockerfile's path."""
-    from dockyard.build.context import fetch_context, spool, unpack_context
-    from dockyard.build.fsops import is_archive
-
-    location = args.args[0]
-    remote = location.startswith(("http://", "https://"))
-    if location == "-" or remote:
-        if remote and location.endswith(".git"):
-            raise InvalidArgumentError(f"unable to prepare context: {location}: git repositories are not supported")
-        data = fetch_context(location, scratch) if remote else spool(sys.stdin.buffer, scratch)
-        if is_archive(data):
-            context = unpack_context(data, scratch / "context")
-            name = args.file or "Dockerfile"
-            path = context / name.lstrip("/")
-            if not path.is_file():
-                raise InvalidArgumentError(f"failed to read dockerfile: open {name}: no such file or directory")
-            return path.read_bytes(), name, context, path
-        if args.file:
-            raise InvalidArgumentError("ambiguous Dockerfile source: both stdin and flag correspond to Dockerfiles")
-        return data.read_bytes(), "Dockerfile", None, None
-    root = Path(location)
-    if not root.is_dir():
-        raise InvalidArgumentError(f'unable to prepare context: path "{location}" not found')
-    if args.file == "-":
-        return sys.stdin.buffer.read(), "Dockerfile", root, None
-    path = Path(args.file) if args.file else root / "Dockerfile"
-    if args.file and not path.exists() and not path.is_absolute():
-        path = root / args.file
-    if not path.is_file():
-        raise InvalidArgumentError(
-            f"unable to prepare context: unable to evaluate symlinks in Dockerfile path: lstat {path.resolve()}: no such file or directory"
-        )
-    return path.read_bytes(), str(path), root, path
-
-
-def _puller(ctx: Context, args: argparse.Namespace) -> Any:
-    def pull(name: str) -> None:
-        from dockyard.cli import registry_client
-        from dockyard.registry.client.progress import discard
-        from dockyard.registry.client.pull import Puller, PullOptions
-
-        ref = registry_client._reference(name)
-        if ref.tag is None and ref.digest is None:
-            ref = ref.with_default_tag()
-        connector = registry_client._connector(ctx, args)
-        engine = ctx.engine
-        puller = Puller(engine.images, connector, engine.root / "downloads", engine.tmp, discard)
-        with registry_client._talking_to(connector):
-            puller.pull(ref, PullOptions(None, False, 3))
-
-    return pull
 
 
 # progress ---------------------------------------------------------------------------
 
 
-def _printer(args: argparse.Namespace) -> Any:
+def _printer(args: argparse.Namespace) -> Plain | Terminal:
     from dockyard.cli.build_progress import Plain, Terminal
 
     if args.quiet:

@@ -45,7 +45,7 @@ class _Base:
 
     def fail(self, exc: DockyardError) -> None:
         """BuildKit's failure block: the step and its last lines, then the error, on stderr."""
-        from dockyard.build.errors import BuildStepError
+        from dockyard.engine.build import BuildStepError
 
         self._stop()
         out = self.out or sys.stderr

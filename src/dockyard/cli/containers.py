@@ -120,22 +120,16 @@ def _create(ctx: Context, args: argparse.Namespace) -> Any:
     try:
         return ctx.engine.containers.create(opts)
     except ImageNotFoundError:
-        print(f"Unable to find image '{args.image}' locally", file=sys.stderr)
         _pull(ctx, args.image)
         return ctx.engine.containers.create(opts)
 
 
 def _pull(ctx: Context, image: str) -> None:
-    """Local first, then the registry (as dockerd); progress goes to stderr, as Docker's ``run`` shows it."""
-    import contextlib
+    """Local first, then the registry (as dockerd); the pull's progress goes to stderr, as Docker's ``run`` shows it."""
+    from dockyard.cli.shared import missing_image_line, pull_progress
 
-    from dockyard.cli import registry_client
-    from dockyard.cli.context import Parser
-
-    parser = Parser(prog="dockyard pull")
-    registry_client.pull_args(parser)
-    with contextlib.redirect_stdout(sys.stderr):
-        registry_client.pull_cmd(ctx, parser.parse_args([image]))
+    print(missing_image_line(image), file=sys.stderr)
+    ctx.engine.ensure_image(image, progress=pull_progress(sys.stderr))
 
 
 def _daemon_error(command: str, exc: Exception) -> str:

@@ -1,27 +1,24 @@
 """The registry commands: login, logout, search, pull, push (and ``image pull``/``image push``).
 
-Parsing and printing only; the work is in ``dockyard.registry.client``. The
-engine's parts are handed to it here (the registry layer may not import the
-engine). Progress is Docker's: live lines on a terminal, plain status lines
-otherwise.
+Parsing and printing only; the work is ``engine.registry`` (RegistryService).
+Progress is Docker's: live lines on a terminal, plain status lines otherwise
+(``cli.shared.Printer``).
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
-import threading
-from contextlib import contextmanager
-from typing import Any, Iterator, TextIO
+from typing import TYPE_CHECKING, Callable
 
 from dockyard.cli.context import Context, UsageError, require_args
-from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, InvalidArgumentError
-from dockyard.oci.reference import parse_normalized
+from dockyard.cli.shared import pull_progress
+from dockyard.errors import InvalidArgumentError
 
-PROGRESS_STATUSES = frozenset({"Downloading", "Extracting", "Pushing"})
+if TYPE_CHECKING:
+    from dockyard.engine.registry import PullRequest, PushRequest, RegistryConfig, SearchResult
+    from dockyard.oci.reference import Reference
 
 
 def register(commands: argparse._SubParsersAction, image_commands: argparse._SubParsersAction) -> None:
@@ -33,100 +30,15 @@ def register(commands: argparse._SubParsersAction, image_commands: argparse._Sub
     _search_args(commands.add_parser("search", prog="dockyard search"))
 
 
-# wiring -------------------------------------------------------------------------
-
-
-def _config_file() -> Any:
-    from dockyard.registry.client.credentials import ConfigFile, default_config_dir
-
-    return ConfigFile(default_config_dir(os.environ) / "config.json")
-
-
-def _connector(ctx: Context, args: argparse.Namespace) -> Any:
-    from dockyard.registry.client.hosts import load_options
-    from dockyard.registry.client.session import Connector
-
-    root = ctx.root
-    certs = root / "certs.d"
-    options = load_options(
-        root / "daemon.json",
-        mirrors=getattr(args, "registry_mirror", None) or [],
-        insecure=getattr(args, "insecure_registry", None) or [],
-        certs_dir=certs if certs.is_dir() else None,
-    )
-    config = _config_file()
-    return Connector(options, config.get)
-
-
-@contextmanager
-def _talking_to(connector: Any) -> Iterator[None]:
-    """Close the connections; show a registry's error as Docker does ("denied: requested access …")."""
-    from dockyard.registry.client.errors import describe
-    from dockyard.registry.errcode import RegistryError
-
-    try:
-        yield
-    except RegistryError as exc:
-        raise DockyardError(describe(exc)) from exc
-    finally:
-        connector.close()
-
-
 def _registry_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registry-mirror", action="append", default=[], help="Preferred Docker registry mirror (also daemon.json's registry-mirrors)")
     p.add_argument("--insecure-registry", action="append", default=[], help="Allow plain HTTP or unverified TLS to this registry")
 
 
-class Printer:
-    """Docker's jsonmessage display: one line per ID, redrawn in place on a terminal."""
+def _registry_config(args: argparse.Namespace) -> RegistryConfig:
+    from dockyard.engine.registry import RegistryConfig
 
-    def __init__(self, out: TextIO, tty: bool) -> None:
-        self.out = out
-        self.tty = tty
-        self.lines: dict[str, int] = {}
-        self.count = 0
-        self.last: dict[str, str] = {}
-        self.lock = threading.Lock()
-
-    def __call__(self, event: Any) -> None:
-        with self.lock:
-            if not self.tty:
-                self._plain(event)
-            else:
-                self._live(event)
-            self.out.flush()
-
-    def _plain(self, event: Any) -> None:
-        if event.status in PROGRESS_STATUSES:
-            return  # Docker's messages with a progress bar are not printed off a terminal
-        if event.id and self.last.get(event.id) == event.status:
-            return
-        if event.id:
-            self.last[event.id] = event.status
-        self.out.write(event.line + "\n")
-
-    def _live(self, event: Any) -> None:
-        text = event.line + (f" {bar(event.current, event.total)}" if event.total and event.status in PROGRESS_STATUSES else "")
-        if not event.id or event.id not in self.lines:
-            if event.id:
-                self.lines[event.id] = self.count
-            self.out.write(text + "\n")
-            self.count += 1
-            return
-        up = self.count - self.lines[event.id]
-        self.out.write(f"\x1b[{up}A\r\x1b[2K{text}\x1b[{up}B\r")
-
-
-def bar(current: int, total: int, width: int = 50) -> str:
-    """``[=====>      ]  12.3MB/45.6MB`` as Docker draws it."""
-    filled = min(width, int(current * 100 / total) // 2) if total else 0
-    return f"[{'=' * filled}>{' ' * (width - filled)}] {human_size(current):>8}/{human_size(total)}"
-
-
-def _sink(quiet: bool) -> Any:
-    from dockyard.registry.client.progress import discard
-
-    return discard if quiet else Printer(sys.stdout, sys.stdout.isatty())
+    return RegistryConfig(tuple(args.registry_mirror or ()), tuple(args.insecure_registry or ()))
 
 
 # pull ---------------------------------------------------------------------------
@@ -142,39 +54,37 @@ def pull_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=pull_cmd)
 
 
-def _reference(text: str) -> Any:
+def _reference(text: str) -> Reference:
+    from dockyard.engine.registry import parse_reference
+
     try:
-        return parse_normalized(text)
+        return parse_reference(text)
     except InvalidArgumentError as exc:
         raise UsageError(str(exc), 1) from exc
 
 
+def _checked(request: PullRequest | PushRequest) -> None:
+    from dockyard.engine.registry import RequestError
+
+    try:
+        request.check()
+    except RequestError as exc:
+        raise UsageError(str(exc), 1) from None
+
+
 def pull_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "pull", 1, exact=True)
-    from dockyard.registry.client import platform as platforms
-    from dockyard.registry.client.pull import Puller, PullOptions
+    from dockyard.engine.registry import PullRequest
 
     ref = _reference(args.args[0])
-    if args.all_tags and (ref.tag or ref.digest):
-        raise UsageError("tag can't be used with --all-tags/-a", 1)
-    if args.max_concurrent_downloads < 1:
-        raise UsageError("invalid max concurrent downloads: it must be at least 1", 1)
-    if not args.all_tags and ref.tag is None and ref.digest is None:
-        ref = ref.with_default_tag()
-        if not args.quiet:
-            print("Using default tag: latest", flush=True)
-    wanted = platforms.parse(args.platform) if args.platform else None
-    engine = ctx.engine
-    connector = _connector(ctx, args)
-    puller = Puller(engine.images, connector, engine.root / "downloads", engine.tmp, _sink(args.quiet))
-    with _talking_to(connector):
-        results = puller.pull(ref, PullOptions(wanted, args.all_tags, args.max_concurrent_downloads))
-    shown = ref if not args.all_tags else ref.name_only()
+    request = PullRequest(ref, args.platform, args.all_tags, args.max_concurrent_downloads, _registry_config(args))
+    _checked(request)
+    if not args.all_tags and ref.tag is None and ref.digest is None and not args.quiet:
+        print("Using default tag: latest", flush=True)
+    report = ctx.engine.registry.pull(request, pull_progress(sys.stdout, args.quiet))
     if not args.quiet:
-        updated = any(r.updated for r in results)
-        word = "Downloaded newer image for" if updated else "Image is up to date for"
-        print(f"Status: {word} {shown.familiar}")
-    print(str(shown))
+        print(report.status)
+    print(str(report.reference))
     return 0
 
 
@@ -191,23 +101,16 @@ def _push_args(p: argparse.ArgumentParser) -> None:
 
 def push_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "push", 1, exact=True)
-    from dockyard.registry.client.push import Pusher
+    from dockyard.engine.registry import PushRequest
 
     ref = _reference(args.args[0])
-    if ref.digest is not None:
-        raise UsageError("cannot push a digest reference", 1)
-    if args.all_tags and ref.tag:
-        raise UsageError("tag can't be used with --all-tags/-a", 1)
-    if not args.all_tags and ref.tag is None:
-        ref = ref.with_default_tag()
-        if not args.quiet:
-            print("Using default tag: latest", flush=True)
-    engine = ctx.engine
-    connector = _connector(ctx, args)
-    with _talking_to(connector):
-        results = Pusher(engine.images, connector, _sink(args.quiet)).push(ref, args.all_tags)
+    request = PushRequest(ref, args.all_tags, _registry_config(args))
+    _checked(request)
+    if not args.all_tags and ref.tag is None and not args.quiet:
+        print("Using default tag: latest", flush=True)
+    report = ctx.engine.registry.push(request, pull_progress(sys.stdout, args.quiet))
     if args.quiet:
-        for result in results:
+        for result in report.results:
             print(str(result.reference))
     return 0
 
@@ -249,33 +152,16 @@ def _read_login(args: argparse.Namespace, server_label: str) -> tuple[str, str]:
     return username, password
 
 
-def _server(args: argparse.Namespace) -> tuple[str, str]:
-    """(config.json key, registry domain) of the SERVER argument (default: Docker Hub)."""
-    from dockyard.registry.client.hosts import (
-        DOCKER_HUB,
-        HUB_AUTH_KEY,
-        normalize_server,
-    )
-
-    key = normalize_server(args.args[0] if args.args else "")
-    return key, DOCKER_HUB if key == HUB_AUTH_KEY else key
-
-
 def login_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "login", 1, at_most=True)
-    from dockyard.registry.client.auth import Credentials
-    from dockyard.registry.client.login import verify_login
+    from dockyard.engine.registry import LoginRequest
 
-    key, domain = _server(args)
     username, password = _read_login(args, "")
-    creds = Credentials(username, password)
-    connector = _connector(ctx, args)
-    with _talking_to(connector):
-        verify_login(connector, domain, creds)
-    config = _config_file()
-    if config.store(key, creds):
+    server = args.args[0] if args.args else ""
+    report = ctx.engine.registry.login(LoginRequest(server, username, password, _registry_config(args)))
+    if report.unencrypted_in is not None:
         print(
-            f"WARNING! Your password will be stored unencrypted in {config.path}.\n"
+            f"WARNING! Your password will be stored unencrypted in {report.unencrypted_in}.\n"
             "Configure a credential helper to remove this warning. See\n"
             "https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n",
             file=sys.stderr,
@@ -291,13 +177,11 @@ def _logout_args(p: argparse.ArgumentParser) -> None:
 
 def logout_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "logout", 1, at_most=True)
-    key, _ = _server(args)
-    config = _config_file()
-    if config.get(key) is None and key not in config.auths:
-        print(f"Not logged in to {key}")
+    report = ctx.engine.registry.logout(args.args[0] if args.args else "")
+    if not report.was_logged_in:
+        print(f"Not logged in to {report.server}")
         return 0
-    print(f"Removing login credentials for {key}")
-    config.erase(key)
+    print(f"Removing login credentials for {report.server}")
     return 0
 
 
@@ -317,7 +201,7 @@ def _search_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=search_cmd)
 
 
-def _search_filter(values: list[str]) -> Any:
+def _search_filter(values: list[str]) -> Callable[[SearchResult], bool]:
     stars, official, automated = 0, None, None
     for value in values:
         key, sep, arg = value.partition("=")
@@ -346,12 +230,9 @@ def _ellipsis(text: str, width: int) -> str:
 def search_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "search", 1, exact=True)
     from dockyard.cli.format import render
-    from dockyard.registry.client.search import search
 
     keep = _search_filter(args.filter)
-    connector = _connector(ctx, args)
-    with _talking_to(connector):
-        results = [r for r in search(connector, args.args[0], args.limit) if keep(r)]
+    results = [r for r in ctx.engine.registry.search(args.args[0], args.limit, _registry_config(args)) if keep(r)]
     rows = []
     for r in results:
         description = r.description.replace("\n", " ").replace("\r", " ")
@@ -366,4 +247,4 @@ def search_cmd(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["Printer", "bar", "register"]
+__all__ = ["register"]

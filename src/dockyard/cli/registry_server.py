@@ -1,4 +1,4 @@
-"""``dockyard registry serve`` and ``dockyard registry gc``: parsing and printing only."""
+"""``dockyard registry serve`` and ``dockyard registry gc``: parsing and printing only; the work is ``engine.registry_server``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from dockyard.cli.context import Context, UsageError
 
 if TYPE_CHECKING:  # the server's modules load only when a registry command runs
-    from dockyard.registry.server.config import ServerConfig
+    from dockyard.engine.registry_server import ServerConfig
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -63,53 +63,34 @@ def _gc_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=gc_cmd)
 
 
-def _config(ctx: Context, args: argparse.Namespace) -> ServerConfig:
-    from dockyard.registry.server import config
+def _config(ctx: Context, args: argparse.Namespace, **overrides: object) -> ServerConfig:
+    from dockyard.engine.registry_server import load_config
 
     root = args.registry_root or ctx.root / "registry"
-    loaded = config.load(args.config, root)
-    if args.registry_root:
-        loaded = loaded.with_overrides(root=args.registry_root)
-    return loaded.with_overrides(
-        s3_endpoint=args.s3_endpoint,
-        s3_bucket=args.s3_bucket,
-        s3_region=args.s3_region,
-        s3_access_key=args.s3_access_key,
-        s3_secret_key=args.s3_secret_key,
-        s3_addressing=args.s3_addressing,
-        s3_prefix=args.s3_prefix,
-        s3_redirect=args.s3_redirect,
-    )
+    return load_config(
+        args.config, root, explicit_root=bool(args.registry_root),
+        s3_endpoint=args.s3_endpoint, s3_bucket=args.s3_bucket, s3_region=args.s3_region,
+        s3_access_key=args.s3_access_key, s3_secret_key=args.s3_secret_key, s3_addressing=args.s3_addressing,
+        s3_prefix=args.s3_prefix, s3_redirect=args.s3_redirect, **overrides,
+    )  # fmt: skip
 
 
 def serve_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.registry.server.serve import serve
+    from dockyard.engine.registry_server import probe_storage, serve
 
-    conf = _config(ctx, args).with_overrides(
-        addr=args.addr,
-        workers=args.workers,
-        htpasswd=args.htpasswd,
-        token_acl=args.token_acl,
-        token_realm=args.token_realm,
-        token_service=args.token_service,
-        tls_cert=args.tls_cert,
-        tls_key=args.tls_key,
-        proxy_remote=args.proxy_remote,
-        proxy_username=args.proxy_username,
-        proxy_password=args.proxy_password,
-        proxy_ttl=args.proxy_ttl,
-        max_blob_size=args.max_blob_size,
-    )
+    conf = _config(
+        ctx, args, addr=args.addr, workers=args.workers, htpasswd=args.htpasswd, token_acl=args.token_acl,
+        token_realm=args.token_realm, token_service=args.token_service, tls_cert=args.tls_cert, tls_key=args.tls_key,
+        proxy_remote=args.proxy_remote, proxy_username=args.proxy_username, proxy_password=args.proxy_password,
+        proxy_ttl=args.proxy_ttl, max_blob_size=args.max_blob_size,
+    )  # fmt: skip
     if conf.htpasswd and conf.token_acl:
         raise UsageError("--htpasswd and --token-acl are mutually exclusive\nSee 'dockyard registry serve --help'.")
-    if conf.s3_endpoint:  # reach the bucket before announcing anything: a wrong endpoint or key fails here
-        from dockyard.registry.server.backend import open_storage
-
-        try:
-            open_storage(conf.check())
-        except OSError as exc:
-            print(f"Error: storage: {exc}", file=sys.stderr)
-            return 1
+    try:
+        probe_storage(conf)
+    except OSError as exc:
+        print(f"Error: storage: {exc}", file=sys.stderr)
+        return 1
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(message)s")
     try:
         serve(conf, on_ready=lambda url: print(f"dockyard registry listening on {url}", flush=True))
@@ -120,18 +101,16 @@ def serve_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def gc_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.registry.server.backend import open_storage
-    from dockyard.registry.server.gc import collect
-    from dockyard.registry.server.registry import Registry
+    from dockyard.engine.registry_server import GcOptions, collect_garbage
+    from dockyard.errors import NotFoundError
 
-    conf = _config(ctx, args).check()
-    if not conf.s3_endpoint and not conf.root.is_dir():
-        print(f"Error: no registry storage at {conf.root}", file=sys.stderr)
+    conf = _config(ctx, args)
+    try:
+        report = collect_garbage(conf, GcOptions(args.dry_run, args.delete_untagged, args.grace, args.upload_ttl))
+    except NotFoundError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
         return 1
-    registry = Registry(open_storage(conf, create=False))
     grace = args.grace if args.grace is not None else conf.gc_grace
-    upload_ttl = args.upload_ttl if args.upload_ttl is not None else conf.upload_ttl
-    report = collect(registry, dry_run=args.dry_run, delete_untagged=args.delete_untagged, grace=grace, upload_ttl=upload_ttl)
     verb = "would delete" if args.dry_run else "deleted"
     for node in report.deleted_manifests:
         print(f"{verb} manifest {node.repository}@{node.digest}")

@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING
 
 from dockyard.content.store import ContentStore
 from dockyard.errors import InvalidArgumentError, NotFoundError, StorageError
@@ -25,6 +25,9 @@ from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
 
 if TYPE_CHECKING:
+    from dockyard.engine.build import BuildService
+    from dockyard.engine.registry import PullPolicy, PullProgress, RegistryService
+    from dockyard.image.store import Image
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -53,6 +56,8 @@ class Engine:
         self.images = ImageStore(self.db, self.content, self.layers)
         self._containers: ContainerStore | None = None
         self._networking: ContainerNetworking | None = None
+        self._registry: RegistryService | None = None
+        self._builder: BuildService | None = None
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
@@ -160,22 +165,32 @@ class Engine:
         """A temporary file under the root, on the store's filesystem (swept if we crash)."""
         return tempfile.mkstemp(dir=self.tmp, prefix="spool-")
 
-    def build_services(self, pull: Callable[[str], None], progress: Any, clamp_mtime: float | None) -> Any:
-        """The builder's parts (build.builder.Services): RUN steps through runc, layers and cache in this store."""
-        from dockyard.build.builder import Services
-        from dockyard.build.steps import Env
-        from dockyard.runtime.runc import Runc
-        from dockyard.runtime.step import RuncStepRunner
+    @property
+    def registry(self) -> RegistryService:
+        """Pull, push, login, search (engine/registry.py); built on first use."""
+        if self._registry is None:
+            from dockyard.engine.registry import RegistryService
+            from dockyard.registry.client.credentials import default_config_dir
 
-        runner = RuncStepRunner(Runc(self.root / "runc"), self.tmp)
-        env = Env(self.driver, self.tmp, runner, clamp_mtime, self.root / "build-cache")
-        return Services(self.images, self.layers.cache_ids, env, pull, progress)
+            self._registry = RegistryService(self.root, self.tmp, self.images, default_config_dir(os.environ))
+        return self._registry
 
-    def build_cache(self) -> Any:
-        """The build cache (build.cache.BuildCache) with its RUN cache mounts."""
-        from dockyard.build.cache import BuildCache
+    def ensure_image(
+        self, ref: str, pull: PullPolicy | str = "missing", platform: str | None = None, progress: PullProgress | None = None
+    ) -> Image:
+        """The local image ``ref``, pulled first when missing (or as ``pull`` says: missing, always, never)."""
+        from dockyard.engine.registry import PullPolicy
 
-        return BuildCache(self.db, self.layers, self.root / "build-cache")
+        return self.registry.ensure_image(ref, PullPolicy(pull), platform, progress)
+
+    @property
+    def builder(self) -> BuildService:
+        """Dockerfile builds and the build cache (engine/build.py); built on first use."""
+        if self._builder is None:
+            from dockyard.engine.build import BuildService
+
+            self._builder = BuildService(self)
+        return self._builder
 
     def close(self) -> None:
         self.db.close()

@@ -5,6 +5,7 @@ Modules, leaves first: ``transport`` (pooled HTTP, retries, redirects),
 ``session`` (a pinged registry, typed errors), ``repository`` (the API
 calls), ``credentials`` (Docker's config.json and helpers), ``platform``,
 ``download`` (resumable, shared blob downloads), ``resolve``, ``pull``,
-``layerblob`` and ``push``, ``login``, ``search``. Only ``cli`` prints:
-progress leaves here as ``progress.Event`` data.
+``layerblob`` and ``push``, ``login``, ``search``, ``manifests`` (``manifest
+inspect``). Nothing here reads configuration or prints: the engine's registry
+service wires it, and progress leaves as ``progress.Event`` data.
 """

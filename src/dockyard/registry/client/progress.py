@@ -21,6 +21,7 @@ class Event:
 
 
 Sink = Callable[[Event], None]  # called from several threads; implementations lock
+PullProgress = Sink  # the name the engine's services use for a pull's or push's sink
 
 
 def discard(_event: Event) -> None:
