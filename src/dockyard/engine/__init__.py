@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -25,6 +26,8 @@ from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
 
 if TYPE_CHECKING:
+    from dockyard.engine.events import EventLog
+    from dockyard.engine.system import SystemService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -89,6 +92,20 @@ class Engine:
         from dockyard.runtime.volumes import VolumeStore
 
         return VolumeStore(self.root / "volumes", self.db)
+
+    @cached_property
+    def events(self) -> EventLog:
+        """The event log (engine/events.py): what commands did, for ``events``."""
+        from dockyard.engine.events import EventLog
+
+        return EventLog(self.db)
+
+    @cached_property
+    def system(self) -> SystemService:
+        """``info``, ``system df`` and ``system prune`` (engine/system.py)."""
+        from dockyard.engine.system import SystemService
+
+        return SystemService(self)
 
     def _try_exclusive(self) -> bool:
         try:
