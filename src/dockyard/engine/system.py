@@ -252,7 +252,9 @@ class SystemService:
         networks = self._prune_networks(keep)
         volumes, volume_space = self._prune_volumes(keep) if options.volumes else ((), 0)
         images, image_space = self._prune_images(options.all, keep)
-        cache, cache_space = self._engine.build_cache().prune()
+        # cache entries carry no labels or ages to filter on: with a filter the cache stays
+        filtered = bool(options.until or options.labels or options.not_labels)
+        cache, cache_space = ([], 0) if filtered else self._engine.build_cache().prune()
         for kind, space in (("container", container_space), ("network", 0), *((("volume", volume_space),) if options.volumes else ()),
                             ("image", image_space), ("builder", cache_space)):  # fmt: skip
             self._engine.events.emit(kind, "prune", "", {"reclaimed": str(space)})
