@@ -20,8 +20,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
 
 from dockyard.metadata.db import Database
 
@@ -45,13 +48,42 @@ class Event:
 
 def record(db: Database, type_: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
     """Append one event; inside an open transaction it commits with it."""
-    with db.transaction() as conn:
-        cur = conn.execute(
-            "INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?,?,?,?,?)",
-            (time.time_ns(), type_, action, actor_id, json.dumps(attributes, sort_keys=True)),
-        )
-        if cur.lastrowid is not None and cur.lastrowid > MAX_EVENTS:
-            conn.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - MAX_EVENTS,))
+    row = (time.time_ns(), type_, action, actor_id, json.dumps(attributes, sort_keys=True))
+    try:
+        with db.transaction() as conn:
+            _insert(conn, row)
+    except sqlite3.ProgrammingError:  # a worker thread (``stop`` of several containers): a connection of its own
+        conn = _thread_connection(db.path)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            _insert(conn, row)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def _insert(conn: sqlite3.Connection, row: tuple[int, str, str, str, str]) -> None:
+    cur = conn.execute("INSERT INTO events (time_nano, type, action, actor, attributes) VALUES (?,?,?,?,?)", row)
+    if cur.lastrowid is not None and cur.lastrowid > MAX_EVENTS:
+        conn.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - MAX_EVENTS,))
+
+
+_threads = threading.local()
+
+
+def _thread_connection(path: Path) -> sqlite3.Connection:
+    conns: dict[Path, sqlite3.Connection] = _threads.__dict__.setdefault("conns", {})
+    if path not in conns:
+        conns[path] = sqlite3.connect(path, isolation_level=None, timeout=60)
+    return conns[path]
+
+
+def container_event(db: Database, action: str, cid: str, name: str, doc: Mapping[str, Any], **extra: str) -> None:
+    """Docker's container event: the container's labels, then ``image`` (as the user named it) and ``name``,
+    then what the action adds (``exitCode``, ``signal``, ``oldName``). ``doc``: the container's record."""
+    labels = (doc.get("Config") or {}).get("Labels") or {}
+    record(db, "container", action, cid, {**labels, "image": str(doc.get("Image", "")), "name": name, **extra})
 
 
 class EventReader:
