@@ -174,3 +174,28 @@ def test_prune_prompt_filters_and_errors(dockyard: Dockyard, busybox_tar: Path) 
     assert (bad.returncode, bad.stderr) == (1, 'ERROR: The "until" filter is not supported with "--volumes"\n')
     assert dockyard("system", "prune", "-f", "--filter", "until=1h").stdout == "Total reclaimed space: 0B\n"
     assert dockyard("images", "-q").stdout.strip() != ""
+
+
+def test_container_network_and_volume_events(dockyard: Dockyard, busybox_tar: Path) -> None:
+    dockyard("import", str(busybox_tar), "bb:1")
+    net = dockyard("network", "create", "evnet").stdout.strip()
+    dockyard("volume", "create", "evvol")
+    cid = dockyard("create", "--name", "ev1", "--network", "evnet", "-v", "evvol:/data", "bb:1", "sh", "-c", "exit 3").stdout.strip()
+    assert dockyard("start", "-a", "ev1", check=False).returncode == 3
+    dockyard("rename", "ev1", "ev2")
+    dockyard("rm", "ev2")
+    dockyard("network", "rm", "evnet")
+    dockyard("volume", "rm", "evvol")
+    container = [(action, attrs) for kind, action, actor, attrs in _events(dockyard, "--filter", f"container={cid[:12]}")]
+    assert container == [
+        ("create", "image=bb:1, name=ev1"), ("start", "image=bb:1, name=ev1"), ("die", "exitCode=3, image=bb:1, name=ev1"),
+        ("rename", "image=bb:1, name=ev2, oldName=/ev1"), ("destroy", "image=bb:1, name=ev2"),
+    ]  # fmt: skip
+    assert _events(dockyard, "--filter", "type=network") == [
+        ("network", "create", net, "name=evnet, type=bridge"), ("network", "destroy", net, "name=evnet, type=bridge"),
+    ]  # fmt: skip
+    assert _events(dockyard, "--filter", "volume=evvol") == [
+        ("volume", "create", "evvol", "driver=local"), ("volume", "create", "evvol", "driver=local"),  # create -v too, as Docker
+        ("volume", "destroy", "evvol", "driver=local"),
+    ]  # fmt: skip
+    assert [a for _, a, _, _ in _events(dockyard, "--filter", "container=ev2", "--filter", "event=die")] == []  # named ev1 then
