@@ -90,3 +90,11 @@ def test_docker_line_and_json_shapes(monkeypatch: pytest.MonkeyPatch) -> None:
     assert die["from"] == "bb" and die["time"] == 1796581512 and die["Actor"]["Attributes"]["exitCode"] == "3"
     net = message(_event("network", "create", "n" * 64, name="n1", type="bridge"))
     assert list(net) == ["Type", "Action", "Actor", "scope", "time", "timeNano"]
+
+
+def test_a_worker_thread_records_through_a_connection_of_its_own(tmp_path: Path) -> None:
+    db = Database(tmp_path / "db")  # sqlite3 refuses this connection in another thread
+    worker = threading.Thread(target=lambda: record(db, "container", "kill", "c" * 64, {"signal": "15"}))
+    worker.start()
+    worker.join()
+    assert [(e.action, e.attributes) for e in EventReader(db).read()] == [("kill", {"signal": "15"})]

@@ -6,12 +6,13 @@ import argparse
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import Context, require_args
-from dockyard.cli.filters import parse_filters, parse_until
 from dockyard.errors import InvalidArgumentError
-from dockyard.metadata.events import Event
+
+if TYPE_CHECKING:
+    from dockyard.metadata.events import Event
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
@@ -24,6 +25,7 @@ def add_args(p: argparse.ArgumentParser) -> None:
 
 
 def events_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.cli.filters import parse_filters
     from dockyard.engine.events import EventFilter
 
     require_args(args, "events", 0, at_most=True)
@@ -41,6 +43,8 @@ def events_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 def _timestamp(value: str, now: float) -> float | None:
     """Docker's --since/--until: a Unix time, an RFC 3339 date, or a duration back from now (``10m``)."""
+    from dockyard.cli.filters import parse_until
+
     if not value:
         return None
     try:

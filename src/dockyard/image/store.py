@@ -16,7 +16,6 @@ from dockyard.content.store import ContentStore
 from dockyard.errors import ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
 from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
 from dockyard.metadata.db import Database, ImageRow
-from dockyard.metadata.events import record
 from dockyard.oci.config import ImageConfig
 from dockyard.oci.digest import Digest, chain_id
 from dockyard.oci.reference import Reference, is_image_id, parse_docker_ref
@@ -261,6 +260,8 @@ class ImageStore:
     def log_event(self, action: str, image_id: str, name: str, actor: str | None = None) -> None:
         """Docker's image event: the image's labels plus ``name``; the actor is the image ID unless given
         (pull and push name the reference). Inside a transaction it commits with the change."""
+        from dockyard.metadata.events import record  # not at import: ``images`` and ``inspect`` emit nothing
+
         try:
             labels = self.config(image_id).labels
         except (DockyardError, OSError, ValueError):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,14 +68,17 @@ def _insert(conn: sqlite3.Connection, row: tuple[int, str, str, str, str]) -> No
         conn.execute("DELETE FROM events WHERE id <= ?", (cur.lastrowid - MAX_EVENTS,))
 
 
-_threads = threading.local()
-
-
 def _thread_connection(path: Path) -> sqlite3.Connection:
-    conns: dict[Path, sqlite3.Connection] = _threads.__dict__.setdefault("conns", {})
+    import threading
+
+    local = _THREADS.setdefault("local", threading.local())
+    conns: dict[Path, sqlite3.Connection] = local.__dict__.setdefault("conns", {})
     if path not in conns:
         conns[path] = sqlite3.connect(path, isolation_level=None, timeout=60)
     return conns[path]
+
+
+_THREADS: dict[str, Any] = {}  # the threading.local, made on first use
 
 
 def container_event(db: Database, action: str, cid: str, name: str, doc: Mapping[str, Any], **extra: str) -> None:
