@@ -191,8 +191,10 @@ def test_container_network_and_volume_events(dockyard: Dockyard, busybox_tar: Pa
         ("create", "image=bb:1, name=ev1"), ("start", "image=bb:1, name=ev1"), ("die", "exitCode=3, image=bb:1, name=ev1"),
         ("rename", "image=bb:1, name=ev2, oldName=/ev1"), ("destroy", "image=bb:1, name=ev2"),
     ]  # fmt: skip
+    joined = f"container={cid}, name=evnet, type=bridge"
     assert _events(dockyard, "--filter", "type=network") == [
-        ("network", "create", net, "name=evnet, type=bridge"), ("network", "destroy", net, "name=evnet, type=bridge"),
+        ("network", "create", net, "name=evnet, type=bridge"), ("network", "connect", net, joined),
+        ("network", "disconnect", net, joined), ("network", "destroy", net, "name=evnet, type=bridge"),
     ]  # fmt: skip
     assert _events(dockyard, "--filter", "volume=evvol") == [
         ("volume", "create", "evvol", "driver=local"), ("volume", "create", "evvol", "driver=local"),  # create -v too, as Docker
