@@ -8,7 +8,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from dockyard.cli.context import Context, require_args
+from dockyard.cli.context import Context, UsageError, require_args
 from dockyard.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -58,7 +58,10 @@ def _template(fmt: str) -> Any:
         return line
     from dockyard.cli import gotemplate
 
-    parsed = gotemplate.parse(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+    try:
+        parsed = gotemplate.parse(fmt.replace("\\t", "\t").replace("\\n", "\n"))
+    except gotemplate.TemplateError as exc:
+        raise UsageError(f"Error parsing format: {exc}", 64) from None
     return lambda event: parsed.execute(message(event)) + "\n"
 
 

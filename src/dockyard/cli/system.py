@@ -12,6 +12,8 @@ from dockyard.cli.context import EXIT_ERROR, Context, Parser, UsageError, confir
 from dockyard.cli.format import render, tabulate
 from dockyard.cli.units import bytes_size, human_duration, human_size
 
+EXIT_TEMPLATE = 64  # the docker CLI's exit for a --format it cannot parse
+
 if TYPE_CHECKING:
     from dockyard.engine.system import ContainerUsage, DiskUsage, PruneReport, SystemInfo
 
@@ -41,7 +43,7 @@ def info_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "info", 0, at_most=True)
     info = ctx.engine.system.info()
     if args.format:
-        sys.stdout.write(render(args.format, [info_document(info)], {}))
+        sys.stdout.write(_formatted(args.format, [info_document(info)], {}))
         return 0
     sys.stdout.write(info_text(info))
     return 0
@@ -113,8 +115,17 @@ def df_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if args.verbose and not args.format:
         sys.stdout.write(df_verbose(usage, time.time()))
         return 0
-    sys.stdout.write(render(args.format or DF_FORMAT, df_rows(usage), DF_HEADERS))
+    sys.stdout.write(_formatted(args.format or DF_FORMAT, df_rows(usage), DF_HEADERS))
     return 0
+
+
+def _formatted(fmt: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
+    from dockyard.cli.gotemplate import TemplateError
+
+    try:
+        return render(fmt, rows, headers)
+    except TemplateError as exc:
+        raise UsageError(f"template parsing error: {exc}", EXIT_TEMPLATE) from None
 
 
 def _percent(reclaimable: int, total: int) -> str:
