@@ -142,6 +142,7 @@ def _prune_scenario(run, label: str, tar: Path) -> None:  # type: ignore[no-unty
     run("volume", "create", "--label", label, "dyk-prune-v")
 
 
+@pytest.mark.docker
 def test_prune_removes_what_dockers_does(dockerd, dockyard: Dockyard, busybox_tar: Path) -> None:  # type: ignore[no-untyped-def]
     label = "dyk-test=prune"
     _prune_scenario(dockyard, label, busybox_tar)
