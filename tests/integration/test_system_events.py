@@ -203,6 +203,7 @@ def test_container_network_and_volume_events(dockyard: Dockyard, busybox_tar: Pa
     ]  # fmt: skip
     assert _events(dockyard, "--filter", "volume=evvol") == [
         ("volume", "create", "evvol", "driver=local"), ("volume", "create", "evvol", "driver=local"),  # create -v too, as Docker
-        ("volume", "destroy", "evvol", "driver=local"),
+        ("volume", "mount", "evvol", f"container={cid}, destination=/data, driver=local, propagation=, read/write=true"),
+        ("volume", "unmount", "evvol", f"container={cid}, driver=local"), ("volume", "destroy", "evvol", "driver=local"),
     ]  # fmt: skip
     assert [a for _, a, _, _ in _events(dockyard, "--filter", "container=ev2", "--filter", "event=die")] == []  # named ev1 then

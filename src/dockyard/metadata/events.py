@@ -88,6 +88,18 @@ def container_event(db: Database, action: str, cid: str, name: str, doc: Mapping
     record(db, "container", action, cid, {**labels, "image": str(doc.get("Image", "")), "name": name, **extra})
 
 
+def volume_events(db: Database, action: str, cid: str, volumes: list[dict[str, Any]]) -> None:
+    """Docker's volume ``mount``/``unmount`` events for a container's volumes (``volumes``: its record's list)."""
+    for v in volumes:
+        if v.get("type", "bind") != "volume":
+            continue
+        attributes = {"container": cid, "driver": str(v.get("driver", "local"))}
+        if action == "mount":
+            read_write = "false" if v.get("readonly") else "true"
+            attributes |= {"destination": str(v["destination"]), "propagation": "", "read/write": read_write}
+        record(db, "volume", action, str(v["name"]), attributes)
+
+
 class EventReader:
     """Reads the log over a connection of its own, read-only: a follower's polls never queue behind writers."""
 

@@ -30,7 +30,7 @@ from dockyard.errors import (
 )
 from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
-from dockyard.metadata.events import container_event
+from dockyard.metadata.events import container_event, volume_events
 from dockyard.oci.digest import Digest
 from dockyard.runtime import monitor as mon
 from dockyard.runtime import resources, rootfs, spawn
@@ -337,6 +337,7 @@ class ContainerStore:
             if self.networking is not None:
                 sandbox = self.networking.attach(cid, container.name, container.record, paths.hosts)
             self._prepare(container, paths, str(sandbox.netns) if sandbox else None)
+            volume_events(self.db, "mount", cid, container.record.get("Volumes", []))
 
             def started(pid: int) -> None:
                 state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano(), OOMKilled=False)
@@ -358,6 +359,7 @@ class ContainerStore:
                 if self.networking is not None:
                     self.networking.detach(cid, sandbox.sockets if sandbox else None)
                 rootfs.unmount_rootfs(paths)
+                volume_events(self.db, "unmount", cid, container.record.get("Volumes", []))
             finally:
                 write_state(paths, state)
                 server.end_run(state["ExitCode"])
