@@ -10,10 +10,12 @@ from dockyard.cli.context import Parser
 from dockyard.cli.main import (
     CONTAINER_COMMANDS,
     IMAGE_COMMANDS,
+    SYSTEM_COMMANDS,
     build_parser,
     command_word,
     register_containers,
     register_images,
+    register_system,
 )
 
 
@@ -31,8 +33,9 @@ def _commands(parser: argparse.ArgumentParser) -> set[str]:
 def test_tables_match_the_modules() -> None:
     images = _registered(register_images) - {"inspect"}  # inspect needs both families
     containers = _registered(register_containers)
-    assert images == IMAGE_COMMANDS and containers == CONTAINER_COMMANDS
-    assert not images & containers
+    system = _registered(register_system)
+    assert images == IMAGE_COMMANDS and containers == CONTAINER_COMMANDS and system == SYSTEM_COMMANDS
+    assert not images & containers and not system & (images | containers)
 
 
 @pytest.mark.parametrize(("argv", "word"), [
@@ -45,7 +48,8 @@ def test_command_word(argv: list[str], word: str | None) -> None:
 
 def test_family_parsers() -> None:
     everything = _commands(build_parser())
-    assert everything == IMAGE_COMMANDS | CONTAINER_COMMANDS | {"inspect"}
+    assert everything == IMAGE_COMMANDS | CONTAINER_COMMANDS | SYSTEM_COMMANDS | {"inspect"}
+    assert _commands(build_parser("info")) == SYSTEM_COMMANDS
     assert _commands(build_parser("run")) == CONTAINER_COMMANDS
     assert _commands(build_parser("images")) == IMAGE_COMMANDS | {"inspect"}
     assert _commands(build_parser("inspect")) == everything

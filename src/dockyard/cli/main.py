@@ -29,6 +29,7 @@ CONTAINER_COMMANDS = frozenset({
     "network", "pause", "port", "ps", "rename", "restart", "rm", "run", "start", "stats", "stop", "top", "unpause",
     "update", "volume", "wait",
 })  # fmt: skip
+SYSTEM_COMMANDS = frozenset({"events", "info", "system"})
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--root", "--storage-driver", "-s"})
 
 
@@ -68,6 +69,12 @@ def register_containers(commands: argparse._SubParsersAction) -> None:
     container_files.register_container_group(commands)  # last: it aliases the container commands above
 
 
+def register_system(commands: argparse._SubParsersAction) -> None:
+    from dockyard.cli import events, system
+
+    system.register(commands, events.add_args)
+
+
 def build_parser(command: str | None = None) -> Parser:
     """Every command, or only the family ``command`` belongs to."""
     parser = Parser(prog="dockyard", description="Docker's image and container management")
@@ -76,10 +83,12 @@ def build_parser(command: str | None = None) -> Parser:
     parser.add_argument("-D", "--debug", action="store_true", help="show tracebacks")
     parser.add_argument("-v", "--version", action="version", version=f"dockyard version {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    if command not in CONTAINER_COMMANDS:
+    if command not in CONTAINER_COMMANDS | SYSTEM_COMMANDS:
         register_images(commands)
-    if command not in IMAGE_COMMANDS:
+    if command not in IMAGE_COMMANDS | SYSTEM_COMMANDS:
         register_containers(commands)
+    if command not in IMAGE_COMMANDS | CONTAINER_COMMANDS:
+        register_system(commands)
     return parser
 
 

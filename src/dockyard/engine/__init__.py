@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from dockyard.engine.build import BuildService
     from dockyard.engine.registry import PullPolicy, PullProgress, RegistryService
     from dockyard.image.store import Image
+    from dockyard.engine.events import EventLog
+    from dockyard.engine.system import SystemService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -94,6 +97,20 @@ class Engine:
         from dockyard.runtime.volumes import VolumeStore
 
         return VolumeStore(self.root / "volumes", self.db)
+
+    @cached_property
+    def events(self) -> EventLog:
+        """The event log (engine/events.py): what commands did, for ``events``."""
+        from dockyard.engine.events import EventLog
+
+        return EventLog(self.db)
+
+    @cached_property
+    def system(self) -> SystemService:
+        """``info``, ``system df`` and ``system prune`` (engine/system.py)."""
+        from dockyard.engine.system import SystemService
+
+        return SystemService(self)
 
     def _try_exclusive(self) -> bool:
         try:

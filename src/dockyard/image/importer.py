@@ -69,4 +69,7 @@ def import_image(
         store.layers.discard(staged)
         raise
     image_id, _ = store.add(config, staged, tags=[tag] if tag else [])
+    if tag:
+        store.log_event("tag", str(image_id), tag.familiar)
+    store.log_event("import", str(image_id), str(image_id))
     return image_id

@@ -112,6 +112,7 @@ def _store_image(
         job.expected_diff_id = diff_id
     staged = store.layers.stage(None, jobs, progress)
     image_id, moved = store.add(config_raw, staged, tags=tags)
+    store.log_event("load", str(image_id), str(image_id))
     for ref, old in moved:
         result.renamed.append(
             f"The image {ref.familiar} already exists, renaming the old one with ID {old} to empty string"

@@ -127,6 +127,8 @@ def save_images(store: ImageStore, names: list[str], out: BinaryIO) -> None:
     if repositories:
         tar.file("repositories", canonical_json(repositories) + b"\n", 0)
     tar.close()
+    for selection in selections:
+        store.log_event("save", str(selection.image.id), str(selection.image.id))
 
 
 def _oci_manifest(image: Image, store: ImageStore) -> bytes:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dockyard.content.store import ContentStore
-from dockyard.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
+from dockyard.errors import ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
 from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
 from dockyard.metadata.db import Database, ImageRow
 from dockyard.oci.config import ImageConfig
@@ -163,6 +163,7 @@ class ImageStore:
             raise InvalidArgumentError("refusing to create a tag with a digest reference")
         with self.db.transaction():
             self.db.set_ref(str(ref), row.id, "tag")
+            self.log_event("tag", row.id, ref.familiar)
 
     # removal -------------------------------------------------------------------
 
@@ -186,6 +187,7 @@ class ImageStore:
                 for target in targets:
                     self.db.delete_ref(target)
                     untagged.append(parse_docker_ref(target).familiar)
+                    self.log_event("untag", row.id, row.id)
                 if self.db.refs(row.id):
                     return Removal(untagged, deleted)
             else:
@@ -203,6 +205,7 @@ class ImageStore:
             for r in self.db.refs(row.id):
                 self.db.delete_ref(r.name)
                 untagged.append(parse_docker_ref(r.name).familiar)
+                self.log_event("untag", row.id, row.id)
             removed_layers += self._delete(row, deleted, prune)
         self.layers.cleanup(removed_layers)
         for image_id in self._deleted_configs:
@@ -224,6 +227,7 @@ class ImageStore:
         freed: list[str] = []
         current: ImageRow | None = row
         while current is not None:
+            self.log_event("delete", current.id, current.id)
             layers = self.db.delete_image(current.id)
             self._deleted_configs.append(current.id)
             # compressed blobs a pull kept for a layer no longer stored go with it
@@ -250,6 +254,19 @@ class ImageStore:
             removals.append(self.remove(image.row.id, force=True))
         remaining = {row.chain_id for row in self.db.layers()}
         return removals, sum(size for chain, size in freed_before.items() if chain not in remaining)
+
+    # events --------------------------------------------------------------------
+
+    def log_event(self, action: str, image_id: str, name: str, actor: str | None = None) -> None:
+        """Docker's image event: the image's labels plus ``name``; the actor is the image ID unless given
+        (pull and push name the reference). Inside a transaction it commits with the change."""
+        from dockyard.metadata.events import record  # not at import: ``images`` and ``inspect`` emit nothing
+
+        try:
+            labels = self.config(image_id).labels
+        except (DockyardError, OSError, ValueError):
+            labels = {}
+        record(self.db, "image", action, actor or image_id, {**labels, "name": name})
 
 
 def _repo(ref_name: str) -> str:

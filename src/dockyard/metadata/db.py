@@ -32,6 +32,8 @@ Schema (``PRAGMA user_version`` is the number of migrations applied):
                 source checksums; or lease:<pid>:<token>:<chain ID>, a running build's hold),
                 chain_id NULL (NULL: the step changed nothing), diff_id, created RFC 3339,
                 added; one layer reference per row
+    events      (metadata/events.py) id PK, time_nano, type, action, actor, attributes JSON;
+                the newest 10,000 kept
 
 Every multi-step change runs in one ``transaction()`` (BEGIN IMMEDIATE), so
 a crash leaves the old state or the new one; WAL lets readers run beside
@@ -116,6 +118,18 @@ MIGRATIONS: tuple[str, ...] = (
         added    REAL NOT NULL
     );
     CREATE INDEX build_cache_by_chain ON build_cache(chain_id);
+    """,
+    # 4: the event log (metadata/events.py), bounded by its writer
+    """
+    CREATE TABLE events (
+        id         INTEGER PRIMARY KEY,
+        time_nano  INTEGER NOT NULL,
+        type       TEXT NOT NULL,
+        action     TEXT NOT NULL,
+        actor      TEXT NOT NULL,
+        attributes TEXT NOT NULL
+    );
+    CREATE INDEX events_by_time ON events(time_nano);
     """,
 )
 

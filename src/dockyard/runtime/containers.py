@@ -30,6 +30,7 @@ from dockyard.errors import (
 )
 from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
+from dockyard.metadata.events import container_event, volume_events
 from dockyard.oci.digest import Digest
 from dockyard.runtime import monitor as mon
 from dockyard.runtime import resources, rootfs, spawn
@@ -264,6 +265,7 @@ class ContainerStore:
                     if self.db.image(image_id) is None:  # removed since we resolved it
                         raise NotFoundError(f"No such image: {opts.image}")
                     conn.execute("INSERT INTO containers VALUES (?,?,?,?,?)", (cid, name, image_id, created, json.dumps(record)))
+                    container_event(self.db, "create", cid, name, record)
                     if top:
                         self.db.acquire_layer(top)
                 return
@@ -335,10 +337,12 @@ class ContainerStore:
             if self.networking is not None:
                 sandbox = self.networking.attach(cid, container.name, container.record, paths.hosts)
             self._prepare(container, paths, str(sandbox.netns) if sandbox else None)
+            volume_events(self.db, "mount", cid, container.record.get("Volumes", []))
 
             def started(pid: int) -> None:
                 state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano(), OOMKilled=False)
                 write_state(paths, state)
+                container_event(self.db, "start", cid, container.name, container.record)
                 spawn.release_stderr()  # tells a waiting ``run -d``/``start`` that it runs
 
             def exited() -> None:
@@ -355,6 +359,7 @@ class ContainerStore:
                 if self.networking is not None:
                     self.networking.detach(cid, sandbox.sockets if sandbox else None)
                 rootfs.unmount_rootfs(paths)
+                volume_events(self.db, "unmount", cid, container.record.get("Volumes", []))
             finally:
                 write_state(paths, state)
                 server.end_run(state["ExitCode"])
@@ -373,6 +378,7 @@ class ContainerStore:
             began = time.monotonic()
             code = mon.run_container(container.id, paths, runtime, server, started, exited)
             state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
+            container_event(self.db, "die", container.id, self.get(container.id).name, container.record, exitCode=str(code))
             policy = restart_policy(self.get(container.id).record["HostConfig"])  # ``update --restart`` may change it
             if not policy.should_restart(code, state["RestartCount"], marker.exists()):
                 return code
@@ -450,11 +456,15 @@ class ContainerStore:
                 number = str(parse_signal(sig))  # an image's STOPSIGNAL may be any of Docker's spellings
             except InvalidArgumentError:
                 number = "TERM"
+            container_event(self.db, "kill", container.id, container.name, container.record, signal=number)
             signal_container(runtime, container, number)
             if self._wait_exit(container.id, wait):
+                container_event(self.db, "stop", container.id, container.name, container.record)
                 return
+        container_event(self.db, "kill", container.id, container.name, container.record, signal="9")
         signal_container(runtime, container, "KILL")
         self._wait_exit(container.id, 30)
+        container_event(self.db, "stop", container.id, container.name, container.record)
 
     def _wait_exit(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -494,6 +504,8 @@ class ContainerStore:
         freed: list[str] = []
         with self.db.transaction() as conn:
             gone = conn.execute("DELETE FROM containers WHERE id=?", (container.id,)).rowcount == 0
+            if not gone:
+                container_event(self.db, "destroy", container.id, container.name, container.record)
             image = self.db.image(container.image_id)
             if not gone and image and image.top_layer:
                 freed = [row.cache_id for row in self.db.release_layer(image.top_layer)]

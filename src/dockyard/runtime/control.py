@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
+from dockyard.metadata.events import container_event
 from dockyard.runtime import resources
 from dockyard.runtime.isolation import parse_signal
 from dockyard.runtime.names import VALID_NAME
@@ -42,6 +43,7 @@ def kill(store: ContainerStore, container: Container, sig: str = "KILL") -> None
     mark_stopped(store.paths(container.id))
     if container.state.get("Status") == "restarting":
         return  # no process now: the mark is enough, its monitor starts none again
+    container_event(store.db, "kill", container.id, container.name, container.record, signal=str(number))
     if not signal_container(store.runtime(container.record), container, str(number)):
         raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
 
@@ -55,12 +57,14 @@ def pause(store: ContainerStore, container: Container) -> None:
     if status != "running":
         raise _not_running(container)
     store.runtime(container.record).pause(container.id)
+    container_event(store.db, "pause", container.id, container.name, container.record)
 
 
 def unpause(store: ContainerStore, container: Container) -> None:
     if container.state.get("Status") != "paused":
         raise ConflictError(f"Container {container.id} is not paused")
     store.runtime(container.record).resume(container.id)
+    container_event(store.db, "unpause", container.id, container.name, container.record)
 
 
 def rename(store: ContainerStore, container: Container, new_name: str) -> None:
@@ -72,6 +76,7 @@ def rename(store: ContainerStore, container: Container, new_name: str) -> None:
     try:
         with store.db.transaction() as conn:
             conn.execute("UPDATE containers SET name=? WHERE id=?", (new_name, container.id))
+            container_event(store.db, "rename", container.id, new_name, container.record, oldName="/" + container.name)
     except sqlite3.IntegrityError:
         other = store.get(new_name).id
         raise ConflictError(

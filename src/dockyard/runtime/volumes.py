@@ -37,6 +37,7 @@ from dockyard.errors import (
     StorageError,
 )
 from dockyard.metadata.db import Database
+from dockyard.metadata.events import record as record_event
 from dockyard.runtime import fsview
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.rootfs import secure_join
@@ -247,6 +248,7 @@ class VolumeStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        record_event(self.db, "volume", "create", name, {"driver": str(meta["Driver"])})  # Docker: for an existing one too
         return self.get(name)
 
     def users(self, name: str) -> list[str]:
@@ -269,6 +271,7 @@ class VolumeStore:
             if not force:
                 raise VolumeNotFoundError(name) from None
             return
+        record_event(self.db, "volume", "destroy", name, {"driver": "local"})
         shutil.rmtree(doomed, ignore_errors=True)
 
     def prune(self, select: Callable[[Volume], bool]) -> tuple[list[str], int]:

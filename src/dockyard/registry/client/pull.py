@@ -176,6 +176,7 @@ class Puller:
         before = self.store.db.ref(str(named))
         image_id, _ = self.store.add(config_raw, staged, tags=[ref] if ref.digest is None else [], digests=[repo_digest])
         self._remember(resolved, diff_ids)
+        self.store.log_event("pull", str(image_id), named.familiar_name, actor=named.familiar)
         updated = before is None or before.image_id != str(image_id)
         self.sink(Event("", f"Digest: {resolved.digest}"))
         return PullResult(ref, image_id, resolved.digest, updated)

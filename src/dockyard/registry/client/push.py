@@ -185,6 +185,7 @@ class Pusher:
         self.store.content.write(raw)
         self._record(image, target.name_only().with_digest(digest))
         self.sink(Event("", f"{tag}: digest: {digest} size: {len(raw)}"))
+        self.store.log_event("push", str(image.id), target.familiar_name, actor=target.familiar)
         return PushResult(target, digest, len(raw))
 
     def _place(self, repo: Repository, short: str, candidates: list[Blob], local: Blob | None, mounts: dict[Digest, list[str]], blobs: list[Blob | None], i: int, placed: threading.Event) -> None:

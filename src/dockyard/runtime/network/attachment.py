@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import ConflictError, InvalidArgumentError
+from dockyard.metadata.events import record as record_event
 from dockyard.runtime.network.hosts import parse_extra_host, render, write_in_place
 from dockyard.runtime.network.ports import (
     PortBinding,
@@ -166,10 +167,19 @@ class ContainerNetworking:
         if not links and record["HostConfig"]["NetworkMode"] in ("host", "none"):
             return None
         member = Member(name, record["Config"]["Hostname"], hosts, tuple(record["HostConfig"].get("ExtraHosts") or ()))
-        return self.sandboxes.attach(cid, member, links, self.sandboxes.published)
+        sandbox = self.sandboxes.attach(cid, member, links, self.sandboxes.published)
+        self._events("connect", cid, self.describe(cid))
+        return sandbox
 
     def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> None:
+        joined = self.describe(cid)  # empty once detached: a second call reports nothing
         self.sandboxes.detach(cid, sockets)
+        self._events("disconnect", cid, joined)
+
+    def _events(self, action: str, cid: str, joined: dict[str, dict[str, Any]]) -> None:
+        """Docker's network connect/disconnect events, one per network the sandbox joined (all bridges)."""
+        for name, endpoint in joined.items():
+            record_event(self.networks.db, "network", action, endpoint["NetworkID"], {"container": cid, "name": name, "type": "bridge"})
 
     def sweep(self, alive: Callable[[str], bool]) -> None:
         """Detach every sandbox whose container is not running (crashed monitors, removed containers)."""
@@ -196,6 +206,7 @@ class ContainerNetworking:
         if running:
             self.sandboxes.connect(cid, Link(net.name, aliases))
         self._save(cid, [*entries, {"network": net.name, "aliases": list(aliases), "connected": True}])
+        self._events("connect", cid, {net.name: {"NetworkID": net.id}})
 
     def disconnect(self, cid: str, record: dict[str, Any], network: str, running: bool) -> None:
         net = self.networks.get(network)
@@ -206,6 +217,7 @@ class ContainerNetworking:
         if running:
             self.sandboxes.disconnect(cid, net.name)
         self._save(cid, [e for e in entries if e["network"] != net.name])
+        self._events("disconnect", cid, {net.name: {"NetworkID": net.id}})
 
     def describe(self, cid: str) -> dict[str, dict[str, Any]]:
         return self.sandboxes.describe(cid)

@@ -34,6 +34,7 @@ from dockyard.errors import (
     NotFoundError,
 )
 from dockyard.metadata.db import Database
+from dockyard.metadata.events import record as record_event
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
 from dockyard.runtime.network.iptables import (
@@ -195,6 +196,7 @@ class NetworkStore:
                 with self.db.transaction() as conn:
                     conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
                                  (nid, spec.name, "bridge", rfc3339_nano(), json.dumps(config)))
+                    record_event(self.db, "network", "create", nid, {"name": spec.name, "type": "bridge"})
             except BaseException as exc:
                 _ip("link", "del", config["bridge"], check=False)
                 drop_network_rules(cni_name(nid))
@@ -230,6 +232,7 @@ class NetworkStore:
             raise ConflictError(f"error while removing network: network {net.name} id {net.id} has active endpoints")
         with self.db.transaction() as conn:
             conn.execute("DELETE FROM networks WHERE id=?", (net.id,))
+            record_event(self.db, "network", "destroy", net.id, {"name": net.name, "type": net.driver})
         if net.bridge:
             _ip("link", "del", net.bridge, check=False)
         drop_network_rules(cni_name(net.id))
