@@ -9,6 +9,7 @@ directories no metadata row names.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import sys
@@ -25,6 +26,8 @@ from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
 
 if TYPE_CHECKING:
+    from dockyard.engine.networks import NetworkService
+    from dockyard.engine.volumes import VolumeService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -89,6 +92,19 @@ class Engine:
         from dockyard.runtime.volumes import VolumeStore
 
         return VolumeStore(self.root / "volumes", self.db)
+
+    @functools.cached_property
+    def network_service(self) -> NetworkService:
+        """``network ls`` reads rows only; the CNI and container runtime load when an operation needs them."""
+        from dockyard.engine.networks import NetworkService
+
+        return NetworkService(self.db, lambda: self.networking, lambda: self.containers)
+
+    @functools.cached_property
+    def volume_service(self) -> VolumeService:
+        from dockyard.engine.volumes import VolumeService
+
+        return VolumeService(self.volumes, self.db)
 
     def _try_exclusive(self) -> bool:
         try:
