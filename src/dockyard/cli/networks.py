@@ -8,7 +8,7 @@ import sys
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.format import render, to_json
-from dockyard.engine.networks import NetworkCreateOptions, NetworkFilters
+from dockyard.engine.networks import NetworkFilters, NetworkSpec
 from dockyard.errors import DockyardError, NotFoundError
 
 LS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -77,7 +77,7 @@ def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if len(args.subnet) > 1 or len(args.gateway) > 1:
         raise UsageError("dockyard: only one --subnet and one --gateway are supported", EXIT_ERROR)
     labels = dict((lbl.split("=", 1) + [""])[:2] for lbl in args.label)
-    spec = NetworkCreateOptions(args.args[0], args.driver, (args.subnet or [None])[0], (args.gateway or [None])[0],
+    spec = NetworkSpec(args.args[0], args.driver, (args.subnet or [None])[0], (args.gateway or [None])[0],
                        args.internal, labels)
     if spec.gateway and not spec.subnet:
         print("every ip-range or gateway must have a corresponding subnet", file=sys.stderr)

@@ -8,12 +8,12 @@ fast.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.errors import InvalidArgumentError, NotFoundError
 from dockyard.metadata.db import Database
-from dockyard.metadata.networks import Network, get_network, list_networks
+from dockyard.metadata.networks import Network, NetworkSpec, get_network, list_networks
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container, ContainerStore
@@ -21,16 +21,6 @@ if TYPE_CHECKING:
 
 PortMap = dict[str, list[dict[str, str]] | None]  # NetworkSettings.Ports: "80/tcp" -> [{HostIp, HostPort}]
 NETWORK_FILTERS = frozenset({"name", "id", "driver", "type", "label"})
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkCreateOptions:
-    name: str
-    driver: str = "bridge"
-    subnet: str | None = None
-    gateway: str | None = None
-    internal: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +145,8 @@ class NetworkService:
 
     # networks --------------------------------------------------------------------------
 
-    def create(self, opts: NetworkCreateOptions) -> Network:
-        from dockyard.runtime.network.store import NetworkSpec
-
-        spec = NetworkSpec(opts.name, opts.driver, opts.subnet, opts.gateway, opts.internal, dict(opts.labels))
+    def create(self, spec: NetworkSpec) -> Network:
+        """Raises ConflictError (name taken, subnet overlaps), InvalidArgumentError, NotFoundError (driver)."""
         return self._networking().networks.create(spec)
 
     def list(self, filters: NetworkFilters = NetworkFilters()) -> list[Network]:

@@ -60,6 +60,18 @@ class Network:
         return self.name in PREDEFINED
 
 
+@dataclass(frozen=True, slots=True)
+class NetworkSpec:
+    """What ``network create`` asks for: the options the engine takes and the runtime builds a network from."""
+
+    name: str
+    driver: str = "bridge"
+    subnet: str | None = None
+    gateway: str | None = None
+    internal: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
+
+
 def _read(db: Database, sql: str, params: tuple[str, ...] = ()) -> list[Network]:
     # a plain read: no BEGIN IMMEDIATE, so listing never queues behind a writer
     rows = db._conn.execute(sql, params).fetchall()

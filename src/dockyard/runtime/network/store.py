@@ -22,7 +22,6 @@ import secrets
 import shutil
 import subprocess
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,6 +34,7 @@ from dockyard.errors import (
 from dockyard.metadata.db import Database
 from dockyard.metadata.networks import (
     Network,
+    NetworkSpec,
     delete_network,
     get_network,
     insert_network,
@@ -52,18 +52,6 @@ from dockyard.runtime.network.iptables import (
 )
 
 ALIAS_PREFIX = "dockyard:"
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkSpec:
-    """``network create``'s flags."""
-
-    name: str
-    driver: str = "bridge"
-    subnet: str | None = None
-    gateway: str | None = None
-    internal: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
