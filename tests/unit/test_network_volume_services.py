@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from dockyard.engine.network_json import network_json
-from dockyard.engine.networks import NetworkFilters, NetworkReport
+from dockyard.engine.network_reports import NetworkReport
+from dockyard.engine.networks import NetworkFilters
 from dockyard.engine.volume_json import inspect_mounts, volume_json
 from dockyard.engine.volumes import PRUNE_FILTERS, VolumeCreateOptions, VolumeFilters, VolumeService
 from dockyard.errors import ConflictError, InvalidArgumentError

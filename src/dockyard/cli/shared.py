@@ -10,7 +10,7 @@ from dockyard.cli.context import Context, UsageError
 from dockyard.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from dockyard.engine.networks import PortMap
+    from dockyard.engine.network_reports import PortMap
     from dockyard.runtime.containers import Container
     from dockyard.runtime.network.attachment import NetworkOptions
 

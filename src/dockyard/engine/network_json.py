@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 from typing import TYPE_CHECKING, Any
 
-from dockyard.engine.networks import LiveEndpoint
-
 if TYPE_CHECKING:
-    from dockyard.engine.networks import ContainerEndpoint, ContainerNetworks, NetworkReport
+    from dockyard.engine.network_reports import ContainerEndpoint, ContainerNetworks, NetworkReport
 
 DEFAULT_BRIDGE_OPTIONS = {
     "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
@@ -51,6 +49,8 @@ def host_config(record: dict[str, Any]) -> dict[str, Any]:
 def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
     user = e.network not in ("bridge", "host", "none")
     ipam = {"IPv4Address": e.ip} if e.ip else ({} if e.connected else None)
+    from dockyard.engine.network_reports import LiveEndpoint
+
     live = e.live or LiveEndpoint()
     return {"IPAMConfig": ipam, "Links": None,
             "Aliases": [*e.aliases, cid[:12]] if user else None, "NetworkID": e.network_id,
@@ -61,6 +61,8 @@ def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
 
 def network_settings(report: ContainerNetworks, cid: str) -> dict[str, Any]:
     """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
+    from dockyard.engine.network_reports import LiveEndpoint
+
     top = report.bridge or LiveEndpoint()
     key = report.sandbox_key
     return {

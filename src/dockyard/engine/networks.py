@@ -1,9 +1,9 @@
 """The network service: ``network create/ls/inspect/rm/prune/connect/disconnect`` and what ``ps``,
 ``inspect`` and ``port`` show of a container's networks, with typed options in and typed reports out.
 
-Listing reads the ``networks`` rows alone; bridges, CNI and the container
-runtime load only when an operation touches them, so ``network ls`` starts
-fast.
+Listing reads the ``networks`` rows alone; bridges, CNI, the container
+runtime and the report types (``network_reports``) load only when an
+operation touches them, so ``network ls`` starts fast.
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ from dockyard.metadata.db import Database
 from dockyard.metadata.networks import Network, NetworkSpec, get_network, list_networks
 
 if TYPE_CHECKING:
+    from dockyard.engine.network_reports import (
+        ContainerNetworks,
+        LiveEndpoint,
+        NetworkPruneReport,
+        NetworkReport,
+        PortMap,
+    )
     from dockyard.runtime.containers import Container, ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 
-PortMap = dict[str, list[dict[str, str]] | None]  # NetworkSettings.Ports: "80/tcp" -> [{HostIp, HostPort}]
 NETWORK_FILTERS = frozenset({"name", "id", "driver", "type", "label"})
 
 
@@ -52,61 +58,6 @@ def _term(net: Network, key: str, value: str) -> bool:
         return (value == "builtin") == net.predefined
     label, sep, wanted = value.partition("=")
     return label in net.labels and (not sep or net.labels[label] == wanted)
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkMember:
-    """A running container on a network (``network inspect``'s Containers)."""
-
-    container_id: str
-    name: str
-    mac: str
-    ipv4: str  # address/prefix
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkReport:
-    network: Network
-    members: tuple[NetworkMember, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkPruneReport:
-    deleted: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveEndpoint:
-    """What a running container has on one network (its sandbox's record)."""
-
-    endpoint_id: str = ""
-    gateway: str = ""
-    ip_address: str = ""
-    prefix_len: int = 0
-    mac: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerEndpoint:
-    """One network a container is on: from its mode, or from ``network connect``."""
-
-    network: str
-    network_id: str  # "" when the network is gone
-    aliases: tuple[str, ...]
-    ip: str  # the address asked with --ip
-    connected: bool  # True: added by ``network connect``
-    live: LiveEndpoint | None  # None: not attached (the container is not running)
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerNetworks:
-    """A container's networks: ``ps``'s NETWORKS and PORTS, ``inspect``'s NetworkSettings."""
-
-    mode: str  # HostConfig.NetworkMode
-    endpoints: tuple[ContainerEndpoint, ...]
-    ports: PortMap
-    sandbox_key: str  # "" when not attached
-    bridge: LiveEndpoint | None  # the default bridge's endpoint: inspect's top-level address fields
 
 
 def run_network_options(publish: list[str], publish_all: bool, expose: list[str], add_host: list[str],
@@ -154,6 +105,8 @@ class NetworkService:
 
     def inspect(self, name: str) -> NetworkReport:
         """Raises NetworkNotFoundError. The default bridge gets its device and subnet on first use."""
+        from dockyard.engine.network_reports import NetworkMember, NetworkReport
+
         networking = self._networking()
         net = get_network(self.db, name)
         if net.name == "bridge":
@@ -170,6 +123,8 @@ class NetworkService:
 
     def prune(self, filters: NetworkFilters = NetworkFilters()) -> NetworkPruneReport:
         """Every custom network the filters pick that no running container is on."""
+        from dockyard.engine.network_reports import NetworkPruneReport
+
         deleted = []
         for net in self.list(filters):
             if not net.predefined and not self._active(net):
@@ -219,6 +174,8 @@ class NetworkService:
 
     def of_container(self, c: Container, *, ids: bool = True) -> ContainerNetworks:
         """``ids=False`` leaves ``network_id`` empty (``ps`` shows names only)."""
+        from dockyard.engine.network_reports import ContainerEndpoint, ContainerNetworks
+
         networking = self._networking()
         mode = c.record["HostConfig"].get("NetworkMode", "none")
         attached = self._attached(c)
@@ -244,5 +201,7 @@ class NetworkService:
 
 
 def _live(doc: dict[str, Any]) -> LiveEndpoint:
+    from dockyard.engine.network_reports import LiveEndpoint
+
     return LiveEndpoint(doc.get("EndpointID", ""), doc.get("Gateway", ""), doc.get("IPAddress", ""),
                         doc.get("IPPrefixLen", 0), doc.get("MacAddress", ""))
