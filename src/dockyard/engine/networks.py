@@ -149,6 +149,7 @@ class NetworkService:
         self._networking().connect(c.id, c.name, c.record, network, aliases, c.running)
 
     def disconnect(self, network: str, container: str, *, force: bool = False) -> None:
+        """``force``: Docker's flag, accepted; a disconnect here never needs it."""
         c = self._containers().get(container)
         self._networking().disconnect(c.id, c.record, network, c.running)
 
