@@ -118,8 +118,8 @@ def test_inspect_mounts() -> None:
 
 
 def test_listing_imports_no_runtime_machinery(tmp_path: Path) -> None:
-    """What ``network ls`` and ``volume ls`` run, in a fresh interpreter: the CLI modules and the services' lists
-    load nothing heavy beyond what the composition root (``dockyard.engine``) itself imports."""
+    """What ``network ls``, ``volume ls`` and ``ps``'s network columns run, in a fresh interpreter: they load
+    nothing heavy beyond what the composition root (``dockyard.engine``) itself imports."""
     code = f"""
 import sys
 from pathlib import Path
@@ -133,7 +133,13 @@ from dockyard.runtime.volumes import VolumeStore
 db = Database(Path({str(tmp_path)!r}) / "m.db")
 def fail():
     raise AssertionError("listing loaded the runtime")
-assert len(NetworkService(db, fail, fail).list()) == 3
+service = NetworkService(db, Path({str(tmp_path)!r}) / "network", fail, fail)
+assert len(service.list()) == 3
+class Stopped:  # what ps hands over: a container record (a stand-in for runtime.containers.Container)
+    id, running = "c" * 64, False
+    record = {{"HostConfig": {{"NetworkMode": "default"}}, "Config": {{}}, "Networking": {{"Aliases": ["web"]}}}}
+report = service.of_container(Stopped(), ids=False)
+assert [(e.network, e.aliases, e.live) for e in report.endpoints] == [("bridge", ("web",), None)], report
 VolumeService(VolumeStore(Path({str(tmp_path)!r}) / "volumes", db), db).list(VolumeFilters.parse(["dangling=1"]))
 print(" ".join(m for m in {HEAVY!r} if m in sys.modules and m not in root))
 """

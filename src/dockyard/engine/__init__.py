@@ -95,10 +95,10 @@ class Engine:
 
     @functools.cached_property
     def network_service(self) -> NetworkService:
-        """``network ls`` reads rows only; the CNI and container runtime load when an operation needs them."""
+        """``network ls`` and ``ps`` read rows and files only; CNI and the container runtime load when needed."""
         from dockyard.engine.networks import NetworkService
 
-        return NetworkService(self.db, lambda: self.networking, lambda: self.containers)
+        return NetworkService(self.db, self.root / "network", lambda: self.networking, lambda: self.containers)
 
     @functools.cached_property
     def volume_service(self) -> VolumeService:

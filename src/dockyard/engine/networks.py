@@ -9,11 +9,13 @@ operation touches them, so ``network ls`` starts fast.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.errors import InvalidArgumentError, NotFoundError
 from dockyard.metadata.db import Database
 from dockyard.metadata.networks import Network, NetworkSpec, get_network, list_networks
+from dockyard.runtime.network import records
 
 if TYPE_CHECKING:
     from dockyard.engine.network_reports import (
@@ -86,11 +88,13 @@ def check_extra_hosts(add_host: list[str]) -> None:
 
 
 class NetworkService:
-    """``networking`` and ``containers`` are called on first need: listing loads neither."""
+    """``networking`` and ``containers`` are called on first need: listing loads neither, and what ``ps``
+    and ``inspect`` show of a container comes from its network files (``home``: ``<root>/network``)."""
 
-    def __init__(self, db: Database, networking: Callable[[], ContainerNetworking],
+    def __init__(self, db: Database, home: Path, networking: Callable[[], ContainerNetworking],
                  containers: Callable[[], ContainerStore]) -> None:
         self.db = db
+        self.home = home
         self._networking = networking
         self._containers = containers
 
@@ -161,7 +165,7 @@ class NetworkService:
         return self._ports(c, self._attached(c))
 
     def _attached(self, c: Container) -> dict[str, dict[str, Any]]:
-        return self._networking().describe(c.id) if c.running else {}
+        return records.describe(self.home, c.id) if c.running else {}
 
     @staticmethod
     def _ports(c: Container, attached: dict[str, dict[str, Any]]) -> PortMap:
@@ -177,10 +181,9 @@ class NetworkService:
         """``ids=False`` leaves ``network_id`` empty (``ps`` shows names only)."""
         from dockyard.engine.network_reports import ContainerEndpoint, ContainerNetworks
 
-        networking = self._networking()
         mode = c.record["HostConfig"].get("NetworkMode", "none")
         attached = self._attached(c)
-        entries = networking.networks_of(c.id, c.record)
+        entries = records.networks_of(self.home, c.id, c.record)
         if not entries and mode in ("host", "none"):
             entries = [{"network": mode, "aliases": [], "connected": False}]
         endpoints = []
