@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +36,8 @@ from dockyard.metadata.db import Database
 from dockyard.metadata.volumes import volume_users
 from dockyard.runtime.logs import rfc3339_nano
 
-# ``volume ls`` imports this module: the mount and copy-up machinery (storage, archive, subprocess) loads on use
+# ``volume ls`` imports this module: the mount and copy-up machinery (storage, archive, subprocess) and the
+# removal tools (shutil, with its compression modules) load on use
 if TYPE_CHECKING:
     from dockyard.storage.driver import Mount
 
@@ -207,7 +206,7 @@ class VolumeStore:
         if driver != "local":
             raise InvalidArgumentError(f'create {name or ""}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         if name is None:
-            name, anonymous = secrets.token_hex(32), True
+            name, anonymous = os.urandom(32).hex(), True
         elif not _VOLUME_NAME.fullmatch(name):
             if re.fullmatch(r"[a-zA-Z0-9]?", name):
                 raise InvalidArgumentError(f"create {name}: volume name is too short, names should be at least two alphanumeric characters")
@@ -255,18 +254,22 @@ class VolumeStore:
             raise ConflictError(f"remove {name}: volume is in use - [{', '.join(users)}]")
         try:
             self.get(name)
-            doomed = self.home / f".removing-{name}-{secrets.token_hex(4)}"
+            doomed = self.home / f".removing-{name}-{os.urandom(4).hex()}"
             os.rename(self.home / name, doomed)
         except (VolumeNotFoundError, FileNotFoundError):
             if not force:
                 raise VolumeNotFoundError(name) from None
             return
+        import shutil
+
         shutil.rmtree(doomed, ignore_errors=True)
 
     def prune(self, select: Callable[[Volume], bool]) -> tuple[list[str], int]:
         """Remove unused volumes ``select`` picks; return their names and the bytes freed."""
         removed: list[str] = []
         freed = 0
+        import shutil
+
         for leftover in self.home.glob(".removing-*"):  # a removal a crash interrupted
             shutil.rmtree(leftover, ignore_errors=True)
         for volume in self.list():
