@@ -145,3 +145,17 @@ print(" ".join(m for m in {HEAVY!r} if m in sys.modules and m not in root))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_cli_modules_stay_above_the_engine() -> None:
+    """The network and volume faces parse, call the engine and print: outside TYPE_CHECKING they import only
+    CLI modules that are not commands, the engine and the error classes."""
+    import grimp
+
+    graph = grimp.build_graph("dockyard", exclude_type_checking_imports=True, cache_dir=None)
+    commands = {"dockyard.cli.networks", "dockyard.cli.volumes", "dockyard.cli.containers"}
+    for module in ("dockyard.cli.networks", "dockyard.cli.volumes", "dockyard.cli.shared"):
+        imported = graph.find_modules_directly_imported_by(module)
+        below = {m for m in imported if not m.startswith(("dockyard.cli.", "dockyard.engine")) and m != "dockyard.errors"}
+        assert not below, (module, below)
+        assert not imported & commands, (module, imported & commands)
