@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from dockyard.cli.shared import ps_ports
 from dockyard.errors import InvalidArgumentError
 from dockyard.runtime.network.hosts import parse_extra_host, render
 from dockyard.runtime.network.ports import (
@@ -13,7 +14,6 @@ from dockyard.runtime.network.ports import (
     parse_expose,
     parse_publish,
     port_bindings,
-    ps_ports,
 )
 
 

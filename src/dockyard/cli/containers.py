@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from dockyard.cli import attach, isolation, networks
+from dockyard.cli import attach, isolation, shared
 from dockyard.cli.context import (
     EXIT_ERROR,
     EXIT_USAGE,
@@ -21,6 +21,7 @@ from dockyard.cli.context import (
 from dockyard.cli.container_logs import register_logs
 from dockyard.cli.format import render, to_json
 from dockyard.cli.units import human_duration
+from dockyard.engine import network_json
 from dockyard.errors import DockyardError, ImageNotFoundError
 from dockyard.oci.config import parse_time
 
@@ -62,7 +63,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint")
     p.add_argument("-h", "--hostname")
     p.add_argument("--network", "--net", default="default")
-    networks.add_run_flags(p)
+    shared.add_network_flags(p)
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--mount", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
@@ -104,7 +105,7 @@ def _options(args: argparse.Namespace) -> Any:
     if getattr(args, "detach_keys", None):  # run's flag: refused before anything is created
         attach.parse_detach_keys(args.detach_keys)
     iso = isolation.isolation(args)
-    net = networks.network_options(args)
+    net = shared.network_options(args)
     entrypoint = None if args.entrypoint is None else tuple(filter(None, [args.entrypoint]))
     overrides = Overrides(cmd=tuple(args.cmd), entrypoint=entrypoint, env=_env(args), workdir=args.workdir, user=args.user)
     return CreateOptions(
@@ -310,12 +311,12 @@ def _listed(ctx: Context, args: argparse.Namespace) -> list[Any]:
     containers = ctx.engine.containers.list()
     if args.filter:
         from dockyard.cli.container_filters import ContainerFilter
-        from dockyard.cli.volumes import inspect_mounts
+        from dockyard.engine.volume_json import inspect_mounts
 
         store = ctx.engine.containers
         keep = ContainerFilter(
             args.filter, store.get, lambda ref: ctx.engine.images.resolve(ref).id, lambda c: inspect_mounts(c.record),
-            lambda c: networks.ps_columns(ctx, c)["Networks"].split(","),
+            lambda c: shared.network_ps_columns(ctx, c)["Networks"].split(","),
         )
         show_all = args.all or keep.shows_all or last > 0
         containers = [c for c in containers if (show_all or c.running) and keep(c)]
@@ -332,7 +333,7 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     rows = [ps_row(c, args.no_trunc, now) for c in containers]
     for row, c in zip(rows, containers):
-        row.update(networks.ps_columns(ctx, c))
+        row.update(shared.network_ps_columns(ctx, c))
     fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
     if "Size" in fmt:
         from dockyard.cli.container_files import size_column
@@ -340,7 +341,7 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         for row, c in zip(rows, containers):
             row["Size"] = size_column(ctx, c)
     if "Mounts" in fmt:
-        from dockyard.cli.volumes import mounts_column
+        from dockyard.cli.shared import mounts_column
 
         for row, c in zip(rows, containers):
             row["Mounts"] = mounts_column(c.record, args.no_trunc)
@@ -352,7 +353,7 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
-    from dockyard.cli.volumes import inspect_mounts
+    from dockyard.engine.volume_json import inspect_mounts
 
     store = ctx.engine.containers
     paths = store.paths(c.id)
@@ -375,13 +376,13 @@ def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
         "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": {"Binds": rec["HostConfig"]["Binds"], "LogConfig": {"Type": "json-file", "Config": {}},
                        "NetworkMode": rec["HostConfig"]["NetworkMode"], "AutoRemove": rec["HostConfig"]["AutoRemove"],
-                       "SecurityOpt": rec["HostConfig"]["SecurityOpt"], **networks.host_config(rec),
+                       "SecurityOpt": rec["HostConfig"]["SecurityOpt"], **network_json.host_config(rec),
                        **isolation.inspect_host_config(rec["HostConfig"])},
         "GraphDriver": {"Data": {"MergedDir": str(paths.rootfs), "UpperDir": str(upper), "WorkDir": str(paths.layer / "work")},
                         "Name": ctx.engine.driver.name},
         "Mounts": inspect_mounts(rec),
         "Config": {k: v for k, v in rec["Config"].items() if k != "StopSignal" or v},
-        "NetworkSettings": networks.network_settings(ctx, c),
+        "NetworkSettings": shared.network_settings(ctx, c),
     }
 
 

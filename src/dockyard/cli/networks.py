@@ -1,132 +1,19 @@
-"""Network commands (``network create/ls/rm/inspect/prune``, ``port``), the networking flags of
-``run``/``create``, and the network parts of ``ps`` and ``inspect``."""
+"""Network commands (``network create/ls/rm/inspect/prune/connect/disconnect``, ``port``): flags in,
+one call to the network service, output."""
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
-from typing import Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.format import render, to_json
-from dockyard.errors import DockyardError, InvalidArgumentError, NotFoundError
+from dockyard.engine.networks import NetworkFilters, NetworkSpec
+from dockyard.errors import DockyardError, NotFoundError
 
 LS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
               "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED AT"}
-DEFAULT_BRIDGE_OPTIONS = {
-    "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
-    "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
-    "com.docker.network.driver.mtu": "1500",
-}  # fmt: skip
-
-
-# run/create flags ------------------------------------------------------------------
-
-
-def add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--publish", action="append", default=[])
-    p.add_argument("-P", "--publish-all", action="store_true")
-    p.add_argument("--expose", action="append", default=[])
-    p.add_argument("--add-host", action="append", default=[])
-    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
-    p.add_argument("--ip")
-
-
-def network_options(args: argparse.Namespace) -> Any:
-    """The flags, checked as Docker's client checks them (its messages, exit 125)."""
-    from dockyard.runtime.network.attachment import NetworkOptions
-    from dockyard.runtime.network.hosts import parse_extra_host
-    from dockyard.runtime.network.ports import parse_expose, parse_publish
-
-    command = "run" if getattr(args.handler, "__name__", "") == "run_cmd" else "create"
-    try:
-        for spec in args.publish:
-            parse_publish(spec)
-        for spec in args.expose:
-            parse_expose(spec)
-    except InvalidArgumentError as exc:
-        raise UsageError(f"dockyard: {exc}.\nSee 'dockyard {command} --help'.") from None
-    try:
-        for spec in args.add_host:
-            parse_extra_host(spec)
-    except InvalidArgumentError as exc:
-        raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
-    if not args.network:
-        raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
-    if args.network == "host" and (args.publish or args.publish_all):
-        print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host),
-                          tuple(args.network_alias), args.ip)
-
-
-# ps, inspect of containers ---------------------------------------------------------
-
-
-def _attached(ctx: Context, c: Any) -> dict[str, dict[str, Any]]:
-    return ctx.engine.networking.describe(c.id) if c.running else {}
-
-
-def _ports(c: Any, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from dockyard.runtime.network.ports import network_ports
-
-    if not attached:
-        return {}
-    mappings = [m for e in attached.values() for m in e["PortMappings"]]
-    return network_ports(mappings, c.record["Config"].get("ExposedPorts") or {})
-
-
-def ps_columns(ctx: Context, c: Any) -> dict[str, str]:
-    """PORTS and NETWORKS of ``ps``."""
-    from dockyard.runtime.network.ports import ps_ports
-
-    mode = c.record["HostConfig"].get("NetworkMode", "none")
-    joined = [e["network"] for e in ctx.engine.networking.networks_of(c.id, c.record)]
-    return {"Ports": ps_ports(_ports(c, _attached(ctx, c))),
-            "Networks": ",".join(joined) if joined or mode not in ("host", "none") else mode}
-
-
-def host_config(rec: dict[str, Any]) -> dict[str, Any]:
-    h = rec["HostConfig"]
-    return {"PortBindings": h.get("PortBindings") or {}, "PublishAllPorts": bool(h.get("PublishAllPorts")),
-            "ExtraHosts": h.get("ExtraHosts")}
-
-
-def _endpoint(live: dict[str, Any], network_id: str, entry: dict[str, Any], cid: str) -> dict[str, Any]:
-    user = entry["network"] not in ("bridge", "host", "none")
-    ipam = {"IPv4Address": entry["ip"]} if entry.get("ip") else ({} if entry["connected"] else None)
-    return {"IPAMConfig": ipam, "Links": None,
-            "Aliases": [*entry["aliases"], cid[:12]] if user else None, "NetworkID": network_id,
-            "EndpointID": live.get("EndpointID", ""), "Gateway": live.get("Gateway", ""), "IPAddress": live.get("IPAddress", ""),
-            "IPPrefixLen": live.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": live.get("MacAddress", ""), "DriverOpts": {} if entry["connected"] else None}
-
-
-def network_settings(ctx: Context, c: Any) -> dict[str, Any]:
-    """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
-    mode = c.record["HostConfig"].get("NetworkMode", "none")
-    entries = ctx.engine.networking.networks_of(c.id, c.record)
-    if not entries and mode in ("host", "none"):
-        entries = [{"network": mode, "aliases": [], "connected": False}]
-    attached = _attached(ctx, c)
-    networks: dict[str, Any] = {}
-    for entry in entries:
-        try:
-            network_id = ctx.engine.networking.networks.get(entry["network"]).id
-        except NotFoundError:
-            network_id = ""
-        networks[entry["network"]] = _endpoint(attached.get(entry["network"], {}), network_id, entry, c.id)
-    top = attached.get("bridge", {})
-    key = next((e["SandboxKey"] for e in attached.values()), "")
-    return {
-        "Bridge": "", "SandboxID": hashlib.sha256(key.encode()).hexdigest() if key else "",
-        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": _ports(c, attached),
-        "SandboxKey": key, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "EndpointID": top.get("EndpointID", ""), "Gateway": top.get("Gateway", ""), "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": top.get("IPAddress", ""), "IPPrefixLen": top.get("IPPrefixLen", 0),
-        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""), "Networks": networks,
-    }
 
 
 # port ------------------------------------------------------------------------------
@@ -138,22 +25,21 @@ def _port_args(p: argparse.ArgumentParser) -> None:
 
 
 def port_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.network.ports import sort_key
+    from dockyard.cli.shared import port_sort_key
 
     require_args(args, "port", 1)
     require_args(args, "port", 2, at_most=True)
-    c = ctx.engine.containers.get(args.args[0])
-    ports = _ports(c, _attached(ctx, c))
+    ports = ctx.engine.network_service.ports(args.args[0])
     if len(args.args) == 2:
         port, _, proto = args.args[1].partition("/")
         key = f"{port}/{proto or 'tcp'}"
         if not ports.get(key):
             print(f"Error: No public port '{key}' published for {args.args[0]}", file=sys.stderr)
             return EXIT_ERROR
-        for h in ports[key]:
+        for h in ports[key] or []:
             print(f"{h['HostIp']}:{h['HostPort']}")
         return 0
-    for key in sorted(ports, key=sort_key):
+    for key in sorted(ports, key=port_sort_key):
         for h in ports[key] or []:
             print(f"{key} -> {h['HostIp']}:{h['HostPort']}")
     return 0
@@ -187,8 +73,6 @@ def _create_args(p: argparse.ArgumentParser) -> None:
 
 
 def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.network.store import NetworkSpec
-
     require_args(args, "network create", 1, exact=True)
     if len(args.subnet) > 1 or len(args.gateway) > 1:
         raise UsageError("dockyard: only one --subnet and one --gateway are supported", EXIT_ERROR)
@@ -198,7 +82,7 @@ def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if spec.gateway and not spec.subnet:
         print("every ip-range or gateway must have a corresponding subnet", file=sys.stderr)
         return EXIT_ERROR
-    print(ctx.engine.networking.networks.create(spec).id)
+    print(ctx.engine.network_service.create(spec).id)
     return 0
 
 
@@ -211,22 +95,8 @@ def _ls_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=ls_cmd)
 
 
-def _matches(net: Any, filters: list[str]) -> bool:
-    for f in filters:
-        key, _, value = f.partition("=")
-        ok = {"name": value in net.name, "id": net.id.startswith(value), "driver": net.driver == value,
-              "type": (value == "builtin") == net.predefined,
-              "label": value.partition("=")[0] in net.labels and (not value.partition("=")[1]
-                                                                  or net.labels[value.partition("=")[0]] == value.partition("=")[2])}
-        if key not in ok:
-            raise UsageError(f"Error response from daemon: Invalid filter '{key}'", EXIT_ERROR)
-        if not ok[key]:
-            return False
-    return True
-
-
 def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    nets = [n for n in ctx.engine.networking.networks.list() if _matches(n, args.filter)]
+    nets = ctx.engine.network_service.list(NetworkFilters.parse(args.filter))
     if args.quiet:
         sys.stdout.write("".join((n.id if args.no_trunc else n.id[:12]) + "\n" for n in nets))
         return 0
@@ -243,32 +113,16 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=rm_cmd)
 
 
-def _active(ctx: Context, net: Any) -> list[str]:
-    """Running containers on ``net`` (asking corrects those whose monitor died)."""
-    out = []
-    for ep in ctx.engine.networking.sandboxes.members(net.name):
-        try:
-            if ctx.engine.containers.get(ep.container_id).running:
-                out.append(ep.container_id)
-        except NotFoundError:
-            continue
-    return out
-
-
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "network rm", 1)
     failed = False
-    store = ctx.engine.networking.networks
     for name in args.args:
         try:
-            net = store.get(name)
+            ctx.engine.network_service.remove(name)
+            print(name)
         except NotFoundError:
             print(f"Error: No such network: {name}", file=sys.stderr)
             failed = True
-            continue
-        try:
-            store.remove(net, _active(ctx, net))
-            print(name)
         except DockyardError as exc:
             print(f"Error response from daemon: {exc}", file=sys.stderr)
             failed = True
@@ -282,33 +136,14 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=inspect_cmd)
 
 
-def inspect_network(ctx: Context, net: Any) -> dict[str, Any]:
-    networks = ctx.engine.networking.networks
-    if net.name == "bridge":
-        net = networks.ensure(net)
-    ipam: list[dict[str, str]] = []
-    if net.subnet:
-        ipam = [{"Subnet": net.subnet, **({} if net.config.get("subnet_given") and not net.config.get("gateway_given")
-                                          else {"Gateway": net.gateway})}]
-    members = {ep.container_id: {"Name": ep.name, "EndpointID": ep.container_id[:12] + net.id[:52],
-                                 "MacAddress": ep.mac, "IPv4Address": f"{ep.ip}/{ep.prefix}", "IPv6Address": ""}
-               for ep in ctx.engine.networking.sandboxes.members(net.name)}
-    options = {**DEFAULT_BRIDGE_OPTIONS, "com.docker.network.bridge.name": net.bridge} if net.name == "bridge" else {}
-    return {
-        "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
-        "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None if net.predefined else {}, "Config": ipam},
-        "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
-        "ConfigOnly": False, "Containers": dict(sorted(members.items())), "Options": dict(sorted(options.items())),
-        "Labels": net.labels,
-    }
-
-
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.engine.network_json import network_json
+
     require_args(args, "network inspect", 1)
     found, missing = [], []
     for name in args.args:
         try:
-            found.append(inspect_network(ctx, ctx.engine.networking.networks.get(name)))
+            found.append(network_json(ctx.engine.network_service.inspect(name)))
         except NotFoundError:
             missing.append(name)
     sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
@@ -325,14 +160,10 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
 
 
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    filters = NetworkFilters.parse(args.filter)
     if not args.force and not confirm("WARNING! This will remove all custom networks not used by at least one container."):
         return 0
-    store = ctx.engine.networking.networks
-    deleted = []
-    for net in store.list():
-        if not net.predefined and _matches(net, args.filter) and not _active(ctx, net):
-            store.remove(net, [])
-            deleted.append(net.name)
+    deleted = ctx.engine.network_service.prune(filters).deleted
     if deleted:
         sys.stdout.write("Deleted Networks:\n" + "".join(n + "\n" for n in deleted) + "\n")
     return 0
@@ -347,8 +178,7 @@ def _connect_args(p: argparse.ArgumentParser) -> None:
 def connect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Running: a new interface now; stopped: from the next start on."""
     require_args(args, "network connect", 2, exact=True)
-    c = ctx.engine.containers.get(args.args[1])
-    ctx.engine.networking.connect(c.id, c.name, c.record, args.args[0], tuple(args.alias), c.running)
+    ctx.engine.network_service.connect(args.args[0], args.args[1], tuple(args.alias))
     return 0
 
 
@@ -360,6 +190,5 @@ def _disconnect_args(p: argparse.ArgumentParser) -> None:
 
 def disconnect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "network disconnect", 2, exact=True)
-    c = ctx.engine.containers.get(args.args[1])
-    ctx.engine.networking.disconnect(c.id, c.record, args.args[0], c.running)
+    ctx.engine.network_service.disconnect(args.args[0], args.args[1], force=args.force)
     return 0

@@ -1,22 +1,22 @@
-"""``volume create/ls/rm/inspect/prune`` and the Mounts array of a container's inspect document."""
+"""``volume create/ls/rm/inspect/prune``: flags in, one call to the volume service, output."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
-from dockyard.cli.filters import parse_filters
 from dockyard.cli.format import render, to_json
-from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, InvalidArgumentError, NotFoundError
+from dockyard.engine.volumes import PRUNE_FILTERS, VolumeCreateOptions, VolumeFilters
+from dockyard.errors import DockyardError, NotFoundError
+
+if TYPE_CHECKING:
+    from dockyard.runtime.volumes import Volume
 
 LS_FORMAT = "table {{.Driver}}\t{{.Name}}"
 LS_HEADERS = {"Driver": "DRIVER", "Name": "VOLUME NAME", "Scope": "SCOPE", "Mountpoint": "MOUNTPOINT",
               "Labels": "LABELS", "Links": "LINKS", "Size": "SIZE"}
-LS_FILTERS = {"dangling", "name", "label", "driver"}
-PRUNE_FILTERS = {"label", "label!"}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -27,7 +27,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         setup(sub.add_parser(names[0], aliases=names[1:], prog=f"dockyard volume {names[0]}"))
 
 
-def _key_values(items: list[str], what: str) -> dict[str, str] | None:
+def _key_values(items: list[str], what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -54,8 +54,8 @@ def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if args.name and args.args and args.name != args.args[0]:
         raise UsageError("conflicting options: either specify --name or provide positional arg, not both", EXIT_ERROR)
     name = args.name or (args.args[0] if args.args else None)
-    volume = ctx.engine.volumes.create(name, driver=args.driver, labels=_key_values(args.label, "label"),
-                                       options=_key_values(args.opt, "opt"))
+    opts = VolumeCreateOptions(name, args.driver, _key_values(args.label, "label"), _key_values(args.opt, "opt"))
+    volume = ctx.engine.volume_service.create(opts)
     print(volume.name)
     return 0
 
@@ -70,37 +70,7 @@ def _ls_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=ls_cmd)
 
 
-def _labels_match(wanted: list[str], labels: dict[str, str] | None, *, default: bool = True) -> bool:
-    found = labels or {}
-    pairs = [w.partition("=") for w in wanted]
-    return all(k in found and (not sep or found[k] == v) for k, sep, v in pairs) if pairs else default
-
-
-def volume_filter(ctx: Context, filters: dict[str, list[str]], allowed: set[str]) -> Callable[[Any], bool]:
-    for key in filters:
-        if key not in allowed:
-            raise InvalidArgumentError(f"Invalid filter '{key}'")
-    dangling = filters.get("dangling", [])
-    if any(v.lower() not in ("true", "false", "1", "0") for v in dangling):
-        raise InvalidArgumentError(f"Invalid filter 'dangling={dangling[-1]}'")
-    store = ctx.engine.volumes
-
-    def keep(volume: Any) -> bool:
-        if dangling and (dangling[-1].lower() in ("true", "1")) == bool(store.users(volume.name)):
-            return False
-        if filters.get("name") and not any(n in volume.name for n in filters["name"]):
-            return False
-        if filters.get("driver") and volume.driver not in filters["driver"]:
-            return False
-        excluded = filters.get("label!", [])
-        if excluded and any(_labels_match([e], volume.labels, default=False) for e in excluded):
-            return False
-        return _labels_match(filters.get("label", []), volume.labels)
-
-    return keep
-
-
-def _row(volume: Any) -> dict[str, Any]:
+def _row(volume: Volume) -> dict[str, str]:
     labels = ",".join(f"{k}={v}" for k, v in sorted((volume.labels or {}).items()))
     # key order is {{json .}}'s: Docker's are sorted
     return {"Driver": volume.driver, "Labels": labels, "Links": "N/A", "Mountpoint": str(volume.mountpoint),
@@ -108,8 +78,7 @@ def _row(volume: Any) -> dict[str, Any]:
 
 
 def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    keep = volume_filter(ctx, parse_filters(args.filter), LS_FILTERS)
-    rows = [_row(v) for v in ctx.engine.volumes.list() if keep(v)]
+    rows = [_row(v) for v in ctx.engine.volume_service.list(VolumeFilters.parse(args.filter))]
     fmt = "{{.Name}}" if args.quiet else (args.format or LS_FORMAT)
     sys.stdout.write(render(fmt, rows, LS_HEADERS))
     return 0
@@ -129,7 +98,7 @@ def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
     failed = False
     for name in args.args:
         try:
-            ctx.engine.volumes.remove(name, force=args.force)
+            ctx.engine.volume_service.remove(name, force=args.force)
             print(name)
         except NotFoundError as exc:
             print(f"Error: {exc}", file=sys.stderr)
@@ -147,12 +116,14 @@ def _inspect_args(p: argparse.ArgumentParser) -> None:
 
 
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.engine.volume_json import volume_json
+
     require_args(args, "volume inspect", 1)
     found: list[dict[str, Any]] = []
     failed = False
     for name in args.args:
         try:
-            found.append(ctx.engine.volumes.get(name).inspect())
+            found.append(volume_json(ctx.engine.volume_service.inspect(name)))
         except NotFoundError as exc:
             print(f"Error: {exc}", file=sys.stderr)
             failed = True
@@ -173,41 +144,16 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
 
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Docker 20.10's prune: every unused local volume (``-a`` is accepted for newer scripts)."""
-    keep = volume_filter(ctx, parse_filters(args.filter), PRUNE_FILTERS)
+    from dockyard.cli.units import human_size
+
+    filters = VolumeFilters.parse(args.filter, PRUNE_FILTERS)
     if not args.force and not confirm("WARNING! This will remove all local volumes not used by at least one container."):
         return 0
-    removed, freed = ctx.engine.volumes.prune(keep)
-    if removed:
+    report = ctx.engine.volume_service.prune(filters)
+    if report.deleted:
         print("Deleted Volumes:")
-        for name in removed:
+        for name in report.deleted:
             print(name)
         print()
-    print(f"Total reclaimed space: {human_size(freed)}")
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0
-
-
-# a container's mounts ----------------------------------------------------------
-
-
-def inspect_mounts(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``Mounts`` array of ``docker inspect``: volumes with their name and driver, binds with propagation."""
-    out = []
-    for v in record.get("Volumes", []):
-        if v.get("type") == "tmpfs":
-            out.append({"Type": "tmpfs", "Source": "", "Destination": v["destination"], "Mode": "", "RW": not v["readonly"],
-                        "Propagation": ""})
-        elif v.get("type", "bind") == "volume":
-            out.append({"Type": "volume", "Name": v["name"], "Source": v["source"], "Destination": v["destination"],
-                        "Driver": v.get("driver", "local"), "Mode": v.get("mode", ""), "RW": not v["readonly"],
-                        "Propagation": ""})
-        else:
-            mode = v.get("mode", "ro" if v["readonly"] else "")
-            out.append({"Type": "bind", "Source": v["source"], "Destination": v["destination"], "Mode": mode,
-                        "RW": not v["readonly"], "Propagation": v.get("propagation") or "rprivate"})
-    return out
-
-
-def mounts_column(record: dict[str, Any], no_trunc: bool) -> str:
-    """``ps --format {{.Mounts}}``: volume names, else sources, each cut to 15 characters."""
-    names = [m.get("Name") or m["Source"] for m in inspect_mounts(record)]
-    return ",".join(n if no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)

@@ -9,6 +9,7 @@ directories no metadata row names.
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 import shutil
 import sys
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from dockyard.image.store import Image
     from dockyard.engine.events import EventLog
     from dockyard.engine.system import SystemService
+    from dockyard.engine.networks import NetworkService
+    from dockyard.engine.volumes import VolumeService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -111,6 +114,19 @@ class Engine:
         from dockyard.engine.system import SystemService
 
         return SystemService(self)
+
+    @functools.cached_property
+    def network_service(self) -> NetworkService:
+        """``network ls`` and ``ps`` read rows and files only; CNI and the container runtime load when needed."""
+        from dockyard.engine.networks import NetworkService
+
+        return NetworkService(self.db, self.root / "network", lambda: self.networking, lambda: self.containers)
+
+    @functools.cached_property
+    def volume_service(self) -> VolumeService:
+        from dockyard.engine.volumes import VolumeService
+
+        return VolumeService(self.volumes, self.db)
 
     def _try_exclusive(self) -> bool:
         try:

@@ -21,15 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from dockyard.archive.apply import directory_size
 from dockyard.errors import (
     ConflictError,
     InvalidArgumentError,
@@ -38,10 +34,13 @@ from dockyard.errors import (
 )
 from dockyard.metadata.db import Database
 from dockyard.metadata.events import record as record_event
-from dockyard.runtime import fsview
+from dockyard.metadata.volumes import volume_users
 from dockyard.runtime.logs import rfc3339_nano
-from dockyard.runtime.rootfs import secure_join
-from dockyard.storage.driver import Mount
+
+# ``volume ls`` imports this module: the mount and copy-up machinery (storage, archive, subprocess) and the
+# removal tools (shutil, with its compression modules) load on use
+if TYPE_CHECKING:
+    from dockyard.storage.driver import Mount
 
 # moby volume/local: names of the local driver
 _VOLUME_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")
@@ -65,11 +64,6 @@ class Volume:
     created: str
     anonymous: bool
     mountpoint: Path
-
-    def inspect(self) -> dict[str, Any]:
-        """Docker's ``volume inspect`` document."""
-        return {"CreatedAt": self.created, "Driver": self.driver, "Labels": self.labels,
-                "Mountpoint": str(self.mountpoint), "Name": self.name, "Options": self.options, "Scope": "local"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +207,7 @@ class VolumeStore:
         if driver != "local":
             raise InvalidArgumentError(f'create {name or ""}: error looking up volume plugin {driver}: plugin "{driver}" not found')
         if name is None:
-            name, anonymous = secrets.token_hex(32), True
+            name, anonymous = os.urandom(32).hex(), True
         elif not _VOLUME_NAME.fullmatch(name):
             if re.fullmatch(r"[a-zA-Z0-9]?", name):
                 raise InvalidArgumentError(f"create {name}: volume name is too short, names should be at least two alphanumeric characters")
@@ -253,10 +247,7 @@ class VolumeStore:
 
     def users(self, name: str) -> list[str]:
         """IDs of the containers that mount volume ``name``."""
-        with self.db.transaction() as conn:
-            rows = list(conn.execute("SELECT id, config FROM containers WHERE config LIKE ?", (f"%{name}%",)))
-        return [cid for cid, config in rows
-                if any(v.get("name") == name for v in json.loads(config).get("Volumes", []))]
+        return volume_users(self.db, name)
 
     def remove(self, name: str, *, force: bool = False) -> None:
         """Refuses a volume in use, even with ``force`` (as Docker); ``force`` ignores a missing one."""
@@ -265,19 +256,23 @@ class VolumeStore:
             raise ConflictError(f"remove {name}: volume is in use - [{', '.join(users)}]")
         try:
             self.get(name)
-            doomed = self.home / f".removing-{name}-{secrets.token_hex(4)}"
+            doomed = self.home / f".removing-{name}-{os.urandom(4).hex()}"
             os.rename(self.home / name, doomed)
         except (VolumeNotFoundError, FileNotFoundError):
             if not force:
                 raise VolumeNotFoundError(name) from None
             return
         record_event(self.db, "volume", "destroy", name, {"driver": "local"})
+        import shutil
+
         shutil.rmtree(doomed, ignore_errors=True)
 
     def prune(self, select: Callable[[Volume], bool]) -> tuple[list[str], int]:
         """Remove unused volumes ``select`` picks; return their names and the bytes freed."""
         removed: list[str] = []
         freed = 0
+        import shutil
+
         for leftover in self.home.glob(".removing-*"):  # a removal a crash interrupted
             shutil.rmtree(leftover, ignore_errors=True)
         for volume in self.list():
@@ -294,6 +289,8 @@ class VolumeStore:
 
     @staticmethod
     def size(volume: Volume) -> int:
+        from dockyard.archive.apply import directory_size
+
         try:
             return directory_size(volume.mountpoint)
         except OSError:
@@ -361,6 +358,9 @@ def copy_up(mounts: list[Mount], root: Path, entries: list[dict[str, Any]]) -> N
     """
     if not any(_wants_copy(e) for e in entries):
         return
+    from dockyard.runtime import fsview
+    from dockyard.runtime.rootfs import secure_join
+
     view = fsview.View(root, tuple(mounts))
 
     def work() -> None:
@@ -387,6 +387,8 @@ def populate(entries: list[dict[str, Any]], resolve_in_root: Callable[[str], Pat
         os.chown(data, st.st_uid, st.st_gid)
         os.chmod(data, st.st_mode & 0o7777)
         if any(image_dir.iterdir()):
+            import subprocess
+
             # GNU cp keeps owners, modes, xattrs, links and devices
             result = subprocess.run(["cp", "-a", f"{image_dir}/.", str(data)], capture_output=True, text=True)
             if result.returncode != 0:

@@ -29,6 +29,7 @@ from dockyard.runtime.network.ports import (
     port_bindings,
     reserve,
 )
+from dockyard.runtime.network.records import connections_file, network_name, networks_of
 from dockyard.runtime.network.sandbox import Link, Member, Sandbox, Sandboxes
 from dockyard.runtime.network.store import Network, NetworkStore
 
@@ -43,13 +44,6 @@ class NetworkOptions:
     extra_hosts: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # --network-alias
     ip: str | None = None  # --ip
-
-
-def network_name(mode: str) -> str | None:
-    """The network a mode attaches to through CNI (None: host or none)."""
-    if mode in ("host", "none"):
-        return None
-    return "bridge" if mode == "default" else mode
 
 
 def bindings(record: dict[str, Any]) -> tuple[PortBinding, ...]:
@@ -121,18 +115,11 @@ class ContainerNetworking:
     # the networks a container is on ----------------------------------------------------
 
     def _connections_file(self, cid: str) -> Path:
-        return self.connections_dir / f"{cid}.json"
+        return connections_file(self.sandboxes.home, cid)
 
     def networks_of(self, cid: str, record: dict[str, Any]) -> list[dict[str, Any]]:
         """``[{"network", "aliases", "connected"}]``: connected ones came from ``network connect``."""
-        try:
-            found: list[dict[str, Any]] = json.loads(self._connections_file(cid).read_text())
-            return found
-        except (OSError, ValueError):
-            name = network_name(record["HostConfig"]["NetworkMode"])
-            asked = record.get("Networking") or {}
-            return [] if name is None else [{"network": name, "aliases": asked.get("Aliases", []),
-                                             "ip": asked.get("IPv4Address", ""), "connected": False}]
+        return networks_of(self.sandboxes.home, cid, record)
 
     def _save(self, cid: str, entries: list[dict[str, Any]]) -> None:
         self.connections_dir.mkdir(parents=True, exist_ok=True)

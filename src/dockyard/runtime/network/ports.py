@@ -1,4 +1,4 @@
-"""Published ports: ``-p`` specs as Docker parses them, host-port reservation, and how they print.
+"""Published ports: ``-p`` specs as Docker parses them, host-port reservation, and NetworkSettings.Ports.
 
 A published port is reserved by binding a socket on the host address and port
 for as long as the container runs (the monitor holds it, as docker-proxy
@@ -228,17 +228,3 @@ def network_ports(mappings: Iterable[dict[str, Any]], exposed: Iterable[str]) ->
         key = f"{m['containerPort']}/{m['protocol']}"
         out[key] = (out[key] or []) + [{"HostIp": m["hostIP"] or "0.0.0.0", "HostPort": str(m["hostPort"])}]
     return out
-
-
-def sort_key(key: str) -> tuple[int, str]:
-    port, _, proto = key.partition("/")
-    return int(port), proto
-
-
-def ps_ports(ports: dict[str, Any]) -> str:
-    """The PORTS column as Docker 20.10 prints it: exposed-only ports first, then the published ones,
-    each part by port: ``443/tcp, 0.0.0.0:8080->80/tcp, :::8080->80/tcp``."""
-    keys = sorted(ports, key=sort_key)
-    exposed = [k for k in keys if not ports[k]]
-    published = [f"{h['HostIp']}:{h['HostPort']}->{k}" for k in keys for h in ports[k] or []]
-    return ", ".join(exposed + published)

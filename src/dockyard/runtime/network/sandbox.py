@@ -30,6 +30,7 @@ from dockyard.errors import ConflictError
 from dockyard.runtime.network import cni, netns, proxy
 from dockyard.runtime.network.hosts import Endpoint, EndpointRegistry
 from dockyard.runtime.network.ports import PortBinding, Reservation, reserve
+from dockyard.runtime.network.records import describe, mac_of, read_sandbox, sandbox_file
 from dockyard.runtime.network.store import Network, NetworkStore
 from dockyard.runtime.rootfs import HOSTS
 
@@ -62,10 +63,6 @@ class Sandbox:
     sockets: list[socket.socket] = field(default_factory=list)
 
 
-def endpoint_id(cid: str, network_id: str) -> str:
-    return cid[:12] + network_id[:52]
-
-
 class Sandboxes:
     def __init__(self, home: Path, networks: NetworkStore) -> None:
         self.home = home
@@ -77,14 +74,10 @@ class Sandboxes:
     # the cache -------------------------------------------------------------------
 
     def _cache(self, cid: str) -> Path:
-        return self.cache_dir / f"{cid}.json"
+        return sandbox_file(self.home, cid)
 
     def _read(self, cid: str) -> dict[str, Any] | None:
-        try:
-            doc: dict[str, Any] = json.loads(self._cache(cid).read_text())
-        except (OSError, ValueError):
-            return None
-        return doc
+        return read_sandbox(self.home, cid)
 
     def _write(self, cid: str, doc: dict[str, Any]) -> None:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -134,7 +127,7 @@ class Sandboxes:
         names = () if net.name == "bridge" else (*link.aliases, member["container_name"], cid[:12])
         with self.endpoints.locked():
             self.endpoints.add(net.name, Endpoint(
-                cid, member["container_name"], address, int(prefix), _mac(entry["result"], ifname), member["hosts_path"],
+                cid, member["container_name"], address, int(prefix), mac_of(entry["result"], ifname), member["hosts_path"],
                 member["hostname"], names, tuple(member["extra_hosts"]), int(ifname.removeprefix("eth"))))
 
     def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> list[str]:
@@ -198,19 +191,7 @@ class Sandboxes:
 
     def describe(self, cid: str) -> dict[str, dict[str, Any]]:
         """Per network: address, gateway, MAC, endpoint, published ports (empty when not attached)."""
-        doc = self._read(cid)
-        out: dict[str, dict[str, Any]] = {}
-        for e in (doc or {}).get("attachments", []):
-            if not e.get("result"):
-                continue
-            ip = e["result"]["ips"][0]
-            address, _, prefix = ip["address"].partition("/")
-            out[e["network"]] = {
-                "NetworkID": e["network_id"], "EndpointID": endpoint_id(cid, e["network_id"]), "IPAddress": address,
-                "IPPrefixLen": int(prefix), "Gateway": ip.get("gateway", ""), "MacAddress": _mac(e["result"], e["ifname"]),
-                "SandboxKey": doc["netns"], "PortMappings": e["mappings"] + e.get("proxied", []),  # type: ignore[index]
-            }
-        return out
+        return describe(self.home, cid)
 
     def published(self) -> set[tuple[str, int, str]]:
         """(host IP, port, proto) published by this store's attached containers."""
@@ -230,8 +211,3 @@ class Sandboxes:
 def _member_doc(m: Member) -> dict[str, Any]:
     return {"container_name": m.container_name, "hostname": m.hostname, "hosts_path": str(m.hosts_path),
             "extra_hosts": list(m.extra_hosts)}
-
-
-def _mac(result: dict[str, Any], ifname: str) -> str:
-    return next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("name") == ifname and i.get("sandbox")), "")
-

@@ -1,4 +1,4 @@
-"""Networks: the ``networks`` table, their bridges and subnets, and the CNI list each one runs.
+"""Networks: their rows (``metadata.networks``), their bridges and subnets, and the CNI list each one runs.
 
 A network row holds Docker's fields (name, driver, labels, internal, IPAM
 config) and, for bridge networks, the Linux bridge and subnet it uses. The
@@ -20,10 +20,8 @@ import ipaddress
 import json
 import secrets
 import shutil
-import sqlite3
 import subprocess
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,6 +33,16 @@ from dockyard.errors import (
 )
 from dockyard.metadata.db import Database
 from dockyard.metadata.events import record as record_event
+from dockyard.metadata.networks import (
+    Network,
+    NetworkSpec,
+    delete_network,
+    get_network,
+    insert_network,
+    list_networks,
+    name_taken,
+    update_config,
+)
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
 from dockyard.runtime.network.iptables import (
@@ -44,58 +52,7 @@ from dockyard.runtime.network.iptables import (
     ensure_masquerade,
 )
 
-PREDEFINED = ("bridge", "host", "none")
 ALIAS_PREFIX = "dockyard:"
-
-
-class NetworkNotFoundError(NotFoundError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"network {name} not found")
-
-
-@dataclass(frozen=True, slots=True)
-class Network:
-    id: str
-    name: str
-    driver: str  # bridge, host, null
-    created: str
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def bridge(self) -> str:
-        return str(self.config.get("bridge", ""))
-
-    @property
-    def subnet(self) -> str:
-        return str(self.config.get("subnet", ""))
-
-    @property
-    def gateway(self) -> str:
-        return str(self.config.get("gateway", ""))
-
-    @property
-    def internal(self) -> bool:
-        return bool(self.config.get("internal"))
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return dict(self.config.get("labels") or {})
-
-    @property
-    def predefined(self) -> bool:
-        return self.name in PREDEFINED
-
-
-@dataclass(frozen=True, slots=True)
-class NetworkSpec:
-    """``network create``'s flags."""
-
-    name: str
-    driver: str = "bridge"
-    subnet: str | None = None
-    gateway: str | None = None
-    internal: bool = False
-    labels: dict[str, str] = field(default_factory=dict)
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -140,33 +97,12 @@ class NetworkStore:
 
     # rows ----------------------------------------------------------------------
 
-    def _row(self, r: tuple[str, str, str, str, str]) -> Network:
-        return Network(r[0], r[1], r[2], r[3], json.loads(r[4]))
-
     def list(self) -> list[Network]:
-        with self.db.transaction() as conn:
-            rows = conn.execute("SELECT id, name, driver, created, config FROM networks").fetchall()
-        return sorted((self._row(r) for r in rows), key=lambda n: n.name)
+        return list_networks(self.db)
 
     def get(self, name: str) -> Network:
         """Docker's order: full ID, exact name, then a unique ID prefix."""
-        with self.db.transaction() as conn:
-            rows = conn.execute("SELECT id, name, driver, created, config FROM networks WHERE id=? OR name=?",
-                                (name, name)).fetchall()
-            if not rows and name:
-                rows = conn.execute("SELECT id, name, driver, created, config FROM networks WHERE id >= ? AND id < ?",
-                                    (name, name + "g")).fetchall()
-        if len(rows) > 1 and not any(r[0] == name or r[1] == name for r in rows):
-            raise InvalidArgumentError(f"network {name} is ambiguous ({len(rows)} matches found based on ID prefix)")
-        if not rows:
-            raise NetworkNotFoundError(name)
-        rows.sort(key=lambda r: (r[0] != name, r[1] != name))
-        return self._row(rows[0])
-
-    def _update(self, net: Network, config: dict[str, Any]) -> Network:
-        with self.db.transaction() as conn:
-            conn.execute("UPDATE networks SET config=? WHERE id=?", (json.dumps(config), net.id))
-        return Network(net.id, net.name, net.driver, net.created, config)
+        return get_network(self.db, name)
 
     # create, remove --------------------------------------------------------------
 
@@ -181,9 +117,8 @@ class NetworkStore:
         if subnet and spec.gateway:
             self._check_gateway(subnet, spec.gateway)
         nid = secrets.token_hex(32)
-        with self.db.transaction() as conn:
-            if conn.execute("SELECT 1 FROM networks WHERE name=?", (spec.name,)).fetchone():
-                raise ConflictError(f"network with name {spec.name} already exists")
+        if name_taken(self.db, spec.name):
+            raise ConflictError(f"network with name {spec.name} already exists")
         config = {"internal": spec.internal, "labels": spec.labels, "bridge": f"br-{nid[:12]}",
                   "subnet_given": subnet is not None, "gateway_given": bool(spec.gateway)}
         with self.host_locked():
@@ -192,16 +127,12 @@ class NetworkStore:
             config.update(subnet=str(subnet), gateway=gateway)
             self._make_bridge(nid, config["bridge"], subnet, gateway, spec.internal)
             config["nat"] = 2  # 2: the forwarding rules too
-            try:
-                with self.db.transaction() as conn:
-                    conn.execute("INSERT INTO networks VALUES (?,?,?,?,?)",
-                                 (nid, spec.name, "bridge", rfc3339_nano(), json.dumps(config)))
-                    record_event(self.db, "network", "create", nid, {"name": spec.name, "type": "bridge"})
-            except BaseException as exc:
+            try:  # ConflictError: created by another command meanwhile
+                insert_network(self.db, Network(nid, spec.name, "bridge", rfc3339_nano(), config))
+                record_event(self.db, "network", "create", nid, {"name": spec.name, "type": "bridge"})
+            except BaseException:
                 _ip("link", "del", config["bridge"], check=False)
                 drop_network_rules(cni_name(nid))
-                if isinstance(exc, sqlite3.IntegrityError):  # created by another command meanwhile
-                    raise ConflictError(f"network with name {spec.name} already exists") from None
                 raise
         return self.get(nid)
 
@@ -230,9 +161,8 @@ class NetworkStore:
             raise ConflictError(f"{net.name} is a pre-defined network and cannot be removed")
         if active:
             raise ConflictError(f"error while removing network: network {net.name} id {net.id} has active endpoints")
-        with self.db.transaction() as conn:
-            conn.execute("DELETE FROM networks WHERE id=?", (net.id,))
-            record_event(self.db, "network", "destroy", net.id, {"name": net.name, "type": net.driver})
+        delete_network(self.db, net.id)
+        record_event(self.db, "network", "destroy", net.id, {"name": net.name, "type": net.driver})
         if net.bridge:
             _ip("link", "del", net.bridge, check=False)
         drop_network_rules(cni_name(net.id))
@@ -262,7 +192,7 @@ class NetworkStore:
             self._make_bridge(net.id, config["bridge"], ipaddress.IPv4Network(config["subnet"]), config["gateway"],
                               net.internal)
             config["nat"] = 2  # 2: the forwarding rules too
-            net = self._update(net, config)
+            net = update_config(self.db, net, config)
         return net
 
     def _free_bridge_name(self) -> str:

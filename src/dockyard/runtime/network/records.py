@@ -1,0 +1,74 @@
+"""What a container's network files say, read without the machinery that writes them (CNI, namespaces,
+iptables): the networks it is on and, while it runs, its addresses and ports. ``ps``, ``inspect`` and
+``port`` read these; ``attachment`` and ``sandbox`` write them.
+
+    network/connections/<id>.json  the container's networks once ``network connect``/``disconnect`` changed them
+    network/sandboxes/<id>.json    a running container's sandbox: namespace, and per network its ADD result, ports
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def network_name(mode: str) -> str | None:
+    """The network a mode attaches to through CNI (None: host or none)."""
+    if mode in ("host", "none"):
+        return None
+    return "bridge" if mode == "default" else mode
+
+
+def connections_file(home: Path, cid: str) -> Path:
+    return home / "connections" / f"{cid}.json"
+
+
+def networks_of(home: Path, cid: str, record: dict[str, Any]) -> list[dict[str, Any]]:
+    """``[{"network", "aliases", "connected"}]``: connected ones came from ``network connect``."""
+    try:
+        found: list[dict[str, Any]] = json.loads(connections_file(home, cid).read_text())
+        return found
+    except (OSError, ValueError):
+        name = network_name(record["HostConfig"]["NetworkMode"])
+        asked = record.get("Networking") or {}
+        return [] if name is None else [{"network": name, "aliases": asked.get("Aliases", []),
+                                         "ip": asked.get("IPv4Address", ""), "connected": False}]
+
+
+def sandbox_file(home: Path, cid: str) -> Path:
+    return home / "sandboxes" / f"{cid}.json"
+
+
+def read_sandbox(home: Path, cid: str) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = json.loads(sandbox_file(home, cid).read_text())
+    except (OSError, ValueError):
+        return None
+    return doc
+
+
+def endpoint_id(cid: str, network_id: str) -> str:
+    return cid[:12] + network_id[:52]
+
+
+def mac_of(result: dict[str, Any], ifname: str) -> str:
+    """The MAC address of the container's interface ``ifname`` in a CNI ADD result."""
+    return next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("name") == ifname and i.get("sandbox")), "")
+
+
+def describe(home: Path, cid: str) -> dict[str, dict[str, Any]]:
+    """Per network: address, gateway, MAC, endpoint, published ports (empty when not attached)."""
+    doc = read_sandbox(home, cid)
+    out: dict[str, dict[str, Any]] = {}
+    for e in (doc or {}).get("attachments", []):
+        if not e.get("result"):
+            continue
+        ip = e["result"]["ips"][0]
+        address, _, prefix = ip["address"].partition("/")
+        out[e["network"]] = {
+            "NetworkID": e["network_id"], "EndpointID": endpoint_id(cid, e["network_id"]), "IPAddress": address,
+            "IPPrefixLen": int(prefix), "Gateway": ip.get("gateway", ""), "MacAddress": mac_of(e["result"], e["ifname"]),
+            "SandboxKey": doc["netns"], "PortMappings": e["mappings"] + e.get("proxied", []),  # type: ignore[index]
+        }
+    return out
