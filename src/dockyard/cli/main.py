@@ -22,7 +22,7 @@ from dockyard.errors import DockyardError
 # tests/unit/test_cli_families.py checks these sets against what the modules register.
 IMAGE_COMMANDS = frozenset({
     "build", "builder", "history", "image", "images", "import", "load", "login", "logout", "pull", "push",
-    "registry", "rmi", "save", "search", "tag",
+    "registry", "rmi", "save", "search", "system", "tag",
 })  # fmt: skip
 CONTAINER_COMMANDS = frozenset({
     "attach", "commit", "container", "container-monitor", "cp", "create", "diff", "exec", "export", "kill", "logs",
@@ -44,7 +44,7 @@ def command_word(argv: list[str]) -> str | None:
 
 
 def register_images(commands: argparse._SubParsersAction) -> None:
-    from dockyard.cli import build, images, registry_client, registry_server
+    from dockyard.cli import build, check, images, registry_client, registry_server
 
     image = commands.add_parser("image", help="Manage images")
     image_commands = image.add_subparsers(dest="image_command", metavar="COMMAND", parser_class=Parser)
@@ -52,6 +52,7 @@ def register_images(commands: argparse._SubParsersAction) -> None:
     registry_server.register(commands)
     registry_client.register(commands, image_commands)
     build.register(commands, image_commands)
+    check.register(commands)  # ``system check``
 
 
 def register_containers(commands: argparse._SubParsersAction) -> None:

@@ -46,6 +46,7 @@ class Engine:
         except OSError as exc:
             raise StorageError(f"cannot use root {root}: {exc.strerror}") from exc
         alone = self._try_exclusive()
+        self.alone = alone  # no other dockyard process had the root open when this one started
         self.db = Database(root / "dockyard.db")
         self.content = ContentStore(root / "content")
         self.driver: Driver = self._driver(storage_driver)

@@ -46,6 +46,10 @@ class Driver(Protocol):
 
     def leftovers(self, known: set[str]) -> list[Path]: ...
 
+    def layer_problems(self, cache_id: str) -> list[str]: ...
+
+    def repair_layer(self, cache_id: str) -> bool: ...
+
 
 DRIVERS: dict[str, type[Overlay2] | type[Vfs]] = {"overlay2": Overlay2, "vfs": Vfs}
 

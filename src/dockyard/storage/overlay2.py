@@ -83,6 +83,31 @@ class Overlay2:
             options += [f"upperdir={upper}/diff", f"workdir={upper}/work"]
         return [Mount("overlay", "overlay", tuple(options), cwd=str(self.home))]
 
+    def layer_problems(self, cache_id: str) -> list[str]:
+        """What is wrong with a layer's directory (for ``system check``); empty when sound."""
+        layer = self.home / cache_id
+        if not (layer / "diff").is_dir():
+            return ["layer directory missing"]
+        try:
+            short = (layer / "link").read_text().strip()
+        except OSError:
+            short = ""
+        if not _valid_short(short):
+            return ["its link file is missing or empty"]
+        if os.path.realpath(self.home / "l" / short) != os.path.realpath(layer / "diff"):
+            return [f"short link l/{short} missing"]
+        return []
+
+    def repair_layer(self, cache_id: str) -> bool:
+        """Make a lost short link again (its name is in ``link``, which the layers above use)."""
+        problems = self.layer_problems(cache_id)
+        if not problems or not problems[0].startswith("short link"):
+            return not problems
+        link = self.home / "l" / self.short_link(cache_id).strip()
+        link.unlink(missing_ok=True)  # it may lead somewhere else
+        os.symlink(f"../{cache_id}/diff", link)
+        return True
+
     def leftovers(self, known: set[str]) -> list[Path]:
         """Layer directories no row names, half-removed trees, and short links that lead nowhere."""
         out = [self.home / n for n in sorted(os.listdir(self.home)) if n != "l" and n not in known]

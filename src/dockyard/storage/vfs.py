@@ -65,6 +65,12 @@ class Vfs:
         source = self.diff_path(upper.rsplit("/", 1)[-1]) if upper else self.diff_path(layers[-1])
         return [Mount("bind", str(source), ("rbind",) if upper else ("ro", "rbind"))]
 
+    def layer_problems(self, cache_id: str) -> list[str]:
+        return [] if self.diff_path(cache_id).is_dir() else ["layer directory missing"]
+
+    def repair_layer(self, cache_id: str) -> bool:
+        return not self.layer_problems(cache_id)  # a lost full copy cannot be made again here
+
     def leftovers(self, known: set[str]) -> list[Path]:
         return [self.home / n for n in sorted(os.listdir(self.home)) if n not in known]
 
