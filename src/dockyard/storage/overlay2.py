@@ -121,10 +121,12 @@ class Overlay2:
             try:
                 if path.parent == self.home / "l" or not path.is_dir() or path.is_symlink():
                     path.unlink(missing_ok=True)
-                elif path.name.startswith(".removing-"):
-                    shutil.rmtree(path)
-                else:
-                    self.remove(path.name)
+                    continue
+                if not path.name.startswith(".removing-"):
+                    self.remove(path.name)  # its short link too
+                    path = path.with_name(f".removing-{path.name}")
+                if path.exists():
+                    shutil.rmtree(path)  # what remove could not delete: say why
             except OSError as exc:
                 report_leftover(path, exc)
 
