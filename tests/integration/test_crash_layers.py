@@ -234,3 +234,36 @@ def test_an_unremovable_leftover_is_reported_and_skipped(tmp_path: Path) -> None
     repaired = d("system", "check", "--repair", check=False)
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     _assert_recovers(d)
+
+
+def test_system_check_finds_repairs_and_reports_what_it_cannot(tmp_path: Path, busybox_tar: Path) -> None:
+    import sqlite3
+
+    d = _prepared(tmp_path, "overlay2")
+    d("import", str(busybox_tar), "bb")
+    db = sqlite3.connect(d.root / "dockyard.db")
+    chain, cache_id = db.execute("SELECT chain_id, cache_id FROM layers").fetchone()
+    db.execute("UPDATE layers SET refcount=7")
+    db.commit()
+    db.close()
+    layer = d.root / "overlay2" / cache_id
+    (d.root / "overlay2" / "l" / (layer / "link").read_text()).unlink()
+    (layer / "merged").mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(layer / "merged")], check=True)
+    try:
+        found = d("system", "check", check=False)
+        assert found.returncode == 1
+        kinds = sorted(line.split()[1] for line in found.stdout.splitlines() if line.startswith("problem:"))
+        assert kinds == ["layer", "mount", "refcount"], found.stdout
+        assert f"refcount {chain}: stored 7, held by 1" in found.stdout
+        repaired = d("system", "check", "--repair", check=False)
+        assert repaired.returncode == 0 and repaired.stdout.count("repaired:") == 3, repaired.stdout
+        _assert_recovers(d)
+        assert d("run", "--rm", "bb", "true", check=False).returncode == 0  # the short link works again
+    finally:
+        subprocess.run(["umount", str(layer / "merged")], capture_output=True)
+    tampered = layer / "diff" / "bin" / "busybox"
+    tampered.write_bytes(b"x" * tampered.stat().st_size)  # same size: only re-hashing can tell
+    damaged = d("system", "check", "--verify-content", "--repair", check=False)
+    assert damaged.returncode == 1 and f"problem: layer {chain}: content differs" in damaged.stdout
+    assert damaged.stdout.strip().endswith("1 problem remains")
