@@ -149,7 +149,7 @@ def _mounts(engine: Engine, repair: bool) -> list[Problem]:
         parts = Path(point).relative_to(root).parts
         if parts[0] == "containers" and len(parts) > 1 and parts[1] in known and _running(engine, parts[1]):
             continue
-        if parts[0] not in ("tmp", "containers", engine.driver.name):
+        if parts[0] not in ("tmp", "containers", engine.driver.home.name):
             continue  # network namespaces, volumes: their owners keep them
         fixed = repair and _unmount(point)
         out.append(Problem("mount", point, "left mounted", fixed))
