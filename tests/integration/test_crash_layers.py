@@ -1,4 +1,4 @@
-"""kill -9 while import, load, build and commit create layers, at several points of each: the next command
+"""kill -9 while import, load, pull, build and commit create layers, at several points of each: the next command
 works, ``system check`` finds the store clean, and the same command then succeeds.
 
 The kill points are observed, not injected: the test polls the driver's directory for the new
@@ -18,12 +18,13 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 
 from tests.conftest import Dockyard, needs_root
 from tests.helpers import images
+from tests.registry_client.servers import REGISTRY, Distribution
 
 pytestmark = needs_root
 
@@ -64,6 +65,24 @@ def archive(tmp_path_factory: pytest.TempPathFactory, layers: list[bytes]) -> Pa
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return path
+
+
+@pytest.fixture(scope="module")
+def pushed(tmp_path_factory: pytest.TempPathFactory, archive: Path) -> Iterator[str]:
+    """The three-layer image in a real Distribution registry; yields its name there."""
+    if not os.access(REGISTRY, os.X_OK):
+        pytest.skip("docker-registry not installed")
+    work = tmp_path_factory.mktemp("crash-registry")
+    server = Distribution(work / "registry")
+    try:
+        source = Dockyard(work / "source")
+        source("load", "-i", str(archive))
+        name = f"{server.host}/crash/layers:1"
+        source("tag", "crash:1", name)
+        source("push", "-q", name)
+        yield name
+    finally:
+        server.stop()
 
 
 def _layer_dirs(home: Path) -> set[str]:
@@ -165,6 +184,17 @@ def test_kill_load(tmp_path: Path, archive: Path, driver: str, point: str, delay
     _assert_recovers(d)
     d("load", "-i", str(archive))
     assert "crash" in d("images").stdout
+    _assert_recovers(d)
+    assert killed or delay > 0
+
+
+@pytest.mark.parametrize(("driver", "point", "delay"), [("overlay2", "dir", 0.0), ("overlay2", "files", 0.05), ("vfs", "second-dir", 0.0)])
+def test_kill_pull(tmp_path: Path, pushed: str, driver: str, point: str, delay: float) -> None:
+    d = _prepared(tmp_path, driver)
+    killed = _kill_when(d, ["pull", "-q", pushed], point, delay)
+    _assert_recovers(d)
+    d("pull", "-q", pushed)
+    assert "crash/layers" in d("images").stdout
     _assert_recovers(d)
     assert killed or delay > 0
 

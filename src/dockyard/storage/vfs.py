@@ -25,8 +25,16 @@ if TYPE_CHECKING:
 
 
 def copy_tree(source: Path, target: Path) -> None:
-    """GNU cp keeps owners, modes, xattrs, hardlinks and devices, and reflinks where it can."""
-    result = subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(target)], capture_output=True, text=True)
+    """GNU cp keeps owners, modes, xattrs, hardlinks and devices, and reflinks where it can.
+
+    cp dies with us: after a kill -9 it would go on writing into a layer directory the next
+    command's sweep is removing."""
+    import ctypes
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    result = subprocess.run(["cp", "-a", "--reflink=auto", str(source), str(target)], capture_output=True, text=True,
+                            preexec_fn=lambda: libc.prctl(1, signal.SIGKILL))  # 1: PR_SET_PDEATHSIG
     if result.returncode != 0:
         raise StorageError(f"vfs: copy parent layer: {result.stderr.strip()}")
 
