@@ -1,5 +1,5 @@
 """Build workspaces: the change set of a step as an overlay upper directory holds it,
-also where a step works on a full copy (vfs without overlay)."""
+also where a step works on a full copy (vfs), both through the snapshotter."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 from dockyard.build.workspace import Workspace, drain
-from dockyard.storage.driver import Vfs, new_cache_id
+from dockyard.metadata import Database
+from dockyard.oci.digest import Digest
+from dockyard.storage.driver import DRIVERS, new_cache_id, snapshotter_for
+from dockyard.storage.layers import LayerStoreImpl
+from dockyard.storage.snapshotter import Committed
 
 
 def _members(ws: Workspace) -> dict[str, tuple[bytes, int, bytes]]:
@@ -22,16 +26,18 @@ def _members(ws: Workspace) -> dict[str, tuple[bytes, int, bytes]]:
         return {m.name: (m.type, m.mode, tar.extractfile(m).read() if m.isreg() else b"") for m in tar}  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("copy", [False, True])
-def test_change_set(tmp_path: Path, copy: bool) -> None:
-    driver = Vfs(tmp_path / "vfs")
+@pytest.mark.parametrize("driver_name", ["overlay2", "vfs"])
+def test_change_set(tmp_path: Path, driver_name: str) -> None:
+    driver = DRIVERS[driver_name](tmp_path / driver_name)
+    (tmp_path / "tmp").mkdir()
+    snapshotter = snapshotter_for(driver, LayerStoreImpl(Database(tmp_path / "db"), driver), tmp_path / "tmp")
     cache_id = new_cache_id()
     base = driver.create(cache_id, [])
     for name, data in (("etc/keep", b"k"), ("etc/change", b"old"), ("etc/drop", b"d"), ("gone/x", b"x")):
         (base / name).parent.mkdir(parents=True, exist_ok=True)
         (base / name).write_bytes(data)
-    (tmp_path / "tmp").mkdir()
-    ws = Workspace(driver, [cache_id], tmp_path / "tmp", copy=copy).open()
+    parent = Committed(Digest.parse("sha256:" + "a" * 64), (cache_id,))
+    ws = Workspace(snapshotter, parent, tmp_path / "tmp").open()
     try:
         (ws.rootfs / "etc/change").write_bytes(b"new content")
         (ws.rootfs / "etc/drop").unlink()

@@ -36,6 +36,7 @@ from dockyard.oci.config import format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_docker_ref
+from dockyard.storage.snapshotter import Committed
 
 CONFIG_ORDER = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",
                 "Healthcheck", "ArgsEscaped", "OnBuild", "Shell")  # fmt: skip
@@ -62,7 +63,7 @@ class Services:
     """What the engine wires in."""
 
     images: ImageStore
-    cache_ids: Callable[[Digest], list[str]]
+    committed: Callable[[Digest | None], Committed | None]  # a stage's parent for the snapshotter
     env: steps.Env
     ensure_image: Callable[[str, bool], None]  # (name, always): pull a base image when missing, or always (--pull)
     progress: Progress
@@ -95,8 +96,7 @@ class Builder:
         """Build the target stage and write its filesystem out instead of storing an image."""
 
         def write(state: StageState) -> None:
-            layers = self.s.cache_ids(state.chain) if state.chain else []
-            ws = workspace.Workspace(self.s.env.driver, layers, self.s.env.tmp).open()
+            ws = workspace.Workspace(self.s.env.snapshotter, self.s.committed(state.chain), self.s.env.tmp, writable=False).open()
             try:
                 output.write(ws.rootfs, self.s.env.clamp)
             finally:
@@ -274,9 +274,9 @@ class Builder:
             self.s.progress.cached(vertex)
             self._apply(state, entry, plan.created_by)
             return
-        layers = self.s.cache_ids(state.chain) if state.chain else []
+        parent = self.s.committed(state.chain)  # on this thread: the database connection is per thread
         try:
-            tar = yield Work(lambda: plan.execute(layers, lambda data: self.s.progress.log(vertex, data), label))
+            tar = yield Work(lambda: plan.execute(parent, lambda data: self.s.progress.log(vertex, data), label))
         except BuildStepError as exc:
             self.s.progress.error(vertex, str(exc))
             raise

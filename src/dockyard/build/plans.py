@@ -23,6 +23,7 @@ from dockyard.build.shell import Lex
 from dockyard.build.state import PROXY_ARGS, StageState, resolve_path
 from dockyard.errors import InvalidArgumentError
 from dockyard.oci.digest import Digest
+from dockyard.storage.snapshotter import Committed
 
 if TYPE_CHECKING:
     from dockyard.build.builder import Builder
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 class Plan:
     key_parts: list[Any]
     created_by: str
-    execute: Callable[[list[str], Callable[[bytes], None], str], Path]
+    execute: Callable[[Committed | None, Callable[[bytes], None], str], Path]
     by_history: bool = True  # --cache-from may match it by created_by (not so when it copies files)
     scratch: list[Path] = field(default_factory=list)  # files planning made (downloads): removed after the step
 
@@ -85,7 +86,7 @@ class Planner:
         return Plan(
             ["RUN", argv, env, proxies, mount_keys, network, script],
             created_by,
-            lambda layers, out, label: steps.execute_run(env_s, layers, plan, out, label),
+            lambda parent, out, label: steps.execute_run(env_s, parent, plan, out, label),
         )
 
     def _mounts(self, state: StageState, run: ins.Run, stage: ins.Stage, plan: steps.RunPlan) -> Generator[Any, Any, list[Any]]:
@@ -119,7 +120,7 @@ class Planner:
                 keys.append(["cache", target])
             elif kind == "bind" and fields.get("from"):
                 chain = yield from self._chain_of(state.expand(fields["from"]), stage)
-                plan.stage_mounts.append(steps.StageMount(self.b.s.cache_ids(chain) if chain else [], source, target, readonly))
+                plan.stage_mounts.append(steps.StageMount(self.b.s.committed(chain), source, target, readonly))
                 keys.append(["bind-from", str(chain), source, target, readonly])
             elif kind == "bind":
                 context = self._context()
@@ -176,7 +177,8 @@ class Planner:
         parts: list[Any] = [copy.keyword, sources, dest, chown, mode]
         if copy.source_stage:
             chain = yield from self._chain_of(state.expand(copy.source_stage), stage)
-            plan.from_layers = self.b.s.cache_ids(chain) if chain else []
+            plan.from_stage = True
+            plan.from_parent = self.b.s.committed(chain)
             plan.from_paths = sources
             parts.append(["from", str(chain)])
         else:
@@ -188,7 +190,7 @@ class Planner:
         shown = sources + [f"<<{f.name}" for f in copy.contents]
         created_by = f"{copy.keyword} {' '.join(shown)} {dest_word} # buildkit"
         scratch = [path for _, path, _ in plan.downloads]
-        return Plan(parts, created_by, lambda layers, out, label: steps.execute_copy(env_s, layers, plan), False, scratch)
+        return Plan(parts, created_by, lambda parent, out, label: steps.execute_copy(env_s, parent, plan), False, scratch)
 
     def _local_sources(self, copy: ins.Copy, sources: list[str], plan: steps.CopyPlan) -> list[Any]:
         sums: list[Any] = []
@@ -219,4 +221,4 @@ class Planner:
         state.config["WorkingDir"] = path
         user = state.config.get("User") or ""  # the directories it makes belong to USER, as in BuildKit
         return Plan(["WORKDIR", path, user], f"WORKDIR {path}",
-                    lambda layers, out, label: steps.execute_mkdir(env_s, layers, path, user))
+                    lambda parent, out, label: steps.execute_mkdir(env_s, parent, path, user))

@@ -1,8 +1,8 @@
 """The steps that change the filesystem (RUN, COPY/ADD, WORKDIR), run in a worker thread.
 
-Each gets the parent layers' driver directories (read on the builder's
-thread), mounts them under a fresh upper directory, does its work, and
-returns the change set as a layer tar on disk (an empty tar when nothing
+Each gets its parent layer stack (resolved on the builder's thread), has
+the snapshotter prepare an active layer over it, does its work, and returns
+the change set as a layer tar on disk (an empty tar when nothing
 changed: Docker 20.10's BuildKit keeps such layers too).
 """
 
@@ -27,7 +27,7 @@ from dockyard.build.executor import BindMount, RunRequest, StepRunner
 from dockyard.build.ignore import IgnoreMatcher
 from dockyard.build.workspace import Workspace
 from dockyard.errors import DockyardError, InvalidArgumentError
-from dockyard.storage.driver import Driver
+from dockyard.storage.snapshotter import Committed, Snapshotter
 
 # mount points runc creates when the image lacks them; they must not end up in the layer
 _RUNTIME_PATHS = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/resolv.conf", "/etc/hostname")
@@ -37,7 +37,7 @@ _RUNTIME_PATHS = ("/proc", "/sys", "/dev", "/etc/hosts", "/etc/resolv.conf", "/e
 class Env:
     """What every step needs from the builder."""
 
-    driver: Driver
+    snapshotter: Snapshotter
     tmp: Path
     runner: StepRunner
     clamp: float | None  # reproducible builds: no mtime later than this
@@ -60,7 +60,8 @@ class CopyPlan:
     inline: list[tuple[str, bytes]] = field(default_factory=list)  # heredoc files: name, data
     archives: list[Path] = field(default_factory=list)  # ADD: local tars to unpack
     downloads: list[tuple[str, Path, float]] = field(default_factory=list)  # ADD URL: name, file, mtime
-    from_layers: list[str] | None = None  # COPY --from: mount these and resolve ``from_paths`` there
+    from_stage: bool = False  # COPY --from: view ``from_parent`` and resolve ``from_paths`` there
+    from_parent: Committed | None = None
     from_paths: list[str] = field(default_factory=list)
     chown_spec: str = ""
 
@@ -73,15 +74,13 @@ EMPTY_TAR = bytes(1024)
 def _spool_diff(ws: Workspace, env: Env) -> Path:
     fd, name = tempfile.mkstemp(dir=env.tmp, prefix="layer-", suffix=".tar")
     with os.fdopen(fd, "wb") as out:
-        if ws.empty():
+        if not ws.diff(out, env.clamp):
             out.write(EMPTY_TAR)
-        else:
-            ws.diff(out, env.clamp)
     return Path(name)
 
 
-def run_in_workspace(env: Env, layers: list[str], work: Callable[[Workspace], None], cleanup: tuple[str, ...] = ()) -> Path:
-    ws = Workspace(env.driver, layers, env.tmp)
+def run_in_workspace(env: Env, parent: Committed | None, work: Callable[[Workspace], None], cleanup: tuple[str, ...] = ()) -> Path:
+    ws = Workspace(env.snapshotter, parent, env.tmp)
     try:
         ws.open()
         missing = [p for p in cleanup if not os.path.lexists(fsops.confined(ws.rootfs, p, follow_last=False))]
@@ -126,13 +125,13 @@ class RunPlan:
 class StageMount:
     """RUN --mount=type=bind,from=: a path of another stage's (or image's) root filesystem."""
 
-    layers: list[str]
+    parent: Committed | None
     source: str
     target: str
     readonly: bool
 
 
-def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path:
+def execute_run(env: Env, parent: Committed | None, plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path:
     tail: deque[str] = deque(maxlen=10)
     partial = [b""]
 
@@ -149,7 +148,7 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
 
     def work(ws: Workspace) -> None:
         for m in plan.stage_mounts:  # writes to them land in their own upper directory: discarded
-            sources.append(Workspace(env.driver, m.layers, env.tmp).open())
+            sources.append(Workspace(env.snapshotter, m.parent, env.tmp).open())
             mounts.append(BindMount(str(fsops.confined(sources[-1].rootfs, m.source)), m.target, m.readonly))
         for target in plan.tmpfs:
             scratch.append(Path(tempfile.mkdtemp(dir=env.tmp, prefix="tmpfs-")))
@@ -171,7 +170,7 @@ def execute_run(env: Env, layers: list[str], plan: RunPlan, output: Callable[[by
     targets = _RUNTIME_PATHS + tuple(m.destination for m in mounts) + tuple(m.target for m in plan.stage_mounts)
     targets += tuple(plan.tmpfs) + ((plan.script[0],) if plan.script else ())
     try:
-        result = run_in_workspace(env, layers, work, cleanup=targets)
+        result = run_in_workspace(env, parent, work, cleanup=targets)
     finally:
         for source in sources:
             source.remove()
@@ -195,12 +194,12 @@ def cache_mount_dir(env: Env, ident: str) -> Path:
 # COPY / ADD -------------------------------------------------------------------------
 
 
-def execute_copy(env: Env, layers: list[str], plan: CopyPlan) -> Path:
+def execute_copy(env: Env, parent: Committed | None, plan: CopyPlan) -> Path:
     def work(ws: Workspace) -> None:
         root = ws.rootfs
         owner = fsops.parse_chown(root, plan.chown_spec) if plan.chown_spec else None
-        if plan.from_layers is not None:
-            source_ws = Workspace(env.driver, plan.from_layers, env.tmp).open()
+        if plan.from_stage:
+            source_ws = Workspace(env.snapshotter, plan.from_parent, env.tmp, writable=False).open()
             try:
                 context = BuildContext(source_ws.rootfs, IgnoreMatcher([]))
                 items = []
@@ -213,7 +212,7 @@ def execute_copy(env: Env, layers: list[str], plan: CopyPlan) -> Path:
         else:
             _copy_items(root, plan, plan.items, owner)
 
-    return run_in_workspace(env, layers, work)
+    return run_in_workspace(env, parent, work)
 
 
 def _confine_source(root: Path, path: str) -> str:
@@ -263,8 +262,8 @@ def _copy_items(root: Path, plan: CopyPlan, items: list[CopyItem], owner: fsops.
         fsops.extract_archive(archive, root, base, owner)
 
 
-def execute_mkdir(env: Env, layers: list[str], path: str, user: str) -> Path:
+def execute_mkdir(env: Env, parent: Committed | None, path: str, user: str) -> Path:
     def work(ws: Workspace) -> None:
         fsops.make_dirs(ws.rootfs, path, fsops.parse_chown(ws.rootfs, user) if user else None)
 
-    return run_in_workspace(env, layers, work)
+    return run_in_workspace(env, parent, work)

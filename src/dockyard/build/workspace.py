@@ -1,10 +1,9 @@
-"""A step's scratch root filesystem: the parent layers mounted under a fresh upper directory.
+"""A step's scratch root filesystem: an active layer the snapshotter prepares over the parent layers.
 
-After the step, the upper directory is the step's change set: overlay
-whiteouts and all, which ``archive.export.write_diff_tar`` turns into a layer
-tar. With the vfs driver the top layer's full copy is the single lower
-directory; where overlay cannot be mounted at all, the step works on a copy
-of it and ``treediff`` makes the upper directory afterwards.
+After the step, the snapshotter's diff of that layer is the step's change
+set, which becomes a layer tar (overlay2: the upper directory itself; vfs: a
+full copy compared with its parent). A read-only ``view`` serves where a step
+only reads another stage (``COPY --from``).
 
 A build killed mid-step leaves its workspace mounted under ``tmp/``:
 ``sweep_mounts`` unmounts such leftovers before the engine clears ``tmp/``.
@@ -21,11 +20,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.archive.export import write_diff_tar
-from dockyard.build.treediff import diff_trees
 from dockyard.errors import StorageError
-from dockyard.storage.driver import Driver, Mount
-from dockyard.storage.mount import mount_all, unmount
+from dockyard.storage.mount import Mount, mount_all, unmount
+from dockyard.storage.snapshotter import Committed, Snapshotter
 
 PREFIX = "build-"
 
@@ -53,61 +50,31 @@ def drain() -> None:
 
 
 class Workspace:
-    """Lifecycle: ``open`` (mount) → work in ``rootfs`` → ``close`` (unmount) → ``diff`` → ``remove``."""
+    """Lifecycle: ``open`` (prepare and mount) → work in ``rootfs`` → ``close`` (unmount) → ``diff`` → ``remove``."""
 
-    def __init__(self, driver: Driver, layers: list[str], tmp: Path, *, copy: bool = False) -> None:
-        self.driver = driver
-        self.layers = layers
+    def __init__(self, snapshotter: Snapshotter, parent: Committed | None, tmp: Path, *, writable: bool = True) -> None:
+        self.snapshotter = snapshotter
+        self.parent = parent
+        self.writable = writable
         self.dir = Path(tempfile.mkdtemp(prefix=PREFIX, dir=tmp))
-        self.upper = self.dir / "diff"
+        self.key = str(self.dir / "layer")  # the active snapshot
+        self.upper = snapshotter.upper(self.key)
         self.rootfs = self.dir / "rootfs"
         self._mounted = False
-        self._copy_of: Path | None = None  # copy mode: the tree the rootfs is a copy of
-        self._force_copy = copy
 
     def open(self) -> Workspace:
-        (self.dir / "work").mkdir()
-        self.upper.mkdir()
         self.rootfs.mkdir()
         try:
-            if self._force_copy and self.layers:
-                self._open_copy()
+            if self.writable:
+                mounts = self.snapshotter.prepare(self.key, self.parent)
             else:
-                self._mount()
+                mounts = self.snapshotter.view(self.key, self.parent)
+            mount_all(_with_full_copy_up(mounts), self.rootfs)
         except BaseException:
             self.remove()
             raise
-        return self
-
-    def _mount(self) -> None:
-        try:
-            mount_all(self._mounts(), self.rootfs)
-        except StorageError:
-            if self.driver.name == "overlay2" or not self.layers:
-                raise
-            self._open_copy()  # vfs where overlay cannot be mounted: work on a full copy
-            return
         self._mounted = True
-
-    def _open_copy(self) -> None:
-        source = self.driver.diff_path(self.layers[-1])
-        result = subprocess.run(["cp", "-a", "--reflink=auto", f"{source}/.", str(self.rootfs)], capture_output=True, text=True)
-        if result.returncode != 0:
-            raise StorageError(f"copy layer for a build step: {result.stderr.strip()}")
-        self._copy_of = source
-
-    def _mounts(self) -> list[Mount]:
-        if not self.layers:
-            # scratch: the upper directory is the whole root
-            return [Mount("bind", str(self.upper), ("rbind",))]
-        if self.driver.name == "overlay2":
-            mounts = self.driver.mounts(self.layers, str(self.dir))
-        else:
-            lower = self.driver.diff_path(self.layers[-1])  # vfs: the top layer is a full copy
-            options = (f"lowerdir={lower}", f"upperdir={self.upper}", f"workdir={self.dir / 'work'}")
-            mounts = [Mount("overlay", "overlay", options)]
-        extra = _full_copy_up()
-        return [Mount(m.type, m.source, m.options + extra, m.cwd) if m.type == "overlay" else m for m in mounts]
+        return self
 
     def close(self) -> None:
         """Idempotent."""
@@ -115,18 +82,9 @@ class Workspace:
             unmount(self.rootfs)
             self._mounted = False
 
-    def _changes(self) -> Path:
-        """The upper directory; in copy mode made once, after the step, from the copy and its original."""
-        if self._copy_of is not None:
-            diff_trees(self._copy_of, self.rootfs, self.upper)
-            self._copy_of = None
-        return self.upper
-
-    def empty(self) -> bool:
-        return not any(os.scandir(self._changes()))
-
-    def diff(self, out: BinaryIO, clamp_mtime: float | None) -> None:
-        write_diff_tar(self._changes(), out, clamp_mtime=clamp_mtime)
+    def diff(self, out: BinaryIO, clamp_mtime: float | None) -> bool:
+        """The step's changes as a layer tar; False (nothing written) when it changed nothing."""
+        return self.snapshotter.diff(self.key, self.parent, out, clamp_mtime)
 
     def remove(self) -> None:
         self.close()
@@ -136,7 +94,12 @@ class Workspace:
         except OSError:
             shutil.rmtree(self.dir, ignore_errors=True)
             return
-        _remove_later(doomed)
+        _remove_later(doomed)  # the active layer goes with the workspace directory, off the build's path
+
+
+def _with_full_copy_up(mounts: list[Mount]) -> list[Mount]:
+    extra = _full_copy_up()
+    return [Mount(m.type, m.source, m.options + extra, m.cwd) if m.type == "overlay" and extra else m for m in mounts]
 
 
 def _full_copy_up() -> tuple[str, ...]:

@@ -70,9 +70,9 @@ def register_containers(commands: argparse._SubParsersAction) -> None:
 
 
 def register_system(commands: argparse._SubParsersAction) -> None:
-    from dockyard.cli import events, system
+    from dockyard.cli import check, events, system
 
-    system.register(commands, events.add_args)
+    check.register_subcommand(system.register(commands, events.add_args))
 
 
 def build_parser(command: str | None = None) -> Parser:

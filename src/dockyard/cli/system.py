@@ -18,8 +18,11 @@ if TYPE_CHECKING:
     from dockyard.engine.system import ContainerUsage, DiskUsage, PruneReport, SystemInfo
 
 
-def register(commands: argparse._SubParsersAction, events_args: Callable[[argparse.ArgumentParser], None]) -> None:
-    """``events_args`` declares ``events`` (cli/events.py) under both names."""
+def register(
+    commands: argparse._SubParsersAction, events_args: Callable[[argparse.ArgumentParser], None]
+) -> argparse._SubParsersAction:
+    """``events_args`` declares ``events`` (cli/events.py) under both names; returns the ``system`` group
+    for the subcommands other modules add (``system check``)."""
     system = commands.add_parser("system", help="Manage Docker")
     sub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=Parser)
     _info_args(commands.add_parser("info", prog="dockyard info", help="Display system-wide information"))
@@ -28,6 +31,7 @@ def register(commands: argparse._SubParsersAction, events_args: Callable[[argpar
     events_args(sub.add_parser("events", prog="dockyard system events", help="Get real time events from the server"))
     _df_args(sub.add_parser("df", prog="dockyard system df", help="Show docker disk usage"))
     _prune_args(sub.add_parser("prune", prog="dockyard system prune", help="Remove unused data"))
+    return sub
 
 
 # info ----------------------------------------------------------------------------

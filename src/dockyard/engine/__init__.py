@@ -22,7 +22,7 @@ from dockyard.content.store import ContentStore
 from dockyard.errors import InvalidArgumentError, NotFoundError, StorageError
 from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
-from dockyard.storage.driver import Driver, Overlay2, Vfs
+from dockyard.storage.driver import DRIVERS, Driver, snapshotter_for
 from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
 
@@ -37,8 +37,8 @@ if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
+    from dockyard.storage.snapshotter import Snapshotter
 
-DRIVERS = {"overlay2": Overlay2, "vfs": Vfs}
 DEFAULT_ROOT = "/var/lib/dockyard"
 NETWORK_HOST_LOCK = Path("/run/dockyard/network.lock")  # host-wide: bridges and subnets are shared by every root
 
@@ -55,12 +55,14 @@ class Engine:
         except OSError as exc:
             raise StorageError(f"cannot use root {root}: {exc.strerror}") from exc
         alone = self._try_exclusive()
+        self.alone = alone  # no other dockyard process had the root open when this one started
         self.db = Database(root / "dockyard.db")
         self.content = ContentStore(root / "content")
         self.driver: Driver = self._driver(storage_driver)
         self.layers = LayerStoreImpl(self.db, self.driver)
         self.images = ImageStore(self.db, self.content, self.layers)
         self._containers: ContainerStore | None = None
+        self._snapshotter: Snapshotter | None = None
         self._networking: ContainerNetworking | None = None
         self._registry: RegistryService | None = None
         self._builder: BuildService | None = None
@@ -80,7 +82,15 @@ class Engine:
                 self.layers.cleanup, lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
                 self.root / "volumes", self.networking,
             )
+            self._containers.snapshotter = self.snapshotter  # type: ignore[attr-defined]  # until its constructor takes it
         return self._containers
+
+    @property
+    def snapshotter(self) -> Snapshotter:
+        """The driver's active layers (containers, build steps) over the layer store."""
+        if self._snapshotter is None:
+            self._snapshotter = snapshotter_for(self.driver, self.layers, self.tmp)
+        return self._snapshotter
 
     @property
     def networking(self) -> ContainerNetworking:

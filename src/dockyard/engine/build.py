@@ -89,8 +89,8 @@ class BuildService:
 
         engine = self.engine
         runner = RuncStepRunner(Runc(engine.root / "runc"), engine.tmp)
-        env = Env(engine.driver, engine.tmp, runner, clamp_mtime, engine.root / "build-cache")
-        return Services(engine.images, engine.layers.cache_ids, env, self._ensure_image, progress, self.cache())
+        env = Env(engine.snapshotter, engine.tmp, runner, clamp_mtime, engine.root / "build-cache")
+        return Services(engine.images, engine.snapshotter.committed, env, self._ensure_image, progress, self.cache())
 
     def _ensure_image(self, name: str, always: bool) -> None:
         self.engine.ensure_image(name, "always" if always else "missing")

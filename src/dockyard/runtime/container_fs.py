@@ -1,32 +1,52 @@
 """A container's file system as the commands see it: its changes, its size, its export.
 
-The store resolves layers and mounts (it holds the database); the work on the
-files runs through ``fsview.run_private``.
+The container's writable layer is an active snapshot (its key: the layer
+directory) over the image's layers; the snapshotter computes its changes,
+size and layer tar, without this module knowing the driver. Mounting for a
+look at the image runs through ``fsview.run_private``.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Callable, TypeVar
 
-from dockyard.archive.apply import directory_size
 from dockyard.oci.digest import Digest
-from dockyard.runtime import changes_fs, fsview, rootfs
-from dockyard.runtime.changes_fs import Change
+from dockyard.runtime import fsview, rootfs
+from dockyard.storage.changes import Change, export_tree
+from dockyard.storage.mount import Mount
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container, ContainerStore
+    from dockyard.storage.snapshotter import Committed, Snapshotter
+
+T = TypeVar("T")
 
 
-def upper_dir(store: ContainerStore, container: Container) -> Path:
-    return store.paths(container.id).layer / "diff"
+def _snapshotter(store: ContainerStore) -> Snapshotter:
+    return store.snapshotter  # type: ignore[attr-defined,no-any-return]  # set by the engine until the store takes it
 
 
-def image_layers(store: ContainerStore, container: Container) -> list[str]:
-    """The image's layer directories (cache IDs), bottom first."""
+def _key(store: ContainerStore, container: Container) -> str:
+    """The container's active snapshot: its writable layer directory."""
+    return str(store.paths(container.id).layer)
+
+
+def _parent(store: ContainerStore, container: Container) -> Committed | None:
     row = store.db.image(container.image_id)
-    return store.cache_ids(Digest.parse(row.top_layer)) if row and row.top_layer else []
+    return _snapshotter(store).committed(Digest.parse(row.top_layer)) if row and row.top_layer else None
+
+
+def _run_mounted(store: ContainerStore, container: Container) -> Callable[[list[Mount], Callable[[Path], T]], T]:
+    """Mount in a private mount namespace (a child), over the container's mount point, and run there."""
+    target = store.paths(container.id).rootfs
+
+    def run(mounts: list[Mount], fn: Callable[[Path], T]) -> T:
+        view = fsview.View(target, tuple(mounts))
+        return fsview.run_private(lambda: fn(fsview.enter(view, rootfs.secure_join)))
+
+    return run
 
 
 def container_view(store: ContainerStore, container: Container, *, volumes: bool = False) -> fsview.View:
@@ -41,27 +61,12 @@ def container_view(store: ContainerStore, container: Container, *, volumes: bool
 
 def changes(store: ContainerStore, container: Container) -> list[Change]:
     """``docker diff``: what the container added, changed and deleted, parents first."""
-    layers = image_layers(store, container)
-    upper = upper_dir(store, container)
-    if store.driver.name == "vfs":
-        image_top = store.driver.diff_path(layers[-1]) if layers else None
-        return changes_fs.copy_changes(upper, image_top)
-    if not layers:
-        return changes_fs.overlay_changes(upper, None)
-    # the image's own union, mounted read-only over the container's mount point in the child
-    lower = fsview.View(store.paths(container.id).rootfs, tuple(store.driver.mounts(layers, None)))
-    return fsview.run_private(lambda: changes_fs.overlay_changes(upper, fsview.enter(lower, rootfs.secure_join)))
+    return _snapshotter(store).changes(_key(store, container), _parent(store, container), _run_mounted(store, container))
 
 
 def size_rw(store: ContainerStore, container: Container) -> int:
-    """Docker's SizeRw: the writable layer's size (overlay2), the changed files' (vfs)."""
-    upper = upper_dir(store, container)
-    if store.driver.name == "vfs":
-        return changes_fs.size_rw(upper, changes(store, container))
-    try:
-        return directory_size(upper)
-    except OSError:
-        return 0
+    """Docker's SizeRw: what the writable layer added or changed."""
+    return _snapshotter(store).usage(_key(store, container), _parent(store, container)).size
 
 
 def export(store: ContainerStore, container: Container, out_fd: int) -> None:
@@ -71,15 +76,11 @@ def export(store: ContainerStore, container: Container, out_fd: int) -> None:
     def work() -> None:
         root = fsview.enter(view, rootfs.secure_join)
         with os.fdopen(os.dup(out_fd), "wb") as out:
-            changes_fs.export_tree(root, out)
+            export_tree(root, out)
 
     fsview.run_private(work)
 
 
 def write_layer(store: ContainerStore, container: Container, found: list[Change], out: BinaryIO) -> None:
     """The container's changes as a layer tar (``commit``)."""
-    upper = upper_dir(store, container)
-    if store.driver.name == "vfs":
-        changes_fs.write_copy_layer(upper, found, out)
-    else:
-        changes_fs.write_overlay_layer(upper, found, out)
+    _snapshotter(store).write_changes(_key(store, container), found, out)

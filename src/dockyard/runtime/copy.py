@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable
 from dockyard.archive.apply import Whiteouts, apply_layer
 from dockyard.errors import InvalidArgumentError, NotFoundError
 from dockyard.runtime import container_fs, fsview, rootfs
-from dockyard.runtime.changes_fs import add_entry
+from dockyard.storage.changes import add_entry
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container, ContainerStore

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from dockyard.archive.paths import confined
-from dockyard.errors import StorageError
-from dockyard.storage.driver import Mount
-from dockyard.storage.mount import mount_all, unmount
+from dockyard.storage.driver import active_mounts_by_name, prepare_active_by_name
+from dockyard.storage.mount import Mount, mount_all, unmount
 
 HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
@@ -68,26 +66,14 @@ def write_etc_files(paths: Paths, hostname: str, host_network: bool) -> None:
 
 
 def create_layer(paths: Paths, driver_name: str, image_top_diff: Path | None) -> None:
-    """The writable layer: empty overlay upper + work dirs, or (vfs) a full copy of the image."""
+    """Transitional (the container store calls ``snapshotter.prepare`` instead): the writable layer."""
     paths.rootfs.mkdir(parents=True, exist_ok=True)
-    if driver_name == "vfs":
-        if image_top_diff is None:
-            (paths.layer / "diff").mkdir(parents=True)
-            return
-        paths.layer.mkdir(parents=True, exist_ok=True)
-        result = subprocess.run(["cp", "-a", "--reflink=auto", str(image_top_diff), str(paths.layer / "diff")],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            raise StorageError(f"copy image layer: {result.stderr.strip()}")
-    else:
-        (paths.layer / "diff").mkdir(parents=True)
-        (paths.layer / "work").mkdir()
+    prepare_active_by_name(driver_name, paths.layer, image_top_diff)
 
 
 def rootfs_mounts(driver_mounts: list[Mount], paths: Paths, driver_name: str) -> list[Mount]:
-    if driver_name == "vfs":
-        return [Mount("bind", str(paths.layer / "diff"), ("rbind",))]
-    return driver_mounts
+    """Transitional (the container store calls ``snapshotter.mounts`` instead)."""
+    return active_mounts_by_name(driver_name, driver_mounts, paths.layer)
 
 
 def is_mounted(path: Path) -> bool:

@@ -1,1 +1,3 @@
-"""Storage drivers (overlay2, vfs) and the layer store built on them."""
+"""Storage: the drivers' layer directories (``driver``, ``overlay2``, ``vfs``), the snapshotters that own
+active layers over them (``snapshotter``), the layer store (``layers``: chain IDs, tar-split, parallel
+apply), the differ (``changes``, ``treediff``) and mounts as data (``mount``)."""

@@ -1,38 +1,38 @@
-"""The storage driver interface and the two drivers.
+"""The layer-directory interface the layer store uses, and the two drivers that implement it.
 
-A driver owns one directory per layer, named by a random cache ID (fresh
-names also avoid ext4's slow re-creation of just-deleted trees). Drivers
-return mounts as data; ``storage.mount`` is the one place that performs them.
+A driver owns one directory per committed layer, named by a random cache ID
+(fresh names also avoid ext4's slow re-creation of just-deleted trees). The
+active (writable) layers are the snapshotters' (``storage.snapshotter``).
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from dockyard.archive.apply import Whiteouts
-from dockyard.errors import StorageError
+from dockyard.storage.dirs import new_cache_id
+from dockyard.storage.mount import Mount
+from dockyard.storage.overlay2 import Overlay2, Overlay2Snapshotter
+from dockyard.storage.snapshotter import Snapshotter
+from dockyard.storage.vfs import Vfs, VfsSnapshotter
 
+if TYPE_CHECKING:
+    from dockyard.archive.apply import Whiteouts
+    from dockyard.storage.layers import LayerStoreImpl
 
-@dataclass(frozen=True, slots=True)
-class Mount:
-    type: str
-    source: str
-    options: tuple[str, ...] = ()
-    cwd: str | None = None  # overlay resolves relative lowerdirs from here (keeps options within a page)
+__all__ = ["DRIVERS", "Driver", "Mount", "Overlay2", "Vfs", "new_cache_id", "snapshotter_for"]
 
 
 class Driver(Protocol):
     """Lifecycle: ``create`` a layer dir, apply a tar into ``diff_path``,
-    then the layer store records it; ``remove`` is idempotent."""
+    then the layer store records it; ``remove`` is idempotent; ``sweep``
+    removes what no row names and never fails on one leftover."""
 
     name: str
-    whiteouts: Whiteouts
     home: Path
+
+    @property
+    def whiteouts(self) -> Whiteouts: ...
 
     def create(self, cache_id: str, parents: list[str]) -> Path: ...
 
@@ -42,127 +42,45 @@ class Driver(Protocol):
 
     def mounts(self, layers: list[str], upper: str | None) -> list[Mount]: ...
 
+    def sweep(self, known: set[str]) -> None: ...
 
-def new_cache_id() -> str:
-    return secrets.token_hex(32)
+    def leftovers(self, known: set[str]) -> list[Path]: ...
 
+    def layer_problems(self, cache_id: str) -> list[str]: ...
 
-def _remove_tree(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        # a fresh name first, so a crash mid-delete never leaves a half tree under the old name
-        doomed = path.with_name(f".removing-{path.name}")
-        os.rename(path, doomed)
-        shutil.rmtree(doomed, ignore_errors=True)
+    def repair_layer(self, cache_id: str) -> bool: ...
 
 
-class Overlay2:
-    """Docker's overlay2 layout: <id>/diff, <id>/link, <id>/lower, <id>/work, l/<short> -> ../<id>/diff."""
-
-    name = "overlay2"
-    whiteouts = Whiteouts.OVERLAY
-
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        (home / "l").mkdir(parents=True, exist_ok=True)
-
-    def diff_path(self, cache_id: str) -> Path:
-        return self.home / cache_id / "diff"
-
-    def short_link(self, cache_id: str) -> str:
-        return (self.home / cache_id / "link").read_text()
-
-    def create(self, cache_id: str, parents: list[str]) -> Path:
-        """``parents`` bottom first."""
-        layer = self.home / cache_id
-        (layer / "diff").mkdir(parents=True)
-        from base64 import b32encode
-
-        short = b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
-        os.symlink(f"../{cache_id}/diff", self.home / "l" / short)
-        (layer / "link").write_text(short)
-        if parents:
-            (layer / "work").mkdir()
-            lower = ":".join(f"l/{self.short_link(p)}" for p in reversed(parents))
-            (layer / "lower").write_text(lower)
-        return layer / "diff"
-
-    def remove(self, cache_id: str) -> None:
-        layer = self.home / cache_id
-        try:
-            (self.home / "l" / (layer / "link").read_text()).unlink(missing_ok=True)
-        except FileNotFoundError:
-            pass
-        _remove_tree(layer)
-
-    def mounts(self, layers: list[str], upper: str | None) -> list[Mount]:
-        """``layers`` bottom first; without ``upper`` the mount is read-only."""
-        lowers = ":".join(f"l/{self.short_link(c)}" for c in reversed(layers))
-        if upper is None and len(layers) == 1:
-            return [Mount("bind", str(self.diff_path(layers[0])), ("ro", "rbind"))]
-        options = [f"lowerdir={lowers}"]
-        if upper is not None:
-            options += [f"upperdir={upper}/diff", f"workdir={upper}/work"]
-        return [Mount("overlay", "overlay", tuple(options), cwd=str(self.home))]
-
-    def sweep(self, known: set[str]) -> None:
-        """Remove layer dirs no metadata row names, and dangling short links."""
-        for name in os.listdir(self.home):
-            if name == "l" or name in known:
-                continue
-            if not (self.home / name).is_dir():
-                (self.home / name).unlink()
-            elif name.startswith(".removing-"):
-                shutil.rmtree(self.home / name, ignore_errors=True)
-            else:
-                self.remove(name)
-        for short in os.listdir(self.home / "l"):
-            if not (self.home / "l" / short).exists():
-                (self.home / "l" / short).unlink()
+DRIVERS: dict[str, type[Overlay2] | type[Vfs]] = {"overlay2": Overlay2, "vfs": Vfs}
 
 
-class Vfs:
-    """A full copy of the parent per layer: works on any filesystem."""
+def snapshotter_for(driver: Driver, layers: LayerStoreImpl, tmp: Path) -> Snapshotter:
+    """The snapshotter of ``driver``'s kind, over the layer store that owns its committed layers."""
+    kind = Overlay2Snapshotter if isinstance(driver, Overlay2) else VfsSnapshotter
+    return kind(driver, layers, tmp)
 
-    name = "vfs"
-    whiteouts = Whiteouts.DELETE
 
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        home.mkdir(parents=True, exist_ok=True)
+# Transitional, for callers that still hold a driver name instead of the snapshotter
+# (runtime/containers.py until it calls ``engine.snapshotter``): the same layout the snapshotters use.
 
-    def diff_path(self, cache_id: str) -> Path:
-        return self.home / cache_id / "diff"
 
-    def create(self, cache_id: str, parents: list[str]) -> Path:
-        diff = self.diff_path(cache_id)
-        diff.parent.mkdir(parents=True)
-        if parents:
-            import subprocess
-
-            # GNU cp keeps owners, modes, xattrs, hardlinks and devices, and reflinks where it can
-            result = subprocess.run(
-                ["cp", "-a", "--reflink=auto", str(self.diff_path(parents[-1])), str(diff)],
-                capture_output=True,
-                text=True,
-            )
-            if result.returncode != 0:
-                raise StorageError(f"vfs: copy parent layer: {result.stderr.strip()}")
+def prepare_active_by_name(name: str, key: Path, top: Path | None) -> None:
+    """An active layer at ``key`` over the image whose top layer directory is ``top``."""
+    if name == "vfs":
+        key.mkdir(parents=True, exist_ok=True)
+        if top is None:
+            (key / "diff").mkdir()
         else:
-            diff.mkdir()
-        return diff
+            from dockyard.storage.vfs import copy_tree
 
-    def remove(self, cache_id: str) -> None:
-        _remove_tree(self.home / cache_id)
+            copy_tree(top, key / "diff")
+    else:
+        (key / "diff").mkdir(parents=True)
+        (key / "work").mkdir()
 
-    def mounts(self, layers: list[str], upper: str | None) -> list[Mount]:
-        source = self.diff_path(upper.rsplit("/", 1)[-1]) if upper else self.diff_path(layers[-1])
-        return [Mount("bind", str(source), ("rbind",) if upper else ("ro", "rbind"))]
 
-    def sweep(self, known: set[str]) -> None:
-        for name in os.listdir(self.home):
-            if name in known:
-                continue
-            if (self.home / name).is_dir():
-                shutil.rmtree(self.home / name, ignore_errors=True)
-            else:
-                (self.home / name).unlink()
+def active_mounts_by_name(name: str, driver_mounts: list[Mount], key: Path) -> list[Mount]:
+    """The union of an active layer at ``key``: the driver's mounts, or (vfs, or no image layers) its bind."""
+    if name == "vfs" or not driver_mounts:
+        return [Mount("bind", str(key / "diff"), ("rbind",))]
+    return driver_mounts

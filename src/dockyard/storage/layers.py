@@ -12,21 +12,25 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from dockyard.archive.apply import AppliedLayer, Whiteouts, apply_layer
-from dockyard.archive.compression import open_decompressed
-from dockyard.archive.export import export_layer
 from dockyard.errors import DigestMismatchError, DockyardError, InvalidContentError, LayerNotFoundError
 from dockyard.image.layerstore import Layer, LayerJob, StagedLayers
 from dockyard.metadata.db import Database, LayerRow
 from dockyard.oci.digest import Digest, VerifyingReader, chain_ids
-from dockyard.storage.driver import Driver, new_cache_id
+from dockyard.storage.dirs import new_cache_id
+
+if TYPE_CHECKING:  # extraction is imported where it runs: commands that only read layers stay light
+    from dockyard.archive.apply import AppliedLayer, Whiteouts
+    from dockyard.storage.driver import Driver
 
 TARSPLIT = "tar-split.zst"
 
 
 def _extract(job: LayerJob, diff: Path, whiteouts: Whiteouts) -> AppliedLayer:
+    from dockyard.archive.apply import apply_layer
+    from dockyard.archive.compression import open_decompressed
+
     raw = job.source.open() if hasattr(job.source, "open") else job.source()  # type: ignore[union-attr,operator]
     try:
         blob = VerifyingReader(raw, job.blob_digest) if job.blob_digest else None
@@ -136,6 +140,8 @@ class LayerStoreImpl:
             known.append(expected)
         if not pending:
             return
+        from dockyard.archive.apply import Whiteouts
+
         parallel = self.driver.whiteouts is Whiteouts.OVERLAY and all(
             hasattr(jobs[i].source, "open") for i in pending
         ) and len(pending) > 1
@@ -218,11 +224,21 @@ class LayerStoreImpl:
         row = self.db.layer(str(chain_id))
         if row is None:
             raise LayerNotFoundError(f"layer {chain_id} not found")
+        from dockyard.archive.export import export_layer
+
         diff = self.driver.diff_path(row.cache_id)
         try:
             return export_layer(diff, diff.parent / TARSPLIT, write)
         except OSError as exc:
             raise DockyardError(f"layer {row.diff_id} is damaged: {exc}") from exc
 
+    def known_cache_ids(self) -> set[str]:
+        return {row.cache_id for row in self.db.layers()}
+
+    def leftovers(self) -> list[Path]:
+        """Driver directories and links no layer row names (what ``sweep`` removes)."""
+        return self.driver.leftovers(self.known_cache_ids())
+
     def sweep(self) -> None:
-        self.driver.sweep({row.cache_id for row in self.db.layers()})  # type: ignore[attr-defined]
+        """Remove crash leftovers; one that resists is reported on stderr and skipped."""
+        self.driver.sweep(self.known_cache_ids())

@@ -1,18 +1,26 @@
-"""The one place that performs mounts a driver describes."""
+"""Mounts as data (``Mount``) and the one place that performs them."""
 
 from __future__ import annotations
 
 import ctypes
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import StorageError
-from dockyard.storage.driver import Mount
 
 PAGE = 4096  # the kernel copies at most a page of mount data
 
 _libc: ctypes.CDLL | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Mount:
+    type: str
+    source: str
+    options: tuple[str, ...] = ()
+    cwd: str | None = None  # overlay resolves relative lowerdirs from here (keeps options within a page)
 
 
 def _syscalls() -> ctypes.CDLL:

@@ -1,11 +1,10 @@
 """The changes between two full trees, as an overlay upper directory.
 
-Where overlay cannot be mounted (the vfs driver's reason to exist), a step
-works on a full copy of its parent's tree; afterwards this turns "parent vs
-copy" into what an overlay upper directory would hold: new and changed
-entries (hard-linked from the copy, their parent directories alongside) and a
-0/0 character device for each removed name, which ``write_diff_tar`` writes
-as an OCI whiteout. Unchanged means same type, mode, owner, size, mtime and
+The vfs snapshotter's active layer is a full copy of its parent's tree; for
+a layer tar this turns "parent vs copy" into what an overlay upper directory
+would hold: new and changed entries (hard-linked from the copy, their parent
+directories alongside) and a 0/0 character device for each removed name,
+which ``write_diff_tar`` writes as an OCI whiteout. Unchanged means same type, mode, owner, size, mtime and
 link target, as Docker's naive differ judges it.
 """
 

@@ -1,4 +1,4 @@
-"""What a container changed in its filesystem: ``diff``, the layer tar ``commit`` stores, ``export``.
+"""The differ: what an active layer changed, as ``docker diff`` lists it and as the layer tar ``commit`` stores.
 
 overlay2: the writable layer *is* the change set: an entry in the upper
 directory was added (absent from the image) or changed (present), a char

@@ -1,0 +1,38 @@
+"""Small file-system helpers the drivers share: fresh names, atomic writes, removal, crash-sweep reports."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+from pathlib import Path
+
+
+def new_cache_id() -> str:
+    return secrets.token_hex(32)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """``path`` holds all of ``text`` or does not exist: written beside it, then renamed over it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def remove_tree(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        # a fresh name first, so a crash mid-delete never leaves a half tree under the old name
+        doomed = path.with_name(f".removing-{path.name}")
+        os.rename(path, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
+    elif os.path.lexists(path):
+        path.unlink()
+
+
+def report_leftover(path: Path, exc: BaseException) -> None:
+    """A crash leftover the sweep could not remove: one line on stderr; the command goes on."""
+    print(f"dockyard: cannot remove leftover {path}: {exc}", file=sys.stderr)

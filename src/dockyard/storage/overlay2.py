@@ -1,0 +1,193 @@
+"""overlay2: Docker's layer layout, and the snapshotter that stacks active layers on it with overlayfs.
+
+Layer directories: ``<id>/diff``, ``<id>/link`` (the short name), ``<id>/lower``
+(the parents' short names), ``<id>/work``, and ``l/<short> -> ../<id>/diff``,
+which keeps a many-layer mount option within a page. ``create`` writes
+``link`` atomically before it makes the short link, so a crash leaves either
+no short link or one whose layer names it; the sweep removes both.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from base64 import b32encode
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from dockyard.storage.dirs import remove_tree, report_leftover, write_atomic
+from dockyard.storage.mount import Mount
+from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver, Parent, RunMounted, Usage
+
+if TYPE_CHECKING:
+    from dockyard.archive.apply import Whiteouts
+    from dockyard.storage.changes import Change
+
+
+def _valid_short(short: str) -> bool:
+    return bool(short) and "/" not in short and short not in (".", "..")
+
+
+class Overlay2:
+    """Committed layer directories in Docker's overlay2 layout."""
+
+    name = "overlay2"
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        (home / "l").mkdir(parents=True, exist_ok=True)
+
+    @property
+    def whiteouts(self) -> Whiteouts:
+        from dockyard.archive.apply import Whiteouts
+
+        return Whiteouts.OVERLAY
+
+    def diff_path(self, cache_id: str) -> Path:
+        return self.home / cache_id / "diff"
+
+    def short_link(self, cache_id: str) -> str:
+        return (self.home / cache_id / "link").read_text()
+
+    def create(self, cache_id: str, parents: list[str]) -> Path:
+        """``parents`` bottom first."""
+        layer = self.home / cache_id
+        (layer / "diff").mkdir(parents=True)
+        short = b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
+        write_atomic(layer / "link", short)  # before the short link: a crash never leaves an empty ``link``
+        if parents:
+            (layer / "work").mkdir()
+            lower = ":".join(f"l/{self.short_link(p)}" for p in reversed(parents))
+            (layer / "lower").write_text(lower)
+        os.symlink(f"../{cache_id}/diff", self.home / "l" / short)
+        return layer / "diff"
+
+    def remove(self, cache_id: str) -> None:
+        layer = self.home / cache_id
+        try:
+            short = (layer / "link").read_text().strip()
+        except OSError:
+            short = ""
+        if _valid_short(short):  # an empty or odd ``link`` (a crash mid-create) names no short link
+            (self.home / "l" / short).unlink(missing_ok=True)
+        remove_tree(layer)
+
+    def mounts(self, layers: list[str], upper: str | None) -> list[Mount]:
+        """``layers`` bottom first; without ``upper`` the mount is read-only."""
+        lowers = ":".join(f"l/{self.short_link(c)}" for c in reversed(layers))
+        if upper is None and len(layers) == 1:
+            return [Mount("bind", str(self.diff_path(layers[0])), ("ro", "rbind"))]
+        options = [f"lowerdir={lowers}"]
+        if upper is not None:
+            options += [f"upperdir={upper}/diff", f"workdir={upper}/work"]
+        return [Mount("overlay", "overlay", tuple(options), cwd=str(self.home))]
+
+    def layer_problems(self, cache_id: str) -> list[str]:
+        """What is wrong with a layer's directory (for ``system check``); empty when sound."""
+        layer = self.home / cache_id
+        if not (layer / "diff").is_dir():
+            return ["layer directory missing"]
+        try:
+            short = (layer / "link").read_text().strip()
+        except OSError:
+            short = ""
+        if not _valid_short(short):
+            return ["its link file is missing or empty"]
+        if os.path.realpath(self.home / "l" / short) != os.path.realpath(layer / "diff"):
+            return [f"short link l/{short} missing"]
+        return []
+
+    def repair_layer(self, cache_id: str) -> bool:
+        """Make a lost short link again (its name is in ``link``, which the layers above use)."""
+        problems = self.layer_problems(cache_id)
+        if not problems or not problems[0].startswith("short link"):
+            return not problems
+        link = self.home / "l" / self.short_link(cache_id).strip()
+        link.unlink(missing_ok=True)  # it may lead somewhere else
+        os.symlink(f"../{cache_id}/diff", link)
+        return True
+
+    def leftovers(self, known: set[str]) -> list[Path]:
+        """Layer directories no row names, half-removed trees, and short links that lead nowhere."""
+        out = [self.home / n for n in sorted(os.listdir(self.home)) if n != "l" and n not in known]
+        links = self.home / "l"
+        out += [links / s for s in sorted(os.listdir(links)) if not (links / s).exists()]
+        return out
+
+    def sweep(self, known: set[str]) -> None:
+        """Remove the leftovers; one that cannot be removed is reported and skipped."""
+        for path in self.leftovers(known):
+            try:
+                if path.parent == self.home / "l" or not path.is_dir() or path.is_symlink():
+                    path.unlink(missing_ok=True)
+                    continue
+                if not path.name.startswith(".removing-"):
+                    self.remove(path.name)  # its short link too
+                    path = path.with_name(f".removing-{path.name}")
+                if path.exists():
+                    shutil.rmtree(path)  # what remove could not delete: say why
+            except OSError as exc:
+                report_leftover(path, exc)
+
+
+class Overlay2Snapshotter(BaseSnapshotter):
+    """Active layers as overlay upper directories (``<key>/diff``, ``<key>/work``) over the parent's layers."""
+
+    name = "overlay2"
+    driver: Overlay2
+
+    def prepare(self, key: str, parent: Parent) -> list[Mount]:
+        root = Path(key)
+        (root / "diff").mkdir(parents=True)
+        (root / "work").mkdir()
+        return self.mounts(key, parent)
+
+    def mounts(self, key: str, parent: Parent) -> list[Mount]:
+        resolved = self._parent(parent)
+        if resolved is None or not resolved.cache_ids:
+            return [Mount("bind", str(self.upper(key)), ("rbind",))]  # no parent: the upper is the whole root
+        return self.driver.mounts(list(resolved.cache_ids), key)
+
+    def changes(self, key: str, parent: Parent, run_mounted: RunMounted[list[Change]]) -> list[Change]:
+        from dockyard.storage.changes import overlay_changes
+
+        resolved = self._parent(parent)
+        upper = self.upper(key)
+        if resolved is None or not resolved.cache_ids:
+            return overlay_changes(upper, None)
+        lower = self.driver.mounts(list(resolved.cache_ids), None)
+        return run_mounted(lower, lambda root: overlay_changes(upper, root))
+
+    def write_changes(self, key: str, changes: list[Change], out: BinaryIO) -> None:
+        from dockyard.storage.changes import write_overlay_layer
+
+        write_overlay_layer(self.upper(key), changes, out)
+
+    def _changes_for_diff(self, key: str, parent: Committed | None) -> Path:
+        return self.upper(key)  # the upper directory is the change set
+
+    def usage(self, key: str, parent: Parent) -> Usage:
+        size = inodes = 0
+        seen: set[int] = set()
+        for dirpath, dirnames, filenames in os.walk(self.upper(key)):
+            for name in dirnames + filenames:
+                st = os.lstat(os.path.join(dirpath, name))
+                inodes += 1
+                if not os.path.isdir(os.path.join(dirpath, name)) and st.st_ino not in seen:
+                    seen.add(st.st_ino)
+                    size += st.st_size
+        return Usage(size, inodes)
+
+    def graph_driver(self, parent: Parent, key: str | None = None, merged: str | None = None) -> GraphDriver:
+        resolved = self._parent(parent)
+        caches = list(resolved.cache_ids) if resolved else []
+        home = self.driver.home
+        if key is None:  # an image: its top layer is the "upper", the ones below the lower
+            if not caches:
+                return GraphDriver(self.name)
+            top = home / caches[-1]
+            lower = ":".join(str(home / c / "diff") for c in reversed(caches[:-1])) or None
+            return GraphDriver(self.name, lower, str(top / "diff"), str(top / "work"), str(top / "merged"))
+        lower = ":".join(str(home / c / "diff") for c in reversed(caches)) or None
+        return GraphDriver(self.name, lower, str(self.upper(key)), str(Path(key) / "work"), merged)
