@@ -10,15 +10,18 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable
 
-from dockyard.content.store import ContentStore
 from dockyard.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
-from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
 from dockyard.metadata.db import Database, ImageRow
-from dockyard.oci.config import ImageConfig
+from dockyard.oci.config import ImageConfig, parse_time
 from dockyard.oci.digest import Digest, chain_id
 from dockyard.oci.reference import Reference, is_image_id, parse_docker_ref
+
+if TYPE_CHECKING:
+    from dockyard.content.store import ContentStore
+    from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
 
 _SHORT_ID = re.compile(r"(sha256:)?[a-f0-9]{1,64}")
 
@@ -41,6 +44,30 @@ class Image:
     def digests(self) -> list[Reference]:
         return [r for r in self.refs if r.digest is not None]
 
+    @property
+    def created(self) -> datetime | None:
+        return self.config.created
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSummary:
+    """An image as ``images`` lists it: its metadata row and names, without reading its config blob."""
+
+    row: ImageRow
+    refs: list[Reference]
+
+    @property
+    def tags(self) -> list[Reference]:
+        return [r for r in self.refs if r.tag is not None and r.digest is None]
+
+    @property
+    def digests(self) -> list[Reference]:
+        return [r for r in self.refs if r.digest is not None]
+
+    @property
+    def created(self) -> datetime | None:
+        return parse_time(self.row.created)
+
 
 @dataclass(frozen=True, slots=True)
 class Removal:
@@ -51,11 +78,20 @@ class Removal:
 
 
 class ImageStore:
-    def __init__(self, db: Database, content: ContentStore, layers: LayerStore) -> None:
+    def __init__(self, db: Database, content: ContentStore, layers: LayerStore | Callable[[], LayerStore]) -> None:
+        """``layers`` may be a function that builds the layer store, called when an operation first needs it."""
         self.db = db
         self.content = content
-        self.layers = layers
+        self._layers: LayerStore | None = None if callable(layers) else layers
+        self._make_layers = layers if callable(layers) else None
         self._deleted_configs: list[str] = []  # blobs to delete once the transaction commits
+
+    @property
+    def layers(self) -> LayerStore:
+        if self._layers is None:
+            assert self._make_layers is not None
+            self._layers = self._make_layers()
+        return self._layers
 
     # lookup --------------------------------------------------------------------
 
@@ -107,8 +143,23 @@ class ImageStore:
             refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
         return [Image(row, self.config(row.id), refs.get(row.id, [])) for row in self.db.images()]
 
+    def summaries(self) -> list[ImageSummary]:
+        """Every image with its names, from metadata alone (no config blob is read)."""
+        refs: dict[str, list[Reference]] = {}
+        for r in self.db.refs():
+            refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
+        return [ImageSummary(row, refs.get(row.id, [])) for row in self.db.images()]
+
     def layers_of(self, image: ImageRow) -> list[Layer]:
         return self.layers.stack(Digest.parse(image.top_layer)) if image.top_layer else []
+
+    def layer_sizes(self, image: ImageRow) -> list[int]:
+        """The sizes of an image's layers, bottom first, from metadata alone."""
+        return [row.size for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
+
+    def cache_ids(self, image: ImageRow) -> list[str]:
+        """The storage driver directories of an image's layers, bottom first, from metadata alone."""
+        return [row.cache_id for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
 
     # creation ------------------------------------------------------------------
 

@@ -202,6 +202,20 @@ class Database:
     def layers(self) -> list[LayerRow]:
         return [LayerRow(*r) for r in self._conn.execute("SELECT * FROM layers")]
 
+    def layer_chain(self, chain_id: str) -> list[LayerRow]:
+        """A layer and those below it, bottom first (fewer rows than the chain: a row is missing)."""
+        rows = self._conn.execute(
+            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL "
+            "SELECT layers.parent, chain.depth + 1 FROM layers JOIN chain ON layers.chain_id = chain.id "
+            "WHERE layers.parent IS NOT NULL) "
+            "SELECT layers.* FROM chain JOIN layers ON layers.chain_id = chain.id ORDER BY chain.depth DESC",
+            (chain_id,),
+        )
+        return [LayerRow(*r) for r in rows]
+
+    def cache_ids(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT cache_id FROM layers")}
+
     def image(self, image_id: str) -> ImageRow | None:
         row = self._conn.execute("SELECT * FROM images WHERE id=?", (image_id,)).fetchone()
         return ImageRow(*row) if row else None

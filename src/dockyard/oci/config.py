@@ -12,8 +12,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dockyard.errors import InvalidContentError
-from dockyard.oci.descriptor import load_json_document
 from dockyard.oci.digest import Digest
+from dockyard.oci.document import load_json_document
 
 # Keys of the container config Docker writes, in its order (Go struct order).
 CONTAINER_CONFIG_KEYS = (
