@@ -36,6 +36,7 @@ class Parser(argparse.ArgumentParser):
     plan: Plan | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
         self.register("action", "parsers", Subcommands)
 
@@ -53,6 +54,14 @@ class Parser(argparse.ArgumentParser):
         from dockyard.cli.help import command_help
 
         return command_help(self)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """A fixed width: argparse builds a formatter for every flag declared, and asking the terminal
+    for its width imports ``shutil`` (Docker's help does not follow the terminal either)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=80)
 
 
 class Subcommands(argparse._SubParsersAction):  # type: ignore[type-arg]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any, Iterable, Mapping
 
@@ -64,4 +63,6 @@ def render(fmt: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str]) 
 
 def to_json(value: Any) -> str:
     """``docker inspect``'s output: Go's json.MarshalIndent with four spaces."""
+    import json
+
     return json.dumps(value, indent=4, ensure_ascii=False)

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from dockyard import __version__
 from dockyard.cli.commands import COMMANDS, HIDDEN, SUBCOMMANDS, child
 
+TYPE_CHECKING = False  # typing itself costs milliseconds at every start
 if TYPE_CHECKING:
     import argparse
+    from typing import Any
 
     from dockyard.cli.context import Parser, Plan
 
@@ -123,9 +124,8 @@ def known(name: str) -> bool:
     """A command of the table whose modules are installed (the table also names commands still to come)."""
     if name not in COMMANDS and name not in HIDDEN:
         return False
-    from importlib.util import find_spec
-
-    return all(m == "container_group" or find_spec(f"dockyard.cli.{m}") is not None for m in _modules(name))
+    here = os.path.dirname(__file__)
+    return all(m == "container_group" or os.path.exists(f"{here}/{m}.py") for m in _modules(name))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,7 +11,6 @@ second rename replaces identical bytes.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -38,6 +37,8 @@ class Ingest:
         self.expected = expected
         self.expected_size = expected_size
         self.digester = Digester(expected.algorithm if expected else "sha256")
+        import tempfile  # writers only: readers start without it
+
         fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix="blob-")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -165,6 +163,9 @@ class Engine:
     def _probe(self) -> str:
         from dockyard.storage.mount import overlay_supported
 
+        import shutil
+        import tempfile
+
         scratch = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
             return "overlay2" if overlay_supported(scratch) else "vfs"
@@ -184,6 +185,8 @@ class Engine:
 
             sweep_steps(Runc(self.root / "runc"))  # a killed build's RUN container
         for name in leftovers:
+            import shutil
+
             path = self.tmp / name
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
         ingest = self.root / "content" / "ingest"
@@ -228,6 +231,8 @@ class Engine:
 
     def spool_file(self) -> tuple[int, str]:
         """A temporary file under the root, on the store's filesystem (swept if we crash)."""
+        import tempfile
+
         return tempfile.mkstemp(dir=self.tmp, prefix="spool-")
 
     def build_services(self, pull: Callable[[str], None], progress: Any, clamp_mtime: float | None) -> Any:

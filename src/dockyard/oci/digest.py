@@ -7,7 +7,6 @@ image-spec allows.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -36,6 +35,8 @@ class Digest:
 
     @classmethod
     def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        import hashlib  # hashing only: parsing a digest needs none
+
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     @property
@@ -54,6 +55,8 @@ class Digester:
 
     def __init__(self, algorithm: str = "sha256") -> None:
         self.algorithm = algorithm
+        import hashlib
+
         self._hash = hashlib.new(algorithm)
         self.size = 0
 

@@ -5,7 +5,6 @@ Apart from the manifest types in ``descriptor`` so that reading an image config 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from dockyard.errors import InvalidContentError
@@ -17,6 +16,8 @@ MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 def load_json_document(raw: bytes, what: str) -> dict[str, Any]:
     if len(raw) > MAX_MANIFEST_SIZE:
         raise InvalidContentError(f"{what} is larger than {MAX_MANIFEST_SIZE} bytes")
+    import json  # listing images reads no document: keep json off that path
+
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
