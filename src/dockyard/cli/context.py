@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn
 
 from dockyard.errors import DockyardError, ImageNotFoundError
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, NoReturn
+
     from dockyard.engine import Engine
 
 EXIT_ERROR = 1
@@ -127,7 +130,7 @@ class Context:
             self._engine.close()
 
 
-Handler = Callable[[Context, argparse.Namespace], int | None]
+Handler = collections.abc.Callable[[Context, argparse.Namespace], "int | None"]
 
 
 def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool = False, at_most: bool = False) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping
 
 
 # Docker's table writer: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)

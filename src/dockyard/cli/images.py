@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable
 
 from dockyard.cli import views
 from dockyard.cli.context import Context, UsageError, confirm, error_line, require_args
@@ -15,7 +14,10 @@ from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 from dockyard.oci.reference import parse_docker_ref
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
+
     from dockyard.image.store import Image
 
 DEFAULT_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -212,7 +214,7 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 def import_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "import", 1)
     require_args(args, "import", 2, at_most=True)
-    from dockyard.engine.images import ImportOptions
+    from dockyard.engine.image_writes import ImportOptions
 
     repository = args.args[1] if len(args.args) == 2 else None
     options = ImportOptions(args.args[0], repository, args.change, args.message)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.units import human_duration, human_size, human_size_with_precision
-from dockyard.oci.config import CONTAINER_CONFIG_KEYS, format_time, parse_time
+from dockyard.oci.timefmt import format_time, parse_time
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any
+
     from dockyard.engine.images import ImageDetails
     from dockyard.image.store import Image, ImageSummary
 
@@ -91,6 +93,8 @@ def image_rows(images: list[ImageSummary], *, show_all: bool, no_trunc: bool, ha
 
 def container_config(value: Any) -> Any:
     """Docker re-marshals the config struct: zero values appear, omitempty fields only when set."""
+    from dockyard.oci.config import CONTAINER_CONFIG_KEYS
+
     if not isinstance(value, dict):
         return None
     out: dict[str, Any] = {}

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from dockyard.errors import BlobNotFoundError, InvalidContentError, StorageError
 from dockyard.oci.digest import Digest, Digester
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import BinaryIO, Iterator
 
 
 def fsync_dir(path: Path) -> None:

@@ -12,12 +12,14 @@ import fcntl
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.errors import InvalidArgumentError, NotFoundError, StorageError
 from dockyard.metadata.db import Database
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
     from dockyard.content.store import ContentStore
     from dockyard.engine.images import ImageService
     from dockyard.image.store import ImageStore

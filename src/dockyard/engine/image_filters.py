@@ -8,33 +8,33 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
-from typing import TYPE_CHECKING, Callable, Protocol
 
 from dockyard.errors import InvalidArgumentError
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from datetime import datetime
+    from typing import Callable, Protocol
 
     from dockyard.oci.reference import Reference
+
+    class Listed(Protocol):
+        """What a filter looks at: an image's names and creation time (ImageSummary or Image)."""
+
+        @property
+        def refs(self) -> list[Reference]: ...
+
+        @property
+        def tags(self) -> list[Reference]: ...
+
+        @property
+        def created(self) -> datetime | None: ...
+
+    Labels = Callable[[Listed], dict[str, str]]
 
 IMAGE_FILTERS = {"dangling", "label", "before", "since", "reference"}
 PRUNE_FILTERS = {"until", "label", "label!"}
 
-
-class Listed(Protocol):
-    """What a filter looks at: an image's names and creation time (ImageSummary or Image)."""
-
-    @property
-    def refs(self) -> list[Reference]: ...
-
-    @property
-    def tags(self) -> list[Reference]: ...
-
-    @property
-    def created(self) -> datetime | None: ...
-
-
-Labels = Callable[[Listed], "dict[str, str]"]
 
 
 def _check(filters: dict[str, list[str]], allowed: set[str]) -> None:
@@ -117,7 +117,7 @@ def parse_until(value: str, now: float | None = None) -> float:
     parts = _DURATION.findall(value)
     if parts and "".join(n + u for n, u in parts) == value:
         return now - sum(float(n) * _UNIT[u] for n, u in parts)
-    from dockyard.oci.config import parse_time
+    from dockyard.oci.timefmt import parse_time
 
     moment = parse_time(value if "T" in value else value + "T00:00:00Z")
     if moment is None:

@@ -7,20 +7,24 @@ import and load code is imported inside the operations that use it.
 
 from __future__ import annotations
 
+import collections.abc
 import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from dataclasses import dataclass
 
 from dockyard.engine.image_filters import image_filter, prune_filter
 from dockyard.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
+
     from dockyard.engine import Engine
+    from dockyard.engine.image_writes import ImportOptions, PruneReport
     from dockyard.image.load import LoadResult
     from dockyard.image.store import Image, ImageSummary, Removal
     from dockyard.oci.digest import Digest
 
-LoadProgress = Callable[[str, int], None]  # (layer, bytes) as each layer is stored
+LoadProgress = collections.abc.Callable[[str, int], None]  # (layer, bytes) as each layer is stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,22 +46,10 @@ class ImageDetails:
 
 @dataclass(frozen=True, slots=True)
 class ImageHistory:
+    """``history``: the image and the sizes of its layers."""
+
     image: Image
     layer_sizes: list[int]  # bottom first, one per non-empty history entry
-
-
-@dataclass(frozen=True, slots=True)
-class ImportOptions:
-    source: str  # a file, a URL, or "-" for ``stdin``
-    repository: str | None = None  # the tag to give the new image
-    changes: list[str] = field(default_factory=list)  # Dockerfile instructions (``--change``)
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PruneReport:
-    removals: list[Removal]
-    reclaimed: int  # bytes of the layers removed
 
 
 class ImageService:
@@ -105,6 +97,8 @@ class ImageService:
         """Remove dangling images (every unused one with ``all``) that the filters select."""
         store = self.engine.images
         select = prune_filter(filters, lambda image: image.config.labels, dangling_only=not all)  # type: ignore[attr-defined]
+        from dockyard.engine.image_writes import PruneReport
+
         removals, reclaimed = store.delete_unused(select)
         return PruneReport(removals, reclaimed)
 

@@ -11,23 +11,28 @@ import re
 import time
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Callable
 
 from dockyard.errors import ConflictError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
 from dockyard.metadata.db import Database, ImageRow
-from dockyard.oci.config import ImageConfig, parse_time
+from dockyard.oci.timefmt import parse_time
 from dockyard.oci.digest import Digest, chain_id
 from dockyard.oci.reference import Reference, is_image_id, parse_docker_ref
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Callable
+
     from dockyard.content.store import ContentStore
     from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
+    from dockyard.oci.config import ImageConfig
 
 _SHORT_ID = re.compile(r"(sha256:)?[a-f0-9]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
 class Image:
+    """An image: its metadata row, its parsed config blob and its names."""
+
     row: ImageRow
     config: ImageConfig
     refs: list[Reference]
@@ -128,6 +133,8 @@ class ImageStore:
         raise ImageNotFoundError(name)
 
     def config(self, image_id: str) -> ImageConfig:
+        from dockyard.oci.config import ImageConfig  # listing reads no config: keep its types off that path
+
         return ImageConfig.parse(self.content.read(Digest.parse(image_id)))
 
     def refs_of(self, image_id: str) -> list[Reference]:
@@ -176,6 +183,8 @@ class ImageStore:
         Returns the image ID and, for each tag moved away from another image,
         (tag, old image ID). ``staged`` is committed or, on error, discarded.
         """
+        from dockyard.oci.config import ImageConfig
+
         config = ImageConfig.parse(config_raw)
         diff_ids = config.diff_ids
         if [layer.diff_id for layer in staged.layers] != diff_ids:

@@ -45,9 +45,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from dockyard.errors import StorageError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the image store
@@ -122,6 +125,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class LayerRow:
+    """A row of ``layers`` (see the schema above)."""
+
     chain_id: str
     diff_id: str
     parent: str | None
@@ -134,6 +139,8 @@ class LayerRow:
 
 @dataclass(frozen=True, slots=True)
 class ImageRow:
+    """A row of ``images``."""
+
     id: str
     top_layer: str | None
     parent: str | None
@@ -144,6 +151,8 @@ class ImageRow:
 
 @dataclass(frozen=True, slots=True)
 class RefRow:
+    """A row of ``refs``: a tag or digest naming an image."""
+
     name: str
     image_id: str
     kind: str

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from dockyard.errors import DigestMismatchError, InvalidDigestError, SizeMismatchError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _ENCODED = re.compile(r"[a-f0-9]+")
@@ -19,6 +22,8 @@ _ENCODED = re.compile(r"[a-f0-9]+")
 
 @dataclass(frozen=True, slots=True, order=True)
 class Digest:
+    """``algorithm:hex``, validated."""
+
     algorithm: str
     hex: str
 

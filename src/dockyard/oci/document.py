@@ -5,9 +5,12 @@ Apart from the manifest types in ``descriptor`` so that reading an image config 
 
 from __future__ import annotations
 
-from typing import Any
 
 from dockyard.errors import InvalidContentError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 # A peer cannot make us parse an unbounded document.
 MAX_MANIFEST_SIZE = 4 * 1024 * 1024
