@@ -23,8 +23,8 @@ def launcher_text(python: str, paths: list[str]) -> str:
 # dockyard's launcher (scripts/launcher.py): no site processing, which costs ~50 ms per start
 import sys
 sys.path += {paths!r}
-from dockyard.cli.main import main
-sys.exit(main())
+from dockyard.cli.main import entry
+entry()
 """
 
 

@@ -128,6 +128,27 @@ def known(name: str) -> bool:
     return all(m == "container_group" or os.path.exists(f"{here}/{m}.py") for m in _modules(name))
 
 
+def entry() -> None:
+    """The ``dockyard`` command (the launcher and ``python -m dockyard`` call this)."""
+    exit_quickly(main())
+
+
+def exit_quickly(code: int) -> None:
+    """Exit without the interpreter's teardown (~8 ms of freeing every module) when nothing waits
+    for it: no atexit callback and no other thread; otherwise (or if a flush fails) exit normally."""
+    import atexit
+
+    threading = sys.modules.get("threading")
+    if atexit._ncallbacks() == 0 and (threading is None or threading.active_count() == 1):
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # noqa: BLE001 - let the normal exit report it as it always did
+            sys.exit(code)
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     words = command_words(argv)
