@@ -1,4 +1,4 @@
-"""The image commands: argument parsing and printing; the work is in ``dockyard.image``."""
+"""The image commands: argument parsing and printing; the work is the engine's ImageService (``engine.image_service``)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from dockyard.cli.context import Context, UsageError, confirm, error_line, requi
 from dockyard.cli.filters import parse_filters
 from dockyard.cli.format import render, to_json
 from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
-from dockyard.oci.reference import parse_docker_ref
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -111,23 +110,14 @@ def _tag_args(p: argparse.ArgumentParser) -> None:
 
 def tag_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "tag", 2, exact=True)
+    from dockyard.engine.images import check_tag
+
     try:
-        parse_docker_ref(args.args[1])
+        check_tag(args.args[1])  # Docker's CLI refuses a bad target before it asks the daemon
     except InvalidArgumentError as exc:
         raise UsageError(f'Error parsing reference: "{args.args[1]}" is not a valid repository/tag: {exc}', 1) from exc
-    try:
-        ctx.engine.image_service.tag(args.args[0], args.args[1])
-    except ImageNotFoundError as exc:
-        # here Docker reports the daemon's error, with the name normalised
-        raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
+    ctx.engine.image_service.tag(args.args[0], args.args[1])
     return 0
-
-
-def _familiar_or_raw(name: str) -> str:
-    try:
-        return parse_docker_ref(name).familiar
-    except InvalidArgumentError:
-        return name
 
 
 # save / load -------------------------------------------------------------------

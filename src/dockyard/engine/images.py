@@ -88,7 +88,11 @@ class ImageService:
     # names -------------------------------------------------------------------------
 
     def tag(self, source: str, target: str) -> None:
-        self.engine.images.tag(source, target)
+        """Name ``source`` ``target``; a missing source is reported with its name normalised, as Docker's daemon does."""
+        try:
+            self.engine.images.tag(source, target)
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
 
     def remove(self, name: str, *, force: bool = False, prune: bool = True) -> Removal:
         return self.engine.images.remove(name, force=force, prune=prune)
@@ -144,6 +148,22 @@ class ImageService:
                 raise InvalidArgumentError("refusing to create a tag with a digest reference")
         opener, name = open_source(options.source, stdin)
         return import_image(self.engine.images, opener, name, tag, options.changes, options.message)
+
+
+def check_tag(target: str) -> None:
+    """Raise InvalidArgumentError unless ``target`` is a valid repository[:tag]."""
+    from dockyard.oci.reference import parse_docker_ref
+
+    parse_docker_ref(target)
+
+
+def _familiar_or_raw(name: str) -> str:
+    from dockyard.oci.reference import parse_docker_ref
+
+    try:
+        return parse_docker_ref(name).familiar
+    except InvalidArgumentError:
+        return name
 
 
 def missing_image_error(exc: ImageNotFoundError) -> NotFoundError:

@@ -29,8 +29,23 @@ if TYPE_CHECKING:
 _SHORT_ID = re.compile(r"(sha256:)?[a-f0-9]{1,64}")
 
 
+class _Named:
+    """The names of an image, split as Docker shows them (for the records below, which have ``refs``)."""
+
+    __slots__ = ()
+    refs: list[Reference]
+
+    @property
+    def tags(self) -> list[Reference]:
+        return [r for r in self.refs if r.tag is not None and r.digest is None]
+
+    @property
+    def digests(self) -> list[Reference]:
+        return [r for r in self.refs if r.digest is not None]
+
+
 @dataclass(frozen=True, slots=True)
-class Image:
+class Image(_Named):
     """An image: its metadata row, its parsed config blob and its names."""
 
     row: ImageRow
@@ -42,32 +57,16 @@ class Image:
         return Digest.parse(self.row.id)
 
     @property
-    def tags(self) -> list[Reference]:
-        return [r for r in self.refs if r.tag is not None and r.digest is None]
-
-    @property
-    def digests(self) -> list[Reference]:
-        return [r for r in self.refs if r.digest is not None]
-
-    @property
     def created(self) -> datetime | None:
         return self.config.created
 
 
 @dataclass(frozen=True, slots=True)
-class ImageSummary:
+class ImageSummary(_Named):
     """An image as ``images`` lists it: its metadata row and names, without reading its config blob."""
 
     row: ImageRow
     refs: list[Reference]
-
-    @property
-    def tags(self) -> list[Reference]:
-        return [r for r in self.refs if r.tag is not None and r.digest is None]
-
-    @property
-    def digests(self) -> list[Reference]:
-        return [r for r in self.refs if r.digest is not None]
 
     @property
     def created(self) -> datetime | None:
