@@ -6,10 +6,12 @@ the test checks what was imported, not how long it took.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,13 @@ HEAVY = ("dockyard.archive", "dockyard.registry", "dockyard.build", "dockyard.ru
 CONTAINER_READS = {
     "dockyard.runtime", "dockyard.runtime.containers", "dockyard.runtime.attach", "dockyard.runtime.console",
     "dockyard.runtime.logs",
+}  # fmt: skip
+
+# rmi deletes a layer directory through the storage driver, whose module imports the tar
+# extraction code at its top (storage/driver.py: ``from dockyard.archive.apply import Whiteouts``).
+RMI_NEEDS = {
+    "dockyard.storage", "dockyard.storage.driver", "dockyard.archive", "dockyard.archive.apply",
+    "dockyard.archive.paths", "dockyard.archive.tarsplit", "dockyard.archive.tarstream",
 }  # fmt: skip
 
 RECORD = """
@@ -71,6 +80,17 @@ def test_image_reads_import_no_heavy_module(store: Path, tmp_path: Path, args: l
     assert "dockyard.cli.main" in modules
     assert heavy(modules) == set()
     assert not {"aiohttp", "urllib3", "tarfile", "dockyard.cli.build", "dockyard.cli.registry_client"} & modules
+
+
+def test_rmi_imports_only_the_storage_driver(store: Path, tmp_path: Path) -> None:
+    layer = tmp_path / "one.tar"
+    with tarfile.open(layer, "w") as tf:
+        info = tarfile.TarInfo("only-file")
+        tf.addfile(info, io.BytesIO(b""))
+    subprocess.run([sys.executable, "-m", "dockyard", "--root", str(store), "import", str(layer), "one:1"], check=True, capture_output=True)
+    modules = imported(store, tmp_path, "rmi", "one:1")
+    assert "dockyard.storage.driver" in modules  # the layer's directory was deleted
+    assert heavy(modules) - RMI_NEEDS == set()
 
 
 def test_version_flag_imports_no_parser(store: Path, tmp_path: Path) -> None:

@@ -92,8 +92,13 @@ class Engine:
         if self._images is None:
             from dockyard.image.store import ImageStore
 
-            self._images = ImageStore(self.db, self.content, lambda: self.layers)
+            self._images = ImageStore(self.db, self.content, lambda: self.layers, self._remove_layer_dirs)
         return self._images
+
+    def _remove_layer_dirs(self, cache_ids: list[str]) -> None:
+        """What ``rmi`` deletes on disk: the driver alone, without the layer store's tar code."""
+        for cache_id in cache_ids:
+            self.driver.remove(cache_id)
 
     @property
     def image_service(self) -> ImageService:

@@ -82,12 +82,21 @@ class Removal:
 
 
 class ImageStore:
-    def __init__(self, db: Database, content: ContentStore, layers: LayerStore | Callable[[], LayerStore]) -> None:
-        """``layers`` may be a function that builds the layer store, called when an operation first needs it."""
+    def __init__(
+        self,
+        db: Database,
+        content: ContentStore,
+        layers: LayerStore | Callable[[], LayerStore],
+        release: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """``layers`` may be a function that builds the layer store, called when an operation first needs it;
+        ``release`` deletes the directories of removed layers (default: the layer store's ``cleanup``),
+        so that ``rmi`` need not build the layer store."""
         self.db = db
         self.content = content
         self._layers: LayerStore | None = None if callable(layers) else layers
         self._make_layers = layers if callable(layers) else None
+        self._release = release
         self._deleted_configs: list[str] = []  # blobs to delete once the transaction commits
 
     @property
@@ -263,7 +272,7 @@ class ImageStore:
                 self.db.delete_ref(r.name)
                 untagged.append(parse_docker_ref(r.name).familiar)
             removed_layers += self._delete(row, deleted, prune)
-        self.layers.cleanup(removed_layers)
+        (self._release or self.layers.cleanup)(removed_layers)
         for image_id in self._deleted_configs:
             self.content.delete(Digest.parse(image_id))
         self._deleted_configs.clear()
