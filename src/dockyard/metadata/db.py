@@ -174,6 +174,10 @@ class Database:
             raise StorageError(f"open metadata database {path}: {exc}") from exc
 
     def _migrate(self) -> None:
+        # a plain read first: an up-to-date database (every open but the first) takes no write lock,
+        # so a reader never waits behind a long writer to start
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+            return
         with self.transaction():
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
