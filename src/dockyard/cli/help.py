@@ -57,7 +57,10 @@ def command_help(parser: argparse.ArgumentParser) -> str:
         lines += ["Commands:", *_command_list([(n, t[1]) for n, t in sorted(SUBCOMMANDS[path].items()) if n in children]), ""]
         lines += [f"Run 'dockyard {path} COMMAND --help' for more information on a command.", ""]
         return "\n".join(lines)
-    flags = [_flag(action) for action in parser._actions if _listed(action)]
+    from dockyard.cli.docker_flags import FLAG_HELP
+
+    docker_help = FLAG_HELP.get(path, {})
+    flags = [_flag(action, docker_help) for action in parser._actions if _listed(action)]
     if flags:
         lines += ["Options:", *flag_table(sorted(flags, key=lambda f: f[1])), ""]
     return "\n".join(lines)
@@ -74,11 +77,12 @@ def _listed(action: argparse.Action) -> bool:
     return bool(action.option_strings) and action.help is not argparse.SUPPRESS and not isinstance(action, argparse._HelpAction)
 
 
-def _flag(action: argparse.Action) -> tuple[str, str, str, str]:
-    """(short, long, value type, usage) of an option, named as pflag names them."""
+def _flag(action: argparse.Action, docker_help: dict[str, str]) -> tuple[str, str, str, str]:
+    """(short, long, value type, usage) of an option, named as pflag names them; a flag declared
+    without help text gets Docker's description of it."""
     short = next((o[1:] for o in action.option_strings if len(o) == 2), "")
     long = next((o[2:] for o in action.option_strings if o.startswith("--")), "")
-    usage = action.help or ""
+    usage = action.help or docker_help.get(long, "")
     if action.nargs == 0:
         kind = ""
     elif isinstance(action, argparse._AppendAction):
