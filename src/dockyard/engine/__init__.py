@@ -211,11 +211,13 @@ class Engine:
             names = set(os.listdir(self.driver_home))
         except FileNotFoundError:
             return False
+        has_links = "l" in names
         names.discard("l")
         if names - self.db.cache_ids():
             return True
-        links = self.driver_home / "l"
-        return self.driver_name == "overlay2" and links.is_dir() and not all((links / s).exists() for s in os.listdir(links))
+        # every overlay2 layer has one short link: more links than layers means a dangling one
+        # (counted, not followed: a stat per layer at every start costs more than the rest of the check)
+        return self.driver_name == "overlay2" and has_links and len(os.listdir(self.driver_home / "l")) != len(names)
 
     def _sweep_containers(self) -> None:
         """Containers a crash left without a database row: their processes, cgroups, mounts and files."""
