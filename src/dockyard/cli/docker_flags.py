@@ -1,6 +1,7 @@
 """Docker CLI 28's description of each flag, for the flags dockyard declares without help text.
 
-Data for ``--help`` only (``cli.help`` reads it); taken from ``docker COMMAND --help``.
+Data for ``--help`` only (``cli.help`` reads it); taken from ``docker COMMAND --help``. ``create``
+shares ``run``'s flags and their descriptions.
 """
 
 from __future__ import annotations
@@ -29,45 +30,6 @@ FLAG_HELP: dict[str, dict[str, str]] = {
         "archive": "Archive mode (copy all uid/gid information)",
         "follow-link": "Always follow symbol link in SRC_PATH",
         "quiet": "Suppress progress output during copy. Progress output is automatically suppressed if no terminal is attached",
-    },
-    "create": {
-        "add-host": "Add a custom host-to-IP mapping (host:ip)",
-        "cap-add": "Add Linux capabilities",
-        "cap-drop": "Drop Linux capabilities",
-        "cpu-shares": "CPU shares (relative weight)",
-        "cpus": "Number of CPUs",
-        "entrypoint": "Overwrite the default ENTRYPOINT of the image",
-        "env": "Set environment variables",
-        "env-file": "Read in a file of environment variables",
-        "expose": "Expose a port or a range of ports",
-        "help": "Print usage",
-        "hostname": "Container host name",
-        "init": "Run an init inside the container that forwards signals and reaps processes",
-        "interactive": "Keep STDIN open even if not attached",
-        "ip": "IPv4 address (e.g., 172.30.100.104)",
-        "label": "Set meta data on a container",
-        "label-file": "Read in a line delimited file of labels",
-        "memory": "Memory limit",
-        "memory-swap": "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
-        "mount": "Attach a filesystem mount to the container",
-        "name": "Assign a name to the container",
-        "network": "Connect a container to a network",
-        "network-alias": "Add network-scoped alias for the container",
-        "pids-limit": "Tune container pids limit (set -1 for unlimited)",
-        "privileged": "Give extended privileges to this container",
-        "publish": "Publish a container's port(s) to the host",
-        "publish-all": "Publish all exposed ports to random ports",
-        "read-only": "Mount the container's root filesystem as read only",
-        "restart": "Restart policy to apply when a container exits",
-        "rm": "Automatically remove the container and its associated anonymous volumes when it exits",
-        "runtime": "Runtime to use for this container",
-        "security-opt": "Security Options",
-        "stop-signal": "Signal to stop the container",
-        "stop-timeout": "Timeout (in seconds) to stop a container",
-        "tty": "Allocate a pseudo-TTY",
-        "user": "Username or UID (format: <name|uid>[:<group|gid>])",
-        "volume": "Bind mount a volume",
-        "workdir": "Working directory inside the container",
     },
     "exec": {
         "detach": "Detached mode: run command in the background",
@@ -221,3 +183,4 @@ FLAG_HELP: dict[str, dict[str, str]] = {
         "force": "Force the removal of one or more volumes",
     },
 }  # fmt: skip
+FLAG_HELP["create"] = FLAG_HELP["run"]
