@@ -51,6 +51,9 @@ class Engine:
         self.db = Database(root / "dockyard.db")
         self.driver_name = self._driver_name(storage_driver)
         self.driver_home = root / self.driver_name
+        # the driver's directories exist from the first open, as the driver makes them (the driver
+        # object itself is built on first use)
+        (self.driver_home / "l" if self.driver_name == "overlay2" else self.driver_home).mkdir(parents=True, exist_ok=True)
         self._driver: Driver | None = None
         self._layers: LayerStoreImpl | None = None
         self._content: ContentStore | None = None
