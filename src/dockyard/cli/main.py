@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--root", "--storage-driver", "-s"})
 IMAGE_FAMILY = frozenset({"images", "registry_client", "build"})  # their register() also fills ``image``
-CONTAINER_MODULES = ("containers", "attach", "networks", "lifecycle", "container_files")
 EXIT_ERROR = 1
 
 
@@ -56,7 +55,7 @@ def command_word(argv: list[str]) -> str | None:
 def modules_for(words: list[str]) -> tuple[tuple[str, ...], Plan | None]:
     """The modules to import and the parsers to build for ``dockyard WORDS...`` (None: all of theirs)."""
     name = words[0]
-    modules = COMMANDS[name][3] if name in COMMANDS else HIDDEN[name]
+    modules = _declaring(name)
     sub = child(name, words[1] if len(words) > 1 else None) if name in SUBCOMMANDS else None
     if sub is None:
         if name == "container":
@@ -109,15 +108,21 @@ def build_parser(words: list[str] | str | None = None) -> Parser:
     if words and known(words[0]):
         modules, parser.plan = modules_for(words)
     else:
-        modules = tuple(dict.fromkeys(m for name in (*COMMANDS, *HIDDEN) if known(name) for m in _modules(name)))
+        modules = _all_modules()
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     declare(modules, commands)
     return parser
 
 
-def _modules(name: str) -> tuple[str, ...]:
-    modules = COMMANDS[name][3] if name in COMMANDS else HIDDEN[name]
-    return tuple(m for m in modules if m != "container_group") + (("container_group",) if name == "container" else ())
+def _declaring(name: str) -> tuple[str, ...]:
+    return COMMANDS[name][3] if name in COMMANDS else HIDDEN[name]
+
+
+def _all_modules() -> tuple[str, ...]:
+    """Every module of the table: the image family first (the container commands extend its
+    ``inspect``), the container group last (it names the container commands declared before it)."""
+    keys = dict.fromkeys(m for name in (*COMMANDS, *HIDDEN) if known(name) for m in _declaring(name))
+    return tuple(sorted(keys, key=lambda m: (m not in IMAGE_FAMILY, m == "container_group")))
 
 
 def known(name: str) -> bool:
@@ -125,7 +130,7 @@ def known(name: str) -> bool:
     if name not in COMMANDS and name not in HIDDEN:
         return False
     here = os.path.dirname(__file__)
-    return all(m == "container_group" or os.path.exists(f"{here}/{m}.py") for m in _modules(name))
+    return all(m == "container_group" or os.path.exists(f"{here}/{m}.py") for m in _declaring(name))
 
 
 def entry() -> None:
