@@ -158,3 +158,12 @@ def test_version_format(tmp_path: Path) -> None:
     assert (out.returncode, out.stdout) == (0, "0.1.0 0.1.0 linux\n")
     as_json = dockyard("version", "-f", "{{json .Client}}", root=tmp_path / "root")
     assert '"ApiVersion":"1.41"' in as_json.stdout
+
+
+def test_version_without_a_usable_store_prints_the_client_part(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    out = dockyard("version", root=blocked / "root")
+    assert out.returncode == 1
+    assert out.stdout.startswith("Client:\n Version:           0.1.0\n") and "Server:" not in out.stdout
+    assert out.stderr.startswith("Error response from daemon: cannot use root")

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import platform
-import subprocess
 import sys
-from typing import Any
 
 from dockyard import __version__
 from dockyard.cli.context import Context, require_args
 from dockyard.cli.format import render
+from dockyard.engine.version import API_VERSION, MIN_API_VERSION, go_arch
+from dockyard.errors import DockyardError
 
-API_VERSION = "1.41"  # the Docker Engine API whose behaviour dockyard follows (Docker 20.10's)
-MIN_API_VERSION = "1.12"
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,7 +26,14 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def version_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "version", 0, at_most=True)
-    info = version_info(ctx)
+    client = client_info()
+    try:
+        info = {"Client": client, "Server": server_info(ctx)}
+    except DockyardError:
+        # Docker prints the client's part, then why the server's is missing
+        if not args.format:
+            sys.stdout.write(version_text({"Client": client, "Server": None}))
+        raise
     if args.format:
         sys.stdout.write(render(args.format, [info], {}))
     else:
@@ -34,44 +41,25 @@ def version_cmd(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
-def version_info(ctx: Context) -> dict[str, Any]:
-    """What ``--format`` sees: Docker's ``{{.Client.…}}`` and ``{{.Server.…}}`` fields."""
-    python = platform.python_version()
-    arch = _ARCH.get(platform.machine(), platform.machine())
-    client = {
-        "Version": __version__, "ApiVersion": API_VERSION, "DefaultAPIVersion": API_VERSION, "PythonVersion": python,
-        "Os": "linux", "Arch": arch, "Context": "default",
+def client_info() -> dict[str, Any]:
+    """What ``--format`` sees as ``{{.Client.…}}`` (Docker's field names)."""
+    return {
+        "Version": __version__, "ApiVersion": API_VERSION, "DefaultAPIVersion": API_VERSION,
+        "PythonVersion": platform.python_version(), "Os": "linux", "Arch": go_arch(), "Context": "default",
     }  # fmt: skip
-    engine = {
-        "Name": "Engine", "Version": __version__,
-        "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "PythonVersion": python,
-                    "Os": "linux", "Arch": arch, "KernelVersion": platform.release(),
-                    "StorageDriver": ctx.engine.driver_name, "Experimental": "false"},
-    }  # fmt: skip
-    components: list[dict[str, Any]] = [engine]
-    runc = _runc_version()
-    if runc:
-        components.append({"Name": "runc", "Version": runc[0], "Details": {"GitCommit": runc[1]}})
-    server = {
-        "Platform": {"Name": "dockyard Engine (in-process)"}, "Components": components, "Version": __version__,
-        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": arch,
-        "KernelVersion": platform.release(), "Experimental": False,
-    }  # fmt: skip
-    return {"Client": client, "Server": server}
 
 
-def _runc_version() -> tuple[str, str] | None:
-    try:
-        out = subprocess.run(["runc", "--version"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    version = commit = ""
-    for line in out.splitlines():
-        if line.startswith("runc version "):
-            version = line.removeprefix("runc version ").strip()
-        elif line.startswith("commit: "):
-            commit = line.removeprefix("commit: ").strip()
-    return (version, commit) if version else None
+def server_info(ctx: Context) -> dict[str, Any]:
+    """``{{.Server.…}}``: the engine's version report in Docker's field names."""
+    from dockyard.engine.version import engine_version
+
+    report = engine_version(ctx.engine)
+    components = [{"Name": c.name, "Version": c.version, "Details": c.details} for c in report.components]
+    return {
+        "Platform": {"Name": "dockyard Engine (in-process)"}, "Components": components, "Version": report.version,
+        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": go_arch(),
+        "KernelVersion": report.kernel_version, "Experimental": False,
+    }  # fmt: skip
 
 
 def version_text(info: dict[str, Any]) -> str:
@@ -82,6 +70,8 @@ def version_text(info: dict[str, Any]) -> str:
         f" Python version:\t{c['PythonVersion']}", f" OS/Arch:\t{c['Os']}/{c['Arch']}", f" Context:\t{c['Context']}",
     ]  # fmt: skip
     s = info["Server"]
+    if s is None:
+        return _tabwriter(rows)
     rows += ["", f"Server: {s['Platform']['Name']}"]
     for component in s["Components"]:
         rows.append(f" {component['Name']}:")
