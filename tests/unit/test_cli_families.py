@@ -1,4 +1,4 @@
-"""main builds only the command family a command line names: the tables must match what the modules register."""
+"""main builds only the parser of the command a command line names: the table must match what the modules register."""
 
 from __future__ import annotations
 
@@ -6,51 +6,61 @@ import argparse
 
 import pytest
 
-from dockyard.cli.context import Parser
-from dockyard.cli.main import (
-    CONTAINER_COMMANDS,
-    IMAGE_COMMANDS,
-    SYSTEM_COMMANDS,
-    build_parser,
-    command_word,
-    register_containers,
-    register_images,
-    register_system,
-)
+from dockyard.cli.commands import COMMANDS, HIDDEN, SUBCOMMANDS
+from dockyard.cli.main import build_parser, command_word, command_words, known
 
 
-def _registered(register: object) -> set[str]:
-    commands = Parser(prog="t").add_subparsers(dest="command", parser_class=Parser)
-    register(commands)  # type: ignore[operator]
-    return set(commands.choices)
-
-
-def _commands(parser: argparse.ArgumentParser) -> set[str]:
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
     action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return set(action.choices)
+    return dict(action.choices)
 
 
-def test_tables_match_the_modules() -> None:
-    images = _registered(register_images) - {"inspect"}  # inspect needs both families
-    containers = _registered(register_containers)
-    system = _registered(register_system)
-    assert images == IMAGE_COMMANDS and containers == CONTAINER_COMMANDS and system == SYSTEM_COMMANDS
-    assert not images & containers and not system & (images | containers)
-
-
-@pytest.mark.parametrize(("argv", "word"), [
-    (["run", "--rm", "x"], "run"), (["--root", "/r", "-s", "vfs", "images"], "images"), (["--root=/r", "-D", "ps"], "ps"),
-    (["-D"], None), ([], None), (["inspect", "x"], "inspect"),
-])  # fmt: skip
-def test_command_word(argv: list[str], word: str | None) -> None:
-    assert command_word(argv) == word
-
-
-def test_family_parsers() -> None:
+def test_table_matches_the_modules() -> None:
     everything = _commands(build_parser())
-    assert everything == IMAGE_COMMANDS | CONTAINER_COMMANDS | SYSTEM_COMMANDS | {"inspect"}
-    assert _commands(build_parser("info")) == SYSTEM_COMMANDS
-    assert _commands(build_parser("run")) == CONTAINER_COMMANDS
-    assert _commands(build_parser("images")) == IMAGE_COMMANDS | {"inspect"}
-    assert _commands(build_parser("inspect")) == everything
-    assert _commands(build_parser("nonsense")) == everything  # argparse lists every choice in its error
+    present = {name for name in (*COMMANDS, *HIDDEN) if known(name)}
+    assert set(everything) == present
+    assert {"images", "run", "ps", "inspect", "version", "container", "image", "container-monitor"} <= present
+    for group, children in SUBCOMMANDS.items():
+        if group in everything:
+            declared = set(_commands(everything[group]))
+            assert set(children) <= declared, (group, set(children) - declared)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in COMMANDS if known(n)))
+def test_each_command_builds_alone(name: str) -> None:
+    declared = _commands(build_parser([name]))
+    if name == "container":  # its children are the container commands themselves: it declares them all
+        assert name in declared and {"run", "ps", "rm"} <= set(declared)
+    else:
+        assert set(declared) == {name}
+
+
+@pytest.mark.parametrize(("words", "expected"), [
+    (["image", "ls"], {"ls", "list"}), (["image", "list"], {"ls", "list"}), (["image", "pull"], {"pull"}),
+    (["container", "ls"], {"ls", "list", "ps"}), (["container", "prune"], {"prune"}),
+    (["network", "ls"], None), (["image"], None), (["image", "nonsense"], None),
+])  # fmt: skip
+def test_management_command_builds_the_child_named(words: list[str], expected: set[str] | None) -> None:
+    group = _commands(build_parser(words))[words[0]]
+    children = _commands(group)
+    if expected is None:
+        assert set(SUBCOMMANDS[words[0]]) <= set(children)
+    else:
+        assert set(children) == expected
+
+
+def test_container_children_are_the_top_level_parsers() -> None:
+    declared = _commands(build_parser(["container", "ls"]))
+    assert set(declared) == {"container", "ps"}
+    assert _commands(declared["container"])["ls"] is declared["ps"]
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["run", "--rm", "x"], ["run"]), (["--root", "/r", "-s", "vfs", "images"], ["images"]), (["--root=/r", "-D", "ps"], ["ps"]),
+    (["-D"], []), ([], []), (["inspect", "x"], ["inspect"]), (["image", "ls", "-q"], ["image", "ls"]),
+    (["container", "-h"], ["container"]), (["network", "create", "-d", "bridge", "n"], ["network", "create"]),
+    (["--", "images"], []),
+])  # fmt: skip
+def test_command_words(argv: list[str], words: list[str]) -> None:
+    assert command_words(argv) == words
+    assert command_word(argv) == (words[0] if words else None)

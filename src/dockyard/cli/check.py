@@ -8,14 +8,8 @@ import sys
 from dockyard.cli.context import Context, Parser
 
 
-def register(commands: argparse._SubParsersAction) -> None:
-    """A ``system`` group holding ``check`` (where no other module makes the group)."""
-    system = commands.add_parser("system", help="Manage Docker")
-    register_subcommand(system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=Parser))
-
-
-def register_subcommand(system_commands: argparse._SubParsersAction) -> None:
-    """``check`` under an existing ``system`` group."""
+def register(commands: argparse._SubParsersAction, system_commands: argparse._SubParsersAction) -> None:
+    """``system check``."""
     p = system_commands.add_parser("check", help="Check the store's database, layers, content and mounts")
     p.add_argument("--repair", action="store_true", help="Remove what nothing names and fix what can be fixed")
     p.add_argument("--verify-content", action="store_true", help="Re-hash every blob and every layer's content")

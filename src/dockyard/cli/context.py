@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import collections.abc
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, NoReturn
 
 from dockyard.errors import DockyardError, ImageNotFoundError
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any, Callable, Iterator, NoReturn
+
     from dockyard.engine import Engine
 
 EXIT_ERROR = 1
@@ -22,13 +25,88 @@ class UsageError(Exception):
         self.code = code
 
 
+# Which parsers to build: command name -> the plan for its children; None builds every one.
+Plan = dict[str, "Plan | None"]
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse with Docker's usage errors (message, a help hint, exit 125)."""
+    """argparse with Docker's usage errors (message, a help hint, exit 125) and Docker's help layout.
+
+    ``plan`` limits the parsers its subcommands declare to the ones a command line names (declaring
+    every command costs more than most commands' work); the others get a stand-in that ignores them.
+    """
+
+    plan: Plan | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", Subcommands)
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        action = super().add_subparsers(**kwargs)
+        action.plan = self.plan
+        return action
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
         raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+
+    def format_help(self) -> str:
+        from dockyard.cli.help import command_help
+
+        return command_help(self)
+
+
+class _Formatter(argparse.HelpFormatter):
+    """A fixed width: argparse builds a formatter for every flag declared, and asking the terminal
+    for its width imports ``shutil`` (Docker's help does not follow the terminal either)."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, width=80)
+
+
+class Subcommands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Declares only the parsers its plan names; the rest are ``UNDECLARED``."""
+
+    plan: Plan | None = None
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        child_plan: Plan | None = None
+        if self.plan is not None:
+            wanted = next((n for n in (name, *kwargs.get("aliases", ())) if n in self.plan), None)
+            if wanted is None:
+                return UNDECLARED
+            child_plan = self.plan[wanted]
+        parser = super().add_parser(name, **kwargs)
+        parser.plan = child_plan
+        return parser
+
+
+class _Undeclared:
+    """Stands in for a parser (or anything reached from one) that this command line does not need."""
+
+    def __getattr__(self, name: str) -> _Undeclared:
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Undeclared:
+        return self
+
+    def __getitem__(self, key: object) -> _Undeclared:
+        return self
+
+    def __setitem__(self, key: object, value: object) -> None:
+        pass
+
+    def __contains__(self, key: object) -> bool:
+        return False
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(())
+
+
+UNDECLARED = _Undeclared()
 
 
 class Context:
@@ -52,7 +130,7 @@ class Context:
             self._engine.close()
 
 
-Handler = Callable[[Context, argparse.Namespace], int | None]
+Handler = collections.abc.Callable[[Context, argparse.Namespace], "int | None"]
 
 
 def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool = False, at_most: bool = False) -> None:

@@ -15,6 +15,12 @@ if TYPE_CHECKING:
     from dockyard.metadata.events import Event
 
 
+def register(commands: argparse._SubParsersAction, system_commands: argparse._SubParsersAction) -> None:
+    """``events`` and ``system events``."""
+    add_args(commands.add_parser("events", prog="dockyard events", help="Get real time events from the server"))
+    add_args(system_commands.add_parser("events", prog="dockyard system events", help="Get real time events from the server"))
+
+
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     p.add_argument("-f", "--filter", action="append", default=[], help="Filter output based on conditions provided")

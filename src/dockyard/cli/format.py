@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import re
-from typing import Any, Iterable, Mapping
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Iterable, Mapping
 
 
 # Docker's table writer: tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)
@@ -64,4 +66,6 @@ def render(fmt: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str]) 
 
 def to_json(value: Any) -> str:
     """``docker inspect``'s output: Go's json.MarshalIndent with four spaces."""
+    import json
+
     return json.dumps(value, indent=4, ensure_ascii=False)

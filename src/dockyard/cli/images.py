@@ -1,19 +1,23 @@
-"""The image commands: argument parsing and printing; the work is in ``dockyard.image``."""
+"""The image commands: argument parsing and printing; the work is the engine's ImageService (``engine.image_service``)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-from typing import Any, BinaryIO, Callable
 
 from dockyard.cli import views
-from dockyard.cli.filters import image_filter, parse_filters, prune_filter
-from dockyard.cli.format import render, to_json
 from dockyard.cli.context import Context, UsageError, confirm, error_line, require_args
+from dockyard.cli.filters import parse_filters
+from dockyard.cli.format import render, to_json
 from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
-from dockyard.oci.reference import parse_docker_ref
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Callable
+
+    from dockyard.image.store import Image
 
 DEFAULT_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 DIGESTS_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
@@ -57,12 +61,8 @@ def images_cmd(ctx: Context, args: argparse.Namespace) -> int:
     filters = parse_filters(args.filter)
     if args.args:
         filters.setdefault("reference", []).append(args.args[0])
-    store = ctx.engine.images
-    all_images = store.all()
-    keep = image_filter(filters, all_images, store)
-    children = {row.parent for row in store.db.images() if row.parent}
-    selected = [image for image in all_images if keep(image)]
-    rows = views.image_rows(selected, show_all=args.all, no_trunc=args.no_trunc, has_children=children)
+    listing = ctx.engine.image_service.list(filters)
+    rows = views.image_rows(listing.images, show_all=args.all, no_trunc=args.no_trunc, has_children=listing.parents)
     if "reference" in filters:
         rows = [r for r in rows if r["Repository"] != "<none>" or r["Tag"] != "<none>"]
     if args.quiet:
@@ -88,7 +88,7 @@ def rmi_cmd(ctx: Context, args: argparse.Namespace) -> int:
     status = 0
     for name in args.args:
         try:
-            removal = ctx.engine.images.remove(name, force=args.force, prune=not args.no_prune)
+            removal = ctx.engine.image_service.remove(name, force=args.force, prune=not args.no_prune)
         except DockyardError as exc:
             print(error_line(exc), file=sys.stderr)
             status = 1
@@ -110,23 +110,14 @@ def _tag_args(p: argparse.ArgumentParser) -> None:
 
 def tag_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "tag", 2, exact=True)
+    from dockyard.engine.images import check_tag
+
     try:
-        parse_docker_ref(args.args[1])
+        check_tag(args.args[1])  # Docker's CLI refuses a bad target before it asks the daemon
     except InvalidArgumentError as exc:
         raise UsageError(f'Error parsing reference: "{args.args[1]}" is not a valid repository/tag: {exc}', 1) from exc
-    try:
-        ctx.engine.images.tag(args.args[0], args.args[1])
-    except ImageNotFoundError as exc:
-        # here Docker reports the daemon's error, with the name normalised
-        raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
+    ctx.engine.image_service.tag(args.args[0], args.args[1])
     return 0
-
-
-def _familiar_or_raw(name: str) -> str:
-    try:
-        return parse_docker_ref(name).familiar
-    except InvalidArgumentError:
-        return name
 
 
 # save / load -------------------------------------------------------------------
@@ -143,33 +134,23 @@ def save_cmd(ctx: Context, args: argparse.Namespace) -> int:
     try:
         return _save(ctx, args)
     except ImageNotFoundError as exc:
-        # Docker's daemon answers a missing tag differently from a missing name
-        tagged = ":" in exc.name.rsplit("/", 1)[-1] and not exc.name.startswith("sha256:")
-        raise NotFoundError("reference does not exist" if tagged else f"No such image: {exc.name}") from exc
+        from dockyard.engine.images import missing_image_error
+
+        raise missing_image_error(exc) from exc
 
 
 def _save(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.image.save import save_images
-
     if not args.output:
         if sys.stdout.isatty():
             raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect", 1)
         out = sys.stdout.buffer
-        save_images(ctx.engine.images, args.args, _BufferedOut(out))
+        ctx.engine.image_service.save(args.args, _BufferedOut(out))  # type: ignore[arg-type]
         out.flush()
         return 0
     target = os.path.abspath(args.output)
     if os.path.exists(target) and not os.path.isfile(target):
         raise UsageError(f'failed to save image: invalid output path: "{args.output}" must be a regular file', 1)
-    partial = f"{target}.partial-{os.getpid()}"
-    try:
-        with open(partial, "wb", buffering=1 << 20) as f:
-            save_images(ctx.engine.images, args.args, f)  # type: ignore[arg-type]
-        os.replace(partial, target)
-    except BaseException:
-        if os.path.exists(partial):
-            os.unlink(partial)
-        raise
+    ctx.engine.image_service.save_to_file(args.args, args.output)
     return 0
 
 
@@ -190,15 +171,10 @@ def _load_args(p: argparse.ArgumentParser) -> None:
 
 def load_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "load", 0, at_most=True)
-    from dockyard.image.load import load_archive
-    from dockyard.image.spool import seekable_archive
-
     if args.input is None and sys.stdin.isatty():
         raise UsageError("requested load from stdin, but stdin is empty", 1)
-    engine = ctx.engine
     progress = _progress_printer() if not args.quiet and sys.stdout.isatty() else None
-    with seekable_archive(args.input, sys.stdin.buffer, engine.spool_file) as path:
-        result = load_archive(engine.images, path, progress)
+    result = ctx.engine.image_service.load(args.input, sys.stdin.buffer, progress)
     for line in result.renamed + result.loaded:
         print(line)
     return 0
@@ -228,18 +204,11 @@ def _import_args(p: argparse.ArgumentParser) -> None:
 def import_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "import", 1)
     require_args(args, "import", 2, at_most=True)
-    from dockyard.image.importer import import_image
-    from dockyard.image.spool import open_source
+    from dockyard.engine.image_writes import ImportOptions
 
-    source = args.args[0]
-    tag = None
-    if len(args.args) == 2:
-        tag = parse_docker_ref(args.args[1])
-        if tag.digest is not None:
-            raise InvalidArgumentError("refusing to create a tag with a digest reference")
-    opener, name = open_source(source, sys.stdin.buffer)
-    image_id = import_image(ctx.engine.images, opener, name, tag, args.change, args.message)
-    print(image_id)
+    repository = args.args[1] if len(args.args) == 2 else None
+    options = ImportOptions(args.args[0], repository, args.change, args.message)
+    print(ctx.engine.image_service.import_image(options, sys.stdin.buffer))
     return 0
 
 
@@ -266,10 +235,8 @@ def _bool(value: str) -> bool:
 
 def history_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "history", 1, exact=True)
-    store = ctx.engine.images
-    image = store.get(args.args[0])
-    sizes = [layer.size for layer in store.layers_of(image.row)]
-    rows = views.history_rows(image, sizes, human=args.human, no_trunc=args.no_trunc)
+    history = ctx.engine.image_service.history(args.args[0])
+    rows = views.history_rows(history.image, history.layer_sizes, human=args.human, no_trunc=args.no_trunc)
     fmt = "{{.ID}}" if args.quiet else args.format or DEFAULT_HISTORY_FORMAT
     sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS))
     return 0
@@ -290,16 +257,16 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "inspect", 1)
     if args.type and args.type != "image":
         raise UsageError(f'"{args.type}" is not a valid value for --type', 1)
-    store = ctx.engine.images
+    service = ctx.engine.image_service
     found: list[dict[str, Any]] = []
     missing: list[str] = []
     for name in args.args:
         try:
-            image = store.get(name)
+            details = service.inspect(name)
         except ImageNotFoundError:
             missing.append(name)
             continue
-        found.append(inspect_json(ctx, image))
+        found.append(views.inspect_image(details))
     if args.format:
         template_out = render(args.format, found, {})
         sys.stdout.write(template_out)
@@ -310,27 +277,9 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     return 1 if missing else 0
 
 
-def inspect_json(ctx: Context, image: Any) -> dict[str, Any]:
+def inspect_json(ctx: Context, image: Image) -> dict[str, Any]:
     """Docker's inspect document of one image (also used by the top-level ``inspect``)."""
-    return views.inspect_image(image, image.row, image.config.diff_ids, _graph_driver(ctx, image))
-
-
-def _graph_driver(ctx: Context, image: Any) -> dict[str, Any]:
-    engine = ctx.engine
-    if not image.row.top_layer:
-        return {"Data": None, "Name": engine.driver.name}
-    from dockyard.oci.digest import Digest
-
-    caches = engine.layers.cache_ids(Digest.parse(image.row.top_layer))
-    home = engine.driver.home
-    if engine.driver.name != "overlay2":
-        return {"Data": None, "Name": engine.driver.name}
-    data: dict[str, str] = {}
-    if len(caches) > 1:
-        data["LowerDir"] = ":".join(str(home / c / "diff") for c in reversed(caches[:-1]))
-    top = home / caches[-1]
-    data.update({"MergedDir": str(top / "merged"), "UpperDir": str(top / "diff"), "WorkDir": str(top / "work")})
-    return {"Data": data, "Name": "overlay2"}
+    return views.inspect_image(ctx.engine.image_service.details(image))
 
 
 # prune -------------------------------------------------------------------------
@@ -347,7 +296,9 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
 def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "image prune", 0, at_most=True)
     filters = parse_filters(args.filter)
-    select = prune_filter(filters, dangling_only=not args.all)
+    from dockyard.engine.image_filters import check_prune_filters
+
+    check_prune_filters(filters)  # bad filters fail before the prompt
     if not args.force:
         warning = (
             "WARNING! This will remove all images without at least one container associated to them."
@@ -356,15 +307,15 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
         )
         if not confirm(warning):
             return 0
-    removals, reclaimed = ctx.engine.images.delete_unused(select)
-    if removals:
+    report = ctx.engine.image_service.prune(filters, all=args.all)
+    if report.removals:
         print("Deleted Images:")
-        for removal in removals:
+        for removal in report.removals:
             for line in removal.untagged:
                 print(f"untagged: {line}")
             for line in removal.deleted:
                 print(f"deleted: {line}")
         print()
-    print(f"Total reclaimed space: {human_size(reclaimed)}")
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0
 

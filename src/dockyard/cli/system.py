@@ -1,4 +1,4 @@
-"""``system info|df|prune|events`` and the top-level ``info`` and ``events``: Docker's output over ``engine.system``."""
+"""``system info|df|prune`` and the top-level ``info``: Docker's output over ``engine.system``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, Parser, UsageError, confirm, require_args
 from dockyard.cli.format import render, tabulate
@@ -18,20 +18,12 @@ if TYPE_CHECKING:
     from dockyard.engine.system import ContainerUsage, DiskUsage, PruneReport, SystemInfo
 
 
-def register(
-    commands: argparse._SubParsersAction, events_args: Callable[[argparse.ArgumentParser], None]
-) -> argparse._SubParsersAction:
-    """``events_args`` declares ``events`` (cli/events.py) under both names; returns the ``system`` group
-    for the subcommands other modules add (``system check``)."""
-    system = commands.add_parser("system", help="Manage Docker")
-    sub = system.add_subparsers(dest="system_command", metavar="COMMAND", parser_class=Parser)
+def register(commands: argparse._SubParsersAction, system_commands: argparse._SubParsersAction) -> None:
+    """``info`` under both names, ``system df`` and ``system prune`` (``events`` and ``check`` come from their modules)."""
     _info_args(commands.add_parser("info", prog="dockyard info", help="Display system-wide information"))
-    _info_args(sub.add_parser("info", prog="dockyard system info", help="Display system-wide information"))
-    events_args(commands.add_parser("events", prog="dockyard events", help="Get real time events from the server"))
-    events_args(sub.add_parser("events", prog="dockyard system events", help="Get real time events from the server"))
-    _df_args(sub.add_parser("df", prog="dockyard system df", help="Show docker disk usage"))
-    _prune_args(sub.add_parser("prune", prog="dockyard system prune", help="Remove unused data"))
-    return sub
+    _info_args(system_commands.add_parser("info", prog="dockyard system info", help="Display system-wide information"))
+    _df_args(system_commands.add_parser("df", prog="dockyard system df", help="Show docker disk usage"))
+    _prune_args(system_commands.add_parser("prune", prog="dockyard system prune", help="Remove unused data"))
 
 
 # info ----------------------------------------------------------------------------

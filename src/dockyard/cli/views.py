@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Any
 
 from dockyard.cli.units import human_duration, human_size, human_size_with_precision
-from dockyard.image.store import Image
-from dockyard.metadata.db import ImageRow
-from dockyard.oci.config import CONTAINER_CONFIG_KEYS, format_time, parse_time
-from dockyard.oci.digest import Digest
+from dockyard.oci.timefmt import format_time, parse_time
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
+
+    from dockyard.engine.images import ImageDetails
+    from dockyard.image.store import Image, ImageSummary
 
 # Go struct fields with `omitempty` in Docker's container config
 _OMIT_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal", "StopTimeout", "Shell"}
@@ -54,11 +57,11 @@ def short_id(image_id: str, no_trunc: bool) -> str:
     return image_id if no_trunc else image_id[7:19]
 
 
-def image_rows(images: list[Image], *, show_all: bool, no_trunc: bool, has_children: set[str]) -> list[dict[str, Any]]:
+def image_rows(images: list[ImageSummary], *, show_all: bool, no_trunc: bool, has_children: set[str]) -> list[dict[str, Any]]:
     """One row per (repository, tag) as ``docker images`` lists them, newest first."""
     rows: list[tuple[float, dict[str, Any]]] = []
     for image in images:
-        created = image.config.created
+        created = image.created
         base = {
             "Containers": "N/A",
             "CreatedAt": created_at(created),
@@ -90,6 +93,8 @@ def image_rows(images: list[Image], *, show_all: bool, no_trunc: bool, has_child
 
 def container_config(value: Any) -> Any:
     """Docker re-marshals the config struct: zero values appear, omitempty fields only when set."""
+    from dockyard.oci.config import CONTAINER_CONFIG_KEYS
+
     if not isinstance(value, dict):
         return None
     out: dict[str, Any] = {}
@@ -101,7 +106,24 @@ def container_config(value: Any) -> Any:
     return out
 
 
-def inspect_image(image: Image, row: ImageRow, layers_diff: list[Digest], graph: dict[str, Any]) -> dict[str, Any]:
+def graph_driver(details: ImageDetails) -> dict[str, Any]:
+    """Docker's GraphDriver: overlay2 names the image's layer directories; other drivers name none."""
+    dirs = details.layer_dirs
+    if details.driver != "overlay2" or not dirs:
+        return {"Data": None, "Name": details.driver}
+    data: dict[str, str] = {}
+    if len(dirs) > 1:
+        data["LowerDir"] = ":".join(f"{d}/diff" for d in reversed(dirs[:-1]))
+    top = dirs[-1]
+    data.update({"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"})
+    return {"Data": data, "Name": "overlay2"}
+
+
+def inspect_image(details: ImageDetails) -> dict[str, Any]:
+    image = details.image
+    row = image.row
+    layers_diff = image.config.diff_ids
+    graph = graph_driver(details)
     data = image.config.data
     tags = [t.familiar for t in sorted(image.tags, key=str)]
     digests = [d.familiar for d in sorted(image.digests, key=str)]

@@ -11,12 +11,14 @@ second rename replaces identical bytes.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
-from typing import BinaryIO, Iterator
 
 from dockyard.errors import BlobNotFoundError, InvalidContentError, StorageError
 from dockyard.oci.digest import Digest, Digester
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import BinaryIO, Iterator
 
 
 def fsync_dir(path: Path) -> None:
@@ -38,6 +40,8 @@ class Ingest:
         self.expected = expected
         self.expected_size = expected_size
         self.digester = Digester(expected.algorithm if expected else "sha256")
+        import tempfile  # writers only: readers start without it
+
         fd, name = tempfile.mkstemp(dir=store.ingest_dir, prefix="blob-")
         self.path = Path(name)
         self._file = os.fdopen(fd, "wb")

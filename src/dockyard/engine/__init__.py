@@ -9,36 +9,37 @@ directories no metadata row names.
 from __future__ import annotations
 
 import fcntl
-import functools
 import os
-import shutil
 import sys
-import tempfile
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from dockyard.content.store import ContentStore
 from dockyard.errors import InvalidArgumentError, NotFoundError, StorageError
-from dockyard.image.store import ImageStore
 from dockyard.metadata.db import Database
-from dockyard.storage.driver import DRIVERS, Driver, snapshotter_for
-from dockyard.storage.layers import LayerStoreImpl
-from dockyard.storage.mount import overlay_supported
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
+    from typing import Any, Callable
+
+    from dockyard.content.store import ContentStore
     from dockyard.engine.build import BuildService
-    from dockyard.engine.registry import PullPolicy, PullProgress, RegistryService
-    from dockyard.image.store import Image
     from dockyard.engine.events import EventLog
-    from dockyard.engine.system import SystemService
+    from dockyard.engine.images import ImageService
     from dockyard.engine.networks import NetworkService
+    from dockyard.engine.registry import PullPolicy, PullProgress, RegistryService
+    from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
+    from dockyard.image.store import Image, ImageStore
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
+    from dockyard.storage.driver import Driver
+    from dockyard.storage.layers import LayerStoreImpl
     from dockyard.storage.snapshotter import Snapshotter
 
+# The stores are built on first use, so a command imports only the layers it touches
+# (``images`` reads metadata and never loads the storage driver or the tar code).
+DRIVERS = ("overlay2", "vfs")
 DEFAULT_ROOT = "/var/lib/dockyard"
 NETWORK_HOST_LOCK = Path("/run/dockyard/network.lock")  # host-wide: bridges and subnets are shared by every root
 
@@ -57,18 +58,71 @@ class Engine:
         alone = self._try_exclusive()
         self.alone = alone  # no other dockyard process had the root open when this one started
         self.db = Database(root / "dockyard.db")
-        self.content = ContentStore(root / "content")
-        self.driver: Driver = self._driver(storage_driver)
-        self.layers = LayerStoreImpl(self.db, self.driver)
-        self.images = ImageStore(self.db, self.content, self.layers)
+        self.driver_name = self._driver_name(storage_driver)
+        self.driver_home = root / self.driver_name
+        # the driver's directories exist from the first open, as the driver makes them (the driver
+        # object itself is built on first use)
+        (self.driver_home / "l" if self.driver_name == "overlay2" else self.driver_home).mkdir(parents=True, exist_ok=True)
+        self._driver: Driver | None = None
+        self._layers: LayerStoreImpl | None = None
+        self._content: ContentStore | None = None
+        self._images: ImageStore | None = None
+        self._image_service: ImageService | None = None
         self._containers: ContainerStore | None = None
-        self._snapshotter: Snapshotter | None = None
         self._networking: ContainerNetworking | None = None
+        self._snapshotter: Snapshotter | None = None
         self._registry: RegistryService | None = None
         self._builder: BuildService | None = None
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    @property
+    def driver(self) -> Driver:
+        if self._driver is None:
+            from dockyard.storage.driver import Overlay2, Vfs
+
+            self._driver = (Overlay2 if self.driver_name == "overlay2" else Vfs)(self.driver_home)  # type: ignore[abstract]
+        return self._driver
+
+    @property
+    def layers(self) -> LayerStoreImpl:
+        if self._layers is None:
+            from dockyard.storage.layers import LayerStoreImpl
+
+            self._layers = LayerStoreImpl(self.db, self.driver)
+        return self._layers
+
+    @property
+    def content(self) -> ContentStore:
+        if self._content is None:
+            from dockyard.content.store import ContentStore
+
+            self._content = ContentStore(self.root / "content")
+        return self._content
+
+    @property
+    def images(self) -> ImageStore:
+        """The image store; its layer store (storage, tar code) is built only when an operation needs layers."""
+        if self._images is None:
+            from dockyard.image.store import ImageStore
+
+            self._images = ImageStore(self.db, self.content, lambda: self.layers, self._remove_layer_dirs)
+        return self._images
+
+    def _remove_layer_dirs(self, cache_ids: list[str]) -> None:
+        """What ``rmi`` deletes on disk: the driver alone, without the layer store's tar code."""
+        for cache_id in cache_ids:
+            self.driver.remove(cache_id)
+
+    @property
+    def image_service(self) -> ImageService:
+        """What the image commands do: list, inspect, history, tag, rmi, save, load, import, prune."""
+        if self._image_service is None:
+            from dockyard.engine.images import ImageService
+
+            self._image_service = ImageService(self)
+        return self._image_service
 
     @property
     def containers(self) -> ContainerStore:
@@ -89,6 +143,8 @@ class Engine:
     def snapshotter(self) -> Snapshotter:
         """The driver's active layers (containers, build steps) over the layer store."""
         if self._snapshotter is None:
+            from dockyard.storage.driver import snapshotter_for
+
             self._snapshotter = snapshotter_for(self.driver, self.layers, self.tmp)
         return self._snapshotter
 
@@ -125,14 +181,14 @@ class Engine:
 
         return SystemService(self)
 
-    @functools.cached_property
+    @cached_property
     def network_service(self) -> NetworkService:
         """``network ls`` and ``ps`` read rows and files only; CNI and the container runtime load when needed."""
         from dockyard.engine.networks import NetworkService
 
         return NetworkService(self.db, self.root / "network", lambda: self.networking, lambda: self.containers)
 
-    @functools.cached_property
+    @cached_property
     def volume_service(self) -> VolumeService:
         from dockyard.engine.volumes import VolumeService
 
@@ -146,9 +202,12 @@ class Engine:
             return False
         return True
 
-    def _driver(self, requested: str | None) -> Driver:
+    def _driver_name(self, requested: str | None) -> str:
         marker = self.root / "storage-driver"
-        stored = marker.read_text().strip() if marker.exists() else None
+        try:
+            stored: str | None = marker.read_text().strip()
+        except FileNotFoundError:
+            stored = None
         if requested and requested not in DRIVERS:
             raise InvalidArgumentError(f"unknown storage driver {requested!r} (choose overlay2 or vfs)")
         if stored and requested and stored != requested:
@@ -158,9 +217,14 @@ class Engine:
         name = stored or requested or self._probe()
         if not stored:
             marker.write_text(name + "\n")
-        return DRIVERS[name](self.root / name)  # type: ignore[abstract]
+        return name
 
     def _probe(self) -> str:
+        from dockyard.storage.mount import overlay_supported
+
+        import shutil
+        import tempfile
+
         scratch = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
             return "overlay2" if overlay_supported(scratch) else "vfs"
@@ -168,22 +232,44 @@ class Engine:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _sweep(self) -> None:
-        from dockyard.build.workspace import sweep_mounts
+        """Each step looks first and imports the code that cleans only when there is something to clean."""
+        leftovers = os.listdir(self.tmp)
+        if leftovers and _mounted_under(self.tmp):
+            from dockyard.build.workspace import sweep_mounts
 
-        sweep_mounts(self.tmp)  # a killed build's step mounts, before tmp/ is cleared
+            sweep_mounts(self.tmp)  # a killed build's step mounts, before tmp/ is cleared
         if any(n.startswith("build-") for n in (os.listdir(self.root / "runc") if (self.root / "runc").is_dir() else ())):
             from dockyard.runtime.runc import Runc
             from dockyard.runtime.step import sweep_steps
 
             sweep_steps(Runc(self.root / "runc"))  # a killed build's RUN container
-        for name in os.listdir(self.tmp):
+        for name in leftovers:
+            import shutil
+
             path = self.tmp / name
             shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
-        self.content.sweep()
-        self.layers.sweep()
+        ingest = self.root / "content" / "ingest"
+        if ingest.is_dir() and os.listdir(ingest):
+            self.content.sweep()
+        if self._layer_leftovers():
+            self.layers.sweep()
         self._sweep_containers()
         if any((self.root / "network" / "sandboxes").glob("*.json")):  # sandboxes of containers that died with us
             self.networking.sweep(self._container_running)
+
+    def _layer_leftovers(self) -> bool:
+        """A driver directory no layer row names, or (overlay2) a short link to a removed layer."""
+        try:
+            names = set(os.listdir(self.driver_home))
+        except FileNotFoundError:
+            return False
+        has_links = "l" in names
+        names.discard("l")
+        if names - self.db.cache_ids():
+            return True
+        # every overlay2 layer has one short link: more links than layers means a dangling one
+        # (counted, not followed: a stat per layer at every start costs more than the rest of the check)
+        return self.driver_name == "overlay2" and has_links and len(os.listdir(self.driver_home / "l")) != len(names)
 
     def _sweep_containers(self) -> None:
         """Containers a crash left without a database row: their processes, cgroups, mounts and files."""
@@ -206,6 +292,8 @@ class Engine:
 
     def spool_file(self) -> tuple[int, str]:
         """A temporary file under the root, on the store's filesystem (swept if we crash)."""
+        import tempfile
+
         return tempfile.mkstemp(dir=self.tmp, prefix="spool-")
 
     @property
@@ -238,3 +326,10 @@ class Engine:
     def close(self) -> None:
         self.db.close()
         self._lock.close()
+
+
+def _mounted_under(path: Path) -> bool:
+    """Whether anything is mounted below ``path`` (what a killed build leaves in tmp/)."""
+    prefix = os.path.realpath(path) + "/"
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4].startswith(prefix) for line in f)

@@ -10,28 +10,30 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from typing import Callable
+from datetime import datetime
 
-from dockyard.content.store import ContentStore
 from dockyard.errors import ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
-from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
 from dockyard.metadata.db import Database, ImageRow
-from dockyard.oci.config import ImageConfig
+from dockyard.oci.timefmt import parse_time
 from dockyard.oci.digest import Digest, chain_id
 from dockyard.oci.reference import Reference, is_image_id, parse_docker_ref
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
+
+    from dockyard.content.store import ContentStore
+    from dockyard.image.layerstore import Layer, LayerStore, StagedLayers
+    from dockyard.oci.config import ImageConfig
 
 _SHORT_ID = re.compile(r"(sha256:)?[a-f0-9]{1,64}")
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
-    row: ImageRow
-    config: ImageConfig
-    refs: list[Reference]
+class _Named:
+    """The names of an image, split as Docker shows them (for the records below, which have ``refs``)."""
 
-    @property
-    def id(self) -> Digest:
-        return Digest.parse(self.row.id)
+    __slots__ = ()
+    refs: list[Reference]
 
     @property
     def tags(self) -> list[Reference]:
@@ -43,6 +45,35 @@ class Image:
 
 
 @dataclass(frozen=True, slots=True)
+class Image(_Named):
+    """An image: its metadata row, its parsed config blob and its names."""
+
+    row: ImageRow
+    config: ImageConfig
+    refs: list[Reference]
+
+    @property
+    def id(self) -> Digest:
+        return Digest.parse(self.row.id)
+
+    @property
+    def created(self) -> datetime | None:
+        return self.config.created
+
+
+@dataclass(frozen=True, slots=True)
+class ImageSummary(_Named):
+    """An image as ``images`` lists it: its metadata row and names, without reading its config blob."""
+
+    row: ImageRow
+    refs: list[Reference]
+
+    @property
+    def created(self) -> datetime | None:
+        return parse_time(self.row.created)
+
+
+@dataclass(frozen=True, slots=True)
 class Removal:
     """What ``rmi`` did, in Docker's order: Untagged lines, then Deleted lines."""
 
@@ -51,11 +82,29 @@ class Removal:
 
 
 class ImageStore:
-    def __init__(self, db: Database, content: ContentStore, layers: LayerStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        content: ContentStore,
+        layers: LayerStore | Callable[[], LayerStore],
+        release: Callable[[list[str]], None] | None = None,
+    ) -> None:
+        """``layers`` may be a function that builds the layer store, called when an operation first needs it;
+        ``release`` deletes the directories of removed layers (default: the layer store's ``cleanup``),
+        so that ``rmi`` need not build the layer store."""
         self.db = db
         self.content = content
-        self.layers = layers
+        self._layers: LayerStore | None = None if callable(layers) else layers
+        self._make_layers = layers if callable(layers) else None
+        self._release = release
         self._deleted_configs: list[str] = []  # blobs to delete once the transaction commits
+
+    @property
+    def layers(self) -> LayerStore:
+        if self._layers is None:
+            assert self._make_layers is not None
+            self._layers = self._make_layers()
+        return self._layers
 
     # lookup --------------------------------------------------------------------
 
@@ -92,6 +141,8 @@ class ImageStore:
         raise ImageNotFoundError(name)
 
     def config(self, image_id: str) -> ImageConfig:
+        from dockyard.oci.config import ImageConfig  # listing reads no config: keep its types off that path
+
         return ImageConfig.parse(self.content.read(Digest.parse(image_id)))
 
     def refs_of(self, image_id: str) -> list[Reference]:
@@ -107,8 +158,23 @@ class ImageStore:
             refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
         return [Image(row, self.config(row.id), refs.get(row.id, [])) for row in self.db.images()]
 
+    def summaries(self) -> list[ImageSummary]:
+        """Every image with its names, from metadata alone (no config blob is read)."""
+        refs: dict[str, list[Reference]] = {}
+        for r in self.db.refs():
+            refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
+        return [ImageSummary(row, refs.get(row.id, [])) for row in self.db.images()]
+
     def layers_of(self, image: ImageRow) -> list[Layer]:
         return self.layers.stack(Digest.parse(image.top_layer)) if image.top_layer else []
+
+    def layer_sizes(self, image: ImageRow) -> list[int]:
+        """The sizes of an image's layers, bottom first, from metadata alone."""
+        return [row.size for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
+
+    def cache_ids(self, image: ImageRow) -> list[str]:
+        """The storage driver directories of an image's layers, bottom first, from metadata alone."""
+        return [row.cache_id for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
 
     # creation ------------------------------------------------------------------
 
@@ -125,6 +191,8 @@ class ImageStore:
         Returns the image ID and, for each tag moved away from another image,
         (tag, old image ID). ``staged`` is committed or, on error, discarded.
         """
+        from dockyard.oci.config import ImageConfig
+
         config = ImageConfig.parse(config_raw)
         diff_ids = config.diff_ids
         if [layer.diff_id for layer in staged.layers] != diff_ids:
@@ -207,7 +275,7 @@ class ImageStore:
                 untagged.append(parse_docker_ref(r.name).familiar)
                 self.log_event("untag", row.id, row.id)
             removed_layers += self._delete(row, deleted, prune)
-        self.layers.cleanup(removed_layers)
+        (self._release or self.layers.cleanup)(removed_layers)
         for image_id in self._deleted_configs:
             self.content.delete(Digest.parse(image_id))
         self._deleted_configs.clear()

@@ -47,9 +47,12 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from dockyard.errors import StorageError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: the image store
@@ -136,6 +139,8 @@ MIGRATIONS: tuple[str, ...] = (
 
 @dataclass(frozen=True, slots=True)
 class LayerRow:
+    """A row of ``layers`` (see the schema above)."""
+
     chain_id: str
     diff_id: str
     parent: str | None
@@ -148,6 +153,8 @@ class LayerRow:
 
 @dataclass(frozen=True, slots=True)
 class ImageRow:
+    """A row of ``images``."""
+
     id: str
     top_layer: str | None
     parent: str | None
@@ -158,6 +165,8 @@ class ImageRow:
 
 @dataclass(frozen=True, slots=True)
 class RefRow:
+    """A row of ``refs``: a tag or digest naming an image."""
+
     name: str
     image_id: str
     kind: str
@@ -179,6 +188,10 @@ class Database:
             raise StorageError(f"open metadata database {path}: {exc}") from exc
 
     def _migrate(self) -> None:
+        # a plain read first: an up-to-date database (every open but the first) takes no write lock,
+        # so a reader never waits behind a long writer to start
+        if self._conn.execute("PRAGMA user_version").fetchone()[0] >= len(MIGRATIONS):
+            return
         with self.transaction():
             version = self._conn.execute("PRAGMA user_version").fetchone()[0]
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
@@ -215,6 +228,20 @@ class Database:
 
     def layers(self) -> list[LayerRow]:
         return [LayerRow(*r) for r in self._conn.execute("SELECT * FROM layers")]
+
+    def layer_chain(self, chain_id: str) -> list[LayerRow]:
+        """A layer and those below it, bottom first (fewer rows than the chain: a row is missing)."""
+        rows = self._conn.execute(
+            "WITH RECURSIVE chain(id, depth) AS (SELECT ?, 0 UNION ALL "
+            "SELECT layers.parent, chain.depth + 1 FROM layers JOIN chain ON layers.chain_id = chain.id "
+            "WHERE layers.parent IS NOT NULL) "
+            "SELECT layers.* FROM chain JOIN layers ON layers.chain_id = chain.id ORDER BY chain.depth DESC",
+            (chain_id,),
+        )
+        return [LayerRow(*r) for r in rows]
+
+    def cache_ids(self) -> set[str]:
+        return {r[0] for r in self._conn.execute("SELECT cache_id FROM layers")}
 
     def image(self, image_id: str) -> ImageRow | None:
         row = self._conn.execute("SELECT * FROM images WHERE id=?", (image_id,)).fetchone()

@@ -6,14 +6,17 @@ parsed view is read-only.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
 from dockyard.errors import InvalidContentError
-from dockyard.oci.descriptor import load_json_document
 from dockyard.oci.digest import Digest
+from dockyard.oci.document import load_json_document
+from dockyard.oci.timefmt import format_time, parse_time  # noqa: F401 - also offered here, where they always were
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 # Keys of the container config Docker writes, in its order (Go struct order).
 CONTAINER_CONFIG_KEYS = (
@@ -26,6 +29,8 @@ CONTAINER_CONFIG_KEYS = (
 
 @dataclass(frozen=True, slots=True)
 class HistoryEntry:
+    """One entry of the config's ``history``."""
+
     created: str = ""
     created_by: str = ""
     author: str = ""
@@ -45,31 +50,10 @@ class HistoryEntry:
         return out
 
 
-def parse_time(value: str) -> datetime | None:
-    """RFC 3339 with up to nanoseconds (Go's output) to an aware datetime."""
-    if not value:
-        return None
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    # Python keeps microseconds: cut the fraction to six digits, keep the offset after it
-    match = re.fullmatch(r"([^.]+)\.(\d+)(.*)", text)
-    if match:
-        text = f"{match.group(1)}.{match.group(2)[:6].ljust(6, '0')}{match.group(3)}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def format_time(moment: datetime) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
-    moment = moment.astimezone(timezone.utc)
-    frac = f"{moment.microsecond:06d}".rstrip("0")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
-
-
 @dataclass(frozen=True, slots=True)
 class ImageConfig:
+    """The config blob: its exact bytes and the parsed document."""
+
     raw: bytes
     data: dict[str, Any]
 

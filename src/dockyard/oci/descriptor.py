@@ -12,10 +12,8 @@ from typing import Any
 
 from dockyard.errors import InvalidContentError, UnsupportedMediaTypeError
 from dockyard.oci.digest import Digest
+from dockyard.oci.document import MAX_MANIFEST_SIZE, load_json_document  # noqa: F401 - readers import the bound from here
 from dockyard.oci.mediatype import INDEX_TYPES, MANIFEST_TYPES, SCHEMA1_TYPES, MediaType
-
-# A peer cannot make us parse an unbounded document.
-MAX_MANIFEST_SIZE = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +80,6 @@ class Descriptor:
         if self.artifact_type:
             out["artifactType"] = self.artifact_type
         return out
-
-
-def load_json_document(raw: bytes, what: str) -> dict[str, Any]:
-    if len(raw) > MAX_MANIFEST_SIZE:
-        raise InvalidContentError(f"{what} is larger than {MAX_MANIFEST_SIZE} bytes")
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidContentError(f"{what} is not valid JSON: {exc}") from exc
-    if not isinstance(data, dict):
-        raise InvalidContentError(f"{what} is not a JSON object")
-    return data
 
 
 def detect_media_type(data: dict[str, Any]) -> str:

@@ -7,12 +7,14 @@ image-spec allows.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
 
 from dockyard.errors import DigestMismatchError, InvalidDigestError, MaxDepthExceededError, SizeMismatchError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 _HEX_LENGTH = {"sha256": 64, "sha512": 128}
 _ENCODED = re.compile(r"[a-f0-9]+")
@@ -20,6 +22,8 @@ _ENCODED = re.compile(r"[a-f0-9]+")
 
 @dataclass(frozen=True, slots=True, order=True)
 class Digest:
+    """``algorithm:hex``, validated."""
+
     algorithm: str
     hex: str
 
@@ -36,6 +40,8 @@ class Digest:
 
     @classmethod
     def of(cls, data: bytes, algorithm: str = "sha256") -> Digest:
+        import hashlib  # hashing only: parsing a digest needs none
+
         return cls(algorithm, hashlib.new(algorithm, data).hexdigest())
 
     @property
@@ -54,6 +60,8 @@ class Digester:
 
     def __init__(self, algorithm: str = "sha256") -> None:
         self.algorithm = algorithm
+        import hashlib
+
         self._hash = hashlib.new(algorithm)
         self.size = 0
 

@@ -1,0 +1,172 @@
+"""The image service: what ``images``, ``image inspect``, ``history``, ``tag``, ``rmi``, ``save``, ``load``,
+``import`` and ``image prune`` do, with typed options and reports; the faces only parse and print.
+
+The listing, inspect, history, tag and rmi paths read metadata and config blobs only; the archive,
+import and load code is imported inside the operations that use it.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import os
+from dataclasses import dataclass
+
+from dockyard.engine.image_filters import image_filter, prune_filter
+from dockyard.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import BinaryIO, Callable
+
+    from dockyard.engine import Engine
+    from dockyard.engine.image_writes import ImportOptions, PruneReport
+    from dockyard.image.load import LoadResult
+    from dockyard.image.store import Image, ImageSummary, Removal
+    from dockyard.oci.digest import Digest
+
+LoadProgress = collections.abc.Callable[[str, int], None]  # (layer, bytes) as each layer is stored
+
+
+@dataclass(frozen=True, slots=True)
+class ImageList:
+    """``images``: the selected images, and the IDs of images another image names as its parent."""
+
+    images: list[ImageSummary]
+    parents: set[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageDetails:
+    """``image inspect``: the image and where its layers live in the storage driver."""
+
+    image: Image
+    driver: str
+    layer_dirs: list[str]  # the layers' driver directories, bottom first (overlay2's GraphDriver data)
+
+
+@dataclass(frozen=True, slots=True)
+class ImageHistory:
+    """``history``: the image and the sizes of its layers."""
+
+    image: Image
+    layer_sizes: list[int]  # bottom first, one per non-empty history entry
+
+
+class ImageService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # reads -------------------------------------------------------------------------
+
+    def list(self, filters: dict[str, list[str]]) -> ImageList:
+        """Images that pass Docker's ``images`` filters (dangling, label, before, since, reference)."""
+        store = self.engine.images
+        summaries = store.summaries()
+        keep = image_filter(filters, lambda image: store.config(image.row.id).labels, self._created)
+        parents = {s.row.parent for s in summaries if s.row.parent}
+        return ImageList([s for s in summaries if keep(s)], parents)
+
+    def _created(self, name: str) -> float:
+        moment = self.engine.images.get(name).created
+        return moment.timestamp() if moment else 0.0
+
+    def get(self, name: str) -> Image:
+        return self.engine.images.get(name)
+
+    def inspect(self, name: str) -> ImageDetails:
+        return self.details(self.engine.images.get(name))
+
+    def details(self, image: Image) -> ImageDetails:
+        engine = self.engine
+        return ImageDetails(image, engine.driver_name, [str(engine.driver_home / c) for c in engine.images.cache_ids(image.row)])
+
+    def history(self, name: str) -> ImageHistory:
+        store = self.engine.images
+        image = store.get(name)
+        return ImageHistory(image, store.layer_sizes(image.row))
+
+    # names -------------------------------------------------------------------------
+
+    def tag(self, source: str, target: str) -> None:
+        """Name ``source`` ``target``; a missing source is reported with its name normalised, as Docker's daemon does."""
+        try:
+            self.engine.images.tag(source, target)
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
+
+    def remove(self, name: str, *, force: bool = False, prune: bool = True) -> Removal:
+        return self.engine.images.remove(name, force=force, prune=prune)
+
+    def prune(self, filters: dict[str, list[str]], *, all: bool = False) -> PruneReport:
+        """Remove dangling images (every unused one with ``all``) that the filters select."""
+        store = self.engine.images
+        select = prune_filter(filters, lambda image: image.config.labels, dangling_only=not all)  # type: ignore[attr-defined]
+        from dockyard.engine.image_writes import PruneReport
+
+        removals, reclaimed = store.delete_unused(select)
+        return PruneReport(removals, reclaimed)
+
+    # archives ------------------------------------------------------------------------
+
+    def save(self, names: list[str], out: BinaryIO) -> None:
+        """A docker-archive of the images (and their tags) written to ``out``."""
+        from dockyard.image.save import save_images
+
+        save_images(self.engine.images, names, out)
+
+    def save_to_file(self, names: list[str], path: str) -> None:
+        """``save -o``: written beside the target and renamed into place, so a failed save leaves no file."""
+        target = os.path.abspath(path)
+        partial = f"{target}.partial-{os.getpid()}"
+        try:
+            with open(partial, "wb", buffering=1 << 20) as f:
+                self.save(names, f)  # type: ignore[arg-type]
+            os.replace(partial, target)
+        finally:
+            if os.path.exists(partial):
+                os.unlink(partial)
+
+    def load(self, path: str | None, stdin: BinaryIO, progress: LoadProgress | None = None) -> LoadResult:
+        """``load``: a docker-archive or OCI layout from ``path`` (``stdin`` when None), any compression."""
+        from dockyard.image.load import load_archive
+        from dockyard.image.spool import seekable_archive
+
+        engine = self.engine
+        with seekable_archive(path, stdin, engine.spool_file) as seekable:
+            return load_archive(engine.images, seekable, progress)
+
+    def import_image(self, options: ImportOptions, stdin: BinaryIO) -> Digest:
+        """``import``: a tarball (file, URL or stdin) as a one-layer image; returns its ID."""
+        from dockyard.image.importer import import_image
+        from dockyard.image.spool import open_source
+        from dockyard.oci.reference import parse_docker_ref
+
+        tag = None
+        if options.repository is not None:
+            tag = parse_docker_ref(options.repository)
+            if tag.digest is not None:
+                raise InvalidArgumentError("refusing to create a tag with a digest reference")
+        opener, name = open_source(options.source, stdin)
+        return import_image(self.engine.images, opener, name, tag, options.changes, options.message)
+
+
+def check_tag(target: str) -> None:
+    """Raise InvalidArgumentError unless ``target`` is a valid repository[:tag]."""
+    from dockyard.oci.reference import parse_docker_ref
+
+    parse_docker_ref(target)
+
+
+def _familiar_or_raw(name: str) -> str:
+    from dockyard.oci.reference import parse_docker_ref
+
+    try:
+        return parse_docker_ref(name).familiar
+    except InvalidArgumentError:
+        return name
+
+
+def missing_image_error(exc: ImageNotFoundError) -> NotFoundError:
+    """Docker's daemon answers ``save`` of a missing tag differently from a missing name."""
+    tagged = ":" in exc.name.rsplit("/", 1)[-1] and not exc.name.startswith("sha256:")
+    return NotFoundError("reference does not exist" if tagged else f"No such image: {exc.name}")

@@ -1,0 +1,68 @@
+"""What ``version`` reports of the engine: its version, the Docker API it follows, the runtime it runs."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from dataclasses import dataclass
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from dockyard.engine import Engine
+
+API_VERSION = "1.41"  # the Docker Engine API whose behaviour dockyard follows (Docker 20.10's)
+MIN_API_VERSION = "1.12"
+_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A part of the engine with a version of its own (Docker's ``Server.Components``)."""
+
+    name: str
+    version: str
+    details: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineVersion:
+    """The engine's side of ``version``."""
+
+    version: str
+    storage_driver: str
+    kernel_version: str
+    components: list[Component]  # the engine itself first, then the OCI runtime
+
+
+def go_arch() -> str:
+    """This machine's architecture as Go (and Docker) names it."""
+    return _ARCH.get(platform.machine(), platform.machine())
+
+
+def engine_version(engine: Engine) -> EngineVersion:
+    from dockyard import __version__
+
+    details = {
+        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "PythonVersion": platform.python_version(),
+        "Os": "linux", "Arch": go_arch(), "KernelVersion": platform.release(), "Experimental": "false",
+        "StorageDriver": engine.driver_name,
+    }  # fmt: skip
+    components = [Component("Engine", __version__, details)]
+    runc = _runc_version()
+    if runc:
+        components.append(Component("runc", runc[0], {"GitCommit": runc[1]}))
+    return EngineVersion(__version__, engine.driver_name, platform.release(), components)
+
+
+def _runc_version() -> tuple[str, str] | None:
+    try:
+        out = subprocess.run(["runc", "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    version = commit = ""
+    for line in out.splitlines():
+        if line.startswith("runc version "):
+            version = line.removeprefix("runc version ").strip()
+        elif line.startswith("commit: "):
+            commit = line.removeprefix("commit: ").strip()
+    return (version, commit) if version else None
