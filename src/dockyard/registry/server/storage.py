@@ -21,6 +21,7 @@ Lifecycle and guarantees every backend gives:
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import os
@@ -54,6 +55,10 @@ class PathNotFoundError(NotFoundError):
 
 class InvalidPathError(InvalidArgumentError):
     """A storage path is malformed (traversal, forbidden characters)."""
+
+
+class BlockingStorageCallError(StorageError):
+    """A storage call made on the server's event loop: a bug, since it would stall every other request."""
 
 
 class StorageDriverError(StorageError):
@@ -244,10 +249,17 @@ class CheckedDriver:
         self.ops: Counter[str] = Counter()
         self.bytes_read = 0
         self.bytes_written = 0
+        self._loop_guard = False
 
-    def _check(self, op: str, path: str) -> None:
+    def forbid_event_loop(self) -> None:
+        """From now on a call on a thread running an event loop fails: the server's async boundary is bypassed."""
+        self._loop_guard = True
+
+    def _check(self, op: str, path: str, io: bool = True) -> None:
         if not _PATH_RE.fullmatch(path) or any(part in (".", "..") for part in path.split("/")):
             raise InvalidPathError(f"{self.name}: {op}: invalid storage path {path!r}")
+        if io and self._loop_guard and _on_event_loop():
+            raise BlockingStorageCallError(f"{self.name}: {op} {path}: storage called on the event loop")
         self.ops[op] += 1
 
     def _wrap(self, op: str, path: str, exc: OSError) -> StorageDriverError:
@@ -323,7 +335,7 @@ class CheckedDriver:
             raise self._wrap("touch", path, exc) from exc
 
     def local_path(self, path: str) -> str | None:
-        self._check("local_path", path)
+        self._check("local_path", path, io=False)
         return self.inner.local_path(path)
 
     def walk(self, path: str) -> list[FileInfo]:
@@ -346,7 +358,7 @@ class CheckedDriver:
 
     def redirect_url(self, path: str) -> str | None:
         """A URL clients may fetch the object from directly (an object store's presigned URL), if any."""
-        self._check("redirect_url", path)
+        self._check("redirect_url", path, io=False)  # presigning is local
         redirect = getattr(self.inner, "redirect_url", None)
         return redirect(path) if redirect is not None else None
 
@@ -383,6 +395,14 @@ class CheckedDriver:
         except PathNotFoundError:
             return False
         return True
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def open_filesystem(root: Path) -> CheckedDriver:
