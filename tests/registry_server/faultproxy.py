@@ -20,6 +20,8 @@ import socket
 import threading
 from dataclasses import dataclass
 
+from tests.helpers.tcpbalancer import TcpBalancer
+
 
 _REQUEST_LINE = re.compile(rb"[A-Z]+ /\S* HTTP/1\.1$")
 
@@ -30,34 +32,29 @@ class _Rule:
     action: str  # "hold" or "lose_answer"
 
 
-class FaultProxy:
+class FaultProxy(TcpBalancer):
+    """A balancer over one backend whose pipes apply the rules (see the module docstring)."""
+
     def __init__(self, backend: tuple[str, int]) -> None:
-        self.backend = backend
+        super().__init__([backend])
         self._rules: list[_Rule] = []
-        self._lock = threading.Lock()
+        self._rules_lock = threading.Lock()
         self.held = threading.Event()
         self._release = threading.Event()
         self.lost: list[bytes] = []  # first lines of the requests whose answer was dropped
         self.requests: list[bytes] = []  # the head (request line and headers) of every request seen
-        self._sock = socket.socket()
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(64)
-        self.port = self._sock.getsockname()[1]
-        self._closed = threading.Event()
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}"
 
     def start(self) -> FaultProxy:
-        threading.Thread(target=self._accept, daemon=True).start()
+        super().start()
         return self
 
     def close(self) -> None:
-        self._closed.set()
         self._release.set()
-        self._sock.close()
+        super().close()
 
     def hold(self, pattern: bytes) -> None:
         self.held.clear()
@@ -71,13 +68,13 @@ class FaultProxy:
         self._add(pattern, "lose_answer")
 
     def _add(self, pattern: bytes, action: str) -> None:
-        with self._lock:
+        with self._rules_lock:
             self._rules.append(_Rule(re.compile(pattern), action))
 
     def _take(self, data: bytes) -> str | None:
         """The action of the first rule the request starting ``data`` matches (used up), if any."""
         first_line = data.split(b"\r\n", 1)[0]
-        with self._lock:
+        with self._rules_lock:
             if _REQUEST_LINE.match(first_line):
                 self.requests.append(data.split(b"\r\n\r\n", 1)[0])
             for rule in self._rules:
@@ -88,18 +85,9 @@ class FaultProxy:
                     return rule.action
         return None
 
-    def _accept(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
-
     def _pipe(self, client: socket.socket) -> None:
-        try:
-            upstream = socket.create_connection(self.backend, timeout=5)
-        except OSError:
+        upstream = self._connect()
+        if upstream is None:
             client.close()
             return
         upstream.settimeout(None)

@@ -17,6 +17,10 @@ Lifecycle and guarantees every backend gives:
 - ``delete`` is recursive and raises ``PathNotFoundError`` when nothing is there.
 - ``lock`` is exclusive across every process sharing the storage; it is how two
   servers on one directory serialise work on one upload.
+
+Every call blocks (on the disk, or on the network for S3). The server makes
+them from a thread pool (``storage_async.AsyncStorage``), and once that owns a
+``CheckedDriver``, the wrapper refuses any call made on an event loop.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import fcntl
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
@@ -249,6 +254,7 @@ class CheckedDriver:
         self.ops: Counter[str] = Counter()
         self.bytes_read = 0
         self.bytes_written = 0
+        self._counting = threading.Lock()  # calls come from many threads of the server's pool
         self._loop_guard = False
 
     def forbid_event_loop(self) -> None:
@@ -260,7 +266,8 @@ class CheckedDriver:
             raise InvalidPathError(f"{self.name}: {op}: invalid storage path {path!r}")
         if io and self._loop_guard and _on_event_loop():
             raise BlockingStorageCallError(f"{self.name}: {op} {path}: storage called on the event loop")
-        self.ops[op] += 1
+        with self._counting:
+            self.ops[op] += 1
 
     def _wrap(self, op: str, path: str, exc: OSError) -> StorageDriverError:
         if exc.errno == errno.ENOSPC:
@@ -273,7 +280,8 @@ class CheckedDriver:
             data = self.inner.get_content(path)
         except OSError as exc:
             raise self._wrap("get_content", path, exc) from exc
-        self.bytes_read += len(data)
+        with self._counting:
+            self.bytes_read += len(data)
         return data
 
     def put_content(self, path: str, data: bytes) -> None:
@@ -282,7 +290,8 @@ class CheckedDriver:
             self.inner.put_content(path, data)
         except OSError as exc:
             raise self._wrap("put_content", path, exc) from exc
-        self.bytes_written += len(data)
+        with self._counting:
+            self.bytes_written += len(data)
 
     def open_read(self, path: str, offset: int = 0) -> BinaryIO:
         self._check("open_read", path)
