@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+
 from aiohttp import web
 
 from dockyard.oci.digest import Digest
