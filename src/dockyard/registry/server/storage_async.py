@@ -116,9 +116,10 @@ class AsyncWriter:
         self._storage = storage
         self._f = f
 
-    async def write(self, data: bytes) -> None:
-        if data:
-            await self._storage.run(self._f.write, data)
+    async def write(self, chunks: list[bytes]) -> None:
+        """Appends the chunks in order, in one hop to the pool (no copy to join them)."""
+        if chunks:
+            await self._storage.run(_write_all, self._f, chunks)
 
     async def flush(self) -> None:
         await self._storage.run(self._f.flush)
@@ -128,6 +129,11 @@ class AsyncWriter:
 
     async def close(self) -> None:
         await self._storage.run(self._f.close)
+
+
+def _write_all(f: BinaryIO, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        f.write(chunk)
 
 
 class AsyncLock:

@@ -21,6 +21,7 @@ midway, the session is cut back to where the chunk began.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -197,25 +198,37 @@ class Uploads:
         return Session(name, upload_id, size)
 
     async def _receive(self, data: str, start: int, body: AsyncIterator[bytes], content_length: int | None, hasher: Any) -> int:
-        """Appends the body to ``data`` in batches written from the storage pool; the new size."""
+        """Appends the body to ``data``; the new size.
+
+        Chunks go to the storage pool in batches, one batch written while the next arrives.
+        """
         size = start
         f = await self.storage.open_append(data)
-        batch = bytearray()
+        batch: list[bytes] = []
+        batched = 0
+        writing: asyncio.Future[None] | None = None
         try:
             async for chunk in body:
                 size += len(chunk)
                 self._check_limit(size)
                 if hasher is not None:
                     hasher.update(chunk)
-                batch += chunk
-                if len(batch) >= _WRITE_BATCH:
-                    await f.write(bytes(batch))
-                    batch.clear()
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= _WRITE_BATCH:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(f.write(batch))
+                    batch, batched = [], 0
             if content_length is not None and size - start != content_length:
                 raise RegistryError(Code.SIZE_INVALID, detail={"Content-Length": content_length, "received": size - start})
-            await f.write(bytes(batch))
+            if writing is not None:
+                await writing
+            await f.write(batch)
             await f.flush()
         except BaseException:
+            if writing is not None:  # never cut the object back under a write in flight
+                await asyncio.gather(writing, return_exceptions=True)
             await f.truncate(start)  # the chunk is all or nothing, and never acknowledged before it is complete
             raise
         finally:
