@@ -11,6 +11,7 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,7 +22,20 @@ import bcrypt
 import pytest
 import urllib3
 
+from tests.helpers.ceph import Ceph
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def ceph() -> Iterator[Ceph]:
+    """One Ceph cluster with its gateway for every S3 test of the session (it takes a while to start)."""
+    # on disk, not tmpfs (/tmp may be one): BlueStore opens its block file with O_DIRECT; purged at the end
+    cluster = Ceph(Path(tempfile.mkdtemp(prefix="dockyard-ceph-", dir="/var/tmp")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
 
 
 class RegistryServer:
@@ -31,8 +45,9 @@ class RegistryServer:
     kernel's choice, so parallel runs never collide.
     """
 
-    def __init__(self, storage: Path, *args: str, log: Path | None = None) -> None:
+    def __init__(self, storage: Path, *args: str, log: Path | None = None, env: dict[str, str] | None = None) -> None:
         self.storage = storage
+        self.env = env  # None: this process's environment
         self.args = list(args)
         self.log_path = log or storage.parent / f"{storage.name}-server-{os.getpid()}-{time.monotonic_ns()}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -46,7 +61,7 @@ class RegistryServer:
         argv = [sys.executable, "-m", "dockyard", "--root", str(self.storage.parent / "dockyard-root"),
                 "registry", "serve", "--root", str(self.storage), "--addr", "127.0.0.1:0", *self.args]
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL, env=self.env)
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         line = self.proc.stdout.readline().decode() if ready else ""

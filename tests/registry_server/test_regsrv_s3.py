@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -48,16 +47,6 @@ _LOCAL_ONLY = {"test_blobs_are_stored_once", "test_metrics"}
 globals().update({n: f for n, f in vars(conformance).items() if n.startswith("test_") and n not in _LOCAL_ONLY})
 
 MiB = 1 << 20
-
-
-@pytest.fixture(scope="session")
-def ceph() -> Iterator[Ceph]:
-    # on disk, not tmpfs (/tmp may be one): BlueStore opens its block file with O_DIRECT; purged at the end
-    cluster = Ceph(Path(tempfile.mkdtemp(prefix="dockyard-ceph-", dir="/var/tmp")))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -14,11 +15,13 @@ from dockyard.registry.server.config import ConfigError, load
 from dockyard.registry.server.manifests import acceptable, accepted_types, parse_pushed
 from dockyard.registry.server.registry import paginate
 from dockyard.registry.server.storage import (
+    BlockingStorageCallError,
     CheckedDriver,
     FilesystemDriver,
     InvalidPathError,
     PathNotFoundError,
 )
+from dockyard.registry.server.storage_async import AsyncStorage
 from dockyard.registry.server.uploads import ContentRange
 
 
@@ -77,6 +80,56 @@ def test_checked_driver_refuses_bad_paths(tmp_path: Path) -> None:
     driver.delete("/x")
     assert not driver.exists("/x/y")
     assert driver.ops["put_content"] == 1 and not list((tmp_path / "tmp").iterdir())
+
+
+def test_storage_owned_by_the_server_refuses_calls_on_the_event_loop(tmp_path: Path) -> None:
+    driver = CheckedDriver(FilesystemDriver(tmp_path))
+
+    async def direct() -> bytes:
+        return driver.get_content("/a")
+
+    driver.put_content("/a", b"data")
+    assert asyncio.run(direct()) == b"data"  # nothing owns it yet: the CLI and GC call it this way
+    storage = AsyncStorage(driver, threads=2)
+    try:
+        with pytest.raises(BlockingStorageCallError, match="get_content /a: storage called on the event loop"):
+            asyncio.run(direct())
+
+        async def through_the_pool() -> bytes:
+            async with await storage.open_read("/a", 1) as f:
+                return await f.read(10)
+
+        assert asyncio.run(through_the_pool()) == b"ata"
+        assert driver.get_content("/a") == b"data"  # off any loop: still allowed
+    finally:
+        storage.close()
+
+
+def test_lock_waiters_never_take_the_threads_the_holder_needs(tmp_path: Path) -> None:
+    """More requests wait for one lock than the pool has threads, and the holder still finishes its writes."""
+    storage = AsyncStorage(CheckedDriver(FilesystemDriver(tmp_path)), threads=2)
+    order: list[str] = []
+
+    async def waiter(n: int) -> None:
+        async with storage.lock("/lock"):
+            order.append(f"waiter {n}")
+
+    async def scenario() -> None:
+        holder = storage.lock("/lock")
+        await holder.acquire()
+        waiters = [asyncio.create_task(waiter(n)) for n in range(6)]
+        await asyncio.sleep(0)  # the waiters are now blocked in their threads
+        for n in range(4):  # each needs a pool thread
+            await storage.put_content(f"/data{n}", b"x")
+        order.append("holder wrote")
+        await holder.release()
+        await asyncio.gather(*waiters)
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), 30))  # a bound for a broken build (a deadlock), not a measurement
+    finally:
+        storage.close()
+    assert order[0] == "holder wrote" and sorted(order[1:]) == [f"waiter {n}" for n in range(6)]
 
 
 def test_paginate() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import BinaryIO
 
 from aiohttp import web
 
@@ -19,6 +18,7 @@ from dockyard.registry.errcode import Code, RegistryError
 from dockyard.registry.server.auth import Access
 from dockyard.registry.server.routes import Route, is_valid_name, parse_digest
 from dockyard.registry.server.state import ServerState, empty_response, state_of
+from dockyard.registry.server.storage_async import AsyncReader, AsyncStorage
 from dockyard.registry.server.uploads import ContentRange, Session
 
 _STREAM_CHUNK = 2 << 20  # per read from a remote store; two in flight per download
@@ -31,7 +31,8 @@ async def get_blob(request: web.Request, route: Route) -> web.StreamResponse:
         cached = await state.proxy.ensure_blob(request, route.name, digest)
         if cached is not None:  # streamed straight from the upstream while being stored
             return cached
-    info = state.registry.stat_blob(route.name, digest)
+    storage = state.storage
+    info = await storage.run(state.registry.stat_blob, route.name, digest)
     headers = {
         "Docker-Content-Digest": str(digest),
         "Content-Type": "application/octet-stream",
@@ -39,13 +40,13 @@ async def get_blob(request: web.Request, route: Route) -> web.StreamResponse:
         "Cache-Control": "max-age=31536000",
         "Accept-Ranges": "bytes",
     }
-    local = state.driver.local_path(info.path)
+    local = storage.local_path(info.path)
     if local is not None:
         return web.FileResponse(local, headers=headers)  # sendfile, Range, HEAD
-    if request.method == "GET" and (url := state.driver.redirect_url(info.path)) is not None:
+    if request.method == "GET" and (url := storage.redirect_url(info.path)) is not None:
         # the client fetches straight from the object store
         return empty_response(307, {"Location": url, "Docker-Content-Digest": str(digest)})
-    return await _stream(request, state, info.path, info.size, headers)
+    return await _stream(request, storage, info.path, info.size, headers)
 
 
 def _byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
@@ -65,7 +66,7 @@ def _byte_range(request: web.Request, size: int) -> tuple[int, int] | None:
     return start, stop
 
 
-async def _stream(request: web.Request, state: ServerState, path: str, size: int, headers: dict[str, str]) -> web.StreamResponse:
+async def _stream(request: web.Request, storage: AsyncStorage, path: str, size: int, headers: dict[str, str]) -> web.StreamResponse:
     """A blob from a non-local backend, whole or one range, read as it is sent."""
     byte_range = _byte_range(request, size)
     start, stop = byte_range or (0, size)
@@ -75,16 +76,16 @@ async def _stream(request: web.Request, state: ServerState, path: str, size: int
     response.content_length = stop - start
     await response.prepare(request)
     if request.method != "HEAD":
-        with state.driver.open_read(path, start) as f:
+        async with await storage.open_read(path, start) as f:
             await _relay(f, stop - start, response, path)
     await response.write_eof()
     return response
 
 
-async def _relay(f: BinaryIO, size: int, response: web.StreamResponse, path: str) -> None:
+async def _relay(f: AsyncReader, size: int, response: web.StreamResponse, path: str) -> None:
     """Sends ``size`` bytes of ``f``, reading the next chunk from the store while this one goes out."""
     left = size
-    reading = asyncio.ensure_future(asyncio.to_thread(f.read, min(_STREAM_CHUNK, left)))
+    reading = asyncio.ensure_future(f.read(min(_STREAM_CHUNK, left)))
     try:
         while True:
             try:
@@ -95,7 +96,7 @@ async def _relay(f: BinaryIO, size: int, response: web.StreamResponse, path: str
                 raise ConnectionResetError(f"storage ended {left} bytes early: {path}")
             left -= len(chunk)
             if left > 0:
-                reading = asyncio.ensure_future(asyncio.to_thread(f.read, min(_STREAM_CHUNK, left)))
+                reading = asyncio.ensure_future(f.read(min(_STREAM_CHUNK, left)))
             await response.write(chunk)
             if left <= 0:
                 return
@@ -106,7 +107,8 @@ async def _relay(f: BinaryIO, size: int, response: web.StreamResponse, path: str
 
 async def delete_blob(request: web.Request, route: Route) -> web.StreamResponse:
     digest = parse_digest(route.reference)
-    state_of(request).registry.delete_blob(route.name, digest)
+    state = state_of(request)
+    await state.storage.run(state.registry.delete_blob, route.name, digest)
     return empty_response(202, {"Docker-Content-Digest": str(digest)})
 
 
@@ -133,19 +135,19 @@ async def start_upload(request: web.Request, route: Route) -> web.StreamResponse
     if "mount" in query:
         digest = parse_digest(query["mount"])
         source = query.get("from")
-        if await _may_mount(request, state, source) and state.registry.mount_blob(route.name, digest, source):
+        if await _may_mount(request, state, source) and await state.storage.run(state.registry.mount_blob, route.name, digest, source):
             return _created(route.name, digest)
         # not mountable: fall through to an ordinary session, as the spec says
     if "digest" in query:
         digest = parse_digest(query["digest"])
-        session = state.uploads.start(route.name)
+        session = await state.uploads.start(route.name)
         try:
             await state.uploads.finish(route.name, session.upload_id, digest, _body(request), None, request.content_length)
         except BaseException:
-            state.uploads.discard(route.name, session.upload_id)  # a monolithic upload has no session to keep
+            await state.uploads.discard(route.name, session.upload_id)  # a monolithic upload has no session to keep
             raise
         return _created(route.name, digest)
-    session = state.uploads.start(route.name)
+    session = await state.uploads.start(route.name)
     return empty_response(202, _session_headers(session))
 
 
@@ -162,7 +164,7 @@ async def _may_mount(request: web.Request, state: ServerState, source: str | Non
 
 
 async def upload_status(request: web.Request, route: Route) -> web.StreamResponse:
-    session = state_of(request).uploads.status(route.name, route.reference)
+    session = await state_of(request).uploads.status(route.name, route.reference)
     return empty_response(204, _session_headers(session))
 
 
@@ -175,7 +177,7 @@ async def patch_upload(request: web.Request, route: Route) -> web.StreamResponse
 async def finish_upload(request: web.Request, route: Route) -> web.StreamResponse:
     uploads = state_of(request).uploads
     if "digest" not in request.query:
-        uploads.status(route.name, route.reference)
+        await uploads.status(route.name, route.reference)
         raise RegistryError(Code.DIGEST_INVALID, "digest parameter missing")
     digest = parse_digest(request.query["digest"])
     body = _body(request) if request.body_exists else None
@@ -184,5 +186,5 @@ async def finish_upload(request: web.Request, route: Route) -> web.StreamRespons
 
 
 async def cancel_upload(request: web.Request, route: Route) -> web.StreamResponse:
-    state_of(request).uploads.cancel(route.name, route.reference)
+    await state_of(request).uploads.cancel(route.name, route.reference)
     return empty_response(204)

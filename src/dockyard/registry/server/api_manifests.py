@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from urllib.parse import quote
 
 from aiohttp import web
@@ -41,7 +40,8 @@ def _link(path: str, n: int, last: str) -> str:
 async def catalog(request: web.Request, route: Route) -> web.StreamResponse:
     n, last = _page_args(request)
     n = CATALOG_MAX if n is None else min(n, CATALOG_MAX)
-    names = await asyncio.to_thread(state_of(request).registry.repositories)
+    state = state_of(request)
+    names = await state.storage.run(state.registry.repositories)
     page, more = paginate(names, n, last)
     headers = {"Link": _link("/v2/_catalog", n, page[-1])} if more and page else None
     return json_response({"repositories": page}, headers=headers)
@@ -49,7 +49,8 @@ async def catalog(request: web.Request, route: Route) -> web.StreamResponse:
 
 async def tags_list(request: web.Request, route: Route) -> web.StreamResponse:
     n, last = _page_args(request)
-    tags = state_of(request).registry.tags(route.name)
+    state = state_of(request)
+    tags = await state.storage.run(state.registry.tags, route.name)
     page, more = paginate(tags, n, last)
     headers = {"Link": _link(f"/v2/{route.name}/tags/list", n, page[-1])} if more and page and n else None
     return json_response({"name": route.name, "tags": page}, headers=headers)
@@ -59,12 +60,15 @@ async def get_manifest(request: web.Request, route: Route) -> web.StreamResponse
     state = state_of(request)
     if state.proxy is not None:
         await state.proxy.ensure_manifest(route.name, route.reference)
-    stored = state.registry.get_manifest(route.name, route.reference)
     accepted = accepted_types(request.headers.getall("Accept", []))
-    if not acceptable(stored.media_type, accepted):
-        stored = _fallback(state.registry, route, stored, accepted)
+    stored = await state.storage.run(_find_manifest, state.registry, route, accepted)
     headers = {"Docker-Content-Digest": str(stored.digest), "ETag": f'"{stored.digest}"'}
     return web.Response(body=stored.raw, content_type=stored.media_type, headers=headers)
+
+
+def _find_manifest(registry: Registry, route: Route, accepted: set[str]) -> StoredManifest:
+    stored = registry.get_manifest(route.name, route.reference)
+    return stored if acceptable(stored.media_type, accepted) else _fallback(registry, route, stored, accepted)
 
 
 def _fallback(registry: Registry, route: Route, stored: StoredManifest, accepted: set[str]) -> StoredManifest:
@@ -89,8 +93,8 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 
 async def put_manifest(request: web.Request, route: Route) -> web.StreamResponse:
     raw = await _read_limited(request, MAX_MANIFEST_SIZE)
-    registry = state_of(request).registry
-    digest, pushed = await asyncio.to_thread(registry.put_manifest, route.name, route.reference, raw, request.headers.get("Content-Type"))
+    state = state_of(request)
+    digest, pushed = await state.storage.run(state.registry.put_manifest, route.name, route.reference, raw, request.headers.get("Content-Type"))
     headers = {"Location": f"/v2/{route.name}/manifests/{digest}", "Docker-Content-Digest": str(digest)}
     if pushed.subject is not None:
         headers["OCI-Subject"] = str(pushed.subject.digest)
@@ -98,14 +102,16 @@ async def put_manifest(request: web.Request, route: Route) -> web.StreamResponse
 
 
 async def delete_manifest(request: web.Request, route: Route) -> web.StreamResponse:
-    await asyncio.to_thread(state_of(request).registry.delete_manifest, route.name, route.reference)
+    state = state_of(request)
+    await state.storage.run(state.registry.delete_manifest, route.name, route.reference)
     return empty_response(202)
 
 
 async def referrers(request: web.Request, route: Route) -> web.StreamResponse:
     subject = parse_digest(route.reference)
     artifact_type = request.query.get("artifactType") or None
-    found = state_of(request).registry.referrers(route.name, subject, artifact_type)
+    state = state_of(request)
+    found = await state.storage.run(state.registry.referrers, route.name, subject, artifact_type)
     headers = {"OCI-Filters-Applied": "artifactType"} if artifact_type else None
     index = {"schemaVersion": 2, "mediaType": MediaType.OCI_INDEX.value, "manifests": found}
     return json_response(index, headers=headers, content_type=MediaType.OCI_INDEX.value)

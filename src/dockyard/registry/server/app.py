@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -181,7 +182,7 @@ async def _on_prepare(request: web.Request, response: web.StreamResponse) -> Non
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
     state = state_of(request)
-    text = state.metrics.render(state.driver.ops)
+    text = state.metrics.render(Counter(dict(state.driver.ops)))  # a copy: pool threads keep counting
     return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={"X-Content-Type-Options": "nosniff"})
 
 

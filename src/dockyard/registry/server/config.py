@@ -21,8 +21,9 @@ The file (``--config FILE``) looks like::
         endpoint: http://127.0.0.1:7480
         region: us-east-1
         bucket: registry
-        accesskey: AKIA...                      # or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
-        secretkey: ...
+        accesskey: AKIA...                      # else AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY
+        secretkey: ...                          # else ~/.aws/credentials (AWS_PROFILE, AWS_SHARED_CREDENTIALS_FILE)
+        sessiontoken: ...                       # temporary credentials; else AWS_SESSION_TOKEN with the env keys
         addressing: path                        # or virtual: <bucket>.<endpoint host>
         prefix: dockyard                        # optional: keys start with it
         redirect: false                         # true: blob GETs answer 307 to a presigned URL
@@ -72,6 +73,7 @@ class ServerConfig:
     s3_region: str | None = None
     s3_access_key: str | None = None
     s3_secret_key: str | None = None
+    s3_session_token: str | None = None
     s3_addressing: str = "path"
     s3_prefix: str = ""
     s3_redirect: bool = False
@@ -167,6 +169,7 @@ def load(path: Path | None, root: Path) -> ServerConfig:
             s3_region=s3.get("region"),
             s3_access_key=s3.get("accesskey"),
             s3_secret_key=s3.get("secretkey"),
+            s3_session_token=s3.get("sessiontoken"),
             s3_addressing=str(s3.get("addressing", "path")),
             s3_prefix=str(s3.get("prefix", "")),
             s3_redirect=bool(s3.get("redirect", False)),

@@ -14,7 +14,6 @@ scope until they expire.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import re
 import time
@@ -57,6 +56,7 @@ class PullThrough:
         self.remote = remote.rstrip("/")
         self.registry = registry
         self.uploads = uploads
+        self.storage = uploads.storage  # every storage call goes through it, off the event loop
         self.credentials = (username, password or "") if username else None
         self.ttl = ttl
         self._session: aiohttp.ClientSession | None = None
@@ -72,27 +72,28 @@ class PullThrough:
         """Makes the local registry hold a current copy of ``reference`` (or leaves what it has)."""
         if is_digest(reference):
             digest = parse_digest(reference)
-            if not self.registry.driver.exists(paths.revision_link(name, digest)):
+            if not await self.storage.exists(paths.revision_link(name, digest)):
                 await self._fetch_manifest(name, reference)
             return
-        local = self._local_tag(name, reference)
-        if local is not None and self._fresh(name, reference):
+        local, fresh = await self.storage.run(self._local_tag, name, reference)
+        if local is not None and fresh:
             return
         try:
             upstream = await self._head_manifest(name, reference)
             if local is None or upstream != local:
                 await self._fetch_manifest(name, reference)
-            self._mark_checked(name, reference)
+            await self.storage.put_content(paths.tag_checked(name, reference), f"{time.time():.3f}".encode())
         except RegistryError:
             if local is None:
                 raise
             # the upstream is down or forgot the tag: the cached copy is better than nothing
 
-    def _local_tag(self, name: str, tag: str) -> Digest | None:
+    def _local_tag(self, name: str, tag: str) -> tuple[Digest | None, bool]:
+        """The digest the cache holds for the tag, if any, and whether it was checked upstream lately."""
         try:
-            return self.registry.resolve(name, tag)
+            return self.registry.resolve(name, tag), self._fresh(name, tag)
         except RegistryError:
-            return None
+            return None, False
 
     def _fresh(self, name: str, tag: str) -> bool:
         try:
@@ -100,9 +101,6 @@ class PullThrough:
         except (PathNotFoundError, ValueError):  # never checked, or unreadable: stale
             return False
         return time.time() - checked < self.ttl
-
-    def _mark_checked(self, name: str, tag: str) -> None:
-        self.registry.driver.put_content(paths.tag_checked(name, tag), f"{time.time():.3f}".encode())
 
     async def _head_manifest(self, name: str, reference: str) -> Digest | None:
         async with await self._request("HEAD", name, f"manifests/{reference}", {"Accept": ACCEPT}) as response:
@@ -117,16 +115,13 @@ class PullThrough:
             if len(raw) > MAX_MANIFEST_SIZE:
                 raise UpstreamError(Code.MANIFEST_INVALID, "upstream manifest is too large")
             content_type = response.headers.get("Content-Type")
-        await asyncio.to_thread(self.registry.put_manifest, name, reference, raw, content_type, check_references=False)
+        await self.storage.run(self.registry.put_manifest, name, reference, raw, content_type, check_references=False)
 
     # blobs --------------------------------------------------------------------
 
     async def ensure_blob(self, request: web.Request, name: str, digest: Digest) -> web.StreamResponse | None:
         """None when the blob is (now) local; else the response that streams it from upstream."""
-        if self.registry.driver.exists(paths.layer_link(name, digest)) and self.registry.has_blob(digest):
-            return None
-        if self.registry.has_blob(digest):  # cached for another repository of the same upstream
-            self.registry.link_blob(name, digest)
+        if await self.storage.run(self._cached, name, digest):
             return None
         upstream = await self._request(request.method, name, f"blobs/{digest}", {})
         try:
@@ -139,16 +134,25 @@ class PullThrough:
                 await response.prepare(request)
                 return response
             await response.prepare(request)
-            session = self.uploads.start(name)
+            session = await self.uploads.start(name)
             try:
                 await self.uploads.finish(name, session.upload_id, digest, _tee(upstream.content, response))
             except BaseException:
-                self.uploads.discard(name, session.upload_id)
+                await self.uploads.discard(name, session.upload_id)
                 raise
             await response.write_eof()
             return response
         finally:
             upstream.release()
+
+    def _cached(self, name: str, digest: Digest) -> bool:
+        """Whether the blob is local for ``name``; one cached for another repository is linked here."""
+        if self.registry.driver.exists(paths.layer_link(name, digest)) and self.registry.has_blob(digest):
+            return True
+        if self.registry.has_blob(digest):  # cached for another repository of the same upstream
+            self.registry.link_blob(name, digest)
+            return True
+        return False
 
     # upstream HTTP ------------------------------------------------------------
 

@@ -6,10 +6,19 @@ already the HTTP stack, and SigV4 is a page. Payloads are sent unsigned
 (``UNSIGNED-PAYLOAD``), so a part is never hashed for the signature on top of
 the registry's own digest; integrity comes from the registry's digest check.
 
-Thread-safe: one connection pool shared by every thread. Idempotent calls are
-retried briefly on connection errors and 5xx answers (a gateway restarting);
-longer outages surface as ``S3Error`` and the registry answers 5xx, which
-clients retry.
+Thread-safe: one connection pool shared by every thread. Retries are brief
+(a gateway restarting) and only where a repeat cannot do harm: any call whose
+connection could not be opened (nothing was sent), and idempotent calls (GET,
+HEAD, DELETE, an unconditional PUT, a multi-delete) after a lost answer or a
+5xx. A POST that creates or completes a multipart upload, or a conditional
+PUT, may have taken effect before its answer was lost; repeating it would
+leave an orphan upload or fail on its own first attempt's write, so its error
+goes to the caller. Longer outages surface as ``S3Error`` and the registry
+answers 5xx, which clients retry.
+
+Credentials may be temporary: a session token is sent (and signed) as
+``X-Amz-Security-Token``; ``s3creds.py`` finds them (configuration,
+environment, shared credentials file).
 """
 
 from __future__ import annotations
@@ -81,6 +90,7 @@ class S3Config:
     access_key: str
     secret_key: str
     region: str = "us-east-1"
+    session_token: str = ""  # temporary credentials (STS): sent as X-Amz-Security-Token
     path_style: bool = True  # False: virtual-host addressing, <bucket>.<endpoint host>
     prefix: str = ""  # every key starts with it (several registries in one bucket)
     redirect: bool = False  # blob GETs answer 307 to a presigned URL
@@ -94,7 +104,10 @@ class S3Config:
         if not self.bucket:
             raise InvalidArgumentError("the S3 backend needs a bucket")
         if not self.access_key or not self.secret_key:
-            raise InvalidArgumentError("the S3 backend needs an access key and a secret key")
+            raise InvalidArgumentError(
+                "the S3 backend needs an access key and a secret key (accesskey/secretkey, "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile in ~/.aws/credentials)"
+            )
         if self.part_size < 5 << 20:
             raise InvalidArgumentError("S3 part size must be at least 5 MiB")
         return self
@@ -136,6 +149,24 @@ def _all(element: ElementTree.Element, name: str) -> list[ElementTree.Element]:
     return element.findall(_NS + name) or element.findall(name)
 
 
+def canonical_request(method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], payload: str) -> str:
+    """SigV4's canonical request: what the signature covers (``headers`` are the signed ones, lowercase)."""
+    canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
+    names = sorted(headers)
+    canonical_headers = "".join(f"{n}:{headers[n].strip()}\n" for n in names)
+    return "\n".join((method, path, canonical_query, canonical_headers, ";".join(names), payload))
+
+
+def is_idempotent(method: str, headers: Mapping[str, str]) -> bool:
+    """Whether sending the call twice has the effect of sending it once."""
+    if method in ("GET", "HEAD", "DELETE"):
+        return True
+    if method == "PUT":
+        # a conditional PUT that landed fails its own repeat (If-None-Match: *, or If-Match on the old ETag)
+        return not any(h.lower() in ("if-match", "if-none-match") for h in headers)
+    return False  # POST: creates or completes something each time
+
+
 class S3Client:
     def __init__(self, config: S3Config, pool_size: int = 32) -> None:
         self.config = config.check()
@@ -169,11 +200,8 @@ class S3Client:
 
     def _signature(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], payload: str, stamp: str) -> tuple[str, str, str]:
         """(signature, signed header list, credential scope) of a request."""
-        canonical_query = "&".join(f"{_quote(k)}={_quote(v)}" for k, v in sorted(query.items()))
-        names = sorted(headers)
-        canonical_headers = "".join(f"{n}:{headers[n].strip()}\n" for n in names)
-        signed = ";".join(names)
-        request = "\n".join((method, path, canonical_query, canonical_headers, signed, payload))
+        signed = ";".join(sorted(headers))
+        request = canonical_request(method, path, query, headers, payload)
         scope = f"{stamp[:8]}/{self.config.region}/s3/aws4_request"
         to_sign = "\n".join(("AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(request.encode()).hexdigest()))
         signature = hmac.new(self._signing_key(stamp[:8]), to_sign.encode(), hashlib.sha256).hexdigest()
@@ -194,6 +222,8 @@ class S3Client:
             "X-Amz-Expires": str(expires),
             "X-Amz-SignedHeaders": "host",
         }
+        if self.config.session_token:
+            query["X-Amz-Security-Token"] = self.config.session_token
         signature, _, _ = self._signature("GET", path, query, {"host": self._host}, _UNSIGNED, stamp)
         return self._url(path, {**query, "X-Amz-Signature": signature})
 
@@ -210,25 +240,28 @@ class S3Client:
         stream: bool = False,
         ok: tuple[int, ...] = (200, 204, 206),
         retry: bool = True,
+        idempotent: bool | None = None,
     ) -> urllib3.BaseHTTPResponse:
-        """One signed call; raises ``S3Error`` unless the status is in ``ok``. ``stream`` leaves the body unread."""
+        """One signed call; raises ``S3Error`` unless the status is in ``ok``. ``stream`` leaves the body unread.
+
+        ``retry=False`` never repeats the call; ``idempotent`` overrides what the method says
+        (see the module docstring: only idempotent calls are repeated once they may have been sent).
+        """
         query = dict(query or {})
         path = self._path(key) if key is not None else (f"/{self.config.bucket}" if self.config.path_style else "/")
         delays = _RETRY_DELAYS if retry else ()
+        repeatable = is_idempotent(method, headers or {}) if idempotent is None else idempotent
         attempt = 0
         while True:
-            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-            signed = {k.lower(): v for k, v in (headers or {}).items() if k.lower().startswith("x-amz-")}
-            signed.update({"host": self._host, "x-amz-date": stamp, "x-amz-content-sha256": _UNSIGNED if body else _EMPTY_SHA256})
-            signature, names, scope = self._signature(method, path, query, signed, signed["x-amz-content-sha256"], stamp)
-            sent = {**(headers or {}), **signed}
-            sent["Authorization"] = f"AWS4-HMAC-SHA256 Credential={self.config.access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
+            sent = self.sign(method, path, query, headers or {}, body is not None and len(body) > 0)
             try:
                 response = self._http.request(
                     method, self._url(path, query), body=body, headers=sent, preload_content=not stream, redirect=False
                 )
             except urllib3.exceptions.HTTPError as exc:
-                if attempt < len(delays):
+                # a connection that could not be opened carried nothing: safe to repeat whatever the call
+                unsent = isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
+                if (unsent or repeatable) and attempt < len(delays):
                     time.sleep(delays[attempt])
                     attempt += 1
                     continue
@@ -237,11 +270,24 @@ class S3Client:
                 return response
             data = response.read() if stream else response.data
             response.release_conn()
-            if response.status in _RETRY_STATUS and attempt < len(delays):
+            if response.status in _RETRY_STATUS and repeatable and attempt < len(delays):
                 time.sleep(delays[attempt])
                 attempt += 1
                 continue
             raise _error(response.status, data, key or "")
+
+    def sign(self, method: str, path: str, query: Mapping[str, str], headers: Mapping[str, str], has_body: bool,
+             now: float | None = None) -> dict[str, str]:
+        """The headers to send: ``headers`` plus the date, payload hash, session token and SigV4 ``Authorization``."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now))
+        signed = {k.lower(): v for k, v in headers.items() if k.lower().startswith("x-amz-")}
+        signed.update({"host": self._host, "x-amz-date": stamp, "x-amz-content-sha256": _UNSIGNED if has_body else _EMPTY_SHA256})
+        if self.config.session_token:  # S3 wants the token among the signed headers
+            signed["x-amz-security-token"] = self.config.session_token
+        signature, names, scope = self._signature(method, path, query, signed, signed["x-amz-content-sha256"], stamp)
+        sent = {**headers, **signed}
+        sent["Authorization"] = f"AWS4-HMAC-SHA256 Credential={self.config.access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
+        return sent
 
     # objects ---------------------------------------------------------------
 
@@ -276,7 +322,9 @@ class S3Client:
             xml = "<Delete><Quiet>true</Quiet>" + "".join(f"<Object><Key>{_xml_escape(k)}</Key></Object>" for k in batch) + "</Delete>"
             body = xml.encode()
             md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
-            self.request("POST", None, query={"delete": ""}, headers={"Content-MD5": md5, "Content-Type": "application/xml"}, body=body)
+            # a POST, but idempotent: deleting keys again removes nothing more (quiet mode reports no error)
+            self.request("POST", None, query={"delete": ""}, headers={"Content-MD5": md5, "Content-Type": "application/xml"},
+                         body=body, idempotent=True)
 
     def copy(self, source: str, dest: str, metadata: Mapping[str, str] | None = None) -> None:
         """Server-side copy; with ``metadata`` the copy gets it (and a new mtime) instead of the source's."""

@@ -8,7 +8,6 @@ auth on, a client sees only repositories it may pull.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from typing import Any
@@ -46,9 +45,10 @@ async def v1_search(request: web.Request) -> web.Response:
     visible: Callable[[str], bool] = lambda name: True
     if state.auth is not None:
         visible = await state.auth.search_filter(request)
-    results = await asyncio.to_thread(_search, state.registry, term, visible)
+    results = await state.storage.run(_search, state.registry, term, visible)
     total = len(results)
     chosen = results[(page - 1) * size : page * size]
+    described = await state.storage.run(_describe_all, state.registry, chosen)
     return json_response(
         {
             "num_results": total,
@@ -56,7 +56,7 @@ async def v1_search(request: web.Request) -> web.Response:
             "page": page,
             "page_size": size,
             "query": term,
-            "results": [{**r, "description": _description(state.registry, r["name"])} for r in chosen],
+            "results": described,
         }
     )
 
@@ -67,6 +67,10 @@ def _search(registry: Registry, term: str, visible: Callable[[str], bool]) -> li
         for name in registry.repositories()
         if term in name and visible(name) and registry.driver.exists(paths.tags_dir(name))
     ]
+
+
+def _describe_all(registry: Registry, chosen: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**r, "description": _description(registry, r["name"])} for r in chosen]
 
 
 def _description(registry: Registry, name: str) -> str:

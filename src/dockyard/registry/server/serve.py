@@ -35,6 +35,7 @@ from dockyard.registry.server.config import ServerConfig
 from dockyard.registry.server.registry import Registry
 from dockyard.registry.server.search import search_routes
 from dockyard.registry.server.state import ServerState
+from dockyard.registry.server.storage_async import AsyncStorage
 from dockyard.registry.server.uploads import Uploads
 
 access_log = logging.getLogger("dockyard.registry.access")
@@ -67,7 +68,9 @@ def open_state(config: ServerConfig) -> ServerState:
         auth = BasicAuth(PasswordFile(path=config.htpasswd))
     elif config.token_acl is not None:
         auth = TokenAuth(Acl.load(config.token_acl), driver, config.token_service, config.token_realm, config.token_ttl)
-    state = ServerState(config, driver, registry, Uploads(driver, registry, config.max_blob_size), auth)
+    # after the auth's signing key is read: from here on the driver refuses calls on the event loop
+    storage = AsyncStorage(driver)
+    state = ServerState(config, driver, registry, Uploads(storage, registry, config.max_blob_size), auth)
     if config.proxy_remote:
         from dockyard.registry.server.proxy import PullThrough
 
@@ -79,9 +82,14 @@ def make_app(config: ServerConfig) -> web.Application:
     state = open_state(config)
     extra = (state.auth.routes() if state.auth is not None else []) + search_routes()
     app = build_app(state, extra)
+    app.on_cleanup.append(lambda _app: _close(state.storage))
     if state.proxy is not None:
         app.on_cleanup.append(lambda _app: state.proxy.close())
     return app
+
+
+async def _close(storage: AsyncStorage) -> None:
+    storage.close()
 
 
 def bind(config: ServerConfig) -> socket.socket:

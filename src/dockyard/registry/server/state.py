@@ -13,6 +13,7 @@ from dockyard.registry.server.config import ServerConfig
 from dockyard.registry.server.metrics import Metrics
 from dockyard.registry.server.registry import Registry
 from dockyard.registry.server.storage import CheckedDriver
+from dockyard.registry.server.storage_async import AsyncStorage
 from dockyard.registry.server.uploads import Uploads
 
 
@@ -25,6 +26,11 @@ class ServerState:
     auth: Authorizer | None = None
     proxy: Any = None  # proxy.PullThrough when --proxy-remote is set
     metrics: Metrics = field(default_factory=Metrics)
+
+    @property
+    def storage(self) -> AsyncStorage:
+        """The only way a handler reaches the storage: calls run in its thread pool, never on the loop."""
+        return self.uploads.storage
 
     @property
     def read_only(self) -> bool:

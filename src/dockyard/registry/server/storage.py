@@ -17,15 +17,21 @@ Lifecycle and guarantees every backend gives:
 - ``delete`` is recursive and raises ``PathNotFoundError`` when nothing is there.
 - ``lock`` is exclusive across every process sharing the storage; it is how two
   servers on one directory serialise work on one upload.
+
+Every call blocks (on the disk, or on the network for S3). The server makes
+them from a thread pool (``storage_async.AsyncStorage``), and once that owns a
+``CheckedDriver``, the wrapper refuses any call made on an event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import fcntl
 import os
 import re
 import shutil
+import threading
 import time
 import uuid
 from collections import Counter
@@ -54,6 +60,10 @@ class PathNotFoundError(NotFoundError):
 
 class InvalidPathError(InvalidArgumentError):
     """A storage path is malformed (traversal, forbidden characters)."""
+
+
+class BlockingStorageCallError(StorageError):
+    """A storage call made on the server's event loop: a bug, since it would stall every other request."""
 
 
 class StorageDriverError(StorageError):
@@ -244,11 +254,20 @@ class CheckedDriver:
         self.ops: Counter[str] = Counter()
         self.bytes_read = 0
         self.bytes_written = 0
+        self._counting = threading.Lock()  # calls come from many threads of the server's pool
+        self._loop_guard = False
 
-    def _check(self, op: str, path: str) -> None:
+    def forbid_event_loop(self) -> None:
+        """From now on a call on a thread running an event loop fails: the server's async boundary is bypassed."""
+        self._loop_guard = True
+
+    def _check(self, op: str, path: str, io: bool = True) -> None:
         if not _PATH_RE.fullmatch(path) or any(part in (".", "..") for part in path.split("/")):
             raise InvalidPathError(f"{self.name}: {op}: invalid storage path {path!r}")
-        self.ops[op] += 1
+        if io and self._loop_guard and _on_event_loop():
+            raise BlockingStorageCallError(f"{self.name}: {op} {path}: storage called on the event loop")
+        with self._counting:
+            self.ops[op] += 1
 
     def _wrap(self, op: str, path: str, exc: OSError) -> StorageDriverError:
         if exc.errno == errno.ENOSPC:
@@ -261,7 +280,8 @@ class CheckedDriver:
             data = self.inner.get_content(path)
         except OSError as exc:
             raise self._wrap("get_content", path, exc) from exc
-        self.bytes_read += len(data)
+        with self._counting:
+            self.bytes_read += len(data)
         return data
 
     def put_content(self, path: str, data: bytes) -> None:
@@ -270,7 +290,8 @@ class CheckedDriver:
             self.inner.put_content(path, data)
         except OSError as exc:
             raise self._wrap("put_content", path, exc) from exc
-        self.bytes_written += len(data)
+        with self._counting:
+            self.bytes_written += len(data)
 
     def open_read(self, path: str, offset: int = 0) -> BinaryIO:
         self._check("open_read", path)
@@ -323,7 +344,7 @@ class CheckedDriver:
             raise self._wrap("touch", path, exc) from exc
 
     def local_path(self, path: str) -> str | None:
-        self._check("local_path", path)
+        self._check("local_path", path, io=False)
         return self.inner.local_path(path)
 
     def walk(self, path: str) -> list[FileInfo]:
@@ -346,7 +367,7 @@ class CheckedDriver:
 
     def redirect_url(self, path: str) -> str | None:
         """A URL clients may fetch the object from directly (an object store's presigned URL), if any."""
-        self._check("redirect_url", path)
+        self._check("redirect_url", path, io=False)  # presigning is local
         redirect = getattr(self.inner, "redirect_url", None)
         return redirect(path) if redirect is not None else None
 
@@ -383,6 +404,14 @@ class CheckedDriver:
         except PathNotFoundError:
             return False
         return True
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def open_filesystem(root: Path) -> CheckedDriver:

@@ -27,6 +27,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,11 +36,12 @@ from dockyard.registry.errcode import Code, RegistryError
 from dockyard.registry.server import hashstate, paths
 from dockyard.registry.server.registry import Registry
 from dockyard.registry.server.routes import is_valid_upload_id
-from dockyard.registry.server.storage import CheckedDriver, PathNotFoundError
+from dockyard.registry.server.storage import PathNotFoundError
+from dockyard.registry.server.storage_async import AsyncStorage
 
 _HASH_CACHE_SIZE = 1024  # sessions whose running hash a process remembers
 _REHASH_CHUNK = 1 << 20
-_REMOTE_BATCH = 1 << 20  # bytes handed to a remote store's writer per thread hop
+_WRITE_BATCH = 1 << 20  # bytes handed to the storage's writer per hop to its thread pool
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,21 +76,30 @@ class Session:
 
 
 class Uploads:
-    def __init__(self, driver: CheckedDriver, registry: Registry, max_blob_size: int | None = None) -> None:
-        self.driver = driver
+    """Sessions over the storage; every storage call goes through ``AsyncStorage`` (never on the loop)."""
+
+    def __init__(self, storage: AsyncStorage, registry: Registry, max_blob_size: int | None = None) -> None:
+        self.storage = storage
+        self.driver = storage.driver  # for the synchronous helpers that run in the storage pool
         self.registry = registry
         self.max_blob_size = max_blob_size
         self._hashes: OrderedDict[str, tuple[int, Any]] = OrderedDict()
 
-    def start(self, name: str) -> Session:
+    async def start(self, name: str) -> Session:
         upload_id = uuid.uuid4().hex
-        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        self.driver.put_content(paths.upload_started(name, upload_id), started.encode())
-        self.driver.open_append(paths.upload_data(name, upload_id)).close()
+        await self.storage.run(self._create, name, upload_id)
         self._hashes[paths.upload_dir(name, upload_id)] = (0, _new_hash())
         return Session(name, upload_id, 0)
 
-    def status(self, name: str, upload_id: str) -> Session:
+    def _create(self, name: str, upload_id: str) -> None:
+        started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        self.driver.put_content(paths.upload_started(name, upload_id), started.encode())
+        self.driver.open_append(paths.upload_data(name, upload_id)).close()
+
+    async def status(self, name: str, upload_id: str) -> Session:
+        return await self.storage.run(self._status, name, upload_id)
+
+    def _status(self, name: str, upload_id: str) -> Session:
         if not is_valid_upload_id(upload_id) or not self.driver.exists(paths.upload_started(name, upload_id)):
             raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id[:64]})
         try:
@@ -97,10 +108,9 @@ class Uploads:
             raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN, detail={"uuid": upload_id}) from exc
         return Session(name, upload_id, size)
 
-    def cancel(self, name: str, upload_id: str) -> None:
-        self.status(name, upload_id)
-        self._hashes.pop(paths.upload_dir(name, upload_id), None)
-        self.driver.delete_if_exists(paths.upload_dir(name, upload_id))
+    async def cancel(self, name: str, upload_id: str) -> None:
+        await self.status(name, upload_id)
+        await self.discard(name, upload_id)
 
     async def append(
         self,
@@ -111,7 +121,7 @@ class Uploads:
         content_length: int | None = None,
     ) -> Session:
         """Adds one chunk; with ``content_range`` it must start where the session ends (else RANGE_INVALID)."""
-        self.status(name, upload_id)
+        await self.status(name, upload_id)
         async with self._locked(name, upload_id):
             return await self._append_locked(name, upload_id, body, content_range, content_length)
 
@@ -129,26 +139,34 @@ class Uploads:
         A digest mismatch ends the session: the bytes are not what the client
         meant to send, and none of them become visible.
         """
-        self.status(name, upload_id)
+        await self.status(name, upload_id)
         async with self._locked(name, upload_id):
             session = (await self._append_locked(name, upload_id, body, content_range, content_length, save_state=False)
-                       if body is not None else self.status(name, upload_id))
+                       if body is not None else await self.status(name, upload_id))
             actual = await self._digest(session, expected.algorithm)
             if actual != expected:
-                self.discard(name, upload_id)
+                await self.discard(name, upload_id)
                 raise RegistryError(Code.DIGEST_INVALID, detail={"expected": str(expected), "actual": str(actual)})
-            data = paths.upload_data(name, upload_id)
-            await asyncio.to_thread(self.registry.commit_blob, name, data, expected)
-            self.discard(name, upload_id)
+            await self.storage.run(self.registry.commit_blob, name, paths.upload_data(name, upload_id), expected)
+            await self.discard(name, upload_id)
         return expected
 
-    def discard(self, name: str, upload_id: str) -> None:
+    async def discard(self, name: str, upload_id: str) -> None:
         """Forgets a session without the checks ``cancel`` makes; idempotent."""
         self._hashes.pop(paths.upload_dir(name, upload_id), None)
-        self.driver.delete_if_exists(paths.upload_dir(name, upload_id))
+        await self.storage.delete_if_exists(paths.upload_dir(name, upload_id))
 
-    def _locked(self, name: str, upload_id: str) -> _AsyncLock:
-        return _AsyncLock(self.driver, paths.upload_lock(name, upload_id))
+    @asynccontextmanager
+    async def _locked(self, name: str, upload_id: str) -> AsyncIterator[None]:
+        lock = self.storage.lock(paths.upload_lock(name, upload_id))
+        try:
+            await lock.acquire()
+        except PathNotFoundError as exc:  # the session was cancelled or committed meanwhile
+            raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN) from exc
+        try:
+            yield
+        finally:
+            await lock.release()
 
     async def _append_locked(
         self,
@@ -159,7 +177,7 @@ class Uploads:
         content_length: int | None,
         save_state: bool = True,
     ) -> Session:
-        start = self.status(name, upload_id).size  # again: another process may have appended meanwhile
+        start = (await self.status(name, upload_id)).size  # again: another process may have appended meanwhile
         if content_range is not None:
             if content_range.start != start:
                 raise RegistryError(Code.RANGE_INVALID, detail={"expected_start": start, "got": content_range.start})
@@ -170,51 +188,59 @@ class Uploads:
         offset, hasher = self._hashes.pop(key, (0, _new_hash()) if start == 0 else (-1, None))
         if offset != start:
             hasher = await self._saved_hash(name, upload_id, start)
+        size = await self._receive(paths.upload_data(name, upload_id), start, body, content_length, hasher)
+        if hasher is not None:
+            self._hashes[key] = (size, hasher)
+            while len(self._hashes) > _HASH_CACHE_SIZE:
+                self._hashes.popitem(last=False)
+            if save_state and isinstance(hasher, hashstate.ResumableSha256) and size > start:
+                await self.storage.put_content(paths.upload_hashstate(name, upload_id, size), hasher.state())
+        return Session(name, upload_id, size)
+
+    async def _receive(self, data: str, start: int, body: AsyncIterator[bytes], content_length: int | None, hasher: Any) -> int:
+        """Appends the body to ``data``; the new size.
+
+        Chunks go to the storage pool in batches, one batch written while the next arrives.
+        """
         size = start
-        data = paths.upload_data(name, upload_id)
-        # a remote store's writes go over the network: off the event loop, in batches
-        local = self.driver.local_path(data) is not None
-        f = self.driver.open_append(data) if local else await asyncio.to_thread(self.driver.open_append, data)
-        batch = bytearray()
+        f = await self.storage.open_append(data)
+        batch: list[bytes] = []
+        batched = 0
+        writing: asyncio.Future[None] | None = None
         try:
             async for chunk in body:
                 size += len(chunk)
                 self._check_limit(size)
                 if hasher is not None:
                     hasher.update(chunk)
-                if local:
-                    f.write(chunk)
-                    continue
-                batch += chunk
-                if len(batch) >= _REMOTE_BATCH:
-                    await asyncio.to_thread(f.write, bytes(batch))
-                    batch.clear()
+                batch.append(chunk)
+                batched += len(chunk)
+                if batched >= _WRITE_BATCH:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(f.write(batch))
+                    batch, batched = [], 0
             if content_length is not None and size - start != content_length:
                 raise RegistryError(Code.SIZE_INVALID, detail={"Content-Length": content_length, "received": size - start})
-            if local:
-                f.flush()
-            else:
-                await asyncio.to_thread(_write_and_flush, f, bytes(batch))
+            if writing is not None:
+                await writing
+            await f.write(batch)
+            await f.flush()
         except BaseException:
-            f.truncate(start)  # the chunk is all or nothing, and never acknowledged before it is complete
+            if writing is not None:  # never cut the object back under a write in flight
+                await asyncio.gather(writing, return_exceptions=True)
+            await f.truncate(start)  # the chunk is all or nothing, and never acknowledged before it is complete
             raise
         finally:
-            f.close()
-        if hasher is not None:
-            self._hashes[key] = (size, hasher)
-            while len(self._hashes) > _HASH_CACHE_SIZE:
-                self._hashes.popitem(last=False)
-            if save_state and isinstance(hasher, hashstate.ResumableSha256) and size > start:
-                state = hasher.state()
-                await asyncio.to_thread(self.driver.put_content, paths.upload_hashstate(name, upload_id, size), state)
-        return Session(name, upload_id, size)
+            await f.close()
+        return size
 
     async def _saved_hash(self, name: str, upload_id: str, offset: int) -> Any:
         """The SHA-256 state another process saved after ``offset`` bytes, if any."""
         if not hashstate.available():
             return None
         try:
-            state = await asyncio.to_thread(self.driver.get_content, paths.upload_hashstate(name, upload_id, offset))
+            state = await self.storage.get_content(paths.upload_hashstate(name, upload_id, offset))
             return hashstate.ResumableSha256(state)
         except (PathNotFoundError, hashstate.HashStateError):
             return None
@@ -231,7 +257,7 @@ class Uploads:
             offset = session.size
         if hasher is not None and offset == session.size and algorithm == "sha256":
             return Digest("sha256", hasher.hexdigest())
-        return await asyncio.to_thread(self._rehash, session, algorithm)
+        return await self.storage.run(self._rehash, session, algorithm)
 
     def _rehash(self, session: Session, algorithm: str) -> Digest:
         hasher = hashlib.new(algorithm)
@@ -239,28 +265,6 @@ class Uploads:
             while chunk := f.read(_REHASH_CHUNK):
                 hasher.update(chunk)
         return Digest(algorithm, hasher.hexdigest())
-
-
-def _write_and_flush(f: Any, data: bytes) -> None:
-    if data:
-        f.write(data)
-    f.flush()
-
-
-class _AsyncLock:
-    """The storage lock, taken in a worker thread so waiting for it never blocks the event loop."""
-
-    def __init__(self, driver: CheckedDriver, path: str) -> None:
-        self._cm = driver.lock(path)
-
-    async def __aenter__(self) -> None:
-        try:
-            await asyncio.to_thread(self._cm.__enter__)
-        except PathNotFoundError as exc:  # the session was cancelled or committed meanwhile
-            raise RegistryError(Code.BLOB_UPLOAD_UNKNOWN) from exc
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._cm.__exit__(None, None, None)
 
 
 def _new_hash() -> Any:
