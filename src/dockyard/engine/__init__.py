@@ -80,9 +80,14 @@ class Engine:
     @property
     def driver(self) -> Driver:
         if self._driver is None:
-            from dockyard.storage.driver import Overlay2, Vfs
+            if self.driver_name == "overlay2":
+                from dockyard.storage.overlay2 import Overlay2
 
-            self._driver = (Overlay2 if self.driver_name == "overlay2" else Vfs)(self.driver_home)  # type: ignore[abstract]
+                self._driver = Overlay2(self.driver_home)
+            else:
+                from dockyard.storage.vfs import Vfs
+
+                self._driver = Vfs(self.driver_home)
         return self._driver
 
     @property
