@@ -56,9 +56,10 @@ def register_images(commands: argparse._SubParsersAction) -> None:
 
 def register_containers(commands: argparse._SubParsersAction) -> None:
     """After the image commands when both are built: containers extend ``inspect``."""
-    from dockyard.cli import attach, container_files, containers, lifecycle, networks, volumes
+    from dockyard.cli import attach, container_files, container_logs, containers, lifecycle, networks, volumes
 
     containers.register(commands)
+    container_logs.register(commands)
     attach.register(commands)
     networks.register(commands)
     lifecycle.register(commands)

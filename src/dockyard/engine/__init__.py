@@ -25,6 +25,7 @@ from dockyard.storage.layers import LayerStoreImpl
 from dockyard.storage.mount import overlay_supported
 
 if TYPE_CHECKING:
+    from dockyard.engine.containers import ContainerService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -52,6 +53,7 @@ class Engine:
         self.layers = LayerStoreImpl(self.db, self.driver)
         self.images = ImageStore(self.db, self.content, self.layers)
         self._containers: ContainerStore | None = None
+        self._container_service: ContainerService | None = None
         self._networking: ContainerNetworking | None = None
         if alone:
             self._sweep()
@@ -70,6 +72,15 @@ class Engine:
                 self.root / "volumes", self.networking,
             )
         return self._containers
+
+    @property
+    def container_service(self) -> ContainerService:
+        """Container operations for the faces (engine/containers.py)."""
+        if self._container_service is None:
+            from dockyard.engine.containers import ContainerService
+
+            self._container_service = ContainerService(self)
+        return self._container_service
 
     @property
     def networking(self) -> ContainerNetworking:
