@@ -153,8 +153,9 @@ class Engine:
         names = [n for r in ("containers", "runc", "crun") if (self.root / r).is_dir() for n in os.listdir(self.root / r)]
         if not names:
             return
-        with self.db.transaction() as conn:
-            known = {row[0] for row in conn.execute("SELECT id FROM containers")}
+        from dockyard.metadata.containers import ContainerRecords
+
+        known = ContainerRecords(self.db).ids()
         if any(n not in known for n in names):
             from dockyard.runtime.orphans import sweep
 

@@ -193,6 +193,12 @@ class Database:
             raise
         self._conn.execute("COMMIT")
 
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """For plain reads, outside ``transaction()``: in autocommit each statement sees the last commit, and
+        under WAL it never waits for a writer."""
+        return self._conn
+
     # reads -----------------------------------------------------------------
 
     def layer(self, chain_id: str) -> LayerRow | None:

@@ -8,9 +8,7 @@ container's cgroup files for processes and usage.
 
 from __future__ import annotations
 
-import json
 import os
-import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.runtime import resources
+from dockyard.runtime.container_state import mark_stopped, signal_container
 from dockyard.runtime.isolation import parse_signal
 from dockyard.runtime.names import VALID_NAME
 from dockyard.runtime.resources import Limits
@@ -34,8 +33,6 @@ def _not_running(container: Container) -> ConflictError:
 
 def kill(store: ContainerStore, container: Container, sig: str = "KILL") -> None:
     """``docker kill``: a killed container stays down whatever its restart policy."""
-    from dockyard.runtime.containers import mark_stopped, signal_container
-
     number = parse_signal(sig)
     if not container.running:
         raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
@@ -69,15 +66,7 @@ def rename(store: ContainerStore, container: Container, new_name: str) -> None:
         raise InvalidArgumentError(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     if new_name == container.name:
         raise InvalidArgumentError("Renaming a container with the same name as its current name")
-    try:
-        with store.db.transaction() as conn:
-            conn.execute("UPDATE containers SET name=? WHERE id=?", (new_name, container.id))
-    except sqlite3.IntegrityError:
-        other = store.get(new_name).id
-        raise ConflictError(
-            f'Error when allocating new name: Conflict. The container name "/{new_name}" is already in use by '
-            f'container "{other}". You have to remove (or rename) that container to be able to reuse that name.'
-        ) from None
+    store.records.rename(container.id, new_name)
 
 
 def update(store: ContainerStore, container: Container, changes: dict[str, Any], restart: RestartPolicy | None) -> None:
@@ -99,9 +88,7 @@ def update(store: ContainerStore, container: Container, changes: dict[str, Any],
     if container.running and changes:
         res = {k: v for k, v in resources.linux_resources(limits).items() if k != "devices"}
         store.runtime(container.record).update(container.id, res)
-    record = {**container.record, "HostConfig": host}
-    with store.db.transaction() as conn:
-        conn.execute("UPDATE containers SET config=? WHERE id=?", (json.dumps(record), container.id))
+    store.records.set_document(container.id, {**container.record, "HostConfig": host})
 
 
 def wait(store: ContainerStore, container: Container, poll: float = 0.02) -> int:
