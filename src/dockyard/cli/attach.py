@@ -8,7 +8,6 @@ from typing import Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.shared import attach_flags, attach_running, check_tty, detach_keys, env_items, finish, lookup
-from dockyard.cli.terminal import ConsoleTransport, PipeTransport, Session, stream, terminal_size
 from dockyard.errors import InvalidArgumentError
 
 
@@ -56,6 +55,7 @@ def _exec_args(p: argparse.ArgumentParser) -> None:
 
 
 def exec_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.cli.terminal import ConsoleTransport, PipeTransport, Session, stream, terminal_size
     from dockyard.engine.container_options import EXEC_FAILED, ExecOptions, ExecStartError
 
     require_args(args, "exec", 2)

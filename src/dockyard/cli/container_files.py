@@ -16,7 +16,7 @@ from dockyard.errors import DockyardError, InvalidArgumentError
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
-    from dockyard.runtime.containers import Container
+    from dockyard.runtime.container_state import Container
 
 # ``dockyard container NAME`` → the top-level command it is (Docker's management command aliases)
 CONTAINER_ALIASES = {

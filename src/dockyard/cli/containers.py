@@ -12,14 +12,13 @@ from dockyard.cli import isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, require_args
 from dockyard.cli.format import render, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
-from dockyard.cli.terminal import parse_detach_keys
 from dockyard.cli.units import human_duration
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_options import CreateOptions, NetworkOptions
-    from dockyard.runtime.containers import Container
+    from dockyard.runtime.container_state import Container
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -117,7 +116,7 @@ def _options(args: argparse.Namespace) -> CreateOptions:
 
     check_tty(args.tty, args.interactive)
     if getattr(args, "detach_keys", None):  # run's flag: refused before anything is created
-        parse_detach_keys(args.detach_keys)
+        detach_keys(args)
     iso = isolation.isolation(args)
     net = _network_options(args)
     entrypoint = None if args.entrypoint is None else tuple(filter(None, [args.entrypoint]))
@@ -300,7 +299,7 @@ def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
 
         keep = ContainerFilter(
             args.filter, service.get, lambda ref: ctx.engine.images.resolve(ref).id,
-            lambda c: container_json.inspect_mounts(c.record),
+            lambda c: container_json.inspect_mounts(c.stored.mounts),
             lambda c: container_json.ps_network_columns(ctx.engine, c)[1],
         )
         show_all = args.all or keep.shows_all or last > 0
@@ -331,7 +330,7 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
             row["Size"] = f"{human_size_with_precision(sizes.rw, 3)} (virtual {human_size_with_precision(sizes.root_fs, 3)})"
     if "Mounts" in fmt:
         for row, c in zip(rows, containers):
-            names = container_json.mount_names(c.record)
+            names = container_json.mount_names(c.stored.mounts)
             row["Mounts"] = ",".join(n if args.no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)
     sys.stdout.write(render(fmt, rows, PS_HEADERS))
     return 0

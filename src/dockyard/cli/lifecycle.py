@@ -14,7 +14,7 @@ from dockyard.errors import DockyardError, NotFoundError
 
 if TYPE_CHECKING:
     from dockyard.runtime.control import Stats
-    from dockyard.runtime.containers import Container
+    from dockyard.runtime.container_state import Container
 
 STATS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
 STATS_HEADERS = {

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
-from dockyard.cli.terminal import DEFAULT_DETACH_KEYS, MonitorTransport, Outcome, Session, parse_detach_keys, stream, terminal_size
 from dockyard.errors import DockyardError
 
 if TYPE_CHECKING:
-    from dockyard.runtime.containers import Container
+    from dockyard.cli.terminal import Outcome, Session
+    from dockyard.runtime.container_state import Container
 
 
 # containers: each named container, env flags -----------------------------------------
@@ -115,16 +115,21 @@ def check_tty(tty: bool, stdin: bool) -> None:
 
 
 def detach_keys(args: argparse.Namespace) -> bytes:
+    from dockyard.cli.terminal import DEFAULT_DETACH_KEYS, parse_detach_keys
+
     return parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
 
 
 def _session(ctx: Context, container: Container, args: argparse.Namespace, stdin: bool) -> Session:
+    from dockyard.cli.terminal import Session
+
     tty = bool(container.record["Config"].get("Tty"))
     proxy = ctx.engine.container_service.signaller(container) if getattr(args, "sig_proxy", True) else None
     return Session(tty, stdin, detach_keys(args), proxy)
 
 
 def attach_running(ctx: Context, container: Container, args: argparse.Namespace, *, stdin: bool) -> Outcome:
+    from dockyard.cli.terminal import MonitorTransport, stream, terminal_size
     from dockyard.engine import attach_protocol as proto
 
     tty = bool(container.record["Config"].get("Tty"))
@@ -143,6 +148,7 @@ def run_attached(ctx: Context, container: Container, args: argparse.Namespace, *
 
     Raises ContainerStartError when the runtime could not start the process.
     """
+    from dockyard.cli.terminal import MonitorTransport, stream, terminal_size
     from dockyard.engine import attach_protocol as proto
 
     service = ctx.engine.container_service

@@ -14,26 +14,24 @@ from dockyard.errors import NotFoundError
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.engine.containers import Sizes
-    from dockyard.runtime.containers import Container
+    from dockyard.metadata.containers import HostConfig, MountRecord
+    from dockyard.runtime.container_state import Container
     from dockyard.runtime.network.attachment import ContainerNetworking
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
-# HostConfig fields the isolation flags own, with Docker's values for a container that set none
-_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
-    "Memory": 0, "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "PidsLimit": None, "ReadonlyRootfs": False,
-    "Privileged": False, "CapAdd": None, "CapDrop": None, "Init": None,
-    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Runtime": "runc",
-}  # fmt: skip
+# HostConfig fields the isolation flags own (a record that set none holds Docker's defaults)
+_HOST_CONFIG_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "ReadonlyRootfs", "Privileged",
+                     "CapAdd", "CapDrop", "Init", "RestartPolicy", "Runtime")
 
 
 def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's ``inspect`` of a container, key for key in Docker's order."""
     cdir = engine.root / "containers" / c.id
     layer = cdir / "layer"
-    st, rec = c.state, c.record
+    st, rec = c.state, c.stored
     status = st.get("Status", "created")
-    args = rec["Process"]["args"]
+    args = list(rec.process.args)
     driver = engine.driver.name
     return {
         "Id": c.id, "Created": c.created, "Path": args[0], "Args": args[1:],
@@ -48,21 +46,23 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
         "HostsPath": str(cdir / "hosts"), "LogPath": str(cdir / f"{c.id}-json.log"), "Name": "/" + c.name,
         "RestartCount": st.get("RestartCount", 0), "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": host_config(rec["HostConfig"]),
+        "HostConfig": host_config(rec.host_config),
         "GraphDriver": {"Data": {"MergedDir": str(cdir / "rootfs"), "UpperDir": str(layer / "diff"),
                                  "WorkDir": str(layer / "work")}, "Name": driver},
-        "Mounts": inspect_mounts(rec),
-        "Config": {k: v for k, v in rec["Config"].items() if k != "StopSignal" or v},
+        "Mounts": inspect_mounts(rec.mounts),
+        "Config": {k: v for k, v in rec.config.document().items() if k != "StopSignal" or v},
         "NetworkSettings": network_settings(engine, c),
     }
 
 
-def host_config(h: dict[str, Any]) -> dict[str, Any]:
+def host_config(h: HostConfig) -> dict[str, Any]:
+    """The HostConfig of inspect: the stored one, in Docker's order, with its log settings."""
+    stored = h.document()
     return {
-        "Binds": h["Binds"], "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": h["NetworkMode"],
-        "AutoRemove": h["AutoRemove"], "SecurityOpt": h["SecurityOpt"], "PortBindings": h.get("PortBindings") or {},
-        "PublishAllPorts": bool(h.get("PublishAllPorts")), "ExtraHosts": h.get("ExtraHosts"),
-        **{key: h.get(key, default) for key, default in _HOST_CONFIG_DEFAULTS.items()},
+        "Binds": stored["Binds"], "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": h.network_mode,
+        "AutoRemove": h.auto_remove, "SecurityOpt": stored["SecurityOpt"], "PortBindings": stored["PortBindings"],
+        "PublishAllPorts": h.publish_all_ports, "ExtraHosts": stored["ExtraHosts"],
+        **{key: stored[key] for key in _HOST_CONFIG_KEYS},
     }
 
 
@@ -79,27 +79,25 @@ def with_sizes(document: dict[str, Any], sizes: Sizes) -> dict[str, Any]:
 # mounts ----------------------------------------------------------------------------
 
 
-def inspect_mounts(record: dict[str, Any]) -> list[dict[str, Any]]:
+def inspect_mounts(mounts: tuple[MountRecord, ...]) -> list[dict[str, Any]]:
     """The ``Mounts`` array: volumes with their name and driver, binds with propagation, tmpfs."""
     out = []
-    for v in record.get("Volumes", []):
-        if v.get("type") == "tmpfs":
-            out.append({"Type": "tmpfs", "Source": "", "Destination": v["destination"], "Mode": "", "RW": not v["readonly"],
+    for m in mounts:
+        if m.type == "tmpfs":
+            out.append({"Type": "tmpfs", "Source": "", "Destination": m.destination, "Mode": "", "RW": not m.readonly,
                         "Propagation": ""})
-        elif v.get("type", "bind") == "volume":
-            out.append({"Type": "volume", "Name": v["name"], "Source": v["source"], "Destination": v["destination"],
-                        "Driver": v.get("driver", "local"), "Mode": v.get("mode", ""), "RW": not v["readonly"],
-                        "Propagation": ""})
+        elif m.type == "volume":
+            out.append({"Type": "volume", "Name": m.name, "Source": m.source, "Destination": m.destination,
+                        "Driver": m.driver or "local", "Mode": m.mode, "RW": not m.readonly, "Propagation": ""})
         else:
-            mode = v.get("mode", "ro" if v["readonly"] else "")
-            out.append({"Type": "bind", "Source": v["source"], "Destination": v["destination"], "Mode": mode,
-                        "RW": not v["readonly"], "Propagation": v.get("propagation") or "rprivate"})
+            out.append({"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": m.mode,
+                        "RW": not m.readonly, "Propagation": m.propagation or "rprivate"})
     return out
 
 
-def mount_names(record: dict[str, Any]) -> list[str]:
+def mount_names(mounts: tuple[MountRecord, ...]) -> list[str]:
     """``ps``'s MOUNTS: volume names, else sources."""
-    return [m.get("Name") or m["Source"] for m in inspect_mounts(record)]
+    return [m.name or m.source for m in mounts]
 
 
 # networks --------------------------------------------------------------------------
@@ -120,9 +118,14 @@ def _ports(c: Container, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
     """``ps``'s PORTS text and the names of the networks the container joined."""
+    mode = c.stored.host_config.network_mode
+    state = engine.root / "network"
+    if not (state / "connections" / f"{c.id}.json").exists() and not (c.running and (state / "sandboxes" / f"{c.id}.json").exists()):
+        # never ``network connect``ed and not attached now: no ports, the network its mode names (no network
+        # state to load)
+        return "", ["bridge" if mode == "default" else mode]
     from dockyard.runtime.network.ports import ps_ports
 
-    mode = c.record["HostConfig"].get("NetworkMode", "none")
     networking = engine.networking
     joined = [e["network"] for e in networking.networks_of(c.id, c.record)]
     return ps_ports(_ports(c, _attached(networking, c))), joined if joined or mode not in ("host", "none") else [mode]

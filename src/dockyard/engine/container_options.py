@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from dockyard.runtime.commit import CommitOptions
-    from dockyard.runtime.containers import ContainerNotFoundError, ContainerStartError, CreateOptions
+    from dockyard.runtime.container_state import ContainerNotFoundError
+    from dockyard.runtime.containers import ContainerStartError, CreateOptions
     from dockyard.runtime.copy import ContainerPathNotFoundError, CopyOptions, CopyPathError
     from dockyard.runtime.exec import EXEC_FAILED, ExecOptions, ExecStartError
     from dockyard.runtime.isolation import Isolation
@@ -23,7 +24,7 @@ if TYPE_CHECKING:
     from dockyard.runtime.spec import Overrides, parse_env_file
 
 _WHERE = {
-    "CommitOptions": "commit", "ContainerNotFoundError": "containers", "ContainerStartError": "containers",
+    "CommitOptions": "commit", "ContainerNotFoundError": "container_state", "ContainerStartError": "containers",
     "CreateOptions": "containers", "ContainerPathNotFoundError": "copy", "CopyOptions": "copy", "CopyPathError": "copy",
     "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "Isolation": "isolation",
     "NetworkOptions": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",

@@ -21,10 +21,12 @@ from dockyard.errors import ConflictError, DockyardError, NotFoundError
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.metadata.containers import ContainerRecord
     from dockyard.oci.digest import Digest
     from dockyard.runtime.changes_fs import Change
     from dockyard.runtime.commit import CommitOptions
-    from dockyard.runtime.containers import Container, ContainerStore, CreateOptions
+    from dockyard.runtime.container_state import Container
+    from dockyard.runtime.containers import ContainerStore, CreateOptions
     from dockyard.runtime.control import Sample, Stats
     from dockyard.runtime.copy import CopyOptions
     from dockyard.runtime.exec import ExecOptions, ExecProcess
@@ -87,7 +89,11 @@ class ContainerService:
     """Built lazily by ``Engine.container_service``; every method raises Docker's typed errors."""
 
     def __init__(self, engine: Engine) -> None:
+        from dockyard.metadata.containers import ContainerRecords
+
         self._engine = engine
+        self._records = ContainerRecords(engine.db)
+        self._home = engine.root / "containers"
 
     @property
     def _store(self) -> ContainerStore:
@@ -97,11 +103,28 @@ class ContainerService:
 
     def get(self, name: str) -> Container:
         """Docker's order: full ID, exact name, then a unique ID prefix; ContainerNotFoundError otherwise."""
-        return self._store.get(name)
+        from dockyard.runtime.container_state import ContainerNotFoundError
+
+        name = name.removeprefix("/")
+        stored = self._records.lookup(name)
+        if stored is None:
+            raise ContainerNotFoundError(name)
+        return self._container(stored)
 
     def list(self) -> list[Container]:
         """Newest first."""
-        return self._store.list()
+        return sorted(map(self._container, self._records.all()), key=lambda c: c.created, reverse=True)
+
+    def _container(self, stored: ContainerRecord) -> Container:
+        """Reads the state file alone; only a container whose monitor died needs the runtime (to clean up)."""
+        from dockyard.runtime import container_state
+
+        state = container_state.read_state(self._home / stored.id)
+        if container_state.monitor_lost(state):
+            state = self._store.state(stored.id)
+        else:
+            state = container_state.paused_view(stored.id, state)
+        return container_state.Container(stored, state, stored.document())
 
     def inspect(self, container: Container, *, size: bool = False) -> dict[str, object]:
         """Docker's inspect document (with SizeRw/SizeRootFs when ``size``)."""

@@ -1,20 +1,89 @@
-"""A container's run state: ``state.json`` (written by its monitor), the stop mark, signals to its init.
+"""A container as the commands see it (its stored record and its run state), and the run state itself:
+``state.json`` (written by its monitor), the stop mark, signals to its init.
 
 The monitor writes the state file while the container runs; readers correct it when the monitor died
-(see ``ContainerStore.state``). The files live in the container's directory (``rootfs.Paths``).
+(``ContainerStore.state``). The files live in the container's directory (``rootfs.Paths``). This module
+stays light: ``ps`` and ``inspect`` read containers through it without loading the runtime.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockyard.runtime.rootfs import Paths
+from dockyard.errors import NotFoundError
+from dockyard.metadata.containers import ContainerRecord
 
 if TYPE_CHECKING:
-    from dockyard.runtime.containers import Container
+    from dockyard.runtime.rootfs import Paths
     from dockyard.runtime.runc import Runc
+
+STATE_FILE = "state.json"
+LIVE = ("running", "starting", "restarting")  # states a live monitor must back
+
+
+class ContainerNotFoundError(NotFoundError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"No such container: {name}")
+
+
+@dataclass(frozen=True, slots=True)
+class Container:
+    """A container: its stored record and its run state (``state.json``).
+
+    ``record`` is the stored record's JSON map, for the runtime modules that read it that way (spec
+    assembly, exec, networking, commit, the container's files)."""
+
+    stored: ContainerRecord
+    state: dict[str, Any]
+    record: dict[str, Any]
+
+    @property
+    def id(self) -> str:
+        return self.stored.id
+
+    @property
+    def name(self) -> str:
+        return self.stored.name
+
+    @property
+    def image_id(self) -> str:
+        return self.stored.image_id
+
+    @property
+    def created(self) -> str:
+        return self.stored.created
+
+    @property
+    def running(self) -> bool:
+        """Docker's State.Running: true while paused or waiting to restart too."""
+        return self.state.get("Status") in ("running", "paused", "restarting")
+
+
+def read_state(container_dir: Path) -> dict[str, Any]:
+    """The state file as written ("removing" when it is gone: the container is being removed)."""
+    try:
+        state: dict[str, Any] = json.loads((container_dir / STATE_FILE).read_text())
+    except (OSError, ValueError):
+        return {"Status": "removing", "ExitCode": 0}
+    return state
+
+
+def monitor_lost(state: dict[str, Any]) -> bool:
+    """The state says a monitor runs the container, but none does (it was killed): the state needs correcting."""
+    return state.get("Status") in LIVE and not monitor_alive(state)
+
+
+def paused_view(cid: str, state: dict[str, Any]) -> dict[str, Any]:
+    """A running container's state says "paused" while its cgroup is frozen (the freezer is the truth)."""
+    if state.get("Status") != "running":
+        return state
+    from dockyard.runtime import resources
+
+    return {**state, "Status": "paused"} if resources.frozen(cid) else state
 
 
 def starttime(pid: int) -> str | None:

@@ -9,7 +9,6 @@ directory ``containers/<id>/`` (see ``rootfs``). Its run state lives in
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import select
@@ -22,13 +21,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError, NotFoundError
+from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.image.store import ImageStore
 from dockyard.metadata.containers import ContainerRecord, ContainerRecords
 from dockyard.metadata.db import Database
 from dockyard.oci.digest import Digest
 from dockyard.runtime import container_layer, resources, rootfs, spawn
-from dockyard.runtime.container_state import mark_stopped, monitor_alive, signal_container, write_state
+from dockyard.runtime.container_state import (
+    Container,
+    ContainerNotFoundError,
+    mark_stopped,
+    monitor_alive,
+    monitor_lost,
+    paused_view,
+    read_state,
+    signal_container,
+    write_state,
+)
 from dockyard.runtime.isolation import Isolation, parse_signal
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.names import VALID_NAME, random_name
@@ -38,11 +47,6 @@ from dockyard.runtime.runc import Runc
 from dockyard.runtime.spec import Overrides, merge_process
 from dockyard.runtime.volumes import VolumeStore, copy_up, parse_mount_flag, parse_volume_flag
 from dockyard.storage.driver import Driver, Mount
-
-
-class ContainerNotFoundError(NotFoundError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"No such container: {name}")
 
 
 class ContainerStartError(DockyardError):
@@ -69,21 +73,6 @@ class CreateOptions:
     no_new_privileges: bool = False
     isolation: Isolation = field(default_factory=Isolation)  # security, limits, restart, stop, init, runtime
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
-
-
-@dataclass(frozen=True, slots=True)
-class Container:
-    id: str
-    name: str
-    image_id: str
-    created: str
-    record: dict[str, Any]
-    state: dict[str, Any]
-
-    @property
-    def running(self) -> bool:
-        """Docker's State.Running: true while paused or waiting to restart too."""
-        return self.state.get("Status") in ("running", "paused", "restarting")
 
 
 class ContainerStore:
@@ -120,7 +109,7 @@ class ContainerStore:
     # lookup ------------------------------------------------------------------
 
     def _container(self, stored: ContainerRecord) -> Container:
-        return Container(stored.id, stored.name, stored.image_id, stored.created, stored.document, self._state(stored.id))
+        return Container(stored, self._state(stored.id), stored.document())
 
     def get(self, name: str) -> Container:
         """Docker's order: full ID, exact name, then a unique ID prefix."""
@@ -144,16 +133,8 @@ class ContainerStore:
         return self._state(cid)
 
     def _state(self, cid: str) -> dict[str, Any]:
-        paths = self.paths(cid)
-        try:
-            state: dict[str, Any] = json.loads(paths.state.read_text())
-        except (OSError, ValueError):
-            return {"Status": "removing", "ExitCode": 0}
-        if state.get("Status") in ("running", "starting", "restarting") and not monitor_alive(state):
-            state = self._monitor_died(cid, state)
-        elif state.get("Status") == "running" and resources.frozen(cid):
-            state = {**state, "Status": "paused"}
-        return state
+        state = read_state(self.home / cid)
+        return self._monitor_died(cid, state) if monitor_lost(state) else paused_view(cid, state)
 
     def _monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
         """The monitor was killed: kill what it left, unmount, and say so."""
@@ -217,7 +198,7 @@ class ContainerStore:
         for attempt in range(20):
             name = opts.name or random_name(attempt)
             try:
-                self.records.insert(ContainerRecord(cid, name, image_id, created, record), top, opts.image)
+                self.records.insert(ContainerRecord.parse(cid, name, image_id, created, record), top, opts.image)
                 return
             except sqlite3.IntegrityError:
                 if opts.name is not None:

@@ -8,6 +8,7 @@ container's cgroup files for processes and usage.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
+from dockyard.metadata.containers import HostConfig
 from dockyard.runtime import resources
 from dockyard.runtime.container_state import mark_stopped, signal_container
 from dockyard.runtime.isolation import parse_signal
@@ -77,6 +79,7 @@ def update(store: ContainerStore, container: Container, changes: dict[str, Any],
         if restart.restarts and host.get("AutoRemove"):
             raise InvalidArgumentError("Restart policy cannot be updated because AutoRemove is enabled for the container")
         host["RestartPolicy"] = restart.as_json()
+    stored = container.stored
     # Docker's rule (container.UpdateContainer): a new memory limit above the stored swap limit needs a new swap limit
     if changes.get("Memory") and "MemorySwap" not in changes and changes["Memory"] > (container.record["HostConfig"].get("MemorySwap") or 0):
         raise InvalidArgumentError("Memory limit should be smaller than already set memoryswap limit, "
@@ -88,7 +91,7 @@ def update(store: ContainerStore, container: Container, changes: dict[str, Any],
     if container.running and changes:
         res = {k: v for k, v in resources.linux_resources(limits).items() if k != "devices"}
         store.runtime(container.record).update(container.id, res)
-    store.records.set_document(container.id, {**container.record, "HostConfig": host})
+    store.records.replace(dataclasses.replace(stored, host_config=HostConfig.parse(host)))
 
 
 def wait(store: ContainerStore, container: Container, poll: float = 0.02) -> int:
