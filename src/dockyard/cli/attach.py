@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.shared import attach_flags, attach_running, check_tty, detach_keys, env_items, finish, lookup
 from dockyard.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from dockyard.cli.terminal import Transport
 
 
 # attach ------------------------------------------------------------------------------
@@ -78,7 +81,7 @@ def exec_cmd(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     pidfd = os.pidfd_open(started.pid)  # the session ends when the process does, not its background children
     if started.master is not None:
-        transport: Any = ConsoleTransport(started.master, pidfd)
+        transport: Transport = ConsoleTransport(started.master, pidfd)
         size = terminal_size()
         if size:
             transport.resize(*size)

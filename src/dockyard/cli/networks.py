@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from typing import Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.format import render, to_json
-from dockyard.errors import DockyardError, InvalidArgumentError, NotFoundError
+from dockyard.errors import DockyardError, NotFoundError
 
 LS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
 LS_HEADERS = {"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6",
@@ -20,113 +19,6 @@ DEFAULT_BRIDGE_OPTIONS = {
     "com.docker.network.bridge.enable_ip_masquerade": "true", "com.docker.network.bridge.host_binding_ipv4": "0.0.0.0",
     "com.docker.network.driver.mtu": "1500",
 }  # fmt: skip
-
-
-# run/create flags ------------------------------------------------------------------
-
-
-def add_run_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-p", "--publish", action="append", default=[])
-    p.add_argument("-P", "--publish-all", action="store_true")
-    p.add_argument("--expose", action="append", default=[])
-    p.add_argument("--add-host", action="append", default=[])
-    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
-    p.add_argument("--ip")
-
-
-def network_options(args: argparse.Namespace) -> Any:
-    """The flags, checked as Docker's client checks them (its messages, exit 125)."""
-    from dockyard.runtime.network.attachment import NetworkOptions
-    from dockyard.runtime.network.hosts import parse_extra_host
-    from dockyard.runtime.network.ports import parse_expose, parse_publish
-
-    command = "run" if getattr(args.handler, "__name__", "") == "run_cmd" else "create"
-    try:
-        for spec in args.publish:
-            parse_publish(spec)
-        for spec in args.expose:
-            parse_expose(spec)
-    except InvalidArgumentError as exc:
-        raise UsageError(f"dockyard: {exc}.\nSee 'dockyard {command} --help'.") from None
-    try:
-        for spec in args.add_host:
-            parse_extra_host(spec)
-    except InvalidArgumentError as exc:
-        raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
-    if not args.network:
-        raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
-    if args.network == "host" and (args.publish or args.publish_all):
-        print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host),
-                          tuple(args.network_alias), args.ip)
-
-
-# ps, inspect of containers ---------------------------------------------------------
-
-
-def _attached(ctx: Context, c: Any) -> dict[str, dict[str, Any]]:
-    return ctx.engine.networking.describe(c.id) if c.running else {}
-
-
-def _ports(c: Any, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from dockyard.runtime.network.ports import network_ports
-
-    if not attached:
-        return {}
-    mappings = [m for e in attached.values() for m in e["PortMappings"]]
-    return network_ports(mappings, c.record["Config"].get("ExposedPorts") or {})
-
-
-def ps_columns(ctx: Context, c: Any) -> dict[str, str]:
-    """PORTS and NETWORKS of ``ps``."""
-    from dockyard.runtime.network.ports import ps_ports
-
-    mode = c.record["HostConfig"].get("NetworkMode", "none")
-    joined = [e["network"] for e in ctx.engine.networking.networks_of(c.id, c.record)]
-    return {"Ports": ps_ports(_ports(c, _attached(ctx, c))),
-            "Networks": ",".join(joined) if joined or mode not in ("host", "none") else mode}
-
-
-def host_config(rec: dict[str, Any]) -> dict[str, Any]:
-    h = rec["HostConfig"]
-    return {"PortBindings": h.get("PortBindings") or {}, "PublishAllPorts": bool(h.get("PublishAllPorts")),
-            "ExtraHosts": h.get("ExtraHosts")}
-
-
-def _endpoint(live: dict[str, Any], network_id: str, entry: dict[str, Any], cid: str) -> dict[str, Any]:
-    user = entry["network"] not in ("bridge", "host", "none")
-    ipam = {"IPv4Address": entry["ip"]} if entry.get("ip") else ({} if entry["connected"] else None)
-    return {"IPAMConfig": ipam, "Links": None,
-            "Aliases": [*entry["aliases"], cid[:12]] if user else None, "NetworkID": network_id,
-            "EndpointID": live.get("EndpointID", ""), "Gateway": live.get("Gateway", ""), "IPAddress": live.get("IPAddress", ""),
-            "IPPrefixLen": live.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": live.get("MacAddress", ""), "DriverOpts": {} if entry["connected"] else None}
-
-
-def network_settings(ctx: Context, c: Any) -> dict[str, Any]:
-    """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
-    mode = c.record["HostConfig"].get("NetworkMode", "none")
-    entries = ctx.engine.networking.networks_of(c.id, c.record)
-    if not entries and mode in ("host", "none"):
-        entries = [{"network": mode, "aliases": [], "connected": False}]
-    attached = _attached(ctx, c)
-    networks: dict[str, Any] = {}
-    for entry in entries:
-        try:
-            network_id = ctx.engine.networking.networks.get(entry["network"]).id
-        except NotFoundError:
-            network_id = ""
-        networks[entry["network"]] = _endpoint(attached.get(entry["network"], {}), network_id, entry, c.id)
-    top = attached.get("bridge", {})
-    key = next((e["SandboxKey"] for e in attached.values()), "")
-    return {
-        "Bridge": "", "SandboxID": hashlib.sha256(key.encode()).hexdigest() if key else "",
-        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": _ports(c, attached),
-        "SandboxKey": key, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "EndpointID": top.get("EndpointID", ""), "Gateway": top.get("Gateway", ""), "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": top.get("IPAddress", ""), "IPPrefixLen": top.get("IPPrefixLen", 0),
-        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""), "Networks": networks,
-    }
 
 
 # port ------------------------------------------------------------------------------
@@ -142,8 +34,10 @@ def port_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
     require_args(args, "port", 1)
     require_args(args, "port", 2, at_most=True)
-    c = ctx.engine.containers.get(args.args[0])
-    ports = _ports(c, _attached(ctx, c))
+    from dockyard.engine.container_json import published_ports
+
+    service = ctx.engine.container_service
+    ports = published_ports(ctx.engine, service.get(args.args[0]))
     if len(args.args) == 2:
         port, _, proto = args.args[1].partition("/")
         key = f"{port}/{proto or 'tcp'}"

@@ -184,30 +184,3 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
         print()
     print(f"Total reclaimed space: {human_size(freed)}")
     return 0
-
-
-# a container's mounts ----------------------------------------------------------
-
-
-def inspect_mounts(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """The ``Mounts`` array of ``docker inspect``: volumes with their name and driver, binds with propagation."""
-    out = []
-    for v in record.get("Volumes", []):
-        if v.get("type") == "tmpfs":
-            out.append({"Type": "tmpfs", "Source": "", "Destination": v["destination"], "Mode": "", "RW": not v["readonly"],
-                        "Propagation": ""})
-        elif v.get("type", "bind") == "volume":
-            out.append({"Type": "volume", "Name": v["name"], "Source": v["source"], "Destination": v["destination"],
-                        "Driver": v.get("driver", "local"), "Mode": v.get("mode", ""), "RW": not v["readonly"],
-                        "Propagation": ""})
-        else:
-            mode = v.get("mode", "ro" if v["readonly"] else "")
-            out.append({"Type": "bind", "Source": v["source"], "Destination": v["destination"], "Mode": mode,
-                        "RW": not v["readonly"], "Propagation": v.get("propagation") or "rprivate"})
-    return out
-
-
-def mounts_column(record: dict[str, Any], no_trunc: bool) -> str:
-    """``ps --format {{.Mounts}}``: volume names, else sources, each cut to 15 characters."""
-    names = [m.get("Name") or m["Source"] for m in inspect_mounts(record)]
-    return ",".join(n if no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)

@@ -116,6 +116,11 @@ def _ports(c: Container, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return network_ports(mappings, c.record["Config"].get("ExposedPorts") or {})
 
 
+def published_ports(engine: Engine, c: Container) -> dict[str, Any]:
+    """NetworkSettings.Ports (``port``): each exposed port with its host bindings (None when not published)."""
+    return _ports(c, _attached(engine.networking, c))
+
+
 def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
     """``ps``'s PORTS text and the names of the networks the container joined."""
     mode = c.stored.host_config.network_mode
