@@ -21,7 +21,6 @@ from dockyard.errors import ConflictError, DockyardError, NotFoundError
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
-    from dockyard.metadata.containers import ContainerRecord
     from dockyard.oci.digest import Digest
     from dockyard.runtime.changes_fs import Change
     from dockyard.runtime.commit import CommitOptions
@@ -90,10 +89,14 @@ class ContainerService:
 
     def __init__(self, engine: Engine) -> None:
         from dockyard.metadata.containers import ContainerRecords
+        from dockyard.runtime.container_state import ContainerReader
 
         self._engine = engine
-        self._records = ContainerRecords(engine.db)
-        self._home = engine.root / "containers"
+        home = engine.root / "containers"
+        home.mkdir(exist_ok=True)  # the store's layout, whichever command comes first
+        # reads need no runtime; only a container whose monitor died does (to clean up after it)
+        self._reader = ContainerReader(ContainerRecords(engine.db), home,
+                                       lambda cid, state: self._store.monitor_died(cid, state))
 
     @property
     def _store(self) -> ContainerStore:
@@ -103,28 +106,11 @@ class ContainerService:
 
     def get(self, name: str) -> Container:
         """Docker's order: full ID, exact name, then a unique ID prefix; ContainerNotFoundError otherwise."""
-        from dockyard.runtime.container_state import ContainerNotFoundError
-
-        name = name.removeprefix("/")
-        stored = self._records.lookup(name)
-        if stored is None:
-            raise ContainerNotFoundError(name)
-        return self._container(stored)
+        return self._reader.get(name)
 
     def list(self) -> list[Container]:
         """Newest first."""
-        return sorted(map(self._container, self._records.all()), key=lambda c: c.created, reverse=True)
-
-    def _container(self, stored: ContainerRecord) -> Container:
-        """Reads the state file alone; only a container whose monitor died needs the runtime (to clean up)."""
-        from dockyard.runtime import container_state
-
-        state = container_state.read_state(self._home / stored.id)
-        if container_state.monitor_lost(state):
-            state = self._store.state(stored.id)
-        else:
-            state = container_state.paused_view(stored.id, state)
-        return container_state.Container(stored, state, stored.document())
+        return self._reader.list()
 
     def inspect(self, container: Container, *, size: bool = False) -> dict[str, object]:
         """Docker's inspect document (with SizeRw/SizeRootFs when ``size``)."""

@@ -12,10 +12,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.errors import NotFoundError
-from dockyard.metadata.containers import ContainerRecord
+from dockyard.metadata.containers import ContainerRecord, ContainerRecords
 
 if TYPE_CHECKING:
     from dockyard.runtime.rootfs import Paths
@@ -61,6 +61,36 @@ class Container:
     def running(self) -> bool:
         """Docker's State.Running: true while paused or waiting to restart too."""
         return self.state.get("Status") in ("running", "paused", "restarting")
+
+
+class ContainerReader:
+    """Containers as read: the stored record and the state file. ``repair`` corrects the state of a container
+    whose monitor died (it cleans up what the monitor left, so it needs the runtime; rarely called)."""
+
+    def __init__(self, records: ContainerRecords, home: Path,
+                 repair: Callable[[str, dict[str, Any]], dict[str, Any]]) -> None:
+        self.records = records
+        self.home = home
+        self.repair = repair
+
+    def get(self, name: str) -> Container:
+        """Docker's order: full ID, exact name, then a unique ID prefix; ContainerNotFoundError otherwise."""
+        name = name.removeprefix("/")
+        stored = self.records.lookup(name)
+        if stored is None:
+            raise ContainerNotFoundError(name)
+        return self.load(stored)
+
+    def list(self) -> list[Container]:
+        """Newest first."""
+        return sorted(map(self.load, self.records.all()), key=lambda c: c.created, reverse=True)
+
+    def load(self, stored: ContainerRecord) -> Container:
+        return Container(stored, self.state(stored.id), stored.document())
+
+    def state(self, cid: str) -> dict[str, Any]:
+        state = read_state(self.home / cid)
+        return self.repair(cid, state) if monitor_lost(state) else paused_view(cid, state)
 
 
 def read_state(container_dir: Path) -> dict[str, Any]:

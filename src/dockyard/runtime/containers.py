@@ -23,18 +23,15 @@ from typing import Any, Callable
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.image.store import ImageStore
-from dockyard.metadata.containers import ContainerRecord, ContainerRecords
+from dockyard.metadata.containers import ContainerRecord, ContainerRecords, ProcessRecord
 from dockyard.metadata.db import Database
 from dockyard.oci.digest import Digest
 from dockyard.runtime import container_layer, resources, rootfs, spawn
 from dockyard.runtime.container_state import (
     Container,
-    ContainerNotFoundError,
+    ContainerReader,
     mark_stopped,
     monitor_alive,
-    monitor_lost,
-    paused_view,
-    read_state,
     signal_container,
     write_state,
 )
@@ -93,6 +90,7 @@ class ContainerStore:
         self.networking = networking  # None: only --network host|none
         self.volumes = VolumeStore(volumes_home, db)
         self.records = ContainerRecords(db)
+        self.reader = ContainerReader(self.records, home, self.monitor_died)
         self.runc = Runc(home.parent / "runc")
         home.mkdir(parents=True, exist_ok=True)
 
@@ -108,20 +106,13 @@ class ContainerStore:
 
     # lookup ------------------------------------------------------------------
 
-    def _container(self, stored: ContainerRecord) -> Container:
-        return Container(stored, self._state(stored.id), stored.document())
-
     def get(self, name: str) -> Container:
         """Docker's order: full ID, exact name, then a unique ID prefix."""
-        name = name.removeprefix("/")
-        stored = self.records.lookup(name)
-        if stored is None:
-            raise ContainerNotFoundError(name)
-        return self._container(stored)
+        return self.reader.get(name)
 
     def list(self) -> list[Container]:
-        containers = [self._container(r) for r in self.records.all()]
-        return sorted(containers, key=lambda c: c.created, reverse=True)
+        """Newest first."""
+        return self.reader.list()
 
     def paths(self, cid: str) -> Paths:
         return Paths(self.home, cid)
@@ -130,14 +121,10 @@ class ContainerStore:
 
     def state(self, cid: str) -> dict[str, Any]:
         """The run state alone (the state file, corrected for a dead monitor): cheap to poll."""
-        return self._state(cid)
+        return self.reader.state(cid)
 
-    def _state(self, cid: str) -> dict[str, Any]:
-        state = read_state(self.home / cid)
-        return self._monitor_died(cid, state) if monitor_lost(state) else paused_view(cid, state)
-
-    def _monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
-        """The monitor was killed: kill what it left, unmount, and say so."""
+    def monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The monitor was killed: kill what it left, unmount, and say so (the corrected state)."""
         for runtime in self.runtimes():
             runtime.delete(cid)  # --force: kills the container's processes first
         resources.remove_cgroups(cid)
@@ -253,7 +240,7 @@ class ContainerStore:
                 if message.strip():
                     raise start_error(message.decode(errors="replace").strip(), proc.returncode)
                 return
-            state = self._state(container.id)
+            state = self.state(container.id)
             if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited", "restarting"):
                 return
         raise ContainerStartError("timed out waiting for the container to start", 125)
@@ -295,7 +282,7 @@ class ContainerStore:
     def _wait_exit(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self._state(cid)
+            state = self.state(cid)
             if state.get("Status") not in ("running", "starting", "restarting", "paused") or not monitor_alive(state):
                 # the monitor still tears down after writing "exited": wait for it to be gone
                 while monitor_alive(state) and time.monotonic() < deadline + 10:
@@ -344,12 +331,12 @@ def start_error(message: str, returncode: int | None) -> ContainerStartError:
     return ContainerStartError(message, returncode if returncode in (125, 126, 127) else 125)
 
 
-def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: Any, hostname: str,
+def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: ProcessRecord, hostname: str,
             volumes: list[dict[str, Any]]) -> dict[str, Any]:
     o = opts.overrides
     return {
         "Image": opts.image,
-        "Process": {"args": list(process.args), "env": list(process.env), "cwd": process.cwd, "user": process.user},
+        "Process": process.document(),
         "Config": {
             "Hostname": hostname, "Domainname": "", "User": o.user if o.user is not None else config.get("User", ""),
             "AttachStdin": opts.interactive and not opts.detach, "AttachStdout": not opts.detach,
