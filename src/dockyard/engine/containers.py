@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from dockyard.errors import ConflictError, DockyardError, NotFoundError
+from dockyard.errors import ConflictError, DockyardError
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
@@ -283,13 +283,6 @@ class ContainerService:
 
     def logs(self, container: Container) -> LogStream:
         return LogStream(self._store.paths(container.id).log)
-
-    def running(self, cid: str) -> bool:
-        """False too once the container is gone (``--rm``)."""
-        try:
-            return self._store.get(cid).running
-        except NotFoundError:
-            return False
 
     # files ---------------------------------------------------------------------------
 
