@@ -67,6 +67,7 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
         store.remove(store.get(cid), force=True, volumes=True)
     return code
 
+
 def _run_with_policy(store: ContainerStore, container: Container, paths: Paths, server: Any, state: dict[str, Any],
                      started: Callable[[int], None], exited: Callable[[], None]) -> int:
     """Run the process, then again as the restart policy says (Docker's back-off) until it stays down."""
@@ -75,7 +76,13 @@ def _run_with_policy(store: ContainerStore, container: Container, paths: Paths, 
     delay = 0.0
     while True:
         began = time.monotonic()
-        code = mon.run_container(container.id, paths, runtime, server, started, exited)
+        try:
+            code = mon.run_container(container.id, paths, runtime, server, started, exited)
+        except mon.StartFailed:
+            if state["RestartCount"] and marker.exists():  # ``stop`` signalled between a restart's create and start
+                state.update(Status="exited", Pid=0, FinishedAt=rfc3339_nano())
+                return int(state["ExitCode"])
+            raise
         state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
         policy = restart_policy(store.get(container.id).record["HostConfig"])  # ``update --restart`` may change it
         if not policy.should_restart(code, state["RestartCount"], marker.exists()):
