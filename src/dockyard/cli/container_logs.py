@@ -14,7 +14,7 @@ from dockyard.errors import InvalidArgumentError
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import LogStream
+    from dockyard.engine.container_reports import LogStream
     from dockyard.runtime.logs import LogEntry
 
 

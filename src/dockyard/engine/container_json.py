@@ -6,14 +6,13 @@ answers with it).
 
 from __future__ import annotations
 
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import NotFoundError
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
-    from dockyard.engine.containers import Sizes
+    from dockyard.engine.container_reports import Sizes
     from dockyard.metadata.containers import HostConfig, MountRecord
     from dockyard.runtime.container_state import Container
     from dockyard.runtime.network.attachment import ContainerNetworking
@@ -155,6 +154,8 @@ def _network_id(engine: Engine, name: str) -> str:
 
 def network_settings(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
+    import hashlib
+
     mode = c.record["HostConfig"].get("NetworkMode", "none")
     networking = engine.networking
     entries = networking.networks_of(c.id, c.record)

@@ -8,19 +8,16 @@ modules are imported inside the methods that use them, so ``ps`` and ``inspect``
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from dockyard.errors import ConflictError, DockyardError
 
 if TYPE_CHECKING:
+    import socket
+
     from dockyard.engine import Engine
+    from dockyard.engine.container_reports import AttachStream, LogStream, PruneReport, Sizes, TopReport
     from dockyard.oci.digest import Digest
     from dockyard.runtime.changes_fs import Change
     from dockyard.runtime.commit import CommitOptions
@@ -29,59 +26,9 @@ if TYPE_CHECKING:
     from dockyard.runtime.control import Sample, Stats
     from dockyard.runtime.copy import CopyOptions
     from dockyard.runtime.exec import ExecOptions, ExecProcess
-    from dockyard.runtime.logs import LogEntry
     from dockyard.runtime.restart import RestartPolicy
 
 BUSY = ("running", "paused", "restarting", "starting")  # states ``container prune`` leaves alone
-
-
-@dataclass(frozen=True, slots=True)
-class Sizes:
-    """Docker's SizeRw (the writable layer) and SizeRootFs (that plus the image)."""
-
-    rw: int
-    root_fs: int
-
-
-@dataclass(frozen=True, slots=True)
-class TopReport:
-    titles: list[str]
-    rows: list[list[str]]
-
-
-@dataclass(frozen=True, slots=True)
-class PruneReport:
-    deleted: tuple[str, ...]
-    reclaimed: int
-
-
-@dataclass(frozen=True, slots=True)
-class AttachStream:
-    """A stream to a container's monitor, which this start spawned (its exit status is the container's)."""
-
-    sock: socket.socket
-    monitor: subprocess.Popen[bytes]
-
-
-class LogStream:
-    """A container's json-file log, read from the start; ``entries`` returns what was written since the last call."""
-
-    def __init__(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_RDONLY)
-
-    def entries(self) -> Iterator[LogEntry]:
-        from dockyard.runtime.logs import read_entries
-
-        return read_entries(self._fd)
-
-    def close(self) -> None:
-        os.close(self._fd)
-
-    def __enter__(self) -> LogStream:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class ContainerService:
@@ -120,6 +67,7 @@ class ContainerService:
         return container_json.with_sizes(document, self.sizes(container)) if size else document
 
     def sizes(self, container: Container) -> Sizes:
+        from dockyard.engine.container_reports import Sizes
         from dockyard.runtime.container_fs import size_rw
 
         rw = size_rw(self._store, container)
@@ -182,6 +130,7 @@ class ContainerService:
         return control.wait(self._store, container)
 
     def top(self, container: Container, ps_args: list[str]) -> TopReport:
+        from dockyard.engine.container_reports import TopReport
         from dockyard.runtime import control
 
         titles, rows = control.top(container, ps_args)
@@ -201,6 +150,8 @@ class ContainerService:
 
     def prune(self, select: Callable[[Container], bool]) -> PruneReport:
         """Remove the stopped containers ``select`` accepts; what went and the space it freed."""
+        from dockyard.engine.container_reports import PruneReport
+
         deleted: list[str] = []
         reclaimed = 0
         for container in self._store.list():
@@ -224,6 +175,10 @@ class ContainerService:
     def start_attached(self, container: Container) -> AttachStream | None:
         """Start the container with a stream already attached (nothing is missed); None when it runs already
         (``connect`` reaches it then). The caller sends the attach protocol's HELLO first."""
+        import socket
+
+        from dockyard.engine.container_reports import AttachStream
+
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             proc = self._store.start(container, theirs)
@@ -251,6 +206,8 @@ class ContainerService:
 
     def signaller(self, container: Container) -> Callable[[int], None]:
         """``--sig-proxy``: a signal number goes to the container's init through its runtime (as ``kill -s``)."""
+        import signal
+
         runtime = self._store.runtime(container.record)
         return lambda signum: runtime.kill(container.id, signal.Signals(signum).name.removeprefix("SIG"))
 
@@ -282,6 +239,8 @@ class ContainerService:
         hold_console(master)
 
     def logs(self, container: Container) -> LogStream:
+        from dockyard.engine.container_reports import LogStream
+
         return LogStream(self._store.paths(container.id).log)
 
     # files ---------------------------------------------------------------------------

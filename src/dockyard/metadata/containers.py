@@ -99,12 +99,6 @@ class RestartPolicyRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class PortBinding:
-    host_ip: str
-    host_port: str
-
-
-@dataclass(frozen=True, slots=True)
 class HostConfig:
     """Docker's HostConfig: the fields dockyard honours."""
 
@@ -125,7 +119,8 @@ class HostConfig:
     init: bool | None = None
     restart_policy: RestartPolicyRecord = field(default_factory=RestartPolicyRecord)
     runtime: str = "runc"
-    port_bindings: dict[str, tuple[PortBinding, ...]] = field(default_factory=dict)  # "80/tcp" -> host bindings
+    # "80/tcp" -> its host bindings as (HostIp, HostPort), as ``-p`` asked for them
+    port_bindings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     publish_all_ports: bool = False
     extra_hosts: tuple[str, ...] | None = None
 
@@ -140,7 +135,7 @@ class HostConfig:
             _strings(h.get("CapAdd")), _strings(h.get("CapDrop")), h.get("Init"),
             RestartPolicyRecord(restart.get("Name") or "no", restart.get("MaximumRetryCount") or 0),
             h.get("Runtime") or "runc",
-            {port: tuple(PortBinding(b.get("HostIp", ""), b.get("HostPort", "")) for b in bindings or ())
+            {port: tuple((b.get("HostIp", ""), b.get("HostPort", "")) for b in bindings or ())
              for port, bindings in (h.get("PortBindings") or {}).items()},
             bool(h.get("PublishAllPorts")), _strings(h.get("ExtraHosts")),
         )
@@ -156,7 +151,7 @@ class HostConfig:
             "Init": self.init,
             "RestartPolicy": {"Name": self.restart_policy.name, "MaximumRetryCount": self.restart_policy.maximum_retry_count},
             "Runtime": self.runtime,
-            "PortBindings": {port: [{"HostIp": b.host_ip, "HostPort": b.host_port} for b in bindings]
+            "PortBindings": {port: [{"HostIp": ip, "HostPort": host_port} for ip, host_port in bindings]
                              for port, bindings in self.port_bindings.items()},
             "PublishAllPorts": self.publish_all_ports, "ExtraHosts": _list(self.extra_hosts),
         }
