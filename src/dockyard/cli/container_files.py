@@ -233,7 +233,7 @@ def _prune_select(filters: dict[str, list[str]]) -> Callable[[Container], bool]:
         created = parse_time(container.created)
         if created and any(created.timestamp() >= u for u in until):
             return False
-        labels = container.record["Config"].get("Labels") or {}
+        labels = container.stored.config.labels
         if any(match(labels, item) for item in filters.get("label!", [])):
             return False
         return all(match(labels, item) for item in filters.get("label", []))

@@ -39,7 +39,7 @@ def _labels(values: list[str]) -> Check:
     wanted = [v.partition("=") for v in values]
 
     def match(c: Container) -> bool:
-        labels = c.record["Config"].get("Labels") or {}
+        labels = c.stored.config.labels
         return all(k in labels and (not sep or labels[k] == v) for k, sep, v in wanted)
 
     return match
@@ -52,14 +52,14 @@ def _exited(values: list[str]) -> Check:
             codes.add(int(v))
         except ValueError:
             raise InvalidArgumentError(f'strconv.Atoi: parsing "{v}": invalid syntax') from None
-    return lambda c: c.state.get("Status") == "exited" and int(c.state.get("ExitCode", 0)) in codes
+    return lambda c: c.run.status == "exited" and c.run.exit_code in codes
 
 
 def _status(values: list[str]) -> Check:
     for v in values:
         if v not in STATUSES:
             raise InvalidArgumentError(f"Invalid filter 'status={v}'")
-    return lambda c: c.state.get("Status", "created") in values
+    return lambda c: c.run.status in values
 
 
 class ContainerFilter:

@@ -18,7 +18,7 @@ from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_options import CreateOptions, NetworkOptions
-    from dockyard.runtime.container_state import Container
+    from dockyard.runtime.container_state import Container, RunState
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -262,28 +262,27 @@ def _since(value: str, now: float) -> float:
     return now - moment.timestamp() if moment else 0.0
 
 
-def _status(state: dict[str, Any], now: float) -> str:
-    status = state.get("Status")
-    if status in ("running", "paused"):
-        return "Up " + human_duration(_since(state["StartedAt"], now)) + " (Paused)" * (status == "paused")
-    if status == "restarting":
-        return f"Restarting ({state.get('ExitCode', 0)}) {human_duration(_since(state['FinishedAt'], now))} ago"
-    if status == "exited":
-        return f"Exited ({state.get('ExitCode', 0)}) {human_duration(_since(state['FinishedAt'], now))} ago"
-    if status == "removing":
+def _status(run: RunState, now: float) -> str:
+    if run.status in ("running", "paused"):
+        return "Up " + human_duration(_since(run.started_at, now)) + " (Paused)" * (run.status == "paused")
+    if run.status == "restarting":
+        return f"Restarting ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
+    if run.status == "exited":
+        return f"Exited ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
+    if run.status == "removing":
         return "Removal In Progress"
     return "Created"
 
 
 def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
-    command = " ".join(c.record["Process"]["args"])
+    command = " ".join(c.stored.process.args)
     if not no_trunc and len(command) > 20:
         command = command[:19] + "…"
-    state = c.state.get("Status", "created")
+    state = c.run.status
     return {
-        "ID": c.id if no_trunc else c.id[:12], "Image": c.record["Image"], "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
+        "ID": c.id if no_trunc else c.id[:12], "Image": c.stored.image, "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
         "RunningFor": human_duration(_since(c.created, now)) + " ago", "CreatedAt": c.created,
-        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": "",
+        "Status": _status(c.run, now), "State": "exited" if state == "removing" else state, "Ports": "",
         "Names": c.name, "Labels": "", "Mounts": "", "Networks": "", "Size": "",
     }
 

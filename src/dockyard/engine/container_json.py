@@ -17,8 +17,6 @@ if TYPE_CHECKING:
     from dockyard.runtime.container_state import Container
     from dockyard.runtime.network.attachment import ContainerNetworking
 
-ZERO_TIME = "0001-01-01T00:00:00Z"
-
 # HostConfig fields the isolation flags own (a record that set none holds Docker's defaults)
 _HOST_CONFIG_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "ReadonlyRootfs", "Privileged",
                      "CapAdd", "CapDrop", "Init", "RestartPolicy", "Runtime")
@@ -28,22 +26,20 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's ``inspect`` of a container, key for key in Docker's order."""
     cdir = engine.root / "containers" / c.id
     layer = cdir / "layer"
-    st, rec = c.state, c.stored
-    status = st.get("Status", "created")
+    run, rec = c.run, c.stored
     args = list(rec.process.args)
     driver = engine.driver.name
     return {
         "Id": c.id, "Created": c.created, "Path": args[0], "Args": args[1:],
         "State": {
-            "Status": "exited" if status == "removing" else status, "Running": c.running, "Paused": status == "paused",
-            "Restarting": status == "restarting", "OOMKilled": bool(st.get("OOMKilled")), "Dead": False,
-            "Pid": st.get("Pid", 0),
-            "ExitCode": st.get("ExitCode", 0), "Error": st.get("Error", ""),
-            "StartedAt": st.get("StartedAt", ZERO_TIME), "FinishedAt": st.get("FinishedAt", ZERO_TIME),
+            "Status": "exited" if run.status == "removing" else run.status, "Running": run.running,
+            "Paused": run.status == "paused", "Restarting": run.status == "restarting", "OOMKilled": run.oom_killed,
+            "Dead": False, "Pid": run.pid, "ExitCode": run.exit_code, "Error": run.error,
+            "StartedAt": run.started_at, "FinishedAt": run.finished_at,
         },
         "Image": c.image_id, "ResolvConfPath": str(cdir / "resolv.conf"), "HostnamePath": str(cdir / "hostname"),
         "HostsPath": str(cdir / "hosts"), "LogPath": str(cdir / f"{c.id}-json.log"), "Name": "/" + c.name,
-        "RestartCount": st.get("RestartCount", 0), "Driver": driver, "Platform": "linux", "MountLabel": "",
+        "RestartCount": run.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host_config(rec.host_config),
         "GraphDriver": {"Data": {"MergedDir": str(cdir / "rootfs"), "UpperDir": str(layer / "diff"),

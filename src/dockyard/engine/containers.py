@@ -155,7 +155,7 @@ class ContainerService:
         deleted: list[str] = []
         reclaimed = 0
         for container in self._store.list():
-            if container.running or container.state.get("Status") in BUSY or not select(container):
+            if container.running or container.run.status in BUSY or not select(container):
                 continue
             size = self.sizes(container).rw
             try:
@@ -219,7 +219,7 @@ class ContainerService:
                 time.sleep(0.02)
         except DockyardError:
             return 0
-        return int(container.state.get("ExitCode", 0))
+        return container.run.exit_code
 
     def exec(self, container: Container, opts: ExecOptions, name: str = "") -> ExecProcess:
         """Start a process in a running container (``name``: as the user gave it, for messages).
@@ -277,7 +277,7 @@ class ContainerService:
 
 def not_attachable(container: Container) -> ConflictError | None:
     """Why ``attach`` must refuse this container (Docker's words), or None."""
-    status = container.state.get("Status")
+    status = container.run.status
     if not container.running:
         return ConflictError("You cannot attach to a stopped container, start it first")
     if status == "paused":

@@ -25,9 +25,37 @@ STATE_FILE = "state.json"
 LIVE = ("running", "starting", "restarting")  # states a live monitor must back
 
 
+ZERO_TIME = "0001-01-01T00:00:00Z"
+
+
 class ContainerNotFoundError(NotFoundError):
     def __init__(self, name: str) -> None:
         super().__init__(f"No such container: {name}")
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """The run state as the faces show it (Docker's State), read from ``state.json``."""
+
+    status: str = "created"  # created, starting, running, paused, restarting, exited, removing
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at: str = ZERO_TIME
+    finished_at: str = ZERO_TIME
+    oom_killed: bool = False
+    restart_count: int = 0
+
+    @classmethod
+    def parse(cls, d: dict[str, Any]) -> RunState:
+        return cls(d.get("Status", "created"), d.get("Pid", 0), int(d.get("ExitCode", 0)), d.get("Error", ""),
+                   d.get("StartedAt", ZERO_TIME), d.get("FinishedAt", ZERO_TIME), bool(d.get("OOMKilled")),
+                   d.get("RestartCount", 0))
+
+    @property
+    def running(self) -> bool:
+        """Docker's State.Running: true while paused or waiting to restart too."""
+        return self.status in ("running", "paused", "restarting")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +66,8 @@ class Container:
     assembly, exec, networking, commit, the container's files)."""
 
     stored: ContainerRecord
-    state: dict[str, Any]
+    run: RunState
+    state: dict[str, Any]  # ``run`` as the monitor wrote it, for the runtime modules that read it so
     record: dict[str, Any]
 
     @property
@@ -59,8 +88,7 @@ class Container:
 
     @property
     def running(self) -> bool:
-        """Docker's State.Running: true while paused or waiting to restart too."""
-        return self.state.get("Status") in ("running", "paused", "restarting")
+        return self.run.running
 
 
 class ContainerReader:
@@ -86,7 +114,8 @@ class ContainerReader:
         return sorted(map(self.load, self.records.all()), key=lambda c: c.created, reverse=True)
 
     def load(self, stored: ContainerRecord) -> Container:
-        return Container(stored, self.state(stored.id), stored.document())
+        state = self.state(stored.id)
+        return Container(stored, RunState.parse(state), state, stored.document())
 
     def state(self, cid: str) -> dict[str, Any]:
         state = read_state(self.home / cid)
