@@ -35,7 +35,7 @@ def test_the_shared_helpers_import_no_command_module(graph: grimp.ImportGraph) -
 
 def test_no_import_cycle_through_the_container_modules(graph: grimp.ImportGraph) -> None:
     modules = [m for m in graph.modules if m.startswith(("dockyard.engine.container", "dockyard.runtime.container",
-                                                         "dockyard.metadata.containers"))]
+                                                         "dockyard.metadata.container"))]
     assert len(modules) >= 8
     for module in modules:
         for imported in graph.find_modules_directly_imported_by(module):
@@ -51,3 +51,9 @@ def test_ps_and_inspect_load_no_runtime_beyond_the_container_record() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['dockyard.runtime', 'dockyard.runtime.container_state']"
+
+
+def test_the_start_up_sweep_reads_container_ids_without_the_record_classes() -> None:
+    code = "import sys, dockyard.metadata.containers; print('dockyard.metadata.container_record' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -9,7 +9,8 @@ import pytest
 
 from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError
 from dockyard.metadata import Database, ImageRow, LayerRow
-from dockyard.metadata.containers import ContainerRecord, ContainerRecords, HostConfig, MountRecord, RestartPolicyRecord
+from dockyard.metadata.container_record import ContainerRecord, HostConfig, MountRecord, RestartPolicyRecord
+from dockyard.metadata.containers import ContainerRecords
 
 IMAGE = "sha256:" + "1" * 64
 LAYER = "sha256:" + "2" * 64

@@ -13,7 +13,7 @@ from dockyard.errors import NotFoundError
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.engine.container_reports import Sizes
-    from dockyard.metadata.containers import HostConfig, MountRecord
+    from dockyard.metadata.container_record import HostConfig, MountRecord
     from dockyard.runtime.container_state import Container
     from dockyard.runtime.network.attachment import ContainerNetworking
 

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.errors import NotFoundError
-from dockyard.metadata.containers import ContainerRecord, ContainerRecords
+from dockyard.metadata.container_record import ContainerRecord
+from dockyard.metadata.containers import ContainerRecords
 
 if TYPE_CHECKING:
     from dockyard.runtime.rootfs import Paths

@@ -23,7 +23,8 @@ from typing import Any, Callable
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.image.store import ImageStore
-from dockyard.metadata.containers import ContainerRecord, ContainerRecords, ProcessRecord
+from dockyard.metadata.container_record import ContainerRecord, ProcessRecord
+from dockyard.metadata.containers import ContainerRecords
 from dockyard.metadata.db import Database
 from dockyard.oci.digest import Digest
 from dockyard.runtime import container_layer, resources, rootfs, spawn

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
-from dockyard.metadata.containers import HostConfig
+from dockyard.metadata.container_record import HostConfig
 from dockyard.runtime import resources
 from dockyard.runtime.container_state import mark_stopped, signal_container
 from dockyard.runtime.isolation import parse_signal

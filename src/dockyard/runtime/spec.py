@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidArgumentError
-from dockyard.metadata.containers import ProcessRecord
+from dockyard.metadata.container_record import ProcessRecord
 from dockyard.runtime.resources import Limits, linux_resources
 
 INIT_PATH = "/sbin/docker-init"  # where Docker binds its init (tini) for --init
