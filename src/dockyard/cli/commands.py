@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     # Management Commands
     "builder": (MANAGEMENT, "COMMAND", "Manage builds", ("build",)),
     "container": (MANAGEMENT, "COMMAND", "Manage containers",
-                  ("containers", "attach", "networks", "lifecycle", "container_files", "container_group")),
+                  ("containers", "container_logs", "attach", "networks", "lifecycle", "container_files", "container_group")),
     "image": (MANAGEMENT, "COMMAND", "Manage images", ("images", "registry_client", "build")),
     "manifest": (MANAGEMENT, "COMMAND", "Manage Docker image manifests and manifest lists", ("manifest",)),
     "network": (MANAGEMENT, "COMMAND", "Manage networks", ("networks",)),
@@ -52,7 +52,7 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "inspect": (OTHER, "[OPTIONS] NAME|ID [NAME|ID...]", "Return low-level information on Docker objects", ("images", "containers")),
     "kill": (OTHER, "[OPTIONS] CONTAINER [CONTAINER...]", "Kill one or more running containers", ("lifecycle",)),
     "load": (OTHER, "[OPTIONS]", "Load an image from a tar archive or STDIN", ("images",)),
-    "logs": (OTHER, "[OPTIONS] CONTAINER", "Fetch the logs of a container", ("containers",)),
+    "logs": (OTHER, "[OPTIONS] CONTAINER", "Fetch the logs of a container", ("container_logs",)),
     "pause": (OTHER, "CONTAINER [CONTAINER...]", "Pause all processes within one or more containers", ("lifecycle",)),
     "port": (OTHER, "CONTAINER [PRIVATE_PORT[/PROTO]]", "List port mappings or a specific mapping for the container", ("networks",)),
     "rename": (OTHER, "CONTAINER NEW_NAME", "Rename a container", ("lifecycle",)),

@@ -7,13 +7,16 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.filters import parse_filters, parse_until
-from dockyard.cli.units import human_size, human_size_with_precision
+from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, InvalidArgumentError
 from dockyard.oci.config import parse_time
+
+if TYPE_CHECKING:
+    from dockyard.runtime.container_state import Container
 
 # ``dockyard container NAME`` → the top-level command it is (Docker's management command aliases)
 CONTAINER_ALIASES = {
@@ -47,52 +50,23 @@ def register_container_group(commands: argparse._SubParsersAction) -> None:
 
 def _container_inspect(ctx: Context, args: argparse.Namespace) -> int:
     """``container inspect``: containers only ("No such container" for anything else)."""
-    from dockyard.cli.containers import inspect_container
     from dockyard.cli.format import render, to_json
 
     require_args(args, "container inspect", 1)
-    found: list[dict[str, Any]] = []
+    found: list[dict[str, object]] = []
     missing: list[str] = []
+    service = ctx.engine.container_service
     for name in args.args:
         try:
-            container = ctx.engine.containers.get(name)
+            container = service.get(name)
         except DockyardError:
             missing.append(name)
             continue
-        document = inspect_container(ctx, container)
-        found.append(with_sizes(ctx, container, document) if args.size else document)
+        found.append(service.inspect(container, size=args.size))
     sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
     for name in missing:
         print(f"Error: No such container: {name}", file=sys.stderr)
     return EXIT_ERROR if missing else 0
-
-
-# sizes (ps -s, inspect -s) -------------------------------------------------------
-
-
-def sizes(ctx: Context, container: Any) -> tuple[int, int]:
-    """(SizeRw, SizeRootFs) as Docker reports them."""
-    from dockyard.runtime.container_fs import size_rw
-
-    rw = size_rw(ctx.engine.containers, container)
-    image = ctx.engine.db.image(container.image_id)
-    return rw, rw + (image.size if image else 0)
-
-
-def size_column(ctx: Context, container: Any) -> str:
-    rw, total = sizes(ctx, container)
-    return f"{human_size_with_precision(rw, 3)} (virtual {human_size_with_precision(total, 3)})"
-
-
-def with_sizes(ctx: Context, container: Any, document: dict[str, Any]) -> dict[str, Any]:
-    """Docker puts SizeRw and SizeRootFs right after GraphDriver."""
-    rw, total = sizes(ctx, container)
-    out: dict[str, Any] = {}
-    for key, value in document.items():
-        out[key] = value
-        if key == "GraphDriver":
-            out["SizeRw"], out["SizeRootFs"] = rw, total
-    return out
 
 
 # commit --------------------------------------------------------------------------
@@ -118,8 +92,8 @@ def _commit_args(p: argparse.ArgumentParser) -> None:
 
 
 def commit_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.engine.container_options import CommitOptions
     from dockyard.oci.reference import parse_docker_ref
-    from dockyard.runtime.commit import CommitOptions, commit
 
     require_args(args, "commit", 1)
     require_args(args, "commit", 2, at_most=True)
@@ -128,11 +102,10 @@ def commit_cmd(ctx: Context, args: argparse.Namespace) -> int:
         tag = parse_docker_ref(args.args[1])
         if tag.digest is not None:
             raise InvalidArgumentError("refusing to create a tag with a digest reference")
-    store = ctx.engine.containers
-    container = store.get(args.args[0])
+    service = ctx.engine.container_service
+    container = service.get(args.args[0])
     opts = CommitOptions(message=args.message, author=args.author, changes=args.change, pause=args.pause, tag=tag)
-    image_id = commit(store, ctx.engine.images, container, opts, ctx.engine.spool_file())
-    print(image_id)
+    print(service.commit(container, opts))
     return 0
 
 
@@ -145,11 +118,9 @@ def _diff_args(p: argparse.ArgumentParser) -> None:
 
 
 def diff_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.container_fs import changes
-
     require_args(args, "diff", 1, exact=True)
-    store = ctx.engine.containers
-    sys.stdout.write("".join(c.line() + "\n" for c in changes(store, store.get(args.args[0]))))
+    service = ctx.engine.container_service
+    sys.stdout.write("".join(c.line() + "\n" for c in service.diff(service.get(args.args[0]))))
     return 0
 
 
@@ -160,23 +131,21 @@ def _export_args(p: argparse.ArgumentParser) -> None:
 
 
 def export_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.container_fs import export
-
     require_args(args, "export", 1, exact=True)
-    store = ctx.engine.containers
-    container = store.get(args.args[0])
+    service = ctx.engine.container_service
+    container = service.get(args.args[0])
     if not args.output:
         if sys.stdout.isatty():
             raise UsageError("cowardly refusing to save to a terminal. Use the -o flag or redirect", EXIT_ERROR)
         sys.stdout.flush()
-        export(store, container, sys.stdout.fileno())
+        service.export(container, sys.stdout.fileno())
         return 0
     # written beside the target, renamed into place once complete
     tmp = f"{args.output}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         try:
-            export(store, container, fd)
+            service.export(container, fd)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -209,13 +178,7 @@ def _split_container_path(arg: str) -> tuple[str | None, str]:
 
 
 def cp_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.copy import (
-        ContainerPathNotFoundError,
-        CopyOptions,
-        CopyPathError,
-        copy_from,
-        copy_to,
-    )
+    from dockyard.engine.container_options import ContainerPathNotFoundError, CopyOptions, CopyPathError
 
     require_args(args, "cp", 2, exact=True)
     (src_ctr, src), (dest_ctr, dest) = (_split_container_path(a) for a in args.args)
@@ -224,20 +187,20 @@ def cp_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if src_ctr is not None and dest_ctr is not None:
         raise UsageError("copying between containers is not supported", EXIT_ERROR)
     opts = CopyOptions(archive=args.archive, follow_link=args.follow_link)
-    store = ctx.engine.containers
+    service = ctx.engine.container_service
     name = src_ctr or dest_ctr
     assert name is not None
     try:
         try:
-            container = store.get(name)
+            container = service.get(name)
         except DockyardError:
             raise ContainerPathNotFoundError(f"No such container:path: {name}:{src if src_ctr else dest}") from None
         if src_ctr is not None:
             if dest == "-":
                 sys.stdout.flush()
-            copy_from(store, container, src, None if dest == "-" else dest, sys.stdout.fileno(), opts)
+            service.copy_from(container, src, None if dest == "-" else dest, sys.stdout.fileno(), opts)
         else:
-            copy_to(store, container, None if src == "-" else src, dest, sys.stdin.fileno(), opts)
+            service.copy_to(container, None if src == "-" else src, dest, sys.stdin.fileno(), opts)
     except CopyPathError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_ERROR
@@ -256,7 +219,7 @@ def _prune_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=prune_cmd)
 
 
-def _prune_select(filters: dict[str, list[str]]) -> Any:
+def _prune_select(filters: dict[str, list[str]]) -> Callable[[Container], bool]:
     for key in filters:
         if key not in ("until", "label", "label!"):
             raise InvalidArgumentError(f"Invalid filter '{key}'")
@@ -266,11 +229,11 @@ def _prune_select(filters: dict[str, list[str]]) -> Any:
         key, sep, value = item.partition("=")
         return key in labels and (not sep or labels[key] == value)
 
-    def select(container: Any) -> bool:
+    def select(container: Container) -> bool:
         created = parse_time(container.created)
         if created and any(created.timestamp() >= u for u in until):
             return False
-        labels = container.record["Config"].get("Labels") or {}
+        labels = container.stored.config.labels
         if any(match(labels, item) for item in filters.get("label!", [])):
             return False
         return all(match(labels, item) for item in filters.get("label", []))
@@ -282,21 +245,9 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
     select = _prune_select(parse_filters(args.filter))
     if not args.force and not confirm("WARNING! This will remove all stopped containers."):
         return 0
-    store = ctx.engine.containers
-    deleted: list[str] = []
-    reclaimed = 0
-    for container in store.list():
-        if container.running or container.state.get("Status") in ("paused", "restarting", "starting") or not select(container):
-            continue
-        size = sizes(ctx, container)[0]
-        try:
-            store.remove(container)
-        except DockyardError:
-            continue  # started or removed by someone else meanwhile
-        deleted.append(container.id)
-        reclaimed += size
-    if deleted:
+    report = ctx.engine.container_service.prune(select)
+    if report.deleted:
         print("Deleted Containers:")
-        print("".join(cid + "\n" for cid in deleted))
-    print(f"Total reclaimed space: {human_size(reclaimed)}")
+        print("".join(cid + "\n" for cid in report.deleted))
+    print(f"Total reclaimed space: {human_size(report.reclaimed)}")
     return 0

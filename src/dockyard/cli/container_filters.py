@@ -10,15 +10,18 @@ does not: Docker needs ``-a`` for it).
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.cli.filters import parse_filters
 from dockyard.errors import DockyardError, InvalidArgumentError
 
+if TYPE_CHECKING:
+    from dockyard.runtime.container_state import Container
+
 PS_FILTERS = {"id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "network"}
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
-Check = Callable[[Any], bool]
+Check = Callable[["Container"], bool]
 
 
 def _regex(pattern: str) -> re.Pattern[str] | None:
@@ -35,8 +38,8 @@ def _search(patterns: list[str], text: str) -> bool:
 def _labels(values: list[str]) -> Check:
     wanted = [v.partition("=") for v in values]
 
-    def match(c: Any) -> bool:
-        labels = c.record["Config"].get("Labels") or {}
+    def match(c: Container) -> bool:
+        labels = c.stored.config.labels
         return all(k in labels and (not sep or labels[k] == v) for k, sep, v in wanted)
 
     return match
@@ -49,21 +52,21 @@ def _exited(values: list[str]) -> Check:
             codes.add(int(v))
         except ValueError:
             raise InvalidArgumentError(f'strconv.Atoi: parsing "{v}": invalid syntax') from None
-    return lambda c: c.state.get("Status") == "exited" and int(c.state.get("ExitCode", 0)) in codes
+    return lambda c: c.run.status == "exited" and c.run.exit_code in codes
 
 
 def _status(values: list[str]) -> Check:
     for v in values:
         if v not in STATUSES:
             raise InvalidArgumentError(f"Invalid filter 'status={v}'")
-    return lambda c: c.state.get("Status", "created") in values
+    return lambda c: c.run.status in values
 
 
 class ContainerFilter:
     """Built once per ``ps``; ``shows_all`` says whether stopped containers are candidates."""
 
-    def __init__(self, values: list[str], lookup: Callable[[str], Any], resolve_image: Callable[[str], str],
-                 mounts: Callable[[Any], list[dict[str, Any]]], networks: Callable[[Any], list[str]]) -> None:
+    def __init__(self, values: list[str], lookup: Callable[[str], Container], resolve_image: Callable[[str], str],
+                 mounts: Callable[[Container], list[dict[str, Any]]], networks: Callable[[Container], list[str]]) -> None:
         filters = parse_filters(values)
         for key in filters:
             if key not in PS_FILTERS:
@@ -102,5 +105,5 @@ class ContainerFilter:
         except DockyardError:
             return None  # Docker: an unknown ancestor matches nothing
 
-    def __call__(self, container: Any) -> bool:
+    def __call__(self, container: Container) -> bool:
         return all(check(container) for check in self._checks)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import deque
@@ -15,10 +14,15 @@ from dockyard.errors import InvalidArgumentError
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
+    from dockyard.engine.container_reports import LogStream
     from dockyard.runtime.logs import LogEntry
 
 
-def register_logs(p: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction) -> None:
+    _logs_args(commands.add_parser("logs", prog="dockyard logs"))
+
+
+def _logs_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="CONTAINER")
     p.add_argument("-f", "--follow", action="store_true")
     p.add_argument("-n", "--tail", default="all")
@@ -75,31 +79,24 @@ class _Printer:
 
 
 def logs_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.logs import read_entries
-
     require_args(args, "logs", 1, exact=True)
     tail = _tail(args.tail)
     printer = _Printer(args.timestamps, _stamp(args.since, "since"), _stamp(args.until, "until"))
-    store = ctx.engine.containers
-    container = store.get(args.args[0])
-    fd = os.open(store.paths(container.id).log, os.O_RDONLY)
-    try:
-        present = (e for e in read_entries(fd) if printer.wanted(e.time))
+    service = ctx.engine.container_service
+    container = service.get(args.args[0])
+    with service.logs(container) as log:
+        present = (e for e in log.entries() if printer.wanted(e.time))
         printer.write(deque(present, maxlen=tail) if tail is not None else present)
         if args.follow and printer.until is None:
-            _follow(fd, printer, lambda: not store.get(container.id).running)
-    finally:
-        os.close(fd)
+            _follow(log, printer, lambda: not service.get(container.id).running)
     return 0
 
 
-def _follow(fd: int, printer: _Printer, done: Callable[[], bool], poll: float = 0.05) -> None:
+def _follow(log: LogStream, printer: _Printer, done: Callable[[], bool], poll: float = 0.05) -> None:
     """New entries as they are written, until the container stops (then what is left)."""
-    from dockyard.runtime.logs import read_entries
-
     while True:
         finished = done()
-        printer.write(e for e in read_entries(fd) if printer.wanted(e.time))
+        printer.write(e for e in log.entries() if printer.wanted(e.time))
         if finished:
             return
         time.sleep(poll)

@@ -4,26 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dockyard.cli import attach, isolation, shared
-from dockyard.cli.context import (
-    EXIT_ERROR,
-    EXIT_USAGE,
-    Context,
-    UsageError,
-    require_args,
-)
-from dockyard.cli.container_logs import register_logs
+from dockyard.cli import isolation
+from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, require_args
 from dockyard.cli.format import render, to_json
+from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
-from dockyard.engine import network_json
-from dockyard.errors import DockyardError, ImageNotFoundError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 from dockyard.oci.config import parse_time
+
+if TYPE_CHECKING:
+    from dockyard.engine.container_options import CreateOptions, NetworkOptions
+    from dockyard.runtime.container_state import Container, RunState
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -31,17 +26,16 @@ PS_HEADERS = {
     "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE", "Labels": "LABELS",
     "Mounts": "MOUNTS", "Networks": "NETWORKS",
 }  # fmt: skip
-ZERO_TIME = "0001-01-01T00:00:00Z"
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     for name, setup in (("run", _run_args), ("create", _create_args), ("start", _start_args), ("ps", _ps_args),
-                        ("logs", register_logs), ("stop", _stop_args), ("rm", _rm_args)):
+                        ("stop", _stop_args), ("rm", _rm_args)):
         setup(commands.add_parser(name, prog=f"dockyard {name}", add_help=name not in ("run", "create")))
     monitor = commands.add_parser("container-monitor")
     monitor.add_argument("id")
     monitor.add_argument("--attach-fd", type=int)
-    monitor.set_defaults(handler=lambda ctx, args: ctx.engine.containers.monitor(args.id, args.attach_fd))
+    monitor.set_defaults(handler=lambda ctx, args: ctx.engine.container_service.monitor(args.id, args.attach_fd))
     if "inspect" in commands.choices:  # images registered it: Docker's inspect tries images, then containers
         commands.choices["inspect"].set_defaults(handler=inspect_cmd)
 
@@ -63,7 +57,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entrypoint")
     p.add_argument("-h", "--hostname")
     p.add_argument("--network", "--net", default="default")
-    shared.add_network_flags(p)
+    _network_flags(p)
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--mount", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
@@ -74,7 +68,7 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 def _run_args(p: argparse.ArgumentParser) -> None:
     _create_flags(p)
     p.add_argument("-d", "--detach", action="store_true")
-    attach.attach_flags(p)
+    attach_flags(p)
     p.set_defaults(handler=run_cmd)
 
 
@@ -83,31 +77,50 @@ def _create_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=create_cmd, detach=True)
 
 
-def _env(args: argparse.Namespace) -> tuple[str, ...]:
-    from dockyard.runtime.spec import parse_env_file
-
-    items: list[str] = []
-    for path in args.env_file:
-        try:
-            items += parse_env_file(Path(path).read_text())
-        except OSError as exc:
-            raise UsageError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
-    items += args.env
-    # a bare KEY takes the caller's value, or is dropped when the caller has none (Docker)
-    return tuple(i if "=" in i else f"{i}={os.environ[i]}" for i in items if "=" in i or i in os.environ)
+def _network_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", "--publish", action="append", default=[])
+    p.add_argument("-P", "--publish-all", action="store_true")
+    p.add_argument("--expose", action="append", default=[])
+    p.add_argument("--add-host", action="append", default=[])
+    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
+    p.add_argument("--ip")
 
 
-def _options(args: argparse.Namespace) -> Any:
-    from dockyard.runtime.containers import CreateOptions
-    from dockyard.runtime.spec import Overrides
+def _network_options(args: argparse.Namespace) -> NetworkOptions:
+    """The network flags, checked as Docker's client checks them (its messages, exit 125)."""
+    from dockyard.engine.container_options import NetworkOptions, parse_expose, parse_extra_host, parse_publish
 
-    attach.check_tty(args.tty, args.interactive)
+    command = "run" if args.handler is run_cmd else "create"
+    try:
+        for spec in args.publish:
+            parse_publish(spec)
+        for spec in args.expose:
+            parse_expose(spec)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"dockyard: {exc}.\nSee 'dockyard {command} --help'.") from None
+    try:
+        for spec in args.add_host:
+            parse_extra_host(spec)
+    except InvalidArgumentError as exc:
+        raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
+    if not args.network:
+        raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
+    if args.network == "host" and (args.publish or args.publish_all):
+        print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
+    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host),
+                          tuple(args.network_alias), args.ip)
+
+
+def _options(args: argparse.Namespace) -> CreateOptions:
+    from dockyard.engine.container_options import CreateOptions, Overrides
+
+    check_tty(args.tty, args.interactive)
     if getattr(args, "detach_keys", None):  # run's flag: refused before anything is created
-        attach.parse_detach_keys(args.detach_keys)
+        detach_keys(args)
     iso = isolation.isolation(args)
-    net = shared.network_options(args)
+    net = _network_options(args)
     entrypoint = None if args.entrypoint is None else tuple(filter(None, [args.entrypoint]))
-    overrides = Overrides(cmd=tuple(args.cmd), entrypoint=entrypoint, env=_env(args), workdir=args.workdir, user=args.user)
+    overrides = Overrides(cmd=tuple(args.cmd), entrypoint=entrypoint, env=env_items(args), workdir=args.workdir, user=args.user)
     return CreateOptions(
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
         network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
@@ -116,13 +129,13 @@ def _options(args: argparse.Namespace) -> Any:
     )
 
 
-def _create(ctx: Context, args: argparse.Namespace) -> Any:
+def _create(ctx: Context, args: argparse.Namespace) -> Container:
     opts = _options(args)
     try:
-        return ctx.engine.containers.create(opts)
+        return ctx.engine.container_service.create(opts)
     except ImageNotFoundError:
         _pull(ctx, args.image)
-        return ctx.engine.containers.create(opts)
+        return ctx.engine.container_service.create(opts)
 
 
 def _pull(ctx: Context, image: str) -> None:
@@ -148,17 +161,15 @@ def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 
 def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime.containers import ContainerStartError
+    from dockyard.engine.container_options import ContainerStartError
 
     try:
         container = _create(ctx, args)
-        store = ctx.engine.containers
         if args.detach:
-            proc = store.start(container)
-            store.wait_started(container, proc)
+            ctx.engine.container_service.start(container)
             print(container.id)
             return 0
-        return attach.run_attached(ctx, container, args, stdin=args.interactive)
+        return run_attached(ctx, container, args, stdin=args.interactive)
     except ContainerStartError as exc:
         # Docker prints no usage hint here: the image, not the command line, is at fault
         print(f"dockyard: Error response from daemon: failed to create shim task: OCI runtime create failed: {exc}: unknown.",
@@ -172,40 +183,36 @@ def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
 # start, stop, rm -------------------------------------------------------------------
 
 
-def _each(ctx: Context, args: argparse.Namespace, command: str, action: Any) -> int:
-    require_args(args, command, 1)
-    failed = False
-    for name in args.args:
-        try:
-            action(ctx.engine.containers.get(name))
-            print(name)
-        except DockyardError as exc:
-            print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = True
-    if failed and command in ("start",):
-        print(f"Error: failed to {command} containers: {', '.join(args.args)}", file=sys.stderr)
-    return EXIT_ERROR if failed else 0
-
-
 def _start_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="CONTAINER")
     p.add_argument("-a", "--attach", action="store_true")
     p.add_argument("-i", "--interactive", action="store_true")
-    attach.attach_flags(p, sig_proxy=False)
+    attach_flags(p, sig_proxy=False)
     p.set_defaults(handler=start_cmd, sig_proxy=True)
 
 
 def start_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.engine.containers
     if args.attach or args.interactive:
-        return attach.start_attached_cmd(ctx, args)
+        return _start_attached(ctx, args)
+    return each(ctx, args, "start", ctx.engine.container_service.start)
 
-    def start(container: Any) -> None:
-        proc = store.start(container)
-        if proc is not None:
-            store.wait_started(container, proc)
 
-    return _each(ctx, args, "start", start)
+def _start_attached(ctx: Context, args: argparse.Namespace) -> int:
+    """``start -a [-i]``: one container, attached (a running one is just attached to)."""
+    from dockyard.engine.container_options import ContainerStartError
+
+    require_args(args, "start", 1)
+    if len(args.args) > 1:
+        raise UsageError("you cannot start and attach multiple containers at once", EXIT_ERROR)
+    container = lookup(ctx, args.args[0])
+    stdin = args.interactive and bool(container.record["Config"].get("OpenStdin"))
+    check_tty(bool(container.record["Config"].get("Tty")), stdin)
+    detach_keys(args)
+    try:
+        return run_attached(ctx, container, args, stdin=stdin)
+    except ContainerStartError as exc:
+        raise UsageError(f"Error response from daemon: failed to create shim task: OCI runtime create failed: {exc}: unknown",
+                         EXIT_ERROR) from exc
 
 
 def _stop_args(p: argparse.ArgumentParser) -> None:
@@ -215,34 +222,7 @@ def _stop_args(p: argparse.ArgumentParser) -> None:
 
 
 def stop_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    return each_parallel(ctx, args, "stop", lambda c: ctx.engine.containers.stop(c, args.time))
-
-
-def each_parallel(ctx: Context, args: argparse.Namespace, command: str, action: Any) -> int:
-    """``_each`` with the actions at once (as Docker's CLI: ten containers stop in one timeout, not ten);
-    lookups stay in this thread (the database is single-threaded), output in argument order."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    require_args(args, command, 1)
-    found: dict[str, Any] = {}
-    for name in args.args:
-        try:
-            found[name] = ctx.engine.containers.get(name)
-        except DockyardError as exc:
-            found[name] = exc
-    with ThreadPoolExecutor(max_workers=min(32, len(found))) as pool:
-        futures = {name: pool.submit(action, c) for name, c in found.items() if not isinstance(c, Exception)}
-    failed = False
-    for name in args.args:
-        error = found[name] if isinstance(found[name], Exception) else futures[name].exception()
-        if error is None:
-            print(name)
-        elif isinstance(error, DockyardError):
-            print(f"Error response from daemon: {error}", file=sys.stderr)
-            failed = True
-        else:
-            raise error
-    return EXIT_ERROR if failed else 0
+    return each_parallel(ctx, args, "stop", lambda c: ctx.engine.container_service.stop(c, args.time))
 
 
 def _rm_args(p: argparse.ArgumentParser) -> None:
@@ -253,10 +233,7 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    return _each(ctx, args, "rm", lambda c: ctx.engine.containers.remove(c, force=args.force, volumes=args.volumes))
-
-
-# logs ------------------------------------------------------------------------------
+    return each(ctx, args, "rm", lambda c: ctx.engine.container_service.remove(c, force=args.force, volumes=args.volumes))
 
 
 # ps --------------------------------------------------------------------------------
@@ -279,44 +256,44 @@ def _since(value: str, now: float) -> float:
     return now - moment.timestamp() if moment else 0.0
 
 
-def _status(state: dict[str, Any], now: float) -> str:
-    status = state.get("Status")
-    if status in ("running", "paused"):
-        return "Up " + human_duration(_since(state["StartedAt"], now)) + " (Paused)" * (status == "paused")
-    if status == "restarting":
-        return f"Restarting ({state.get('ExitCode', 0)}) {human_duration(_since(state['FinishedAt'], now))} ago"
-    if status == "exited":
-        return f"Exited ({state.get('ExitCode', 0)}) {human_duration(_since(state['FinishedAt'], now))} ago"
-    if status == "removing":
+def _status(run: RunState, now: float) -> str:
+    if run.status in ("running", "paused"):
+        return "Up " + human_duration(_since(run.started_at, now)) + " (Paused)" * (run.status == "paused")
+    if run.status == "restarting":
+        return f"Restarting ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
+    if run.status == "exited":
+        return f"Exited ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
+    if run.status == "removing":
         return "Removal In Progress"
     return "Created"
 
 
-def ps_row(c: Any, no_trunc: bool, now: float) -> dict[str, Any]:
-    command = " ".join(c.record["Process"]["args"])
+def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
+    command = " ".join(c.stored.process.args)
     if not no_trunc and len(command) > 20:
         command = command[:19] + "…"
-    state = c.state.get("Status", "created")
+    state = c.run.status
     return {
-        "ID": c.id if no_trunc else c.id[:12], "Image": c.record["Image"], "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
+        "ID": c.id if no_trunc else c.id[:12], "Image": c.stored.image, "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
         "RunningFor": human_duration(_since(c.created, now)) + " ago", "CreatedAt": c.created,
-        "Status": _status(c.state, now), "State": "exited" if state == "removing" else state, "Ports": "",
+        "Status": _status(c.run, now), "State": "exited" if state == "removing" else state, "Ports": "",
         "Names": c.name, "Labels": "", "Mounts": "", "Networks": "", "Size": "",
     }
 
 
-def _listed(ctx: Context, args: argparse.Namespace) -> list[Any]:
+def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
     """Newest first; ``-n``/``-l`` and a status filter look at stopped containers too, as Docker's."""
     last = 1 if args.latest else args.last
-    containers = ctx.engine.containers.list()
+    service = ctx.engine.container_service
+    containers = service.list()
     if args.filter:
         from dockyard.cli.container_filters import ContainerFilter
-        from dockyard.engine.volume_json import inspect_mounts
+        from dockyard.engine import container_json
 
-        store = ctx.engine.containers
         keep = ContainerFilter(
-            args.filter, store.get, lambda ref: ctx.engine.images.resolve(ref).id, lambda c: inspect_mounts(c.record),
-            lambda c: shared.network_ps_columns(ctx, c)["Networks"].split(","),
+            args.filter, service.get, lambda ref: ctx.engine.images.resolve(ref).id,
+            lambda c: container_json.inspect_mounts(c.stored.mounts),
+            lambda c: container_json.ps_network_columns(ctx.engine, c)[1],
         )
         show_all = args.all or keep.shows_all or last > 0
         containers = [c for c in containers if (show_all or c.running) and keep(c)]
@@ -326,6 +303,8 @@ def _listed(ctx: Context, args: argparse.Namespace) -> list[Any]:
 
 
 def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    from dockyard.engine import container_json
+
     now = time.time()
     containers = _listed(ctx, args)
     if args.quiet:
@@ -333,18 +312,19 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     rows = [ps_row(c, args.no_trunc, now) for c in containers]
     for row, c in zip(rows, containers):
-        row.update(shared.network_ps_columns(ctx, c))
+        ports, joined = container_json.ps_network_columns(ctx.engine, c)
+        row.update(Ports=ports, Networks=",".join(joined))
     fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
     if "Size" in fmt:
-        from dockyard.cli.container_files import size_column
+        from dockyard.cli.units import human_size_with_precision
 
         for row, c in zip(rows, containers):
-            row["Size"] = size_column(ctx, c)
+            sizes = ctx.engine.container_service.sizes(c)
+            row["Size"] = f"{human_size_with_precision(sizes.rw, 3)} (virtual {human_size_with_precision(sizes.root_fs, 3)})"
     if "Mounts" in fmt:
-        from dockyard.cli.shared import mounts_column
-
         for row, c in zip(rows, containers):
-            row["Mounts"] = mounts_column(c.record, args.no_trunc)
+            names = container_json.mount_names(c.stored.mounts)
+            row["Mounts"] = ",".join(n if args.no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)
     sys.stdout.write(render(fmt, rows, PS_HEADERS))
     return 0
 
@@ -352,50 +332,16 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
 # inspect ---------------------------------------------------------------------------
 
 
-def inspect_container(ctx: Context, c: Any) -> dict[str, Any]:
-    from dockyard.engine.volume_json import inspect_mounts
-
-    store = ctx.engine.containers
-    paths = store.paths(c.id)
-    st, rec = c.state, c.record
-    status = st.get("Status", "created")
-    args = rec["Process"]["args"]
-    upper = paths.layer / "diff"
-    return {
-        "Id": c.id, "Created": c.created, "Path": args[0], "Args": args[1:],
-        "State": {
-            "Status": "exited" if status == "removing" else status, "Running": c.running, "Paused": status == "paused",
-            "Restarting": status == "restarting", "OOMKilled": bool(st.get("OOMKilled")), "Dead": False,
-            "Pid": st.get("Pid", 0),
-            "ExitCode": st.get("ExitCode", 0), "Error": st.get("Error", ""),
-            "StartedAt": st.get("StartedAt", ZERO_TIME), "FinishedAt": st.get("FinishedAt", ZERO_TIME),
-        },
-        "Image": c.image_id, "ResolvConfPath": str(paths.resolv), "HostnamePath": str(paths.hostname),
-        "HostsPath": str(paths.hosts), "LogPath": str(paths.log), "Name": "/" + c.name, "RestartCount": st.get("RestartCount", 0),
-        "Driver": ctx.engine.driver.name, "Platform": "linux", "MountLabel": "", "ProcessLabel": "",
-        "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": {"Binds": rec["HostConfig"]["Binds"], "LogConfig": {"Type": "json-file", "Config": {}},
-                       "NetworkMode": rec["HostConfig"]["NetworkMode"], "AutoRemove": rec["HostConfig"]["AutoRemove"],
-                       "SecurityOpt": rec["HostConfig"]["SecurityOpt"], **network_json.host_config(rec),
-                       **isolation.inspect_host_config(rec["HostConfig"])},
-        "GraphDriver": {"Data": {"MergedDir": str(paths.rootfs), "UpperDir": str(upper), "WorkDir": str(paths.layer / "work")},
-                        "Name": ctx.engine.driver.name},
-        "Mounts": inspect_mounts(rec),
-        "Config": {k: v for k, v in rec["Config"].items() if k != "StopSignal" or v},
-        "NetworkSettings": shared.network_settings(ctx, c),
-    }
-
-
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Docker's ``inspect``: each name as an image, else as a container (``--type`` picks one)."""
-    from dockyard.cli import images
-    from dockyard.cli.container_files import with_sizes
+    from dockyard.cli import images  # the image document, until the image service offers it
 
     require_args(args, "inspect", 1)
     if args.type not in ("", "image", "container"):
         raise UsageError(f'"{args.type}" is not a valid value for --type', 1)
     found: list[dict[str, Any]] = []
     missing: list[str] = []
+    service = ctx.engine.container_service
     for name in args.args:
         try:
             if args.type in ("", "image"):
@@ -406,10 +352,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
                 except (ImageNotFoundError, DockyardError):
                     if args.type == "image":
                         raise
-            container = ctx.engine.containers.get(name)
-            found.append(inspect_container(ctx, container))
-            if getattr(args, "size", False):
-                found[-1] = with_sizes(ctx, container, found[-1])
+            found.append(service.inspect(service.get(name), size=getattr(args, "size", False)))
         except DockyardError:
             missing.append(name)
     sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")

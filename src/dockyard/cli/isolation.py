@@ -11,9 +11,14 @@ import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from dockyard.cli.context import UsageError
+
+if TYPE_CHECKING:
+    from dockyard.runtime.isolation import Isolation
+    from dockyard.runtime.resources import Limits
+    from dockyard.runtime.restart import RestartPolicy
 
 # dest -> Docker's flag names as its messages spell them
 _FLAG_NAMES = {"memory": "-m, --memory", "memory_swap": "--memory-swap", "cpus": "--cpus",
@@ -113,9 +118,9 @@ def _read_profile(args: argparse.Namespace, path: str) -> str:
         raise _client_error(args, f"compacting json for seccomp profile ({path}) failed: {exc}") from None
 
 
-def _limits(args: argparse.Namespace) -> Any:
+def _limits(args: argparse.Namespace) -> Limits:
     from dockyard.cli.units import ram_in_bytes
-    from dockyard.runtime.resources import Limits, parse_nano_cpus
+    from dockyard.engine.container_options import Limits, parse_nano_cpus
 
     return Limits(
         memory=_value(args, "memory", ram_in_bytes),
@@ -126,9 +131,9 @@ def _limits(args: argparse.Namespace) -> Any:
     )
 
 
-def _restart(args: argparse.Namespace) -> Any:
+def _restart(args: argparse.Namespace) -> RestartPolicy:
     from dockyard.errors import InvalidArgumentError
-    from dockyard.runtime.restart import RestartPolicy
+    from dockyard.engine.container_options import RestartPolicy
 
     try:
         return RestartPolicy.parse(args.restart)
@@ -138,7 +143,7 @@ def _restart(args: argparse.Namespace) -> Any:
         raise UsageError(f"dockyard: Error response from daemon: {exc}.\nSee 'dockyard {args.command} --help'.") from None
 
 
-def update_changes(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
+def update_changes(args: argparse.Namespace) -> tuple[dict[str, int], RestartPolicy | None]:
     """``update``'s flags as HostConfig changes (only those given) and the new restart policy (or None)."""
     limits = _limits(args)
     given = {"Memory": args.memory, "MemorySwap": args.memory_swap, "NanoCpus": args.cpus,
@@ -149,9 +154,9 @@ def update_changes(args: argparse.Namespace) -> tuple[dict[str, int], Any]:
     return changes, _restart(args) if args.restart is not None else None
 
 
-def isolation(args: argparse.Namespace) -> Any:
+def isolation(args: argparse.Namespace) -> Isolation:
     """The runtime's ``Isolation`` for these flags; UsageError (exit 125) for what the client refuses."""
-    from dockyard.runtime.isolation import Isolation
+    from dockyard.engine.container_options import Isolation
 
     limits = _limits(args)
     stop_timeout = _value(args, "stop_timeout", _go_int) if args.stop_timeout is not None else None
@@ -165,15 +170,3 @@ def isolation(args: argparse.Namespace) -> Any:
         security_opt=tuple(security_opt), init=args.init, restart=restart, runtime=args.runtime,
         stop_signal=args.stop_signal, stop_timeout=stop_timeout, labels=_labels(args),
     )
-
-
-# HostConfig fields these flags own, with Docker's values for a container that set none
-_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
-    "Memory": 0, "MemorySwap": 0, "NanoCpus": 0, "CpuShares": 0, "PidsLimit": None, "ReadonlyRootfs": False,
-    "Privileged": False, "CapAdd": None, "CapDrop": None, "Init": None,
-    "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "Runtime": "runc",
-}  # fmt: skip
-
-
-def inspect_host_config(host_config: dict[str, Any]) -> dict[str, Any]:
-    return {key: host_config.get(key, default) for key, default in _HOST_CONFIG_DEFAULTS.items()}

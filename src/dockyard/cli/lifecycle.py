@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Callable
 
-from dockyard.cli.containers import _each
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.format import render
+from dockyard.cli.shared import each
 from dockyard.errors import DockyardError, NotFoundError
+
+if TYPE_CHECKING:
+    from dockyard.runtime.control import Stats
+    from dockyard.runtime.container_state import Container
 
 STATS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.CPUPerc}}\t{{.MemUsage}}\t{{.MemPerc}}\t{{.NetIO}}\t{{.BlockIO}}\t{{.PIDs}}"
 STATS_HEADERS = {
@@ -40,7 +44,7 @@ def _kill_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=kill_cmd)
 
 
-def _for_each(args: argparse.Namespace, command: str, action: Any) -> int:
+def _for_each(args: argparse.Namespace, command: str, action: Callable[[str], object]) -> int:
     """``action(name)`` for each container named, in order; prints what it returns, or Docker's error line."""
     require_args(args, command, 1)
     failed = False
@@ -54,15 +58,14 @@ def _for_each(args: argparse.Namespace, command: str, action: Any) -> int:
 
 
 def kill_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime import control
+    service = ctx.engine.container_service
 
     def kill(name: str) -> str:
-        store = ctx.engine.containers
         try:
-            container = store.get(name)
+            container = service.get(name)
         except NotFoundError as exc:
             raise DockyardError(f"Cannot kill container: {name}: {exc}") from None
-        control.kill(store, container, args.signal)
+        service.kill(container, args.signal)
         return name
 
     return _for_each(args, "kill", kill)
@@ -75,15 +78,7 @@ def _restart_args(p: argparse.ArgumentParser) -> None:
 
 
 def restart_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    store = ctx.engine.containers
-
-    def restart(container: Any) -> None:
-        store.stop(container, args.time)
-        proc = store.start(store.get(container.id))
-        if proc is not None:
-            store.wait_started(container, proc)
-
-    return _each(ctx, args, "restart", restart)
+    return each(ctx, args, "restart", lambda c: ctx.engine.container_service.restart(c, args.time))
 
 
 def _wait_args(p: argparse.ArgumentParser) -> None:
@@ -92,26 +87,18 @@ def _wait_args(p: argparse.ArgumentParser) -> None:
 
 
 def wait_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime import control
-
-    store = ctx.engine.containers
-    return _for_each(args, "wait", lambda name: control.wait(store, store.get(name)))
+    service = ctx.engine.container_service
+    return _for_each(args, "wait", lambda name: service.wait(service.get(name)))
 
 
 def _pause_args(p: argparse.ArgumentParser) -> None:
     _containers_arg(p)
-    p.set_defaults(handler=lambda ctx, args: _each(ctx, args, "pause", lambda c: _control("pause")(ctx.engine.containers, c)))
+    p.set_defaults(handler=lambda ctx, args: each(ctx, args, "pause", ctx.engine.container_service.pause))
 
 
 def _unpause_args(p: argparse.ArgumentParser) -> None:
     _containers_arg(p)
-    p.set_defaults(handler=lambda ctx, args: _each(ctx, args, "unpause", lambda c: _control("unpause")(ctx.engine.containers, c)))
-
-
-def _control(name: str) -> Any:
-    from dockyard.runtime import control
-
-    return getattr(control, name)
+    p.set_defaults(handler=lambda ctx, args: each(ctx, args, "unpause", ctx.engine.container_service.unpause))
 
 
 # rename ------------------------------------------------------------------------------
@@ -123,13 +110,11 @@ def _rename_args(p: argparse.ArgumentParser) -> None:
 
 
 def rename_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime import control
-
     require_args(args, "rename", 2, exact=True)
     old, new = args.args
     try:
-        store = ctx.engine.containers
-        control.rename(store, store.get(old), new)
+        service = ctx.engine.container_service
+        service.rename(service.get(old), new)
     except DockyardError as exc:
         print(f"Error response from daemon: {exc}", file=sys.stderr)
         print(f"Error: failed to rename container named {old}", file=sys.stderr)
@@ -151,14 +136,13 @@ def _update_args(p: argparse.ArgumentParser) -> None:
 
 def update_cmd(ctx: Context, args: argparse.Namespace) -> int:
     from dockyard.cli import isolation
-    from dockyard.runtime import control
 
     require_args(args, "update", 1)
     changes, restart = isolation.update_changes(args)
     if not changes and restart is None:
         raise UsageError("You must provide one or more flags when using this command.", EXIT_ERROR)
-    store = ctx.engine.containers
-    return _for_each(args, "update", lambda name: control.update(store, store.get(name), changes, restart) or name)
+    service = ctx.engine.container_service
+    return _for_each(args, "update", lambda name: service.update(service.get(name), changes, restart) or name)
 
 
 # top ---------------------------------------------------------------------------------
@@ -176,11 +160,10 @@ def _columns(rows: list[list[str]], min_width: int = 20, padding: int = 3) -> st
 
 
 def top_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime import control
-
     require_args(args, "top", 1)
-    titles, rows = control.top(ctx.engine.containers.get(args.args[0]), args.args[1:])
-    sys.stdout.write(_columns([titles, *rows]))
+    service = ctx.engine.container_service
+    report = service.top(service.get(args.args[0]), args.args[1:])
+    sys.stdout.write(_columns([report.titles, *report.rows]))
     return 0
 
 
@@ -196,7 +179,7 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=stats_cmd)
 
 
-def _stats_row(c: Any, given: str, s: Any, no_trunc: bool) -> dict[str, str]:
+def _stats_row(c: Container, given: str, s: Stats, no_trunc: bool) -> dict[str, str]:
     from dockyard.cli.units import bytes_size, human_size_with_precision
 
     def pair(a: int, b: int) -> str:
@@ -210,25 +193,23 @@ def _stats_row(c: Any, given: str, s: Any, no_trunc: bool) -> dict[str, str]:
 
 
 def stats_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.runtime import control
-
-    store = ctx.engine.containers
+    service = ctx.engine.container_service
     if args.args:
         targets = []
         for name in args.args:
             try:
-                targets.append((name, store.get(name)))
+                targets.append((name, service.get(name)))
             except DockyardError as exc:
                 print(f"Error response from daemon: {exc}", file=sys.stderr)
                 return EXIT_ERROR
     else:
-        targets = [(c.id[:12], c) for c in store.list() if args.all or c.running]
-    before = [control.sample(c) for _, c in targets]
+        targets = [(c.id[:12], c) for c in service.list() if args.all or c.running]
+    before = [service.sample(c) for _, c in targets]
     while True:
         time.sleep(STATS_INTERVAL)
-        targets = [(given, store.get(c.id)) for given, c in targets]
-        after = [control.sample(c) for _, c in targets]
-        rows = [_stats_row(c, given, control.stats(b, a), args.no_trunc) for (given, c), b, a in zip(targets, before, after)]
+        targets = [(given, service.get(c.id)) for given, c in targets]
+        after = [service.sample(c) for _, c in targets]
+        rows = [_stats_row(c, given, service.stats(b, a), args.no_trunc) for (given, c), b, a in zip(targets, before, after)]
         out = render(args.format or STATS_FORMAT, rows, STATS_HEADERS)
         if args.no_stream:
             sys.stdout.write(out)

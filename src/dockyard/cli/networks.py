@@ -25,7 +25,7 @@ def _port_args(p: argparse.ArgumentParser) -> None:
 
 
 def port_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    from dockyard.cli.shared import port_sort_key
+    from dockyard.engine.network_json import port_sort_key
 
     require_args(args, "port", 1)
     require_args(args, "port", 2, at_most=True)

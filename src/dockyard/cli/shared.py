@@ -1,21 +1,23 @@
-"""CLI helpers that more than one command module uses. A leaf: it imports no command module."""
+"""What more than one command module uses. A leaf: it imports no command module, so command modules never
+import each other."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TextIO
 
-from dockyard.cli.context import Context, UsageError
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.units import human_size
-from dockyard.errors import InvalidArgumentError
+from dockyard.errors import DockyardError
 
 if TYPE_CHECKING:
-    from dockyard.engine.network_reports import PortMap
+    from dockyard.cli.terminal import Outcome, Session
     from dockyard.engine.registry import Event, PullProgress
-    from dockyard.runtime.containers import Container
-    from dockyard.runtime.network.attachment import NetworkOptions
+    from dockyard.runtime.container_state import Container
 
 
 # registry progress (pull, push, and the pull of run/create) ------------------------------
@@ -86,73 +88,165 @@ def missing_image_line(name: str) -> str:
     return f"Unable to find image '{shown}' locally"
 
 
-# networks: run/create flags, ps columns, inspect's NetworkSettings ------------------
+# containers: each named container, env flags -----------------------------------------
 
 
-def add_network_flags(p: argparse.ArgumentParser) -> None:
-    """``run``/``create``'s port and host flags (``--network`` is the container module's)."""
-    p.add_argument("-p", "--publish", action="append", default=[])
-    p.add_argument("-P", "--publish-all", action="store_true")
-    p.add_argument("--expose", action="append", default=[])
-    p.add_argument("--add-host", action="append", default=[])
-    p.add_argument("--network-alias", "--net-alias", action="append", default=[])
-    p.add_argument("--ip")
+def each(ctx: Context, args: argparse.Namespace, command: str, action: Callable[[Container], object]) -> int:
+    """``action`` on each container named, in order: its name printed, or Docker's error line."""
+    require_args(args, command, 1)
+    service = ctx.engine.container_service
+    failed = False
+    for name in args.args:
+        try:
+            action(service.get(name))
+            print(name)
+        except DockyardError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = True
+    if failed and command in ("start",):
+        print(f"Error: failed to {command} containers: {', '.join(args.args)}", file=sys.stderr)
+    return EXIT_ERROR if failed else 0
 
 
-def network_options(args: argparse.Namespace) -> NetworkOptions:
-    """The flags, checked as Docker's client checks them (its messages, exit 125)."""
-    from dockyard.engine.networks import check_extra_hosts, check_ports, run_network_options
+def each_parallel(ctx: Context, args: argparse.Namespace, command: str, action: Callable[[Container], object]) -> int:
+    """``each`` with the actions at once (as Docker's CLI: ten containers stop in one timeout, not ten);
+    lookups stay in this thread (the database is single-threaded), output in argument order."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    command = "run" if getattr(args.handler, "__name__", "") == "run_cmd" else "create"
+    require_args(args, command, 1)
+    service = ctx.engine.container_service
+    found: dict[str, Container | DockyardError] = {}
+    for name in args.args:
+        try:
+            found[name] = service.get(name)
+        except DockyardError as exc:
+            found[name] = exc
+    with ThreadPoolExecutor(max_workers=min(32, len(found))) as pool:
+        futures = {name: pool.submit(action, c) for name, c in found.items() if not isinstance(c, DockyardError)}
+    failed = False
+    for name in args.args:
+        got = found[name]
+        error = got if isinstance(got, DockyardError) else futures[name].exception()
+        if error is None:
+            print(name)
+        elif isinstance(error, DockyardError):
+            print(f"Error response from daemon: {error}", file=sys.stderr)
+            failed = True
+        else:
+            raise error
+    return EXIT_ERROR if failed else 0
+
+
+def env_items(args: argparse.Namespace) -> tuple[str, ...]:
+    """``-e`` and ``--env-file`` (run, create, exec): a bare KEY takes the caller's value, or is dropped
+    when the caller has none (Docker)."""
+    from dockyard.engine.container_options import parse_env_file
+
+    items: list[str] = []
+    for path in args.env_file:
+        try:
+            items += parse_env_file(Path(path).read_text())
+        except OSError as exc:
+            raise UsageError(f"open {path}: {exc.strerror.lower() if exc.strerror else exc}") from exc
+    items += args.env
+    return tuple(i if "=" in i else f"{i}={os.environ[i]}" for i in items if "=" in i or i in os.environ)
+
+
+def lookup(ctx: Context, name: str) -> Container:
+    """Docker's CLI looks the container up first and says so itself when it is missing."""
+    from dockyard.engine.container_options import ContainerNotFoundError
+
     try:
-        check_ports(args.publish, args.expose)
-    except InvalidArgumentError as exc:
-        raise UsageError(f"dockyard: {exc}.\nSee 'dockyard {command} --help'.") from None
+        return ctx.engine.container_service.get(name)
+    except ContainerNotFoundError as exc:
+        raise UsageError(f"Error: {exc}", EXIT_ERROR) from exc
+
+
+# attached sessions (run, start -a, attach, exec) ------------------------------------
+
+
+def parse_bool(value: str) -> bool:
+    """Go's strconv.ParseBool, for ``--sig-proxy=false``."""
+    if value in ("1", "t", "T", "TRUE", "true", "True"):
+        return True
+    if value in ("0", "f", "F", "FALSE", "false", "False"):
+        return False
+    raise argparse.ArgumentTypeError(f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def attach_flags(p: argparse.ArgumentParser, *, sig_proxy: bool = True) -> None:
+    p.add_argument("--detach-keys", default=None)
+    if sig_proxy:
+        p.add_argument("--sig-proxy", type=parse_bool, nargs="?", const=True, default=True)
+
+
+def check_tty(tty: bool, stdin: bool) -> None:
+    if tty and stdin and not os.isatty(0):
+        raise UsageError("the input device is not a TTY", EXIT_ERROR)
+
+
+def detach_keys(args: argparse.Namespace) -> bytes:
+    from dockyard.cli.terminal import DEFAULT_DETACH_KEYS, parse_detach_keys
+
+    return parse_detach_keys(args.detach_keys or DEFAULT_DETACH_KEYS)
+
+
+def _session(ctx: Context, container: Container, args: argparse.Namespace, stdin: bool) -> Session:
+    from dockyard.cli.terminal import Session
+
+    tty = bool(container.record["Config"].get("Tty"))
+    proxy = ctx.engine.container_service.signaller(container) if getattr(args, "sig_proxy", True) else None
+    return Session(tty, stdin, detach_keys(args), proxy)
+
+
+def attach_running(ctx: Context, container: Container, args: argparse.Namespace, *, stdin: bool) -> Outcome:
+    from dockyard.cli.terminal import MonitorTransport, stream, terminal_size
+    from dockyard.engine import attach_protocol as proto
+
+    tty = bool(container.record["Config"].get("Tty"))
+    stdin = stdin and bool(container.record["Config"].get("OpenStdin"))
     try:
-        check_extra_hosts(args.add_host)
-    except InvalidArgumentError as exc:
-        raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
-    if not args.network:
-        raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
-    if args.network == "host" and (args.publish or args.publish_all):
-        print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip)
+        sock = ctx.engine.container_service.connect(container)
+    except proto.NotAttachableError:
+        raise UsageError("You cannot attach to a stopped container, start it first", EXIT_ERROR) from None
+    with sock:
+        sock.sendall(proto.hello(stdin, terminal_size() if tty else None))
+        return stream(MonitorTransport(sock), _session(ctx, container, args, stdin))
 
 
-def port_sort_key(key: str) -> tuple[int, str]:
-    """``80/tcp`` -> (80, "tcp"): ports by number, as ``port`` and ``ps`` list them."""
-    port, _, proto = key.partition("/")
-    return int(port), proto
+def run_attached(ctx: Context, container: Container, args: argparse.Namespace, *, stdin: bool) -> int:
+    """``run`` without ``-d`` and ``start -a``: the container's exit code, or 0 after a detach.
+
+    Raises ContainerStartError when the runtime could not start the process.
+    """
+    from dockyard.cli.terminal import MonitorTransport, stream, terminal_size
+    from dockyard.engine import attach_protocol as proto
+
+    service = ctx.engine.container_service
+    tty = bool(container.record["Config"].get("Tty"))
+    attached = service.start_attached(container)
+    if attached is None:  # it was running already: attach to it like ``attach``
+        return finish(ctx, container.id, attach_running(ctx, container, args, stdin=stdin), detach_message=True)
+    with attached.sock:
+        attached.sock.sendall(proto.hello(stdin, terminal_size() if tty else None))
+        outcome = stream(MonitorTransport(attached.sock), _session(ctx, container, args, stdin))
+    if outcome.detached:
+        return outcome.code or 0  # the monitor runs on in its own session
+    attached.monitor.wait()  # it applies --rm before it exits
+    service.finish_start(attached)
+    return finish(ctx, container.id, outcome, detach_message=False)  # no EXIT: the monitor was killed
 
 
-def ps_ports(ports: PortMap) -> str:
-    """The PORTS column as Docker 20.10 prints it: exposed-only ports first, then the published ones,
-    each part by port: ``443/tcp, 0.0.0.0:8080->80/tcp, :::8080->80/tcp``."""
-    keys = sorted(ports, key=port_sort_key)
-    exposed = [k for k in keys if not ports[k]]
-    published = [f"{h['HostIp']}:{h['HostPort']}->{k}" for k in keys for h in ports[k] or []]
-    return ", ".join(exposed + published)
-
-
-def network_ps_columns(ctx: Context, c: Container) -> dict[str, str]:
-    """PORTS and NETWORKS of ``ps``."""
-    report = ctx.engine.network_service.of_container(c, ids=False)
-    return {"Ports": ps_ports(report.ports), "Networks": ",".join(e.network for e in report.endpoints)}
-
-
-def network_settings(ctx: Context, c: Container) -> dict[str, Any]:
-    """``inspect``'s NetworkSettings of container ``c``."""
-    from dockyard.engine.network_json import network_settings as settings_json
-
-    return settings_json(ctx.engine.network_service.of_container(c), c.id)
-
-
-# volumes: ps's MOUNTS column ----------------------------------------------------------
-
-
-def mounts_column(record: dict[str, Any], no_trunc: bool) -> str:
-    """``ps --format {{.Mounts}}``: volume names, else sources, each cut to 15 characters."""
-    from dockyard.engine.volume_json import inspect_mounts
-
-    names = [m.get("Name") or m["Source"] for m in inspect_mounts(record)]
-    return ",".join(n if no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)
+def finish(ctx: Context, cid: str, outcome: Outcome, *, detach_message: bool) -> int:
+    if outcome.detached and outcome.code is not None:  # a signal ended us
+        return outcome.code
+    if outcome.detached:
+        if detach_message:
+            print("read escape sequence", file=sys.stderr)
+            return EXIT_ERROR
+        return 0
+    if outcome.code is not None:
+        return outcome.code
+    # the monitor went away without a word (killed): what does the record say, once the monitor is
+    # seen gone (its socket closes a moment before the process is); generous: a loaded machine is slow
+    return ctx.engine.container_service.exit_code(cid, timeout=30)

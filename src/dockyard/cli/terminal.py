@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 from dockyard.cli.context import EXIT_ERROR, UsageError
-from dockyard.runtime import attach as proto
-from dockyard.runtime import console
+from dockyard.engine import attach_protocol as proto
+
 
 DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
 # Docker's ForwardAllSignals minus the job-control and terminal ones a CLI must keep
@@ -194,7 +194,7 @@ class ConsoleTransport(_ProcessOutputs):
         pass  # a terminal has no end of input but ^D, which the user types
 
     def resize(self, rows: int, cols: int) -> None:
-        console.set_size(self.master, rows, cols)
+        proto.set_size(self.master, rows, cols)
 
     def pending(self) -> int:
         return len(self.out)
@@ -256,7 +256,7 @@ class PipeTransport(_ProcessOutputs):
 def terminal_size() -> tuple[int, int] | None:
     for fd in (1, 0, 2):
         if os.isatty(fd):
-            return console.get_size(fd)
+            return proto.get_size(fd)
     return None
 
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
     from dockyard.image.store import Image, ImageStore
+    from dockyard.engine.containers import ContainerService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
@@ -69,6 +70,7 @@ class Engine:
         self._images: ImageStore | None = None
         self._image_service: ImageService | None = None
         self._containers: ContainerStore | None = None
+        self._container_service: ContainerService | None = None
         self._networking: ContainerNetworking | None = None
         self._snapshotter: Snapshotter | None = None
         self._registry: RegistryService | None = None
@@ -137,11 +139,9 @@ class Engine:
 
             monitor = [sys.executable, "-m", "dockyard", "--root", str(self.root), "container-monitor"]
             self._containers = ContainerStore(
-                self.root / "containers", self.db, self.images, self.driver, self.layers.cache_ids,
-                self.layers.cleanup, lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
+                self.root / "containers", self.db, self.images, self.snapshotter, self.layers.cleanup, lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
                 self.root / "volumes", self.networking,
             )
-            self._containers.snapshotter = self.snapshotter  # type: ignore[attr-defined]  # until its constructor takes it
         return self._containers
 
     @property
@@ -152,6 +152,15 @@ class Engine:
 
             self._snapshotter = snapshotter_for(self.driver, self.layers, self.tmp)
         return self._snapshotter
+
+    @property
+    def container_service(self) -> ContainerService:
+        """Container operations for the faces (engine/containers.py)."""
+        if self._container_service is None:
+            from dockyard.engine.containers import ContainerService
+
+            self._container_service = ContainerService(self)
+        return self._container_service
 
     @property
     def networking(self) -> ContainerNetworking:
@@ -281,8 +290,9 @@ class Engine:
         names = [n for r in ("containers", "runc", "crun") if (self.root / r).is_dir() for n in os.listdir(self.root / r)]
         if not names:
             return
-        with self.db.transaction() as conn:
-            known = {row[0] for row in conn.execute("SELECT id FROM containers")}
+        from dockyard.metadata.containers import ContainerRecords
+
+        known = ContainerRecords(self.db).ids()
         if any(n not in known for n in names):
             from dockyard.runtime.orphans import sweep
 

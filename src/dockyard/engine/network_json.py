@@ -74,3 +74,18 @@ def network_settings(report: ContainerNetworks, cid: str) -> dict[str, Any]:
         "IPv6Gateway": "", "MacAddress": top.mac,
         "Networks": {e.network: _endpoint(e, cid) for e in report.endpoints},
     }
+
+
+def port_sort_key(key: str) -> tuple[int, str]:
+    """``80/tcp`` -> (80, "tcp"): ports by number, as ``port`` and ``ps`` list them."""
+    port, _, proto = key.partition("/")
+    return int(port), proto
+
+
+def ps_ports(ports: dict[str, Any]) -> str:
+    """The PORTS column as Docker 20.10 prints it: exposed-only ports first, then the published ones,
+    each part by port: ``443/tcp, 0.0.0.0:8080->80/tcp, :::8080->80/tcp``."""
+    keys = sorted(ports, key=port_sort_key)
+    exposed = [k for k in keys if not ports[k]]
+    published = [f"{h['HostIp']}:{h['HostPort']}->{k}" for k in keys for h in ports[k] or []]
+    return ", ".join(exposed + published)

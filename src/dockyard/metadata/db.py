@@ -25,7 +25,7 @@ Schema (``PRAGMA user_version`` is the number of migrations applied):
       added       REAL
     blobs       compressed blob <-> diff ID pairs seen (pull, push, load)
       digest, diff_id, media_type, size
-    containers  (filled by the runtime) id, name, image_id, created, config JSON
+    containers  id, name, image_id, created, config JSON (the record: metadata/containers.py)
     networks    (filled by the runtime) id, name UNIQUE, driver, created, config JSON
                 (bridge device, subnet, gateway, internal, labels)
     build_cache (filled by the builder) key PK (sha256 of parent key, instruction, args,
@@ -219,6 +219,12 @@ class Database:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    @property
+    def reader(self) -> sqlite3.Connection:
+        """For plain reads, outside ``transaction()``: in autocommit each statement sees the last commit, and
+        under WAL it never waits for a writer."""
+        return self._conn
 
     # reads -----------------------------------------------------------------
 

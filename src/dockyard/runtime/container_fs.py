@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 
 def _snapshotter(store: ContainerStore) -> Snapshotter:
-    return store.snapshotter  # type: ignore[attr-defined,no-any-return]  # set by the engine until the store takes it
+    return store.snapshotter
 
 
 def _key(store: ContainerStore, container: Container) -> str:

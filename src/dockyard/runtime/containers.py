@@ -9,7 +9,6 @@ directory ``containers/<id>/`` (see ``rootfs``). Its run state lives in
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import select
@@ -22,48 +21,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from dockyard.errors import (
-    ConflictError,
-    DockyardError,
-    InvalidArgumentError,
-    NotFoundError,
-)
+from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.image.store import ImageStore
+from dockyard.metadata.container_record import ContainerRecord, ProcessRecord
+from dockyard.metadata.containers import ContainerRecords
 from dockyard.metadata.db import Database
-from dockyard.metadata.events import container_event, volume_events
+from dockyard.metadata.events import container_event
 from dockyard.oci.digest import Digest
-from dockyard.runtime import monitor as mon
-from dockyard.runtime import resources, rootfs, spawn
-from dockyard.runtime.isolation import (
-    Isolation,
-    init_binary,
-    parse_signal,
-    resources_for,
-    restart_policy,
-    security_for,
+from dockyard.runtime import container_layer, resources, rootfs, spawn
+from dockyard.runtime.container_state import (
+    Container,
+    ContainerReader,
+    mark_stopped,
+    monitor_alive,
+    signal_container,
+    write_state,
 )
-from dockyard.runtime.restart import next_delay
+from dockyard.runtime.isolation import Isolation, parse_signal
 from dockyard.runtime.logs import rfc3339_nano
-from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.names import VALID_NAME, random_name
+from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.rootfs import Paths
-from dockyard.runtime.runc import Runc, RuncError
-from dockyard.runtime.volumes import VolumeStore, parse_mount_flag, parse_volume_flag
-from dockyard.runtime.volumes import copy_up
-from dockyard.runtime.spec import (
-    Overrides,
-    SpecInput,
-    Volume,
-    build_spec,
-    merge_process,
-    resolve_user,
-)
-from dockyard.storage.driver import Driver, Mount
-
-
-class ContainerNotFoundError(NotFoundError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"No such container: {name}")
+from dockyard.runtime.runc import Runc
+from dockyard.runtime.spec import Overrides, merge_process
+from dockyard.runtime.volumes import VolumeStore, copy_up, parse_mount_flag, parse_volume_flag
+from dockyard.storage.mount import Mount
+from dockyard.storage.snapshotter import Snapshotter
 
 
 class ContainerStartError(DockyardError):
@@ -92,47 +75,24 @@ class CreateOptions:
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
 
 
-@dataclass(frozen=True, slots=True)
-class Container:
-    id: str
-    name: str
-    image_id: str
-    created: str
-    record: dict[str, Any]
-    state: dict[str, Any]
-
-    @property
-    def running(self) -> bool:
-        """Docker's State.Running: true while paused or waiting to restart too."""
-        return self.state.get("Status") in ("running", "paused", "restarting")
-
-
-def _starttime(pid: int) -> str | None:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]  # a zombie has finished: it is not alive
-
-
 class ContainerStore:
     """Lifecycle: ``create`` → ``start`` (spawns the monitor) → ``stop`` → ``remove``; ``remove`` is idempotent."""
 
-    def __init__(self, home: Path, db: Database, images: ImageStore, driver: Driver,
-                 cache_ids: Callable[[Digest], list[str]], release: Callable[[list[str]], None],
+    def __init__(self, home: Path, db: Database, images: ImageStore, snapshotter: Snapshotter,
+                 release: Callable[[list[str]], None],
                  monitor_argv: Callable[[str, int | None], list[str]], volumes_home: Path,
                  networking: ContainerNetworking | None = None) -> None:
         self.home = home
         self.db = db
         self.images = images
-        self.driver = driver
-        self.cache_ids = cache_ids
+        self.snapshotter = snapshotter
         self.release = release
         self.monitor_argv = monitor_argv
         self.volumes_home = volumes_home
         self.networking = networking  # None: only --network host|none
         self.volumes = VolumeStore(volumes_home, db)
+        self.records = ContainerRecords(db)
+        self.reader = ContainerReader(self.records, home, self.monitor_died)
         self.runc = Runc(home.parent / "runc")
         home.mkdir(parents=True, exist_ok=True)
 
@@ -148,30 +108,13 @@ class ContainerStore:
 
     # lookup ------------------------------------------------------------------
 
-    def _rows(self, where: str = "", params: tuple[Any, ...] = ()) -> list[tuple[str, str, str, str, str]]:
-        with self.db.transaction() as conn:
-            return list(conn.execute(f"SELECT id, name, image_id, created, config FROM containers {where}", params))
-
-    def _container(self, row: tuple[str, str, str, str, str]) -> Container:
-        cid = row[0]
-        return Container(cid, row[1], row[2], row[3], json.loads(row[4]), self._state(cid))
-
     def get(self, name: str) -> Container:
         """Docker's order: full ID, exact name, then a unique ID prefix."""
-        name = name.removeprefix("/")
-        rows = self._rows("WHERE id=? OR name=?", (name, name))
-        if not rows and name:
-            rows = self._rows("WHERE id >= ? AND id < ?", (name, name + "g"))
-            if len(rows) > 1:
-                raise InvalidArgumentError(f"multiple IDs found with provided prefix: {name}")
-        if not rows:
-            raise ContainerNotFoundError(name)
-        rows.sort(key=lambda r: r[0] != name)
-        return self._container(rows[0])
+        return self.reader.get(name)
 
     def list(self) -> list[Container]:
-        containers = [self._container(r) for r in self._rows()]
-        return sorted(containers, key=lambda c: c.created, reverse=True)
+        """Newest first."""
+        return self.reader.list()
 
     def paths(self, cid: str) -> Paths:
         return Paths(self.home, cid)
@@ -180,27 +123,10 @@ class ContainerStore:
 
     def state(self, cid: str) -> dict[str, Any]:
         """The run state alone (the state file, corrected for a dead monitor): cheap to poll."""
-        return self._state(cid)
+        return self.reader.state(cid)
 
-    def _state(self, cid: str) -> dict[str, Any]:
-        paths = self.paths(cid)
-        try:
-            state: dict[str, Any] = json.loads(paths.state.read_text())
-        except (OSError, ValueError):
-            return {"Status": "removing", "ExitCode": 0}
-        if state.get("Status") in ("running", "starting", "restarting") and not self._monitor_alive(state):
-            state = self._monitor_died(cid, state)
-        elif state.get("Status") == "running" and resources.frozen(cid):
-            state = {**state, "Status": "paused"}
-        return state
-
-    @staticmethod
-    def _monitor_alive(state: dict[str, Any]) -> bool:
-        pid = state.get("MonitorPid")
-        return bool(pid) and _starttime(pid) == state.get("MonitorStart")
-
-    def _monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
-        """The monitor was killed: kill what it left, unmount, and say so."""
+    def monitor_died(self, cid: str, state: dict[str, Any]) -> dict[str, Any]:
+        """The monitor was killed: kill what it left, unmount, and say so (the corrected state)."""
         for runtime in self.runtimes():
             runtime.delete(cid)  # --force: kills the container's processes first
         resources.remove_cgroups(cid)
@@ -240,9 +166,9 @@ class ContainerStore:
         paths = self.paths(cid)
         paths.dir.mkdir(parents=True)
         try:
-            top = self.driver.diff_path(self.cache_ids(Digest.parse(image.top_layer))[-1]) if image.top_layer else None
-            rootfs.create_layer(paths, self.driver.name, top)
-            copy_up(self.union_mounts(cid, image.id), paths.rootfs, volumes)
+            top = self._top_layer(image.id)
+            container_layer.create(self.snapshotter, top, paths)
+            copy_up(container_layer.union_mounts(self.snapshotter, top, paths), paths.rootfs, volumes)
             rootfs.write_etc_files(paths, hostname, host_network)
             if self.networking is not None:
                 self.networking.write_hosts(paths.hosts, record)
@@ -261,13 +187,8 @@ class ContainerStore:
         for attempt in range(20):
             name = opts.name or random_name(attempt)
             try:
-                with self.db.transaction() as conn:
-                    if self.db.image(image_id) is None:  # removed since we resolved it
-                        raise NotFoundError(f"No such image: {opts.image}")
-                    conn.execute("INSERT INTO containers VALUES (?,?,?,?,?)", (cid, name, image_id, created, json.dumps(record)))
-                    container_event(self.db, "create", cid, name, record)
-                    if top:
-                        self.db.acquire_layer(top)
+                self.records.insert(ContainerRecord.parse(cid, name, image_id, created, record), top, opts.image)
+                container_event(self.db, "create", cid, name, record)
                 return
             except sqlite3.IntegrityError:
                 if opts.name is not None:
@@ -295,6 +216,12 @@ class ContainerStore:
         keep = spawn.fds_of(self.home.parent / "lock") | ({fd} if fd is not None else set())
         return spawn.fork(lambda: self.monitor(container.id, fd), keep, self.db.close, self.db.reopen)  # type: ignore[return-value]
 
+    def monitor(self, cid: str, attach_fd: int | None) -> int:
+        """The monitor's body (runs in its own process): see ``container_monitor``."""
+        from dockyard.runtime.container_monitor import monitor
+
+        return monitor(self, cid, attach_fd)
+
     def wait_started(self, container: Container, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
         """For ``start``/``run -d``: return once the process runs (or ran), else raise the start error.
 
@@ -316,126 +243,19 @@ class ContainerStore:
                 if message.strip():
                     raise start_error(message.decode(errors="replace").strip(), proc.returncode)
                 return
-            state = self._state(container.id)
+            state = self.state(container.id)
             if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited", "restarting"):
                 return
         raise ContainerStartError("timed out waiting for the container to start", 125)
 
-    def monitor(self, cid: str, attach_fd: int | None) -> int:
-        """The monitor's body (runs in its own process): mount, run, record, tear down."""
-        mon.detach_signals()
-        mon.become_subreaper()
-        container = self.get(cid)
-        paths = self.paths(cid)
-        state = {**container.state, "Status": "starting", "MonitorPid": os.getpid(), "MonitorStart": _starttime(os.getpid()),
-                 "Error": "", "ExitCode": 0, "RestartCount": 0}
-        (paths.dir / STOP_MARKER).unlink(missing_ok=True)
-        write_state(paths, state)
-        server = mon.attach_server(paths, container.record["Config"], attach_fd)
-        sandbox = None
-        try:
-            if self.networking is not None:
-                sandbox = self.networking.attach(cid, container.name, container.record, paths.hosts)
-            self._prepare(container, paths, str(sandbox.netns) if sandbox else None)
-            volume_events(self.db, "mount", cid, container.record.get("Volumes", []))
-
-            def started(pid: int) -> None:
-                state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano(), OOMKilled=False)
-                write_state(paths, state)
-                container_event(self.db, "start", cid, container.name, container.record)
-                spawn.release_stderr()  # tells a waiting ``run -d``/``start`` that it runs
-
-            def exited() -> None:
-                state["OOMKilled"] = resources.oom_kills(cid) > 0
-
-            code = self._run_with_policy(container, paths, server, state, started, exited)
-        except (mon.StartFailed, DockyardError, OSError) as exc:
-            code = getattr(exc, "code", 125)
-            state.update(Status="created" if isinstance(exc, mon.StartFailed) else "exited", Pid=0, ExitCode=code,
-                         Error=str(exc), FinishedAt=rfc3339_nano())
-            mon.report_start_error(str(exc))
-        finally:
-            try:
-                if self.networking is not None:
-                    self.networking.detach(cid, sandbox.sockets if sandbox else None)
-                rootfs.unmount_rootfs(paths)
-                volume_events(self.db, "unmount", cid, container.record.get("Volumes", []))
-            finally:
-                write_state(paths, state)
-                server.end_run(state["ExitCode"])
-                server.close()
-        if container.record["HostConfig"]["AutoRemove"]:
-            self.remove(self.get(cid), force=True, volumes=True)
-        return code
-
-    def _run_with_policy(self, container: Container, paths: Paths, server: Any, state: dict[str, Any],
-                         started: Callable[[int], None], exited: Callable[[], None]) -> int:
-        """Run the process, then again as the restart policy says (Docker's back-off) until it stays down."""
-        runtime = self.runtime(container.record)
-        marker = paths.dir / STOP_MARKER
-        delay = 0.0
-        while True:
-            began = time.monotonic()
-            code = mon.run_container(container.id, paths, runtime, server, started, exited)
-            state.update(Status="exited", Pid=0, ExitCode=code, FinishedAt=rfc3339_nano())
-            container_event(self.db, "die", container.id, self.get(container.id).name, container.record, exitCode=str(code))
-            policy = restart_policy(self.get(container.id).record["HostConfig"])  # ``update --restart`` may change it
-            if not policy.should_restart(code, state["RestartCount"], marker.exists()):
-                return code
-            delay = next_delay(delay, time.monotonic() - began)
-            state.update(Status="restarting")
-            write_state(paths, state)
-            deadline = time.monotonic() + delay
-            while time.monotonic() < deadline and not marker.exists():
-                time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
-            if marker.exists():
-                state.update(Status="exited")
-                return code
-            state["RestartCount"] += 1
+    def _top_layer(self, image_id: str) -> Digest | None:
+        """The chain ID of the image's top layer (None: an image of no layers)."""
+        image_row = self.db.image(image_id)
+        return Digest.parse(image_row.top_layer) if image_row and image_row.top_layer else None
 
     def rootfs_mounts(self, container: Container) -> list[Mount]:
-        return self.union_mounts(container.id, container.image_id)
-
-    def union_mounts(self, cid: str, image_id: str) -> list[Mount]:
         """The union of the image's layers and the container's writable layer (a bind for vfs or no layers)."""
-        paths = self.paths(cid)
-        image_row = self.db.image(image_id)
-        layers = self.cache_ids(Digest.parse(image_row.top_layer)) if image_row and image_row.top_layer else []
-        mounts = rootfs.rootfs_mounts(self.driver.mounts(layers, str(paths.layer)) if layers else [], paths, self.driver.name)
-        return mounts or rootfs.rootfs_mounts([], paths, "vfs")
-
-    def _prepare(self, container: Container, paths: Paths, netns: str | None = None) -> None:
-        """Mount the root filesystem and write config.json for this start."""
-        rootfs.mount_rootfs(self.rootfs_mounts(container), paths)
-        rec = container.record
-        proc = rec["Process"]
-        root = paths.rootfs
-        uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")),
-                                              _read(rootfs.secure_join(root, "/etc/group")))
-        env = list(proc["env"])
-        keys = {e.split("=", 1)[0] for e in env}
-        tty = bool(rec["Config"].get("Tty"))
-        env += [f"HOSTNAME={rec['Config']['Hostname']}"] * ("HOSTNAME" not in keys) + ["TERM=xterm"] * (tty and "TERM" not in keys)
-        env += [f"HOME={home}"] * ("HOME" not in keys)
-        workdir = rootfs.secure_join(root, proc["cwd"])
-        if not workdir.exists():
-            workdir.mkdir(parents=True)
-        for v in rec["Volumes"]:
-            if v.get("type") != "tmpfs":
-                Path(v["source"]).mkdir(parents=True, exist_ok=True)
-        spec = build_spec(SpecInput(
-            args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=(gid, *groups),
-            rootfs=str(root), hostname=rec["Config"]["Hostname"], cgroups_path=f"/dockyard/{container.id}",
-            host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"], tty=tty,
-            volumes=tuple(Volume(v["source"], v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
-            etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
-            netns_path=netns,
-            security=security_for(rec["HostConfig"], rec.get("Seccomp", "")), resources=resources_for(rec["HostConfig"]),
-            init_path=init_binary() if rec["HostConfig"].get("Init") else None,
-        ))
-        tmp = paths.spec.with_suffix(".tmp")
-        tmp.write_text(json.dumps(spec, indent=1))
-        os.replace(tmp, paths.spec)
+        return container_layer.union_mounts(self.snapshotter, self._top_layer(container.image_id), self.paths(container.id))
 
     # stop, remove ------------------------------------------------------------
 
@@ -469,10 +289,10 @@ class ContainerStore:
     def _wait_exit(self, cid: str, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = self._state(cid)
-            if state.get("Status") not in ("running", "starting", "restarting", "paused") or not self._monitor_alive(state):
+            state = self.state(cid)
+            if state.get("Status") not in ("running", "starting", "restarting", "paused") or not monitor_alive(state):
                 # the monitor still tears down after writing "exited": wait for it to be gone
-                while self._monitor_alive(state) and time.monotonic() < deadline + 10:
+                while monitor_alive(state) and time.monotonic() < deadline + 10:
                     time.sleep(0.01)
                 return True
             time.sleep(0.02)
@@ -501,40 +321,12 @@ class ContainerStore:
             self.networking.forget(container.id)
         paths = self.paths(container.id)
         rootfs.unmount_rootfs(paths)
-        freed: list[str] = []
-        with self.db.transaction() as conn:
-            gone = conn.execute("DELETE FROM containers WHERE id=?", (container.id,)).rowcount == 0
-            if not gone:
-                container_event(self.db, "destroy", container.id, container.name, container.record)
-            image = self.db.image(container.image_id)
-            if not gone and image and image.top_layer:
-                freed = [row.cache_id for row in self.db.release_layer(image.top_layer)]
+        freed = self.records.delete(container.id, container.image_id)
+        container_event(self.db, "destroy", container.id, container.name, container.record)
         self.release(freed)
         if volumes:
             self.volumes.remove_anonymous(container.record.get("Volumes", []))
         rootfs.remove_dir(paths)
-
-
-STOP_MARKER = "stopped-by-hand"
-
-
-def mark_stopped(paths: Paths) -> None:
-    """``stop``/``kill``/``rm -f`` say so before signalling: the monitor then applies no restart policy."""
-    try:
-        (paths.dir / STOP_MARKER).touch()
-    except OSError:
-        pass
-
-
-def signal_container(runtime: Runc, container: Container, sig: str) -> bool:
-    """Send ``sig`` to the container's init; a paused container is thawed after, so the signal lands (as Docker)."""
-    sent = runtime.kill(container.id, sig)
-    if container.state.get("Status") == "paused":
-        try:
-            runtime.resume(container.id)
-        except RuncError:
-            pass  # it died of the signal already
-    return sent
 
 
 def check_start_error(proc: subprocess.Popen[bytes]) -> None:
@@ -548,31 +340,12 @@ def start_error(message: str, returncode: int | None) -> ContainerStartError:
     return ContainerStartError(message, returncode if returncode in (125, 126, 127) else 125)
 
 
-def _tmpfs_options(entry: dict[str, Any]) -> tuple[str, ...] | None:
-    return tuple(entry.get("tmpfs_options") or ()) if entry.get("type") == "tmpfs" else None
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(errors="replace")
-    except OSError:
-        return ""
-
-
-def write_state(paths: Paths, state: dict[str, Any]) -> None:
-    if not paths.dir.exists():
-        return
-    tmp = paths.dir / f".state.{os.getpid()}.tmp"
-    tmp.write_text(json.dumps(state))
-    os.replace(tmp, paths.state)
-
-
-def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: Any, hostname: str,
+def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: ProcessRecord, hostname: str,
             volumes: list[dict[str, Any]]) -> dict[str, Any]:
     o = opts.overrides
     return {
         "Image": opts.image,
-        "Process": {"args": list(process.args), "env": list(process.env), "cwd": process.cwd, "user": process.user},
+        "Process": process.document(),
         "Config": {
             "Hostname": hostname, "Domainname": "", "User": o.user if o.user is not None else config.get("User", ""),
             "AttachStdin": opts.interactive and not opts.detach, "AttachStdout": not opts.detach,

@@ -8,9 +8,8 @@ container's cgroup files for processes and usage.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import os
-import sqlite3
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.metadata.events import container_event
+from dockyard.metadata.container_record import HostConfig
 from dockyard.runtime import resources
+from dockyard.runtime.container_state import mark_stopped, signal_container
 from dockyard.runtime.isolation import parse_signal
 from dockyard.runtime.names import VALID_NAME
 from dockyard.runtime.resources import Limits
@@ -35,8 +36,6 @@ def _not_running(container: Container) -> ConflictError:
 
 def kill(store: ContainerStore, container: Container, sig: str = "KILL") -> None:
     """``docker kill``: a killed container stays down whatever its restart policy."""
-    from dockyard.runtime.containers import mark_stopped, signal_container
-
     number = parse_signal(sig)
     if not container.running:
         raise ConflictError(f"Cannot kill container: {container.name}: Container {container.id} is not running")
@@ -73,16 +72,8 @@ def rename(store: ContainerStore, container: Container, new_name: str) -> None:
         raise InvalidArgumentError(f"Invalid container name ({new_name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
     if new_name == container.name:
         raise InvalidArgumentError("Renaming a container with the same name as its current name")
-    try:
-        with store.db.transaction() as conn:
-            conn.execute("UPDATE containers SET name=? WHERE id=?", (new_name, container.id))
-            container_event(store.db, "rename", container.id, new_name, container.record, oldName="/" + container.name)
-    except sqlite3.IntegrityError:
-        other = store.get(new_name).id
-        raise ConflictError(
-            f'Error when allocating new name: Conflict. The container name "/{new_name}" is already in use by '
-            f'container "{other}". You have to remove (or rename) that container to be able to reuse that name.'
-        ) from None
+    store.records.rename(container.id, new_name)
+    container_event(store.db, "rename", container.id, new_name, container.record, oldName="/" + container.name)
 
 
 def update(store: ContainerStore, container: Container, changes: dict[str, Any], restart: RestartPolicy | None) -> None:
@@ -93,6 +84,7 @@ def update(store: ContainerStore, container: Container, changes: dict[str, Any],
         if restart.restarts and host.get("AutoRemove"):
             raise InvalidArgumentError("Restart policy cannot be updated because AutoRemove is enabled for the container")
         host["RestartPolicy"] = restart.as_json()
+    stored = container.stored
     # Docker's rule (container.UpdateContainer): a new memory limit above the stored swap limit needs a new swap limit
     if changes.get("Memory") and "MemorySwap" not in changes and changes["Memory"] > (container.record["HostConfig"].get("MemorySwap") or 0):
         raise InvalidArgumentError("Memory limit should be smaller than already set memoryswap limit, "
@@ -104,9 +96,7 @@ def update(store: ContainerStore, container: Container, changes: dict[str, Any],
     if container.running and changes:
         res = {k: v for k, v in resources.linux_resources(limits).items() if k != "devices"}
         store.runtime(container.record).update(container.id, res)
-    record = {**container.record, "HostConfig": host}
-    with store.db.transaction() as conn:
-        conn.execute("UPDATE containers SET config=? WHERE id=?", (json.dumps(record), container.id))
+    store.records.replace(dataclasses.replace(stored, host_config=HostConfig.parse(host)))
 
 
 def wait(store: ContainerStore, container: Container, poll: float = 0.02) -> int:

@@ -17,7 +17,6 @@ import shutil
 from pathlib import Path
 
 from dockyard.archive.paths import confined
-from dockyard.storage.driver import active_mounts_by_name, prepare_active_by_name
 from dockyard.storage.mount import Mount, mount_all, unmount
 
 HOSTS = (
@@ -63,17 +62,6 @@ def write_etc_files(paths: Paths, hostname: str, host_network: bool) -> None:
     paths.hosts.write_text(hosts)
     paths.hostname.write_text(hostname + "\n")
     paths.resolv.write_text(resolv_conf(host_resolv))
-
-
-def create_layer(paths: Paths, driver_name: str, image_top_diff: Path | None) -> None:
-    """Transitional (the container store calls ``snapshotter.prepare`` instead): the writable layer."""
-    paths.rootfs.mkdir(parents=True, exist_ok=True)
-    prepare_active_by_name(driver_name, paths.layer, image_top_diff)
-
-
-def rootfs_mounts(driver_mounts: list[Mount], paths: Paths, driver_name: str) -> list[Mount]:
-    """Transitional (the container store calls ``snapshotter.mounts`` instead)."""
-    return active_mounts_by_name(driver_name, driver_mounts, paths.layer)
 
 
 def is_mounted(path: Path) -> bool:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dockyard.errors import InvalidArgumentError
+from dockyard.metadata.container_record import ProcessRecord
 from dockyard.runtime.resources import Limits, linux_resources
 
 INIT_PATH = "/sbin/docker-init"  # where Docker binds its init (tini) for --init
@@ -55,14 +56,6 @@ class Overrides:
     env: tuple[str, ...] = ()
     workdir: str | None = None
     user: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Process:
-    args: tuple[str, ...]
-    env: tuple[str, ...]
-    cwd: str
-    user: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +144,7 @@ def merge_env(image_env: list[str], overrides: tuple[str, ...]) -> tuple[str, ..
     return tuple(merged.values())
 
 
-def merge_process(image: dict[str, Any], o: Overrides) -> Process:
+def merge_process(image: dict[str, Any], o: Overrides) -> ProcessRecord:
     """Docker's rules (daemon/commit.go merge): a non-empty ``--entrypoint`` drops the image's CMD;
     ``--entrypoint ""`` clears the image's ENTRYPOINT but keeps its CMD; a CMD on the line replaces the image's."""
     if o.entrypoint:
@@ -162,7 +155,7 @@ def merge_process(image: dict[str, Any], o: Overrides) -> Process:
     args = tuple(entrypoint + cmd)
     if not args:
         raise InvalidArgumentError("No command specified")
-    return Process(
+    return ProcessRecord(
         args=args,
         env=merge_env(list(image.get("Env") or []), o.env),
         cwd=o.workdir or image.get("WorkingDir") or "/",

@@ -58,29 +58,3 @@ def snapshotter_for(driver: Driver, layers: LayerStoreImpl, tmp: Path) -> Snapsh
     """The snapshotter of ``driver``'s kind, over the layer store that owns its committed layers."""
     kind = Overlay2Snapshotter if isinstance(driver, Overlay2) else VfsSnapshotter
     return kind(driver, layers, tmp)
-
-
-# Transitional, for callers that still hold a driver name instead of the snapshotter
-# (runtime/containers.py until it calls ``engine.snapshotter``): the same layout the snapshotters use.
-
-
-def prepare_active_by_name(name: str, key: Path, top: Path | None) -> None:
-    """An active layer at ``key`` over the image whose top layer directory is ``top``."""
-    if name == "vfs":
-        key.mkdir(parents=True, exist_ok=True)
-        if top is None:
-            (key / "diff").mkdir()
-        else:
-            from dockyard.storage.vfs import copy_tree
-
-            copy_tree(top, key / "diff")
-    else:
-        (key / "diff").mkdir(parents=True)
-        (key / "work").mkdir()
-
-
-def active_mounts_by_name(name: str, driver_mounts: list[Mount], key: Path) -> list[Mount]:
-    """The union of an active layer at ``key``: the driver's mounts, or (vfs, or no image layers) its bind."""
-    if name == "vfs" or not driver_mounts:
-        return [Mount("bind", str(key / "diff"), ("rbind",))]
-    return driver_mounts

@@ -1,0 +1,65 @@
+"""What ContainerService answers with besides containers: sizes, ``top``, prune, attach and log streams.
+
+A module of its own so that ``ps`` and ``inspect`` (which need none of them) do not build these classes.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from dockyard.runtime.logs import LogEntry
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    """Docker's SizeRw (the writable layer) and SizeRootFs (that plus the image)."""
+
+    rw: int
+    root_fs: int
+
+
+@dataclass(frozen=True, slots=True)
+class TopReport:
+    titles: list[str]
+    rows: list[list[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    deleted: tuple[str, ...]
+    reclaimed: int
+
+
+@dataclass(frozen=True, slots=True)
+class AttachStream:
+    """A stream to a container's monitor, which this start spawned (its exit status is the container's)."""
+
+    sock: socket.socket
+    monitor: subprocess.Popen[bytes]
+
+
+class LogStream:
+    """A container's json-file log, read from the start; ``entries`` returns what was written since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+
+    def entries(self) -> Iterator[LogEntry]:
+        from dockyard.runtime.logs import read_entries
+
+        return read_entries(self._fd)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+    def __enter__(self) -> LogStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

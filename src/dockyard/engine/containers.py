@@ -1,0 +1,287 @@
+"""Container operations for the faces (the CLI, the Engine API): options in, reports out, as Podman's ContainerEngine.
+
+Lifecycle (create, start, stop, kill, restart, remove, pause, unpause, rename, update, wait, top, stats,
+prune), exec, attach streams, logs and a container's files (commit, cp, diff, export). A face looks a
+container up with ``get`` and hands the record back; it never reaches the runtime itself. The runtime
+modules are imported inside the methods that use them, so ``ps`` and ``inspect`` load none of them.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Callable
+
+from dockyard.errors import ConflictError, DockyardError
+
+if TYPE_CHECKING:
+    import socket
+
+    from dockyard.engine import Engine
+    from dockyard.engine.container_reports import AttachStream, LogStream, PruneReport, Sizes, TopReport
+    from dockyard.oci.digest import Digest
+    from dockyard.runtime.changes_fs import Change
+    from dockyard.runtime.commit import CommitOptions
+    from dockyard.runtime.container_state import Container
+    from dockyard.runtime.containers import ContainerStore, CreateOptions
+    from dockyard.runtime.control import Sample, Stats
+    from dockyard.runtime.copy import CopyOptions
+    from dockyard.runtime.exec import ExecOptions, ExecProcess
+    from dockyard.runtime.restart import RestartPolicy
+
+BUSY = ("running", "paused", "restarting", "starting")  # states ``container prune`` leaves alone
+
+
+class ContainerService:
+    """Built lazily by ``Engine.container_service``; every method raises Docker's typed errors."""
+
+    def __init__(self, engine: Engine) -> None:
+        from dockyard.metadata.containers import ContainerRecords
+        from dockyard.runtime.container_state import ContainerReader
+
+        self._engine = engine
+        home = engine.root / "containers"
+        home.mkdir(exist_ok=True)  # the store's layout, whichever command comes first
+        # reads need no runtime; only a container whose monitor died does (to clean up after it)
+        self._reader = ContainerReader(ContainerRecords(engine.db), home,
+                                       lambda cid, state: self._store.monitor_died(cid, state))
+
+    @property
+    def _store(self) -> ContainerStore:
+        return self._engine.containers
+
+    # lookup, inspect -----------------------------------------------------------------
+
+    def get(self, name: str) -> Container:
+        """Docker's order: full ID, exact name, then a unique ID prefix; ContainerNotFoundError otherwise."""
+        return self._reader.get(name)
+
+    def list(self) -> list[Container]:
+        """Newest first."""
+        return self._reader.list()
+
+    def inspect(self, container: Container, *, size: bool = False) -> dict[str, object]:
+        """Docker's inspect document (with SizeRw/SizeRootFs when ``size``)."""
+        from dockyard.engine import container_json
+
+        document = container_json.inspect_json(self._engine, container)
+        return container_json.with_sizes(document, self.sizes(container)) if size else document
+
+    def sizes(self, container: Container) -> Sizes:
+        from dockyard.engine.container_reports import Sizes
+        from dockyard.runtime.container_fs import size_rw
+
+        rw = size_rw(self._store, container)
+        image = self._engine.db.image(container.image_id)
+        return Sizes(rw, rw + (image.size if image else 0))
+
+    # lifecycle -----------------------------------------------------------------------
+
+    def create(self, opts: CreateOptions) -> Container:
+        """ImageNotFoundError when the image is not local (the face decides whether to pull)."""
+        return self._store.create(opts)
+
+    def start(self, container: Container) -> None:
+        """Start a created or stopped container and return once its process runs; a running one is left as is.
+        Raises ContainerStartError (with Docker's exit code) when the runtime cannot start the process."""
+        proc = self._store.start(container)
+        if proc is not None:
+            self._store.wait_started(container, proc)
+
+    def stop(self, container: Container, timeout: float | None = None) -> None:
+        self._store.stop(container, timeout)
+
+    def kill(self, container: Container, sig: str = "KILL") -> None:
+        from dockyard.runtime import control
+
+        control.kill(self._store, container, sig)
+
+    def restart(self, container: Container, timeout: float | None = None) -> None:
+        self._store.stop(container, timeout)
+        self.start(self._store.get(container.id))
+
+    def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
+        self._store.remove(container, force=force, volumes=volumes)
+
+    def pause(self, container: Container) -> None:
+        from dockyard.runtime import control
+
+        control.pause(self._store, container)
+
+    def unpause(self, container: Container) -> None:
+        from dockyard.runtime import control
+
+        control.unpause(self._store, container)
+
+    def rename(self, container: Container, new_name: str) -> None:
+        from dockyard.runtime import control
+
+        control.rename(self._store, container, new_name)
+
+    def update(self, container: Container, changes: dict[str, int], restart: RestartPolicy | None) -> None:
+        """New limits (Docker's HostConfig names) and restart policy; applied at once to a running container."""
+        from dockyard.runtime import control
+
+        control.update(self._store, container, changes, restart)
+
+    def wait(self, container: Container) -> int:
+        """Block until the container is not running; its exit code."""
+        from dockyard.runtime import control
+
+        return control.wait(self._store, container)
+
+    def top(self, container: Container, ps_args: list[str]) -> TopReport:
+        from dockyard.engine.container_reports import TopReport
+        from dockyard.runtime import control
+
+        titles, rows = control.top(container, ps_args)
+        return TopReport(titles, rows)
+
+    def sample(self, container: Container) -> Sample | None:
+        """One reading of the container's usage (None when it does not run); ``stats`` compares two."""
+        from dockyard.runtime import control
+
+        return control.sample(container)
+
+    @staticmethod
+    def stats(before: Sample | None, after: Sample | None) -> Stats:
+        from dockyard.runtime import control
+
+        return control.stats(before, after)
+
+    def prune(self, select: Callable[[Container], bool]) -> PruneReport:
+        """Remove the stopped containers ``select`` accepts; what went and the space it freed."""
+        from dockyard.engine.container_reports import PruneReport
+
+        deleted: list[str] = []
+        reclaimed = 0
+        for container in self._store.list():
+            if container.running or container.run.status in BUSY or not select(container):
+                continue
+            size = self.sizes(container).rw
+            try:
+                self._store.remove(container)
+            except DockyardError:
+                continue  # started or removed by someone else meanwhile
+            deleted.append(container.id)
+            reclaimed += size
+        return PruneReport(tuple(deleted), reclaimed)
+
+    def monitor(self, cid: str, attach_fd: int | None) -> int:
+        """The monitor process's body (``container-monitor``): runs the container to its end."""
+        return self._store.monitor(cid, attach_fd)
+
+    # attach, exec, logs --------------------------------------------------------------
+
+    def start_attached(self, container: Container) -> AttachStream | None:
+        """Start the container with a stream already attached (nothing is missed); None when it runs already
+        (``connect`` reaches it then). The caller sends the attach protocol's HELLO first."""
+        import socket
+
+        from dockyard.engine.container_reports import AttachStream
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            proc = self._store.start(container, theirs)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        if proc is None:
+            ours.close()
+            return None
+        return AttachStream(ours, proc)
+
+    def connect(self, container: Container) -> socket.socket:
+        """A stream to a running container's monitor; NotAttachableError when it is not running."""
+        from dockyard.runtime import attach
+
+        return attach.connect(self._store.paths(container.id).dir / attach.SOCKET_NAME)
+
+    def finish_start(self, stream: AttachStream) -> None:
+        """After an attached start's monitor exited: raise the start error it reported, if any."""
+        from dockyard.runtime.containers import check_start_error
+
+        check_start_error(stream.monitor)
+
+    def signaller(self, container: Container) -> Callable[[int], None]:
+        """``--sig-proxy``: a signal number goes to the container's init through its runtime (as ``kill -s``)."""
+        import signal
+
+        runtime = self._store.runtime(container.record)
+        return lambda signum: runtime.kill(container.id, signal.Signals(signum).name.removeprefix("SIG"))
+
+    def exit_code(self, cid: str, timeout: float = 30) -> int:
+        """The exit code the record shows once the container is seen stopped (its monitor went without a word)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while (container := self._store.get(cid)).running and time.monotonic() < deadline:
+                time.sleep(0.02)
+        except DockyardError:
+            return 0
+        return container.run.exit_code
+
+    def exec(self, container: Container, opts: ExecOptions, name: str = "") -> ExecProcess:
+        """Start a process in a running container (``name``: as the user gave it, for messages).
+        Raises ExecStartError (exit 126), ContainerNotRunningError, ConflictError when paused."""
+        from dockyard.runtime import exec as rexec
+
+        store = self._store
+        return rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name).start(
+            detach=opts.detach
+        )
+
+    @staticmethod
+    def hold_console(master: int) -> None:
+        """``exec -dt``: keep the detached process's terminal open (and drained) in a child of our own."""
+        from dockyard.runtime.exec import hold_console
+
+        hold_console(master)
+
+    def logs(self, container: Container) -> LogStream:
+        from dockyard.engine.container_reports import LogStream
+
+        return LogStream(self._store.paths(container.id).log)
+
+    # files ---------------------------------------------------------------------------
+
+    def commit(self, container: Container, opts: CommitOptions) -> Digest:
+        """The container's changes as a new image (tagged ``opts.tag``); its ID."""
+        from dockyard.runtime.commit import commit
+
+        return commit(self._store, self._engine.images, container, opts, self._engine.spool_file())
+
+    def diff(self, container: Container) -> list[Change]:
+        from dockyard.runtime.container_fs import changes
+
+        return changes(self._store, container)
+
+    def export(self, container: Container, out_fd: int) -> None:
+        """The container's root filesystem as a tar, written to ``out_fd``."""
+        from dockyard.runtime.container_fs import export
+
+        export(self._store, container, out_fd)
+
+    def copy_from(self, container: Container, src: str, dest: str | None, out_fd: int, opts: CopyOptions) -> None:
+        """``cp CTR:SRC DEST``; with ``dest`` None a tar goes to ``out_fd``."""
+        from dockyard.runtime.copy import copy_from
+
+        copy_from(self._store, container, src, dest, out_fd, opts)
+
+    def copy_to(self, container: Container, src: str | None, dest: str, in_fd: int, opts: CopyOptions) -> None:
+        """``cp SRC CTR:DEST``; with ``src`` None a tar is read from ``in_fd``."""
+        from dockyard.runtime.copy import copy_to
+
+        copy_to(self._store, container, src, dest, in_fd, opts)
+
+
+def not_attachable(container: Container) -> ConflictError | None:
+    """Why ``attach`` must refuse this container (Docker's words), or None."""
+    status = container.run.status
+    if not container.running:
+        return ConflictError("You cannot attach to a stopped container, start it first")
+    if status == "paused":
+        return ConflictError("You cannot attach to a paused container, unpause it first")
+    if status == "restarting":
+        return ConflictError("You cannot attach to a restarting container, wait until it is running")
+    return None
