@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dockyard.cli.shared import ps_ports
+from dockyard.engine.network_json import ps_ports
 from dockyard.errors import InvalidArgumentError
 from dockyard.runtime.network.hosts import parse_extra_host, render
 from dockyard.runtime.network.ports import (
