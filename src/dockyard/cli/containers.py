@@ -334,7 +334,7 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Docker's ``inspect``: each name as an image, else as a container (``--type`` picks one)."""
-    from dockyard.cli import images  # the image document, until the image service offers it
+    from dockyard.cli import views
 
     require_args(args, "inspect", 1)
     if args.type not in ("", "image", "container"):
@@ -347,7 +347,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             if args.type in ("", "image"):
                 try:
                     image = ctx.engine.images.get(name)
-                    found.append(images.inspect_json(ctx, image))
+                    found.append(views.inspect_image(ctx.engine.image_service.details(image)))
                     continue
                 except (ImageNotFoundError, DockyardError):
                     if args.type == "image":
