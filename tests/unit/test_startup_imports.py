@@ -19,12 +19,11 @@ import pytest
 from tests.helpers import images
 
 HEAVY = ("dockyard.archive", "dockyard.registry", "dockyard.build", "dockyard.runtime", "dockyard.storage")
-# What the container commands may load today: the container store and what it is built from.
-# (cli/containers and the runtime's container record import these; the record's move into
-# metadata/ shrinks this list.)
+# What the container read commands may load: the run state reader beside the record (metadata/) and,
+# until ps stops building it, the container store.
 CONTAINER_READS = {
-    "dockyard.runtime", "dockyard.runtime.containers", "dockyard.runtime.attach", "dockyard.runtime.console",
-    "dockyard.runtime.logs",
+    "dockyard.runtime", "dockyard.runtime.container_state", "dockyard.runtime.containers", "dockyard.runtime.attach",
+    "dockyard.runtime.console", "dockyard.runtime.logs",
 }  # fmt: skip
 
 # rmi deletes a layer directory through its storage driver's module alone (no tar code)
