@@ -13,24 +13,9 @@ import pytest
 
 from tests.conftest import Dockyard
 from tests.helpers.network import delete_store_bridges
+from tests.helpers.processes import processes_under  # noqa: F401  (the container tests import it from here)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc and overlay mounts")
-
-
-def processes_under(root: Path) -> list[str]:
-    """Command lines of live processes that name the store root (monitors, runc)."""
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(root) in cmdline and state != "Z" and int(pid) != os.getpid():
-            found.append(cmdline)
-    return found
 
 
 def runc_containers(root: Path) -> list[str]:

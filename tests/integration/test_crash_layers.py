@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import Dockyard, needs_root
 from tests.helpers import images
+from tests.helpers.processes import processes_under
 from tests.registry_client.servers import REGISTRY, Distribution
 
 pytestmark = needs_root
@@ -112,21 +113,6 @@ POINTS: dict[str, Callable[[Path, list[Path]], bool]] = {
 }
 
 
-def _processes_naming(root: Path) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if str(root) in cmdline and state != "Z" and int(pid) != os.getpid():
-            found.append(int(pid))
-    return found
-
-
 def _kill_when(d: Dockyard, args: list[str], point: str, delay: float) -> bool:
     """Run ``dockyard ARGS``; SIGKILL it ``delay`` s after POINTS[point] holds. True if it was killed."""
     home = d.root / (d.root / "storage-driver").read_text().strip()
@@ -145,9 +131,9 @@ def _kill_when(d: Dockyard, args: list[str], point: str, delay: float) -> bool:
     proc.wait()
     # extraction workers die with their parent (PR_SET_PDEATHSIG); wait until none holds the root
     end = time.monotonic() + 10
-    while _processes_naming(d.root) and time.monotonic() < end:
+    while processes_under(d.root) and time.monotonic() < end:
         time.sleep(0.02)
-    assert not _processes_naming(d.root)
+    assert not processes_under(d.root)
     return killed
 
 
