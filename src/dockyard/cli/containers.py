@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -302,25 +303,37 @@ def _go_time(value: str) -> str:
 
 
 def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
-    """One container as Docker's ContainerContext: its fields in the order ``{{json .}}`` prints them (Go
-    sorts the map), ``Label`` a method; Ports, Networks and Size are filled in by the caller."""
-    from dockyard.cli.gotemplate import Method, Struct
+    """One container as Docker's ContainerContext, its fields in the order ``{{json .}}`` prints them (Go sorts
+    the map); Ports, Networks and Size are filled in by the caller, ``Label`` by ``_context``."""
     from dockyard.engine.container_json import mount_names
 
     state = c.run.status
-    labels = c.stored.config.labels
     mounts = c.stored.mounts
-    return Struct("*formatter.ContainerContext", {
+    return {
         "Command": ps_command(c.stored.process.args, no_trunc), "CreatedAt": _go_time(c.created),
         "ID": c.id if no_trunc else c.id[:12], "Image": c.stored.image,
-        "Labels": ",".join(sorted(f"{k}={v}" for k, v in labels.items())),
+        "Labels": ",".join(sorted(f"{k}={v}" for k, v in c.stored.config.labels.items())),
         "LocalVolumes": str(sum(1 for m in mounts if m.type == "volume" and (m.driver or "local") == "local")),
         "Mounts": ",".join(n if no_trunc else ellipsis(n, 15) for n in mount_names(mounts)),
         "Names": c.name, "Networks": "", "Platform": None, "Ports": "",
         "RunningFor": human_duration(_since(c.created, now)) + " ago", "Size": "",
         "State": "exited" if state == "removing" else state, "Status": _status(c.run, now),
-        "Label": Method(lambda name: labels.get(name, "")),
-    })
+    }
+
+
+_PLAIN_FIELD = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+
+
+def _context(fmt: str, row: dict[str, Any], c: Container) -> dict[str, Any]:
+    """The row as a Go struct with its ``Label`` method, unless the format only names string fields (then the
+    plain row serves and the template engine is not even loaded)."""
+    rest = _PLAIN_FIELD.sub("", fmt)
+    if "{{" not in rest and all(isinstance(row.get(f), str) for f in _PLAIN_FIELD.findall(fmt)):
+        return row
+    from dockyard.cli.gotemplate import Method, Struct
+
+    labels = c.stored.config.labels
+    return Struct("*formatter.ContainerContext", {**row, "Label": Method(lambda name: labels.get(name, ""))})
 
 
 def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
@@ -363,6 +376,10 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         for row, c in zip(rows, containers):
             sizes = ctx.engine.container_service.sizes(c)
             row["Size"] = f"{human_size_with_precision(sizes.rw, 3)} (virtual {human_size_with_precision(sizes.root_fs, 3)})"
+    rows = [_context(fmt, row, c) for row, c in zip(rows, containers)]
+    if all(type(row) is dict for row in rows):  # plain rows: the template engine stays unloaded
+        sys.stdout.write(render(fmt, rows, PS_HEADERS))
+        return 0
     from dockyard.cli.gotemplate import TemplateError
 
     try:
