@@ -84,8 +84,9 @@ def _graph_driver(engine: Engine, c: Container, cdir: Path) -> dict[str, object]
 def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str, Any]:
     """The HostConfig of inspect: Docker's defaults with the record's values laid over them, in Docker's order."""
     stored = {**h.document(), "Mounts": _mount_flags(h, mounts)}
-    merged = {key: stored.get(key, default) for key, default in _HOST_CONFIG_DEFAULTS.items()}
-    if "CgroupnsMode" not in stored:  # dockerd's default: a namespace of its own on cgroup v2 only
+    # a key the record leaves unset (absent or None) shows dockerd's default
+    merged = {key: default if stored.get(key) is None else stored[key] for key, default in _HOST_CONFIG_DEFAULTS.items()}
+    if stored.get("CgroupnsMode") is None:  # dockerd's default: a namespace of its own on cgroup v2 only
         merged["CgroupnsMode"] = "private" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "host"
     merged["CapAdd"], merged["CapDrop"] = _capabilities(merged["CapAdd"]), _capabilities(merged["CapDrop"])
     if merged["Privileged"]:  # dockerd unmasks /proc and turns labelling off for a privileged container
