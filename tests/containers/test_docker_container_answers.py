@@ -82,7 +82,7 @@ def key_tree(value: Any) -> Any:
 FLAG_SETS = [
     ("bb", "sh", "-c", "echo one; echo two"),
     ("--privileged", "--init", "-e", "FOO=1", "-v", "VOLUME:/data", "-p", "8080:80", "--read-only", "--memory", "64m",
-     "--cap-add", "NET_ADMIN", "--restart", "on-failure:2", "--label", "a=b", "bb", "sh"),
+     "--cap-add", "net_admin", "--cap-add", "ALL", "--cap-drop", "chown", "--restart", "on-failure:2", "--label", "a=b", "bb", "sh"),
     ("--mount", "type=volume,src=VOLUME,dst=/v,readonly", "--mount", "type=bind,src=BIND,dst=/h",
      "--mount", "type=volume,dst=/anon,volume-nocopy", "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m",
      "-w", "/tmp", "-u", "1:1", "--entrypoint", "sh", "bb", "-c", "true"),

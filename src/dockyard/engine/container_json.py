@@ -102,11 +102,11 @@ def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str
 
 
 def _capabilities(caps: list[str] | None) -> list[str] | None:
-    """The CLI's spelling of capabilities: upper case with the ``CAP_`` prefix (``ALL`` stays as it is)."""
+    """The CLI's NormalizeCapabilities: upper case with the ``CAP_`` prefix (``ALL`` as it is), once, sorted."""
     if caps is None:
         return None
     upper = [c.upper() for c in caps]
-    return list(dict.fromkeys(c if c == "ALL" or c.startswith("CAP_") else "CAP_" + c for c in upper))
+    return sorted({c if c == "ALL" or c.startswith("CAP_") else "CAP_" + c for c in upper})
 
 
 def _mount_flags(h: HostConfig, mounts: tuple[MountRecord, ...]) -> list[dict[str, Any]] | None:
