@@ -199,3 +199,16 @@ def test_ps_columns_and_json_as_docker(dy: Dockyard, docker: Docker, tmp_path: P
     assert ours_json["Size"].startswith("0B (virtual ")
     assert ps("--format", "table {{.ID}}\t{{.Command}}")[0].splitlines()[1].split(None, 1)[1].startswith(
         "\"sh -c 'echo one; ec…\"")
+
+
+def test_command_column_and_env_rules_as_pure_functions() -> None:
+    from dockyard.cli.containers import ellipsis, ps_command
+    from dockyard.runtime.spec import DEFAULT_PATH, config_env, process_env
+
+    assert ps_command(("sh", "-c", "echo one; echo two"), False) == "\"sh -c 'echo one; ec…\""
+    assert ps_command(("echo", "a\tb"), True) == '"echo a\\tb"'  # strconv.Quote, not JSON
+    assert ellipsis("日本語のコマンド", 7) == "日本語…"  # wide runes take two columns
+    assert config_env(["PATH=/x", "A=1", "A=2"], ()) == ("PATH=/x", "A=1", "A=2")  # the image's, as it is
+    assert config_env([], ()) == ()
+    assert process_env(["A=1", "HOSTNAME=mine"], "h", True) == [
+        f"PATH={DEFAULT_PATH}", "HOSTNAME=mine", "TERM=xterm", "A=1"]
