@@ -33,7 +33,7 @@ def test_entrypoint_and_cmd_merge_as_docker(overrides: Overrides, args: tuple[st
 
 def test_env_workdir_user_merge() -> None:
     p = merge_process(IMAGE, Overrides(env=("A=2", "B=3"), workdir="/o"))
-    assert p.env == ("A=2", "PATH=/x", "B=3") and p.cwd == "/o" and p.user == "u"
+    assert p.env == ("A=2", "B=3", "PATH=/x") and p.cwd == "/o" and p.user == "u"  # Docker's merge: flags first
     assert merge_env([], ()) == (f"PATH={DEFAULT_PATH}",)
     assert merge_process({"Cmd": ["x"]}, Overrides()).cwd == "/"
     with pytest.raises(InvalidArgumentError, match="No command specified"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status
 PS_HEADERS = {
     "ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "RunningFor": "CREATED", "CreatedAt": "CREATED AT",
     "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Size": "SIZE", "Labels": "LABELS",
-    "Mounts": "MOUNTS", "Networks": "NETWORKS",
+    "Mounts": "MOUNTS", "Networks": "NETWORKS", "LocalVolumes": "LOCAL VOLUMES", "Platform": "PLATFORM",
 }  # fmt: skip
 
 
@@ -268,17 +269,71 @@ def _status(run: RunState, now: float) -> str:
     return "Created"
 
 
+def ps_command(args: tuple[str, ...] | list[str], no_trunc: bool) -> str:
+    """Docker's COMMAND: the daemon joins the arguments, quoting those with a space in '…'; the CLI truncates
+    to 20 columns with … and prints it with strconv.Quote."""
+    from dockyard.cli.gotemplate.gostrconv import go_quote
+
+    command = " ".join([args[0], *(f"'{a}'" if " " in a else a for a in args[1:])]) if args else ""
+    return go_quote(command if no_trunc else ellipsis(command, 20))
+
+
+def ellipsis(text: str, width: int) -> str:
+    """The CLI's formatter.Ellipsis: at most ``width`` display columns (wide runes count two), … marking a cut."""
+    import unicodedata
+
+    widths = [2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text]
+    if sum(widths) <= width:
+        return text
+    used = 0
+    for i, w in enumerate(widths):
+        if used + w > width - 1:
+            return text[:i] + "…"
+        used += w
+    return text
+
+
+def _go_time(value: str) -> str:
+    """Go's time.Time.String() of the creation second, in local time (``.CreatedAt``)."""
+    moment = parse_time(value)
+    if moment is None:
+        return value
+    local = moment.astimezone().replace(microsecond=0)
+    return local.strftime("%Y-%m-%d %H:%M:%S %z ") + (local.tzname() or "")
+
+
 def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
-    command = " ".join(c.stored.process.args)
-    if not no_trunc and len(command) > 20:
-        command = command[:19] + "…"
+    """One container as Docker's ContainerContext, its fields in the order ``{{json .}}`` prints them (Go sorts
+    the map); Ports, Networks and Size are filled in by the caller, ``Label`` by ``_context``."""
+    from dockyard.engine.container_json import mount_names
+
     state = c.run.status
+    mounts = c.stored.mounts
     return {
-        "ID": c.id if no_trunc else c.id[:12], "Image": c.stored.image, "Command": json.dumps(command, ensure_ascii=False),  # Go's strconv.Quote
-        "RunningFor": human_duration(_since(c.created, now)) + " ago", "CreatedAt": c.created,
-        "Status": _status(c.run, now), "State": "exited" if state == "removing" else state, "Ports": "",
-        "Names": c.name, "Labels": "", "Mounts": "", "Networks": "", "Size": "",
+        "Command": ps_command(c.stored.process.args, no_trunc), "CreatedAt": _go_time(c.created),
+        "ID": c.id if no_trunc else c.id[:12], "Image": c.stored.image,
+        "Labels": ",".join(sorted(f"{k}={v}" for k, v in c.stored.config.labels.items())),
+        "LocalVolumes": str(sum(1 for m in mounts if m.type == "volume" and (m.driver or "local") == "local")),
+        "Mounts": ",".join(n if no_trunc else ellipsis(n, 15) for n in mount_names(mounts)),
+        "Names": c.name, "Networks": "", "Platform": None, "Ports": "",
+        "RunningFor": human_duration(_since(c.created, now)) + " ago", "Size": "",
+        "State": "exited" if state == "removing" else state, "Status": _status(c.run, now),
     }
+
+
+_PLAIN_FIELD = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
+
+
+def _context(fmt: str, row: dict[str, Any], c: Container) -> dict[str, Any]:
+    """The row as a Go struct with its ``Label`` method, unless the format only names string fields (then the
+    plain row serves and the template engine is not even loaded)."""
+    rest = _PLAIN_FIELD.sub("", fmt)
+    if "{{" not in rest and all(isinstance(row.get(f), str) for f in _PLAIN_FIELD.findall(fmt)):
+        return row
+    from dockyard.cli.gotemplate import Method, Struct
+
+    labels = c.stored.config.labels
+    return Struct("*formatter.ContainerContext", {**row, "Label": Method(lambda name: labels.get(name, ""))})
 
 
 def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
@@ -315,17 +370,24 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         ports, joined = container_json.ps_network_columns(ctx.engine, c)
         row.update(Ports=ports, Networks=",".join(joined))
     fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
-    if "Size" in fmt:
+    if "Size" in fmt or "json ." in fmt:  # the CLI asks for sizes when the template uses them (json . does)
         from dockyard.cli.units import human_size_with_precision
 
         for row, c in zip(rows, containers):
             sizes = ctx.engine.container_service.sizes(c)
             row["Size"] = f"{human_size_with_precision(sizes.rw, 3)} (virtual {human_size_with_precision(sizes.root_fs, 3)})"
-    if "Mounts" in fmt:
-        for row, c in zip(rows, containers):
-            names = container_json.mount_names(c.stored.mounts)
-            row["Mounts"] = ",".join(n if args.no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)
-    sys.stdout.write(render(fmt, rows, PS_HEADERS))
+    rows = [_context(fmt, row, c) for row, c in zip(rows, containers)]
+    if all(type(row) is dict for row in rows):  # plain rows: the template engine stays unloaded
+        sys.stdout.write(render(fmt, rows, PS_HEADERS))
+        return 0
+    from dockyard.cli.gotemplate import TemplateError
+
+    try:
+        text = render(fmt, rows, PS_HEADERS)
+    except TemplateError as exc:  # a field ContainerContext lacks: Docker's words, nothing on stdout
+        print(f"failed to execute template: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    sys.stdout.write(text)
     return 0
 
 

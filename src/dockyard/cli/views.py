@@ -119,6 +119,12 @@ def graph_driver(details: ImageDetails) -> dict[str, Any]:
     return {"Data": data, "Name": "overlay2"}
 
 
+def _last_comment(data: dict[str, Any]) -> str:
+    """dockerd's inspect falls back to the newest history entry's comment (``commit -m``, ``import -m``)."""
+    history = data.get("history") or []
+    return str(history[-1].get("comment", "")) if history else ""
+
+
 def inspect_image(details: ImageDetails) -> dict[str, Any]:
     image = details.image
     row = image.row
@@ -132,7 +138,7 @@ def inspect_image(details: ImageDetails) -> dict[str, Any]:
         "RepoTags": tags,
         "RepoDigests": digests,
         "Parent": row.parent or "",
-        "Comment": data.get("comment", ""),
+        "Comment": data.get("comment") or _last_comment(data),
         "Created": data.get("created", ""),
         "Container": data.get("container", ""),
         "ContainerConfig": container_config(data.get("container_config") or {}),

@@ -124,11 +124,14 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for name in args.args:
         try:
             found.append(volume_json(ctx.engine.volume_service.inspect(name)))
-        except NotFoundError as exc:
-            print(f"Error: {exc}", file=sys.stderr)
+        except NotFoundError:
+            # the daemon's answer, as Docker's CLI 28 prints it; what was found still prints ([] when nothing)
+            print(f"Error response from daemon: get {name}: no such volume", file=sys.stderr)
             failed = True
-    if found or not failed:
-        sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    if args.format:
+        sys.stdout.write(render(args.format, found, {}) if found else "\n")
+    else:
+        sys.stdout.write(to_json(found) + "\n")
     return EXIT_ERROR if failed else 0
 
 

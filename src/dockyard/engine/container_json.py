@@ -6,9 +6,12 @@ answers with it).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import NotFoundError
+from dockyard.oci.config import docker_container_config
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
@@ -17,15 +20,34 @@ if TYPE_CHECKING:
     from dockyard.runtime.container_state import Container
     from dockyard.runtime.network.attachment import ContainerNetworking
 
-# HostConfig fields the isolation flags own (a record that set none holds Docker's defaults)
-_HOST_CONFIG_KEYS = ("Memory", "MemorySwap", "NanoCpus", "CpuShares", "PidsLimit", "ReadonlyRootfs", "Privileged",
-                     "CapAdd", "CapDrop", "Init", "RestartPolicy", "Runtime")
-
+# Docker 20.10's HostConfig (api/types/container/host_config.go) in its field order, holding what dockerd stores
+# for a container created without flags; the record's own values are laid over these (``host_config``), so a
+# flag that sets a key needs only its value in ``HostConfig.document()``. None under a key of ``_OMIT_EMPTY``
+# means Go's ``omitempty`` leaves the key out.
+_HOST_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": "default",
+    "PortBindings": {}, "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+    "VolumeDriver": "", "VolumesFrom": None, "CapAdd": None, "CapDrop": None, "CgroupnsMode": "host", "Dns": [],
+    "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None, "IpcMode": "private", "Cgroup": "",
+    "Links": None, "OomScoreAdj": 0, "PidMode": "", "Privileged": False, "PublishAllPorts": False,
+    "ReadonlyRootfs": False, "SecurityOpt": None, "StorageOpt": None, "Tmpfs": None, "UTSMode": "", "UsernsMode": "",
+    "ShmSize": 64 << 20, "Sysctls": None, "Runtime": "runc", "ConsoleSize": [0, 0], "Isolation": "",
+    # Resources
+    "CpuShares": 0, "Memory": 0, "NanoCpus": 0, "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+    "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [], "BlkioDeviceWriteIOps": [],
+    "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0, "CpuRealtimeRuntime": 0, "CpusetCpus": "",
+    "CpusetMems": "", "Devices": [], "DeviceCgroupRules": None, "DeviceRequests": None, "KernelMemory": 0,
+    "KernelMemoryTCP": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": None,
+    "OomKillDisable": False, "PidsLimit": None, "Ulimits": [], "CpuCount": 0, "CpuPercent": 0, "IOMaximumIOps": 0,
+    "IOMaximumBandwidth": 0,
+    # after Resources
+    "Mounts": None, "MaskedPaths": None, "ReadonlyPaths": None, "Init": None,
+}
+_OMIT_EMPTY = frozenset({"StorageOpt", "Tmpfs", "Sysctls", "Mounts", "Init"})
 
 def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's ``inspect`` of a container, key for key in Docker's order."""
     cdir = engine.root / "containers" / c.id
-    layer = cdir / "layer"
     run, rec = c.run, c.stored
     args = list(rec.process.args)
     driver = engine.driver.name
@@ -41,24 +63,83 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
         "HostsPath": str(cdir / "hosts"), "LogPath": str(cdir / f"{c.id}-json.log"), "Name": "/" + c.name,
         "RestartCount": run.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": host_config(rec.host_config),
-        "GraphDriver": {"Data": {"MergedDir": str(cdir / "rootfs"), "UpperDir": str(layer / "diff"),
-                                 "WorkDir": str(layer / "work")}, "Name": driver},
+        "HostConfig": host_config(rec.host_config, rec.mounts),
+        "GraphDriver": _graph_driver(engine, c, cdir),
         "Mounts": inspect_mounts(rec.mounts),
-        "Config": {k: v for k, v in rec.config.document().items() if k != "StopSignal" or v},
+        "Config": docker_container_config(rec.config.document()),
         "NetworkSettings": network_settings(engine, c),
     }
 
 
-def host_config(h: HostConfig) -> dict[str, Any]:
-    """The HostConfig of inspect: the stored one, in Docker's order, with its log settings."""
-    stored = h.document()
-    return {
-        "Binds": stored["Binds"], "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": h.network_mode,
-        "AutoRemove": h.auto_remove, "SecurityOpt": stored["SecurityOpt"], "PortBindings": stored["PortBindings"],
-        "PublishAllPorts": h.publish_all_ports, "ExtraHosts": stored["ExtraHosts"],
-        **{key: stored[key] for key in _HOST_CONFIG_KEYS},
-    }
+def _graph_driver(engine: Engine, c: Container, cdir: Path) -> dict[str, object]:
+    """The snapshotter's view of the container's layer: LowerDir lists the image's layers, top first."""
+    from dockyard.oci.digest import Digest
+
+    row = engine.db.image(c.image_id)
+    top = Digest.parse(row.top_layer) if row and row.top_layer else None
+    graph = engine.snapshotter.graph_driver(top, key=str(cdir / "layer"), merged=str(cdir / "rootfs"))
+    return graph.to_json()
+
+
+def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str, Any]:
+    """The HostConfig of inspect: Docker's defaults with the record's values laid over them, in Docker's order."""
+    stored = {**h.document(), "Mounts": _mount_flags(h, mounts)}
+    # a key the record leaves unset (absent or None) shows dockerd's default
+    merged = {key: default if stored.get(key) is None else stored[key] for key, default in _HOST_CONFIG_DEFAULTS.items()}
+    if stored.get("CgroupnsMode") is None:  # dockerd's default: a namespace of its own on cgroup v2 only
+        merged["CgroupnsMode"] = "private" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "host"
+    merged["CapAdd"], merged["CapDrop"] = _capabilities(merged["CapAdd"]), _capabilities(merged["CapDrop"])
+    if merged["Privileged"]:  # dockerd unmasks /proc and turns labelling off for a privileged container
+        merged["MaskedPaths"] = merged["ReadonlyPaths"] = None
+    else:
+        from dockyard.runtime.spec import MASKED_PATHS, READONLY_PATHS
+
+        merged["MaskedPaths"] = merged["MaskedPaths"] or list(MASKED_PATHS)
+        merged["ReadonlyPaths"] = merged["ReadonlyPaths"] or list(READONLY_PATHS)
+    if merged["Privileged"] or "host" in (merged["IpcMode"], merged["PidMode"]):
+        merged["SecurityOpt"] = [*(merged["SecurityOpt"] or []), "label=disable"]
+    return {k: v for k, v in merged.items() if k not in _OMIT_EMPTY or v not in (None, {}, [])}
+
+
+def _capabilities(caps: list[str] | None) -> list[str] | None:
+    """The CLI's NormalizeCapabilities: upper case with the ``CAP_`` prefix (``ALL`` as it is), once, sorted."""
+    if caps is None:
+        return None
+    upper = [c.upper() for c in caps]
+    return sorted({c if c == "ALL" or c.startswith("CAP_") else "CAP_" + c for c in upper})
+
+
+def _mount_flags(h: HostConfig, mounts: tuple[MountRecord, ...]) -> list[dict[str, Any]] | None:
+    """HostConfig.Mounts: each ``--mount`` as Docker's mount.Mount (omitted fields left out)."""
+    if not h.mount_flags:
+        return None
+    tmpfs = {m.destination: m.tmpfs_options for m in mounts if m.type == "tmpfs"}
+    return [_mount_flag(spec, tmpfs) for _kind, spec in h.mount_flags]
+
+
+def _mount_flag(spec: str, tmpfs: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    fields: dict[str, str | None] = {}
+    for item in spec.split(","):
+        key, sep, value = item.partition("=")
+        fields[key.strip().lower()] = value if sep else None
+    kind = fields.get("type") or "volume"
+    source = fields.get("source") or fields.get("src")
+    target = fields.get("target") or fields.get("destination") or fields.get("dst") or ""
+    out: dict[str, Any] = {"Type": kind, **({"Source": source} if source else {}), "Target": target}
+    if any(k in fields and (fields[k] or "true").lower() in ("1", "true") for k in ("readonly", "ro")):
+        out["ReadOnly"] = True
+    if kind == "bind" and fields.get("bind-propagation"):
+        out["BindOptions"] = {"Propagation": fields["bind-propagation"]}
+    if kind == "volume" and "volume-nocopy" in fields:
+        out["VolumeOptions"] = {"NoCopy": (fields["volume-nocopy"] or "true").lower() in ("1", "true"),
+                                "DriverConfig": {}}
+    if kind == "tmpfs":
+        options = dict(o.split("=", 1) for o in tmpfs.get(os.path.normpath(target), ()))
+        described = {**({"SizeBytes": int(options["size"])} if "size" in options else {}),
+                     **({"Mode": int(options["mode"], 8)} if "mode" in options else {})}
+        if described:
+            out["TmpfsOptions"] = described
+    return out
 
 
 def with_sizes(document: dict[str, Any], sizes: Sizes) -> dict[str, Any]:

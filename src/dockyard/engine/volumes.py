@@ -86,7 +86,8 @@ class VolumeService:
 
     def create(self, opts: VolumeCreateOptions) -> Volume:
         """Idempotent for an existing name (Docker returns it unchanged)."""
-        return self.store.create(opts.name, driver=opts.driver, labels=opts.labels, options=opts.options)
+        # none given: null, as dockerd stores it
+        return self.store.create(opts.name, driver=opts.driver, labels=opts.labels or None, options=opts.options or None)
 
     def list(self, filters: VolumeFilters = VolumeFilters()) -> list[Volume]:
         used = {u.volume for u in volume_uses(self.db)} if filters.dangling is not None else set()

@@ -25,6 +25,17 @@ CONTAINER_CONFIG_KEYS = (
     "ArgsEscaped", "Image", "Volumes", "WorkingDir", "Entrypoint", "NetworkDisabled",
     "MacAddress", "OnBuild", "Labels", "StopSignal", "StopTimeout", "Shell",
 )  # fmt: skip
+# ... of which Go leaves these out when empty (``json:",omitempty"``)
+CONTAINER_CONFIG_OMIT_EMPTY = frozenset({
+    "ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal", "StopTimeout", "Shell",
+})
+
+
+def docker_container_config(stored: dict[str, Any]) -> dict[str, Any]:
+    """A container's Config as dockerd marshals it: Go's field order, an empty Env null, empty optional keys out."""
+    values = {**stored, "Env": stored.get("Env") or None}
+    return {key: values[key] for key in CONTAINER_CONFIG_KEYS
+            if key in values and not (key in CONTAINER_CONFIG_OMIT_EMPTY and not values[key])}
 
 
 @dataclass(frozen=True, slots=True)

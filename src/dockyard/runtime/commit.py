@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from dockyard.archive.tarstream import TarStream
 from dockyard.image.changes import apply_changes
 from dockyard.image.layerstore import LayerJob
-from dockyard.oci.config import format_time
+from dockyard.oci.config import docker_container_config, format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest, Digester
 from dockyard.oci.reference import Reference
@@ -48,14 +48,15 @@ class CommitOptions:
 
 
 def container_config(container: Container) -> dict[str, Any]:
-    """The container's config as Docker stores it in an image (unset StopSignal left out)."""
-    return {k: v for k, v in container.record["Config"].items() if v is not None or k != "StopSignal"}
+    """The container's config as Docker stores it in an image (Go's order; empty optional keys left out)."""
+    return docker_container_config(container.record["Config"])
 
 
 def image_config(base: dict[str, Any], container: Container, opts: CommitOptions, diff_id: Digest | None,
                  created: datetime) -> bytes:
     config = copy.deepcopy(container_config(container))
     apply_changes(config, opts.changes)
+    config = docker_container_config(config)  # a key a change added takes its place in Go's order
     when = format_time(created)
     entry: dict[str, Any] = {"created": when}
     if opts.author:

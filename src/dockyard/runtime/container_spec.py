@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.runtime import rootfs
 from dockyard.runtime.isolation import init_binary, resources_for, security_for
 from dockyard.runtime.rootfs import Paths
-from dockyard.runtime.spec import SpecInput, Volume, build_spec, resolve_user
+from dockyard.runtime.spec import SpecInput, Volume, build_spec, process_env, resolve_user
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container
@@ -25,11 +25,9 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
     root = paths.rootfs
     uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")),
                                           _read(rootfs.secure_join(root, "/etc/group")))
-    env = list(proc["env"])
-    keys = {e.split("=", 1)[0] for e in env}
     tty = bool(rec["Config"].get("Tty"))
-    env += [f"HOSTNAME={rec['Config']['Hostname']}"] * ("HOSTNAME" not in keys) + ["TERM=xterm"] * (tty and "TERM" not in keys)
-    env += [f"HOME={home}"] * ("HOME" not in keys)
+    env = process_env(proc["env"], rec["Config"]["Hostname"], tty)
+    env += [f"HOME={home}"] * (not any(e.startswith("HOME=") for e in env))  # runc's default, last as there
     workdir = rootfs.secure_join(root, proc["cwd"])
     if not workdir.exists():
         workdir.mkdir(parents=True)

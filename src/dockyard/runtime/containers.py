@@ -340,6 +340,12 @@ def start_error(message: str, returncode: int | None) -> ContainerStartError:
     return ContainerStartError(message, returncode if returncode in (125, 126, 127) else 125)
 
 
+def _config_volumes(opts: CreateOptions, volumes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Config.Volumes: the anonymous volumes of ``-v`` and the image; dockerd leaves ``--mount``'s out."""
+    mounted = {parse_mount_flag(m).target for m in opts.mounts}
+    return {v["destination"]: {} for v in volumes if v.get("anonymous") and v["destination"] not in mounted} or None
+
+
 def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process: ProcessRecord, hostname: str,
             volumes: list[dict[str, Any]]) -> dict[str, Any]:
     o = opts.overrides
@@ -352,7 +358,7 @@ def _record(opts: CreateOptions, image_id: str, config: dict[str, Any], process:
             "AttachStderr": not opts.detach, "Tty": opts.tty, "OpenStdin": opts.interactive,
             "StdinOnce": opts.interactive and not opts.detach, "Env": list(process.env),
             "Cmd": list(o.cmd) if o.cmd or o.entrypoint else config.get("Cmd"),
-            "Image": opts.image, "Volumes": {v["destination"]: {} for v in volumes if v.get("anonymous")} or None,
+            "Image": opts.image, "Volumes": _config_volumes(opts, volumes),
             "WorkingDir": o.workdir or config.get("WorkingDir", ""),
             "Entrypoint": list(o.entrypoint) if o.entrypoint is not None else config.get("Entrypoint"),
             "OnBuild": None, "Labels": config.get("Labels") or {}, "StopSignal": config.get("StopSignal"),

@@ -81,8 +81,34 @@ def _resolve_in(root: Path, path: str, follow: bool) -> Path:
     return rootfs.secure_join(root, parent) / base
 
 
-def write_tree(out: BinaryIO, source: Source, arcname: str, owner: tuple[int, int] | None) -> None:
-    """``source`` as a tar: under ``arcname`` (its content at the top when ``arcname`` is empty)."""
+# Docker's init layer (daemon/initlayer): under every container's own layers, so ``cp`` shows these names even
+# where the image has none: empty files (mode 0755, mount points of the files dockerd binds) and /etc/mtab
+_INIT_LAYER: dict[str, dict[str, str | None]] = {
+    "/": {".dockerenv": None},
+    "/etc": {"hostname": None, "hosts": None, "mtab": "/proc/mounts", "resolv.conf": None},
+}
+
+
+def init_entries(root: Path) -> dict[str, dict[str, str | None]]:
+    """The init layer's names under the host paths of their directories in the container ``root``."""
+    return {os.fspath(rootfs.secure_join(root, parent)): names for parent, names in _INIT_LAYER.items()}
+
+
+def _init_entry(name: str, link: str | None, like: os.stat_result) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.mtime = int(like.st_mtime)
+    if link is None:
+        info.mode = 0o755
+    else:
+        info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
+    return info
+
+
+def write_tree(out: BinaryIO, source: Source, arcname: str, owner: tuple[int, int] | None,
+               extras: dict[str, dict[str, str | None]] | None = None) -> None:
+    """``source`` as a tar: under ``arcname`` (its content at the top when ``arcname`` is empty); ``extras``
+    adds, under a directory's host path, names it lacks (None: an empty file, else a symlink's target)."""
+    extras = extras or {}
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
 
         def add(path: str, name: str) -> None:
@@ -91,8 +117,17 @@ def write_tree(out: BinaryIO, source: Source, arcname: str, owner: tuple[int, in
                 add_children(path, name)
 
         def add_children(path: str, prefix: str) -> None:
-            for child in sorted(os.listdir(path)):
-                add(os.path.join(path, child), f"{prefix}/{child}" if prefix else child)
+            present = os.listdir(path)
+            missing = {k: v for k, v in extras.get(path, {}).items() if k not in present}
+            for child in sorted([*present, *missing]):
+                name = f"{prefix}/{child}" if prefix else child
+                if child in missing:
+                    info = _init_entry(name, missing[child], os.lstat(path))
+                    if owner:
+                        info.uid, info.gid = owner
+                    tar.addfile(info)
+                else:
+                    add(os.path.join(path, child), name)
 
         if arcname:
             add(source.path, arcname)
@@ -162,7 +197,7 @@ def copy_from(store: ContainerStore, container: Container, src: str, dest: str |
         source = _source(resolved, src)
         if dest is None:
             with os.fdopen(os.dup(out_fd), "wb") as out:
-                write_tree(out, source, source.name if not source.contents_only else ".", None)
+                write_tree(out, source, source.name if not source.contents_only else ".", None, init_entries(root))
             return
         target = os.path.abspath(dest)
         parent = os.path.dirname(target) or "/"
@@ -170,7 +205,7 @@ def copy_from(store: ContainerStore, container: Container, src: str, dest: str |
             source, target + "/" * dest.endswith("/"), os.path.exists(target), os.path.isdir(target),
             os.path.isdir(parent), lambda: CopyPathError(f'invalid output path: directory "{parent}" does not exist'),
         )
-        _apply(Path(place_dir), lambda out: write_tree(out, source, arcname, owner))
+        _apply(Path(place_dir), lambda out: write_tree(out, source, arcname, owner, init_entries(root)))
 
     fsview.run_private(work)
 

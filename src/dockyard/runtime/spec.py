@@ -144,6 +144,27 @@ def merge_env(image_env: list[str], overrides: tuple[str, ...]) -> tuple[str, ..
     return tuple(merged.values())
 
 
+def config_env(image_env: list[str], user_env: tuple[str, ...]) -> tuple[str, ...]:
+    """Docker's Config.Env (daemon/commit.go merge): the image's as it is when no flag sets one, else the flags'
+    (each name once, its last value) followed by the image's the flags do not name. No PATH is added here: the
+    runtime adds it (``process_env``), so a commit does not bake it into the image."""
+    if not user_env:
+        return tuple(image_env)
+    user: dict[str, str] = {}
+    for item in user_env:
+        user[item.split("=", 1)[0]] = item
+    return (*user.values(), *(e for e in image_env if e.split("=", 1)[0] not in user))
+
+
+def process_env(config: tuple[str, ...] | list[str], hostname: str, tty: bool) -> list[str]:
+    """Docker's CreateDaemonEnvironment: PATH, HOSTNAME and (with a terminal) TERM, each replaced in place by
+    the container's Env, whose other variables follow in their order."""
+    env = {"PATH": f"PATH={DEFAULT_PATH}", "HOSTNAME": f"HOSTNAME={hostname}", **({"TERM": "TERM=xterm"} if tty else {})}
+    for item in config:
+        env[item.split("=", 1)[0]] = item
+    return list(env.values())
+
+
 def merge_process(image: dict[str, Any], o: Overrides) -> ProcessRecord:
     """Docker's rules (daemon/commit.go merge): a non-empty ``--entrypoint`` drops the image's CMD;
     ``--entrypoint ""`` clears the image's ENTRYPOINT but keeps its CMD; a CMD on the line replaces the image's."""
@@ -157,7 +178,7 @@ def merge_process(image: dict[str, Any], o: Overrides) -> ProcessRecord:
         raise InvalidArgumentError("No command specified")
     return ProcessRecord(
         args=args,
-        env=merge_env(list(image.get("Env") or []), o.env),
+        env=config_env(list(image.get("Env") or []), o.env),
         cwd=o.workdir or image.get("WorkingDir") or "/",
         user=o.user if o.user is not None else (image.get("User") or ""),
     )
