@@ -41,27 +41,67 @@ def _substitute(text: str, row: Mapping[str, Any]) -> str:
     return _SIMPLE.sub(lambda m: str(row.get(m.group(1), "<no value>")), text)
 
 
-def render(fmt: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str]) -> str:
-    """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns."""
+# Docker 28: ``--format json`` is ``{{json .}}``, one object per line
+JSON_FORMAT = "{{json .}}"
+PARSE_ERROR = "template parsing error"
+
+
+def render(
+    fmt: str,
+    rows: list[Mapping[str, Any]],
+    headers: Mapping[str, str],
+    go_type: str | None = None,
+    *,
+    errors: tuple[str, str] = (PARSE_ERROR, PARSE_ERROR),
+) -> str:
+    """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns.
+
+    ``go_type`` names the Docker formatter context the rows stand for (``*formatter.imageContext``):
+    a field the row lacks then fails as Docker's Go struct does, instead of printing "<no value>".
+    A template that cannot be parsed or executed raises UsageError (exit 1) with ``errors``'
+    prefix (parse, execute), as the docker CLI words it for the command.
+    """
+    if fmt == "json":
+        fmt = JSON_FORMAT
+    if go_type is not None:
+        from dockyard.cli.gotemplate import Struct
+
+        rows = [row if isinstance(row, Struct) else Struct(go_type, row) for row in rows]
     is_table = fmt.startswith("table")
     text = fmt[5:].lstrip() if is_table else fmt
+    # Docker replaces the escapes before parsing: {{"\n"}} is a string broken by a newline
     text = text.replace("\\t", "\t").replace("\\n", "\n")
     fields = _simple_fields(text)
     if fields is not None and all(isinstance(row.get(f), str) for row in rows for f in fields):
         # the common templates (the default tables among them) need no template engine:
-        # string fields print as themselves, which keeps short commands fast
+        # string fields print as themselves, which keeps short commands fast; a field a row
+        # lacks is not a str, so an unknown field always takes the engine and its error
         lines = [_substitute(text, row) for row in rows]
         header = _substitute(text, headers)
     else:
-        from dockyard.cli import gotemplate
-
-        template = gotemplate.parse(text)
-        lines = [template.execute(row) for row in rows]
-        # Docker renders the header row with functions that pass column names through
-        header = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS).execute(headers) if is_table else ""
+        lines, header = _execute(text, rows, headers, is_table, errors)
     if not is_table:
         return "".join(line + "\n" for line in lines)
     return tabulate([header, *lines]) if rows or header.strip() else ""
+
+
+def _execute(
+    text: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str], is_table: bool, errors: tuple[str, str]
+) -> tuple[list[str], str]:
+    from dockyard.cli import gotemplate
+    from dockyard.cli.context import UsageError
+
+    try:
+        template = gotemplate.parse(text)
+        # Docker renders the header row with functions that pass column names through
+        header_template = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS) if is_table else None
+    except gotemplate.TemplateError as exc:
+        raise UsageError(f"{errors[0]}: {exc}", 1) from None
+    try:
+        lines = [template.execute(row) for row in rows]
+        return lines, header_template.execute(headers) if header_template is not None else ""
+    except gotemplate.TemplateError as exc:
+        raise UsageError(f"{errors[1]}: {exc}", 1) from None
 
 
 def to_json(value: Any) -> str:

@@ -69,7 +69,7 @@ def images_cmd(ctx: Context, args: argparse.Namespace) -> int:
         fmt = "{{.ID}}"
     else:
         fmt = args.format or (DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
-    sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS))
+    sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS, "*formatter.imageContext"))
     return 0
 
 
@@ -238,7 +238,7 @@ def history_cmd(ctx: Context, args: argparse.Namespace) -> int:
     history = ctx.engine.image_service.history(args.args[0])
     rows = views.history_rows(history.image, history.layer_sizes, human=args.human, no_trunc=args.no_trunc)
     fmt = "{{.ID}}" if args.quiet else args.format or DEFAULT_HISTORY_FORMAT
-    sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS))
+    sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS, "*image.historyContext"))
     return 0
 
 

@@ -80,7 +80,7 @@ def _row(volume: Volume) -> dict[str, str]:
 def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
     rows = [_row(v) for v in ctx.engine.volume_service.list(VolumeFilters.parse(args.filter))]
     fmt = "{{.Name}}" if args.quiet else (args.format or LS_FORMAT)
-    sys.stdout.write(render(fmt, rows, LS_HEADERS))
+    sys.stdout.write(render(fmt, rows, LS_HEADERS, "*formatter.volumeContext"))
     return 0
 
 
