@@ -48,6 +48,24 @@ class Parser(argparse.ArgumentParser):
         action.plan = self.plan
         return action
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, extras = super().parse_known_args(args, namespace)
+        self._check_filters(namespace)
+        return namespace, extras
+
+    def _check_filters(self, namespace: argparse.Namespace) -> None:
+        """A ``--filter`` without ``=`` is a flag error (exit 125), as Docker's filter flag type makes it."""
+        for action in self._actions:
+            if action.dest != "filter" or not action.option_strings:
+                continue
+            for value in getattr(namespace, "filter", None) or ():
+                if isinstance(value, str) and "=" not in value:
+                    flags = ", ".join(action.option_strings)
+                    raise UsageError(
+                        f'invalid argument "{value}" for "{flags}" flag: bad format of filter (expected name=value)'
+                        f"\nSee '{self.prog} --help'."
+                    )
+
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]

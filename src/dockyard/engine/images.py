@@ -11,7 +11,7 @@ import collections.abc
 import os
 from dataclasses import dataclass
 
-from dockyard.engine.image_filters import image_filter, prune_filter
+from dockyard.engine.image_filters import image_filter, matching_refs, prune_filter
 from dockyard.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
@@ -64,7 +64,13 @@ class ImageService:
         summaries = store.summaries()
         keep = image_filter(filters, lambda image: store.config(image.row.id).labels, self._created)
         parents = {s.row.parent for s in summaries if s.row.parent}
-        return ImageList([s for s in summaries if keep(s)], parents)
+        kept = [s for s in summaries if keep(s)]
+        if filters.get("reference"):
+            # Docker's daemon lists only the names the pattern matches, not the image's other tags
+            from dataclasses import replace
+
+            kept = [replace(s, refs=matching_refs(s.refs, filters["reference"])) for s in kept]
+        return ImageList(kept, parents)
 
     def _created(self, name: str) -> float:
         moment = self.engine.images.get(name).created
