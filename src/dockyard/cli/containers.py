@@ -233,7 +233,21 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    if args.force and args.args:  # Docker: -f of a container that does not exist is not an error
+        args.args = [name for name in args.args if _exists(ctx, name)]
+        if not args.args:
+            return 0
     return each(ctx, args, "rm", lambda c: ctx.engine.container_service.remove(c, force=args.force, volumes=args.volumes))
+
+
+def _exists(ctx: Context, name: str) -> bool:
+    from dockyard.errors import NotFoundError
+
+    try:
+        ctx.engine.container_service.get(name)
+    except NotFoundError:
+        return False
+    return True
 
 
 # ps --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from dockyard.cli.context import Context, UsageError, confirm, error_line, requi
 from dockyard.cli.filters import parse_filters
 from dockyard.cli.format import render, to_json
 from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -90,7 +90,10 @@ def rmi_cmd(ctx: Context, args: argparse.Namespace) -> int:
         try:
             removal = ctx.engine.image_service.remove(name, force=args.force, prune=not args.no_prune)
         except DockyardError as exc:
-            print(error_line(exc), file=sys.stderr)
+            if args.force and isinstance(exc, NotFoundError):
+                continue  # Docker: -f of an image that does not exist is not an error
+            # the daemon answers rmi, even for a name it does not know
+            print(f"Error response from daemon: {exc}" if isinstance(exc, NotFoundError) else error_line(exc), file=sys.stderr)
             status = 1
             continue
         for line in removal.untagged:

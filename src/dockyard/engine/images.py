@@ -101,7 +101,11 @@ class ImageService:
             raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
 
     def remove(self, name: str, *, force: bool = False, prune: bool = True) -> Removal:
-        return self.engine.images.remove(name, force=force, prune=prune)
+        """Docker's ``rmi``; a missing name is reported as the daemon normalises it (``nosuch:latest``)."""
+        try:
+            return self.engine.images.remove(name, force=force, prune=prune)
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_tagged(exc.name)}") from exc
 
     def prune(self, filters: dict[str, list[str]], *, all: bool = False) -> PruneReport:
         """Remove dangling images (every unused one with ``all``) that the filters select."""
@@ -168,6 +172,15 @@ def _familiar_or_raw(name: str) -> str:
 
     try:
         return parse_docker_ref(name).familiar
+    except InvalidArgumentError:
+        return name
+
+
+def _familiar_tagged(name: str) -> str:
+    from dockyard.oci.reference import parse_docker_ref
+
+    try:
+        return parse_docker_ref(name).with_default_tag().familiar
     except InvalidArgumentError:
         return name
 
