@@ -197,7 +197,7 @@ def test_load_replaces_tag_like_docker(dockyard: Dockyard, busybox_tar: Path, tm
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["tag", "x"], 1, '"dockyard tag" requires exactly 2 arguments.'),
+        (["tag", "x"], 1, "dockyard: 'dockyard tag' requires 2 arguments"),
         (["images", "--bogus"], 125, "unknown flag: --bogus"),
         (["rmi", "nope"], 1, "Error: No such image: nope"),
         (["tag", "nope", "x"], 1, "Error response from daemon: No such image: nope:latest"),

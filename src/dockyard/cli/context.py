@@ -67,9 +67,24 @@ class Parser(argparse.ArgumentParser):
                     )
 
     def error(self, message: str) -> NoReturn:
+        if self._unknown_subcommand(message):
+            word = message.split("invalid choice: ", 1)[1].split("'")[1]
+            raise UsageError(
+                f"dockyard: unknown command: {self.prog} {word}\n\nUsage:  {self.prog}\n\n"
+                f"Run '{self.prog} --help' for more information", EXIT_ERROR
+            )
+        if message.startswith("the following arguments are required: "):
+            required = sum(1 for a in self._actions if not a.option_strings and a.nargs is None)
+            raise UsageError(_count_message(self.prog, "at least", max(required, 1)), EXIT_ERROR)
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
         raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+
+    def _unknown_subcommand(self, message: str) -> bool:
+        return any(
+            isinstance(a, argparse._SubParsersAction) and message.startswith(f"argument {argparse._get_action_name(a)}: invalid choice: ")
+            for a in self._actions
+        )  # fmt: skip
 
     def format_help(self) -> str:
         from dockyard.cli.help import command_help
@@ -151,17 +166,22 @@ class Context:
 Handler = collections.abc.Callable[[Context, argparse.Namespace], "int | None"]
 
 
+def _count_message(prog: str, bound: str, count: int) -> str:
+    """Docker 28's argument-count error: "docker: 'docker tag' requires 2 arguments" and a help hint."""
+    word = "argument" if count == 1 else "arguments"
+    limit = f"{bound} {count}" if bound else str(count)
+    return f"dockyard: '{prog}' requires {limit} {word}\n\nRun '{prog} --help' for more information"
+
+
 def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool = False, at_most: bool = False) -> None:
     n = len(args.args)
+    prog = f"dockyard {name}"
     if exact and n != count:
-        word = "argument" if count == 1 else "arguments"
-        raise UsageError(f'"dockyard {name}" requires exactly {count} {word}.\nSee \'dockyard {name} --help\'.', EXIT_ERROR)
+        raise UsageError(_count_message(prog, "", count), EXIT_ERROR)
     if at_most and n > count:
-        word = "argument" if count == 1 else "arguments"
-        raise UsageError(f'"dockyard {name}" requires at most {count} {word}.\nSee \'dockyard {name} --help\'.', EXIT_ERROR)
+        raise UsageError(_count_message(prog, "at most", count), EXIT_ERROR)
     if not exact and not at_most and n < count:
-        word = "argument" if count == 1 else "arguments"
-        raise UsageError(f'"dockyard {name}" requires at least {count} {word}.\nSee \'dockyard {name} --help\'.', EXIT_ERROR)
+        raise UsageError(_count_message(prog, "at least", count), EXIT_ERROR)
 
 
 def error_line(exc: DockyardError) -> str:
