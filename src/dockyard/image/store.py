@@ -118,7 +118,7 @@ class ImageStore:
         """
         if is_image_id(name):
             row = self.db.image(name if name.startswith("sha256:") else f"sha256:{name}")
-            if row:
+            if row and not self.db.is_removed(row.id):
                 return row, None
             raise ImageNotFoundError(name)
         try:
@@ -203,6 +203,7 @@ class ImageStore:
         try:
             with self.db.transaction():
                 self.layers.commit(staged)
+                self.db.restore_image(str(image_id))
                 if self.db.image(str(image_id)) is None:
                     top = chain_id(diff_ids) if diff_ids else None
                     size = sum(layer.size for layer in staged.layers)
@@ -274,6 +275,11 @@ class ImageStore:
                 self.db.delete_ref(r.name)
                 untagged.append(parse_docker_ref(r.name).familiar)
                 self.log_event("untag", row.id, row.id)
+            if self.db.containers_using(row.id):
+                # forced past stopped containers: Docker deletes the image, its layers stay theirs
+                self.log_event("delete", row.id, row.id)
+                self.db.mark_removed(row.id)
+                return Removal(untagged, [row.id])
             removed_layers += self._delete(row, deleted, prune)
         (self._release or self.layers.cleanup)(removed_layers)
         for image_id in self._deleted_configs:
@@ -283,7 +289,7 @@ class ImageStore:
 
     def _check_unused(self, row: ImageRow, *, force: bool, by_ref: bool) -> None:
         users = self.db.containers_using(row.id)
-        if users and not (force and by_ref):
+        if users and not force:
             container = users[0][0][:12]
             raise ConflictError(
                 f"conflict: unable to {'remove repository reference' if by_ref else 'delete ' + row.id[7:19]} "
