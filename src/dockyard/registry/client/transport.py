@@ -109,6 +109,17 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
+def _dial_reason(exc: BaseException, url: str) -> str:
+    """Go's words for a refused connection: "dial tcp 127.0.0.1:5519: connect: connection refused"."""
+    reason = _reason(exc)
+    if isinstance(exc, NameResolutionError) or "[Errno " not in str(exc):
+        return reason
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"dial tcp {host}:{port}: connect: {reason}"
+
+
 def retry_after(value: str, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
     value = value.strip()
@@ -203,7 +214,7 @@ class Transport:
                 raise UnusableURLError(f'{method.title()} "{url}": {_reason(exc)}') from exc
             except (NewConnectionError, NameResolutionError) as exc:
                 # nobody listens there, or no such host: not a passing fault worth waiting for
-                raise ConnectionFailedError(f'{method.title()} "{url}": {_reason(exc)}') from exc
+                raise ConnectionFailedError(f'{method.title()} "{url}": {_dial_reason(exc, url)}') from exc
             except (HTTPError, OSError) as exc:
                 if last:
                     raise ConnectionFailedError(f'{method.title()} "{url}": {_reason(exc)}') from exc
