@@ -37,7 +37,7 @@ def test_basic_login_is_checked_then_saved_in_dockers_format(basic_registry: Dis
     assert not (client.config_dir / "config.json").exists()
     ok = _login(client, basic_registry.host, "alice", "wonderland")
     assert ok.stdout == "Login Succeeded\n"
-    assert "WARNING! Your password will be stored unencrypted" in ok.stderr
+    assert "WARNING! Your credentials are stored unencrypted in " in ok.stderr
     auth = _config(client)["auths"][basic_registry.host]["auth"]
     assert base64.b64decode(auth) == b"alice:wonderland"
     assert stat.S_IMODE(os.stat(client.config_dir / "config.json").st_mode) == 0o600
