@@ -266,8 +266,9 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for name in args.args:
         try:
             details = service.inspect(name)
-        except ImageNotFoundError:
-            missing.append(name)
+        except (ImageNotFoundError, InvalidArgumentError) as exc:
+            # Docker 28 names the object, then the daemon's answer
+            missing.append(f"Error response from daemon: no such image: {name}: {exc}")
             continue
         found.append(views.inspect_image(details))
     if args.format:
@@ -275,8 +276,8 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write(template_out)
     else:
         print(to_json(found))
-    for name in missing:
-        print(f"Error: No such image: {name}", file=sys.stderr)
+    for line in missing:
+        print(line, file=sys.stderr)
     return 1 if missing else 0
 
 

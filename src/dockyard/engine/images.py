@@ -80,7 +80,11 @@ class ImageService:
         return self.engine.images.get(name)
 
     def inspect(self, name: str) -> ImageDetails:
-        return self.details(self.engine.images.get(name))
+        """ImageNotFoundError for a missing name, in the daemon's words ("No such image: nope:latest")."""
+        try:
+            return self.details(self.engine.images.get(name))
+        except ImageNotFoundError as exc:
+            raise ImageNotFoundError(_familiar_tagged(exc.name)) from exc
 
     def details(self, image: Image) -> ImageDetails:
         engine = self.engine
@@ -88,7 +92,10 @@ class ImageService:
 
     def history(self, name: str) -> ImageHistory:
         store = self.engine.images
-        image = store.get(name)
+        try:
+            image = store.get(name)
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_tagged(exc.name)}") from exc
         return ImageHistory(image, store.layer_sizes(image.row))
 
     # names -------------------------------------------------------------------------
@@ -164,7 +171,22 @@ def check_tag(target: str) -> None:
     """Raise InvalidArgumentError unless ``target`` is a valid repository[:tag]."""
     from dockyard.oci.reference import parse_docker_ref
 
-    parse_docker_ref(target)
+    try:
+        parse_docker_ref(target)
+    except InvalidArgumentError as exc:
+        raise client_reference_error(target, exc) from None
+
+
+def client_reference_error(text: str, exc: InvalidArgumentError) -> InvalidArgumentError:
+    """A name the docker CLI 28 refuses, in its words: its reference library names the repository
+    ("repository name (library/Bad) must be lowercase"); the daemon's does not."""
+    from dockyard.oci.reference import split_docker_domain
+
+    message = str(exc)
+    if not message.endswith("repository name must be lowercase"):
+        return exc
+    remote = split_docker_domain(text)[1].partition(":")[0]
+    return InvalidArgumentError(message.replace("repository name must", f"repository name ({remote}) must"))
 
 
 def _familiar_or_raw(name: str) -> str:

@@ -127,7 +127,12 @@ class LogoutReport:
 
 def parse_reference(text: str) -> Reference:
     """A name as a user types it (``busybox``, ``host:5000/a/b:tag``); InvalidArgumentError if it is none."""
-    return parse_normalized(text)
+    try:
+        return parse_normalized(text)
+    except InvalidArgumentError as exc:
+        from dockyard.engine.images import client_reference_error
+
+        raise client_reference_error(text, exc) from None
 
 
 class RegistryService:

@@ -121,10 +121,11 @@ class ImageStore:
             if row and not self.db.is_removed(row.id):
                 return row, None
             raise ImageNotFoundError(name)
+        invalid = "invalid reference format"
         try:
             ref: Reference | None = parse_docker_ref(name)
-        except InvalidArgumentError:
-            ref = None
+        except InvalidArgumentError as exc:
+            ref, invalid = None, str(exc)  # the daemon keeps the cause ("repository name must be lowercase")
         if ref is not None:
             found = self.db.ref(str(ref))
             row = self.db.image(found.image_id) if found else None
@@ -137,7 +138,7 @@ class ImageStore:
             if len(matches) > 1:
                 raise InvalidArgumentError(f"ambiguous image ID prefix {name!r}")
         if ref is None:
-            raise InvalidArgumentError("invalid reference format")
+            raise InvalidArgumentError(invalid)
         raise ImageNotFoundError(name)
 
     def config(self, image_id: str) -> ImageConfig:
