@@ -7,7 +7,7 @@ import collections.abc
 import sys
 from pathlib import Path
 
-from dockyard.errors import DockyardError, ImageNotFoundError
+from dockyard.errors import DockyardError, ImageNotFoundError, StreamError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -188,6 +188,8 @@ def error_line(exc: DockyardError) -> str:
     """Docker prints client-side errors as "Error: …", daemon errors as "Error response from daemon: …"."""
     if isinstance(exc, ImageNotFoundError):
         return f"Error: {exc}"
+    if isinstance(exc, StreamError):
+        return str(exc)
     return f"Error response from daemon: {exc}"
 
 
