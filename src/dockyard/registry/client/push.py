@@ -33,6 +33,7 @@ from dockyard.registry.client.layerblob import (
     known_blobs,
     local_blob,
 )
+from dockyard.registry.client.errors import NoBasicAuthError
 from dockyard.registry.client.progress import Event, Sink, discard
 from dockyard.registry.client.repository import Repository
 from dockyard.registry.client.session import Connector
@@ -47,6 +48,10 @@ _TO_OCI = {
     MediaType.DOCKER_LAYER_FOREIGN: MediaType.OCI_LAYER_NONDIST_GZIP,
 }
 _TO_DOCKER = {v: k for k, v in _TO_OCI.items()}
+
+
+class PushStreamError(StreamError):
+    """A push failure the daemon reports in its progress stream."""
 
 
 class NoSuchLocalTagError(StreamError, NotFoundError):
@@ -121,7 +126,11 @@ class Pusher:
         registry = self.connector.connect(ref.domain)
         repo = Repository(registry, ref.path)
         mounts = self._mount_sources(ref)
-        return [self._push_one(repo, target, mounts) for target in targets]
+        try:
+            return [self._push_one(repo, target, mounts) for target in targets]
+        except NoBasicAuthError as exc:
+            # Docker's push retry loop unwraps the url.Error: only the cause reaches the stream
+            raise PushStreamError(NoBasicAuthError.CAUSE) from exc
 
     def _mount_sources(self, ref: Reference) -> dict[Digest, list[str]]:
         """Blob digest -> other repositories of this registry whose pulled or pushed manifest lists it."""
