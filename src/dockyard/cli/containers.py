@@ -233,7 +233,7 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    if args.force and args.args:  # Docker: -f of a container that does not exist is not an error
+    if args.force and args.args:  # Docker: -f of a container that does not exist is reported, but no failure
         args.args = [name for name in args.args if _exists(ctx, name)]
         if not args.args:
             return 0
@@ -245,7 +245,8 @@ def _exists(ctx: Context, name: str) -> bool:
 
     try:
         ctx.engine.container_service.get(name)
-    except NotFoundError:
+    except NotFoundError as exc:
+        print(f"Error response from daemon: {exc}", file=sys.stderr)
         return False
     return True
 

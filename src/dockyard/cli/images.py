@@ -90,11 +90,10 @@ def rmi_cmd(ctx: Context, args: argparse.Namespace) -> int:
         try:
             removal = ctx.engine.image_service.remove(name, force=args.force, prune=not args.no_prune)
         except DockyardError as exc:
-            if args.force and isinstance(exc, NotFoundError):
-                continue  # Docker: -f of an image that does not exist is not an error
-            # the daemon answers rmi, even for a name it does not know
+            # the daemon answers rmi, even for a name it does not know; with -f that is no failure
             print(f"Error response from daemon: {exc}" if isinstance(exc, NotFoundError) else error_line(exc), file=sys.stderr)
-            status = 1
+            if not (args.force and isinstance(exc, NotFoundError)):
+                status = 1
             continue
         for line in removal.untagged:
             print(f"Untagged: {line}")
