@@ -109,7 +109,7 @@ def test_pull_by_digest_records_no_tag(registry: Distribution, client: Client, o
     digest = client("push", name).stdout.splitlines()[-1].split()[2]
     by_digest = f"{registry.host}/{repo}@{digest}"
     out = other_client("pull", by_digest).stdout.splitlines()
-    assert out[0] == f"{digest}: Pulling from {repo}"
+    assert out[0] == f"{by_digest}: Pulling from {repo}"  # Docker names REPO@sha256:…
     assert out[-2:] == [f"Status: Downloaded newer image for {by_digest}", by_digest]
     info = _inspect(other_client, by_digest)
     assert info["RepoTags"] == [] and info["RepoDigests"] == [by_digest]
