@@ -110,6 +110,16 @@ def test_format_json_prints_an_object_per_line(both: Both, args: list[str]) -> N
     assert set(ours_rows[0]) >= set(theirs_rows[0]) - {"LocalVolumes", "Platform"}  # the container fields are ps's own
 
 
+@pytest.mark.parametrize("args", [["image", "inspect"], ["inspect"]])
+def test_inspect_format_json_is_the_list_on_one_line(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args, "--format", "json", "answers/a:1", "ansbox:1")
+    assert ours.returncode == theirs.returncode == 0
+    assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) == 1
+    ours_list, theirs_list = json.loads(ours.stdout), json.loads(theirs.stdout)
+    assert len(ours_list) == len(theirs_list) == 2
+    assert list(ours_list[0]) == list(theirs_list[0])
+
+
 def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
     theirs, ours = both("images", "answers/a:1", "--format", "{{json .Digest}}|{{json .}}")
     assert ours.stdout.split("|")[0] == theirs.stdout.split("|")[0] == '"<none>"'

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.cli import isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, require_args
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
@@ -377,7 +377,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             found.append(service.inspect(service.get(name), size=getattr(args, "size", False)))
         except DockyardError:
             missing.append(name)
-    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     for name in missing:
         print(f"Error: No such object: {name}", file=sys.stderr)
     return EXIT_ERROR if missing else 0

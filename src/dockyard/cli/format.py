@@ -104,6 +104,15 @@ def _execute(
         raise UsageError(f"{errors[1]}: {exc}", 1) from None
 
 
+def render_inspect(fmt: str, found: list[Any]) -> str:
+    """``inspect --format``: Docker 28 prints ``json`` as the whole list, compact, on one line."""
+    if fmt == "json":
+        from dockyard.cli.gotemplate import go_json
+
+        return go_json(found) + "\n"
+    return render(fmt, found, {})
+
+
 def to_json(value: Any) -> str:
     """``docker inspect``'s output: Go's json.MarshalIndent with four spaces."""
     import json

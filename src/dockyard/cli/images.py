@@ -9,7 +9,7 @@ import sys
 from dockyard.cli import views
 from dockyard.cli.context import Context, UsageError, confirm, error_line, require_args
 from dockyard.cli.filters import parse_filters
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 
@@ -271,7 +271,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             continue
         found.append(views.inspect_image(details))
     if args.format:
-        template_out = render(args.format, found, {})
+        template_out = render_inspect(args.format, found)
         sys.stdout.write(template_out)
     else:
         print(to_json(found))

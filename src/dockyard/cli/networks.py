@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.engine.networks import NetworkFilters, NetworkSpec
 from dockyard.errors import DockyardError, NotFoundError
 
@@ -146,7 +146,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             found.append(network_json(ctx.engine.network_service.inspect(name)))
         except NotFoundError:
             missing.append(name)
-    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     for name in missing:
         print(f"Error: No such network: {name}", file=sys.stderr)
     return EXIT_ERROR if missing else 0

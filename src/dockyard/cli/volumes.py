@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.engine.volumes import PRUNE_FILTERS, VolumeCreateOptions, VolumeFilters
 from dockyard.errors import DockyardError, NotFoundError
 
@@ -128,7 +128,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             print(f"Error: {exc}", file=sys.stderr)
             failed = True
     if found or not failed:
-        sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+        sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     return EXIT_ERROR if failed else 0
 
 
