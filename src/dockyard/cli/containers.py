@@ -340,14 +340,10 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         for row, c in zip(rows, containers):
             names = container_json.mount_names(c.stored.mounts)
             row["Mounts"] = ",".join(n if args.no_trunc or len(n) <= 15 else n[:14] + "…" for n in names)
-    from dockyard.cli.gotemplate import Method, Struct
-
-    structs = [
-        Struct("*formatter.ContainerContext", {**row, "Label": Method(lambda name, c=c: c.stored.config.labels.get(name, ""))})
-        for row, c in zip(rows, containers)
-    ]  # fmt: skip
+    for row, c in zip(rows, containers):
+        row["Label"] = lambda name, labels=c.stored.config.labels: labels.get(name, "")  # {{.Label "app"}}
     errors = ("failed to parse template", "failed to execute template")  # docker ps's own words
-    sys.stdout.write(render(fmt, structs, PS_HEADERS, errors=errors))
+    sys.stdout.write(render(fmt, rows, PS_HEADERS, "*formatter.ContainerContext", errors=errors))
     return 0
 
 

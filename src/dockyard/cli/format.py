@@ -57,16 +57,13 @@ def render(
     """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns.
 
     ``go_type`` names the Docker formatter context the rows stand for (``*formatter.imageContext``):
-    a field the row lacks then fails as Docker's Go struct does, instead of printing "<no value>".
+    a field the row lacks then fails as Docker's Go struct does, instead of printing "<no value>",
+    and a callable value is a method with string parameters (ps's ``Label``).
     A template that cannot be parsed or executed raises UsageError (exit 1) with ``errors``'
     prefix (parse, execute), as the docker CLI words it for the command.
     """
     if fmt == "json":
         fmt = JSON_FORMAT
-    if go_type is not None:
-        from dockyard.cli.gotemplate import Struct
-
-        rows = [row if isinstance(row, Struct) else Struct(go_type, row) for row in rows]
     is_table = fmt.startswith("table")
     text = fmt[5:].lstrip() if is_table else fmt
     # Docker replaces the escapes before parsing: {{"\n"}} is a string broken by a newline
@@ -79,17 +76,25 @@ def render(
         lines = [_substitute(text, row) for row in rows]
         header = _substitute(text, headers)
     else:
-        lines, header = _execute(text, rows, headers, is_table, errors)
+        lines, header = _execute(text, rows, headers, is_table, go_type, errors)
     if not is_table:
         return "".join(line + "\n" for line in lines)
     return tabulate([header, *lines]) if rows or header.strip() else ""
 
 
 def _execute(
-    text: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str], is_table: bool, errors: tuple[str, str]
+    text: str,
+    rows: list[Mapping[str, Any]],
+    headers: Mapping[str, str],
+    is_table: bool,
+    go_type: str | None,
+    errors: tuple[str, str],
 ) -> tuple[list[str], str]:
     from dockyard.cli import gotemplate
     from dockyard.cli.context import UsageError
+
+    if go_type is not None:  # here, not before the fast path: the template engine loads only when needed
+        rows = [_struct(gotemplate, go_type, row) for row in rows]
 
     try:
         template = gotemplate.parse(text)
@@ -102,6 +107,13 @@ def _execute(
         return lines, header_template.execute(headers) if header_template is not None else ""
     except gotemplate.TemplateError as exc:
         raise UsageError(f"{errors[1]}: {exc}", 1) from None
+
+
+def _struct(gotemplate: Any, go_type: str, row: Mapping[str, Any]) -> Any:
+    """The row as Docker's Go struct; a callable value is a method taking string arguments ({{.Label "app"}})."""
+    if isinstance(row, gotemplate.Struct):
+        return row
+    return gotemplate.Struct(go_type, {k: gotemplate.Method(v) if callable(v) else v for k, v in row.items()})
 
 
 def render_inspect(fmt: str, found: list[Any]) -> str:
