@@ -53,14 +53,16 @@ def render(
     go_type: str | None = None,
     *,
     errors: tuple[str, str] = (PARSE_ERROR, PARSE_ERROR),
+    parse_code: int = 1,
 ) -> str:
     """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns.
 
     ``go_type`` names the Docker formatter context the rows stand for (``*formatter.imageContext``):
     a field the row lacks then fails as Docker's Go struct does, instead of printing "<no value>",
     and a callable value is a method with string parameters (ps's ``Label``).
-    A template that cannot be parsed or executed raises UsageError (exit 1) with ``errors``'
-    prefix (parse, execute), as the docker CLI words it for the command.
+    A template that cannot be parsed or executed raises UsageError with ``errors``' prefix (parse,
+    execute), as the docker CLI words it for the command; exit 1, or ``parse_code`` for one that
+    does not parse (``info`` and ``version`` exit 64 there).
     """
     if fmt == "json":
         fmt = JSON_FORMAT
@@ -76,7 +78,7 @@ def render(
         lines = [_substitute(text, row) for row in rows]
         header = _substitute(text, headers)
     else:
-        lines, header = _execute(text, rows, headers, is_table, go_type, errors)
+        lines, header = _execute(text, rows, headers, is_table, go_type, errors, parse_code)
     if not is_table:
         return "".join(line + "\n" for line in lines)
     return tabulate([header, *lines]) if rows or header.strip() else ""
@@ -89,6 +91,7 @@ def _execute(
     is_table: bool,
     go_type: str | None,
     errors: tuple[str, str],
+    parse_code: int,
 ) -> tuple[list[str], str]:
     from dockyard.cli import gotemplate
     from dockyard.cli.context import UsageError
@@ -101,7 +104,7 @@ def _execute(
         # Docker renders the header row with functions that pass column names through
         header_template = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS) if is_table else None
     except gotemplate.TemplateError as exc:
-        raise UsageError(f"{errors[0]}: {exc}", 1) from None
+        raise UsageError(f"{errors[0]}: {exc}", parse_code) from None
     try:
         lines = [template.execute(row) for row in rows]
         return lines, header_template.execute(headers) if header_template is not None else ""
