@@ -13,7 +13,7 @@ from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, re
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
@@ -154,8 +154,14 @@ def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     try:
         container = _create(ctx, args)
     except DockyardError as exc:
-        print(_daemon_error("create", exc), file=sys.stderr)
-        return EXIT_USAGE
+        # Docker 28's create: the daemon's answer as it is, exit 1; a bad image name is the CLI's own
+        if isinstance(exc, InvalidReferenceError):
+            from dockyard.engine.images import client_reference_error
+
+            print(client_reference_error(args.image, exc), file=sys.stderr)
+        else:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     print(container.id)
     return 0
 

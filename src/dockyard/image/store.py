@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from dockyard.errors import ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
+from dockyard.errors import (
+    ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError, InvalidReferenceError
+)
 from dockyard.metadata.db import Database, ImageRow
 from dockyard.oci.timefmt import parse_time
 from dockyard.oci.digest import Digest, chain_id
@@ -138,7 +140,7 @@ class ImageStore:
             if len(matches) > 1:
                 raise InvalidArgumentError(f"ambiguous image ID prefix {name!r}")
         if ref is None:
-            raise InvalidArgumentError(invalid)
+            raise InvalidReferenceError(invalid)
         raise ImageNotFoundError(name)
 
     def config(self, image_id: str) -> ImageConfig:
