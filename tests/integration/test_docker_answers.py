@@ -205,6 +205,7 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["history", "ans-nosuch"],
         ["image", "inspect", "ans-nosuch"],
         ["pull", "127.0.0.1:1/x:1"],
+        ["pull", "ans-nosuch.invalid/x:1"],
         ["create", "Bad"],
         ["create", "answers/a:1"],  # no command: the daemon's answer, exit 1
         ["create", "-m", "1k", "answers/a:1", "sh"],

@@ -112,12 +112,31 @@ def _reason(exc: BaseException) -> str:
 def _dial_reason(exc: BaseException, url: str) -> str:
     """Go's words for a refused connection: "dial tcp 127.0.0.1:5519: connect: connection refused"."""
     reason = _reason(exc)
-    if isinstance(exc, NameResolutionError) or "[Errno " not in str(exc):
-        return reason
     parts = urlsplit(url)
+    if isinstance(exc, NameResolutionError):
+        # Go: "dial tcp: lookup registry-1.docker.io on 10.0.0.53:53: no such host"
+        server = _nameserver()
+        if "Name or service not known" not in str(exc) or server is None:
+            return reason
+        return f"dial tcp: lookup {parts.hostname} on {server}: no such host"
+    if "[Errno " not in str(exc):
+        return reason
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
     return f"dial tcp {host}:{port}: connect: {reason}"
+
+
+def _nameserver() -> str | None:
+    """The first resolver of /etc/resolv.conf, as Go's resolver names it in errors (``host:53``)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                words = line.split()
+                if len(words) >= 2 and words[0] == "nameserver":
+                    return f"[{words[1]}]:53" if ":" in words[1] else f"{words[1]}:53"
+    except OSError:
+        return None
+    return None
 
 
 def retry_after(value: str, now: float | None = None) -> float | None:
