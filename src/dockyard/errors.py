@@ -28,6 +28,11 @@ class NotFoundError(DockyardError):
     """Something named by the user does not exist."""
 
 
+class StreamError(DockyardError):
+    """An error Docker's daemon reports inside a progress stream (push): the docker CLI prints it as
+    it is, without "Error response from daemon:"."""
+
+
 class ImageNotFoundError(NotFoundError):
     def __init__(self, name: str) -> None:
         super().__init__(f"No such image: {name}")

@@ -86,7 +86,7 @@ def test_exec_errors_are_dockers(web: Dockyard) -> None:
     r = web("exec", "nosuchcontainer", "true", check=False)
     assert (r.returncode, r.stderr) == (1, "Error: No such container: nosuchcontainer\n")
     r = web("exec", "web", check=False)
-    assert r.returncode == 1 and r.stderr.startswith('"dockyard exec" requires at least 2 arguments.')
+    assert r.returncode == 1 and r.stderr.startswith("dockyard: 'dockyard exec' requires at least 2 arguments\n")
     r = web("exec", "-it", "web", "true", input=b"", check=False)
     assert (r.returncode, r.stderr) == (1, "the input device is not a TTY\n")
     web("pause", "web")

@@ -136,7 +136,7 @@ def test_inspect_shape_and_missing(dockyard: Dockyard, busybox_tar: Path, store_
     assert Path(info["GraphDriver"]["Data"]["UpperDir"]).is_dir()
     assert dockyard("inspect", "-f", "{{.Id}}", "i:1").stdout.strip() == image_id
     missing = dockyard("image", "inspect", "nope", check=False)
-    assert missing.returncode == 1 and missing.stderr.strip() == "Error: No such image: nope"
+    assert missing.returncode == 1 and missing.stderr.strip() == "Error response from daemon: no such image: nope: No such image: nope:latest"
 
 
 def test_prune_dangling_and_all(dockyard: Dockyard, busybox_tar: Path) -> None:
@@ -197,12 +197,12 @@ def test_load_replaces_tag_like_docker(dockyard: Dockyard, busybox_tar: Path, tm
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["tag", "x"], 1, '"dockyard tag" requires exactly 2 arguments.'),
+        (["tag", "x"], 1, "dockyard: 'dockyard tag' requires 2 arguments"),
         (["images", "--bogus"], 125, "unknown flag: --bogus"),
-        (["rmi", "nope"], 1, "Error: No such image: nope"),
+        (["rmi", "nope"], 1, "Error response from daemon: No such image: nope:latest"),
         (["tag", "nope", "x"], 1, "Error response from daemon: No such image: nope:latest"),
-        (["history", "nope"], 1, "Error: No such image: nope"),
-        (["tag", "nope", "Bad"], 1, 'Error parsing reference: "Bad" is not a valid repository/tag: invalid reference format: repository name must be lowercase'),
+        (["history", "nope"], 1, "Error response from daemon: No such image: nope:latest"),
+        (["tag", "nope", "Bad"], 1, 'Error parsing reference: "Bad" is not a valid repository/tag: invalid reference format: repository name (library/Bad) must be lowercase'),
         (["load", "-i", "/nonexistent.tar"], 1, "open /nonexistent.tar: no such file or directory"),
     ],
 )

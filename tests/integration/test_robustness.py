@@ -169,7 +169,7 @@ def test_malformed_reference_in_archive(dockyard: Dockyard, store_root: Path, se
 
 
 def test_unknown_image_and_bad_reference(dockyard: Dockyard, store_root: Path, seeded: str) -> None:
-    assert _fails_cleanly(dockyard, store_root, seeded, "rmi", "missing:tag") == "Error: No such image: missing:tag"
+    assert _fails_cleanly(dockyard, store_root, seeded, "rmi", "missing:tag") == "Error response from daemon: No such image: missing:tag"
     assert "invalid reference format" in _fails_cleanly(dockyard, store_root, seeded, "tag", "seed:1", "a//b")
     out = str(store_root.parent / "out.tar")
     assert _fails_cleanly(dockyard, store_root, seeded, "save", "-o", out, "missing") == "Error response from daemon: No such image: missing"

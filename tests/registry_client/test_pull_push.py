@@ -109,7 +109,7 @@ def test_pull_by_digest_records_no_tag(registry: Distribution, client: Client, o
     digest = client("push", name).stdout.splitlines()[-1].split()[2]
     by_digest = f"{registry.host}/{repo}@{digest}"
     out = other_client("pull", by_digest).stdout.splitlines()
-    assert out[0] == f"{digest}: Pulling from {repo}"
+    assert out[0] == f"{by_digest}: Pulling from {repo}"  # Docker names REPO@sha256:…
     assert out[-2:] == [f"Status: Downloaded newer image for {by_digest}", by_digest]
     info = _inspect(other_client, by_digest)
     assert info["RepoTags"] == [] and info["RepoDigests"] == [by_digest]
@@ -154,9 +154,12 @@ def test_unknown_tag_and_repository_in_dockers_words(registry: Distribution, cli
     missing_tag = client("pull", f"{name}:nope", check=False)
     assert missing_tag.returncode == 1
     assert missing_tag.stderr.strip() == f"Error response from daemon: manifest for {name}:nope not found: manifest unknown: manifest unknown"
-    assert client("push", f"{name}:absent", check=False).stderr.strip() == (
-        f"Error response from daemon: An image does not exist locally with the tag: {name}:absent"
-    )
+    # Docker names the repository first, then prints the daemon's stream error as it is
+    absent = client("push", f"{name}:absent", check=False)
+    assert (absent.returncode, absent.stdout) == (1, f"The push refers to repository [{name}]\n")
+    assert absent.stderr.strip() == f"tag does not exist: {name}:absent"
+    unknown = client("push", f"{name}-never:1", check=False)
+    assert unknown.stderr.strip() == f"An image does not exist locally with the tag: {name}-never"
 
 
 def test_second_push_skips_blobs_and_mounts_across_repositories(registry: Distribution, client: Client, other_client: Client, three_layer_archive: Path, repo: str) -> None:

@@ -123,13 +123,14 @@ def test_management_command_help() -> None:
     assert bare.returncode == 0 and bare.stderr == ours.stdout
 
 
-@needs_docker_20
-def test_unknown_command_is_dockers_message() -> None:
-    ours = dockyard("foo", "bar")
-    theirs = docker(DOCKER_20, "foo", "bar")
+@needs_docker_28
+@pytest.mark.parametrize("words", [("foo", "bar"), ("image", "bogus"), ("container", "bogus")])
+def test_unknown_command_is_dockers_message(words: tuple[str, ...]) -> None:
+    ours = dockyard(*words)
+    theirs = docker(DOCKER_28, *words)
     assert (ours.returncode, ours.stdout) == (theirs.returncode, "") == (1, "")
     assert ours.stderr == theirs.stderr.replace("docker", "dockyard")
-    assert ours.stderr == "dockyard: 'foo' is not a dockyard command.\nSee 'dockyard --help'\n"
+    assert ours.stderr.startswith(f"dockyard: unknown command: dockyard {words[0]}")
 
 
 def test_version_flag_needs_no_parser() -> None:

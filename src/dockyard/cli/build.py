@@ -111,6 +111,14 @@ def _secrets(values: list[str]) -> dict[str, str]:
     return out
 
 
+def _dockerfile(location: str, name: str) -> str:
+    """With a local context, Docker's CLI reads ``-f FILE`` relative to the working directory, not the
+    context; inside a context from stdin or a URL it names a file of that context."""
+    if not name or name == "-" or location == "-" or location.startswith(("http://", "https://")):
+        return name
+    return os.path.abspath(name)
+
+
 def _epoch(args: argparse.Namespace) -> int | None:
     text = os.environ.get("SOURCE_DATE_EPOCH", "")
     if text:
@@ -141,7 +149,7 @@ def build_cmd(ctx: Context, args: argparse.Namespace) -> int:
     except InvalidArgumentError as exc:
         raise UsageError(f"failed to parse output: {exc}", 1) from None
     printer = _printer(args)  # on stderr: stdout may carry the tar of --output -
-    request = BuildRequest(BuildSource(args.args[0], args.file, sys.stdin.buffer), options, output)
+    request = BuildRequest(BuildSource(args.args[0], _dockerfile(args.args[0], args.file), sys.stdin.buffer), options, output)
     try:
         report = ctx.engine.builder.build(request, printer)
     except DockyardError as exc:

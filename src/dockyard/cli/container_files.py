@@ -50,7 +50,7 @@ def register_container_group(commands: argparse._SubParsersAction) -> None:
 
 def _container_inspect(ctx: Context, args: argparse.Namespace) -> int:
     """``container inspect``: containers only ("No such container" for anything else)."""
-    from dockyard.cli.format import render, to_json
+    from dockyard.cli.format import render, render_inspect, to_json
 
     require_args(args, "container inspect", 1)
     found: list[dict[str, object]] = []
@@ -63,7 +63,7 @@ def _container_inspect(ctx: Context, args: argparse.Namespace) -> int:
             missing.append(name)
             continue
         found.append(service.inspect(container, size=args.size))
-    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     for name in missing:
         print(f"Error: No such container: {name}", file=sys.stderr)
     return EXIT_ERROR if missing else 0

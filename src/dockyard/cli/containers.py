@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli import isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, require_args
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
@@ -155,8 +154,14 @@ def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     try:
         container = _create(ctx, args)
     except DockyardError as exc:
-        print(_daemon_error("create", exc), file=sys.stderr)
-        return EXIT_USAGE
+        # Docker 28's create: the daemon's answer as it is, exit 1; a bad image name is the CLI's own
+        if isinstance(exc, InvalidReferenceError):
+            from dockyard.engine.images import client_reference_error
+
+            print(client_reference_error(args.image, exc), file=sys.stderr)
+        else:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+        return EXIT_ERROR
     print(container.id)
     return 0
 
@@ -234,7 +239,22 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    if args.force and args.args:  # Docker: -f of a container that does not exist is reported, but no failure
+        args.args = [name for name in args.args if _exists(ctx, name)]
+        if not args.args:
+            return 0
     return each(ctx, args, "rm", lambda c: ctx.engine.container_service.remove(c, force=args.force, volumes=args.volumes))
+
+
+def _exists(ctx: Context, name: str) -> bool:
+    from dockyard.errors import NotFoundError
+
+    try:
+        ctx.engine.container_service.get(name)
+    except NotFoundError as exc:
+        print(f"Error response from daemon: {exc}", file=sys.stderr)
+        return False
+    return True
 
 
 # ps --------------------------------------------------------------------------------
@@ -304,7 +324,7 @@ def _go_time(value: str) -> str:
 
 def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
     """One container as Docker's ContainerContext, its fields in the order ``{{json .}}`` prints them (Go sorts
-    the map); Ports, Networks and Size are filled in by the caller, ``Label`` by ``_context``."""
+    the map); Ports, Networks and Size are filled in by the caller, ``Label`` by ``ps_cmd``."""
     from dockyard.engine.container_json import mount_names
 
     state = c.run.status
@@ -321,19 +341,6 @@ def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
     }
 
 
-_PLAIN_FIELD = re.compile(r"\{\{\s*\.(\w+)\s*\}\}")
-
-
-def _context(fmt: str, row: dict[str, Any], c: Container) -> dict[str, Any]:
-    """The row as a Go struct with its ``Label`` method, unless the format only names string fields (then the
-    plain row serves and the template engine is not even loaded)."""
-    rest = _PLAIN_FIELD.sub("", fmt)
-    if "{{" not in rest and all(isinstance(row.get(f), str) for f in _PLAIN_FIELD.findall(fmt)):
-        return row
-    from dockyard.cli.gotemplate import Method, Struct
-
-    labels = c.stored.config.labels
-    return Struct("*formatter.ContainerContext", {**row, "Label": Method(lambda name: labels.get(name, ""))})
 
 
 def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
@@ -376,18 +383,10 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
         for row, c in zip(rows, containers):
             sizes = ctx.engine.container_service.sizes(c)
             row["Size"] = f"{human_size_with_precision(sizes.rw, 3)} (virtual {human_size_with_precision(sizes.root_fs, 3)})"
-    rows = [_context(fmt, row, c) for row, c in zip(rows, containers)]
-    if all(type(row) is dict for row in rows):  # plain rows: the template engine stays unloaded
-        sys.stdout.write(render(fmt, rows, PS_HEADERS))
-        return 0
-    from dockyard.cli.gotemplate import TemplateError
-
-    try:
-        text = render(fmt, rows, PS_HEADERS)
-    except TemplateError as exc:  # a field ContainerContext lacks: Docker's words, nothing on stdout
-        print(f"failed to execute template: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    sys.stdout.write(text)
+    for row, c in zip(rows, containers):
+        row["Label"] = lambda name, labels=c.stored.config.labels: labels.get(name, "")  # {{.Label "app"}}
+    errors = ("failed to parse template", "failed to execute template")  # docker ps's own words
+    sys.stdout.write(render(fmt, rows, PS_HEADERS, "*formatter.ContainerContext", errors=errors))
     return 0
 
 
@@ -417,7 +416,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             found.append(service.inspect(service.get(name), size=getattr(args, "size", False)))
         except DockyardError:
             missing.append(name)
-    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     for name in missing:
         print(f"Error: No such object: {name}", file=sys.stderr)
     return EXIT_ERROR if missing else 0

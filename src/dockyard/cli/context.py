@@ -7,7 +7,7 @@ import collections.abc
 import sys
 from pathlib import Path
 
-from dockyard.errors import DockyardError, ImageNotFoundError
+from dockyard.errors import DockyardError, ImageNotFoundError, StreamError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -48,10 +48,43 @@ class Parser(argparse.ArgumentParser):
         action.plan = self.plan
         return action
 
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        namespace, extras = super().parse_known_args(args, namespace)
+        self._check_filters(namespace)
+        return namespace, extras
+
+    def _check_filters(self, namespace: argparse.Namespace) -> None:
+        """A ``--filter`` without ``=`` is a flag error (exit 125), as Docker's filter flag type makes it."""
+        for action in self._actions:
+            if action.dest != "filter" or not action.option_strings:
+                continue
+            for value in getattr(namespace, "filter", None) or ():
+                if isinstance(value, str) and "=" not in value:
+                    flags = ", ".join(action.option_strings)
+                    raise UsageError(
+                        f'invalid argument "{value}" for "{flags}" flag: bad format of filter (expected name=value)'
+                        f"\nSee '{self.prog} --help'."
+                    )
+
     def error(self, message: str) -> NoReturn:
+        if self._unknown_subcommand(message):
+            word = message.split("invalid choice: ", 1)[1].split("'")[1]
+            raise UsageError(
+                f"dockyard: unknown command: {self.prog} {word}\n\nUsage:  {self.prog}\n\n"
+                f"Run '{self.prog} --help' for more information", EXIT_ERROR
+            )
+        if message.startswith("the following arguments are required: "):
+            required = sum(1 for a in self._actions if not a.option_strings and a.nargs is None)
+            raise UsageError(_count_message(self.prog, "at least", max(required, 1)), EXIT_ERROR)
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
         raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+
+    def _unknown_subcommand(self, message: str) -> bool:
+        return any(
+            isinstance(a, argparse._SubParsersAction) and message.startswith(f"argument {argparse._get_action_name(a)}: invalid choice: ")
+            for a in self._actions
+        )  # fmt: skip
 
     def format_help(self) -> str:
         from dockyard.cli.help import command_help
@@ -133,23 +166,30 @@ class Context:
 Handler = collections.abc.Callable[[Context, argparse.Namespace], "int | None"]
 
 
+def _count_message(prog: str, bound: str, count: int) -> str:
+    """Docker 28's argument-count error: "docker: 'docker tag' requires 2 arguments" and a help hint."""
+    word = "argument" if count == 1 else "arguments"
+    limit = f"{bound} {count}" if bound else str(count)
+    return f"dockyard: '{prog}' requires {limit} {word}\n\nRun '{prog} --help' for more information"
+
+
 def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool = False, at_most: bool = False) -> None:
     n = len(args.args)
+    prog = f"dockyard {name}"
     if exact and n != count:
-        word = "argument" if count == 1 else "arguments"
-        raise UsageError(f'"dockyard {name}" requires exactly {count} {word}.\nSee \'dockyard {name} --help\'.', EXIT_ERROR)
+        raise UsageError(_count_message(prog, "", count), EXIT_ERROR)
     if at_most and n > count:
-        word = "argument" if count == 1 else "arguments"
-        raise UsageError(f'"dockyard {name}" requires at most {count} {word}.\nSee \'dockyard {name} --help\'.', EXIT_ERROR)
+        raise UsageError(_count_message(prog, "at most", count), EXIT_ERROR)
     if not exact and not at_most and n < count:
-        word = "argument" if count == 1 else "arguments"
-        raise UsageError(f'"dockyard {name}" requires at least {count} {word}.\nSee \'dockyard {name} --help\'.', EXIT_ERROR)
+        raise UsageError(_count_message(prog, "at least", count), EXIT_ERROR)
 
 
 def error_line(exc: DockyardError) -> str:
     """Docker prints client-side errors as "Error: …", daemon errors as "Error response from daemon: …"."""
     if isinstance(exc, ImageNotFoundError):
         return f"Error: {exc}"
+    if isinstance(exc, StreamError):
+        return str(exc)
     return f"Error response from daemon: {exc}"
 
 

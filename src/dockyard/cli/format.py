@@ -41,27 +41,91 @@ def _substitute(text: str, row: Mapping[str, Any]) -> str:
     return _SIMPLE.sub(lambda m: str(row.get(m.group(1), "<no value>")), text)
 
 
-def render(fmt: str, rows: list[Mapping[str, Any]], headers: Mapping[str, str]) -> str:
-    """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns."""
+# Docker 28: ``--format json`` is ``{{json .}}``, one object per line
+JSON_FORMAT = "{{json .}}"
+PARSE_ERROR = "template parsing error"
+
+
+def render(
+    fmt: str,
+    rows: list[Mapping[str, Any]],
+    headers: Mapping[str, str],
+    go_type: str | None = None,
+    *,
+    errors: tuple[str, str] = (PARSE_ERROR, PARSE_ERROR),
+    parse_code: int = 1,
+) -> str:
+    """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns.
+
+    ``go_type`` names the Docker formatter context the rows stand for (``*formatter.imageContext``):
+    a field the row lacks then fails as Docker's Go struct does, instead of printing "<no value>",
+    and a callable value is a method with string parameters (ps's ``Label``).
+    A template that cannot be parsed or executed raises UsageError with ``errors``' prefix (parse,
+    execute), as the docker CLI words it for the command; exit 1, or ``parse_code`` for one that
+    does not parse (``info`` and ``version`` exit 64 there).
+    """
+    if fmt == "json":
+        fmt = JSON_FORMAT
     is_table = fmt.startswith("table")
     text = fmt[5:].lstrip() if is_table else fmt
+    # Docker replaces the escapes before parsing: {{"\n"}} is a string broken by a newline
     text = text.replace("\\t", "\t").replace("\\n", "\n")
     fields = _simple_fields(text)
     if fields is not None and all(isinstance(row.get(f), str) for row in rows for f in fields):
         # the common templates (the default tables among them) need no template engine:
-        # string fields print as themselves, which keeps short commands fast
+        # string fields print as themselves, which keeps short commands fast; a field a row
+        # lacks is not a str, so an unknown field always takes the engine and its error
         lines = [_substitute(text, row) for row in rows]
         header = _substitute(text, headers)
     else:
-        from dockyard.cli import gotemplate
-
-        template = gotemplate.parse(text)
-        lines = [template.execute(row) for row in rows]
-        # Docker renders the header row with functions that pass column names through
-        header = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS).execute(headers) if is_table else ""
+        lines, header = _execute(text, rows, headers, is_table, go_type, errors, parse_code)
     if not is_table:
         return "".join(line + "\n" for line in lines)
     return tabulate([header, *lines]) if rows or header.strip() else ""
+
+
+def _execute(
+    text: str,
+    rows: list[Mapping[str, Any]],
+    headers: Mapping[str, str],
+    is_table: bool,
+    go_type: str | None,
+    errors: tuple[str, str],
+    parse_code: int,
+) -> tuple[list[str], str]:
+    from dockyard.cli import gotemplate
+    from dockyard.cli.context import UsageError
+
+    if go_type is not None:  # here, not before the fast path: the template engine loads only when needed
+        rows = [_struct(gotemplate, go_type, row) for row in rows]
+
+    try:
+        template = gotemplate.parse(text)
+        # Docker renders the header row with functions that pass column names through
+        header_template = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS) if is_table else None
+    except gotemplate.TemplateError as exc:
+        raise UsageError(f"{errors[0]}: {exc}", parse_code) from None
+    try:
+        lines = [template.execute(row) for row in rows]
+        return lines, header_template.execute(headers) if header_template is not None else ""
+    except gotemplate.TemplateError as exc:
+        raise UsageError(f"{errors[1]}: {exc}", 1) from None
+
+
+def _struct(gotemplate: Any, go_type: str, row: Mapping[str, Any]) -> Any:
+    """The row as Docker's Go struct; a callable value is a method taking string arguments ({{.Label "app"}})."""
+    if isinstance(row, gotemplate.Struct):
+        return row
+    return gotemplate.Struct(go_type, {k: gotemplate.Method(v) if callable(v) else v for k, v in row.items()})
+
+
+def render_inspect(fmt: str, found: list[Any]) -> str:
+    """``inspect --format``: Docker 28 prints ``json`` as the whole list, compact, on one line."""
+    if fmt == "json":
+        from dockyard.cli.gotemplate import go_json
+
+        return go_json(found) + "\n"
+    return render(fmt, found, {})
 
 
 def to_json(value: Any) -> str:

@@ -9,9 +9,9 @@ import sys
 from dockyard.cli import views
 from dockyard.cli.context import Context, UsageError, confirm, error_line, require_args
 from dockyard.cli.filters import parse_filters
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.units import human_size
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, NotFoundError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def images_cmd(ctx: Context, args: argparse.Namespace) -> int:
         fmt = "{{.ID}}"
     else:
         fmt = args.format or (DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
-    sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS))
+    sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS, "*formatter.imageContext"))
     return 0
 
 
@@ -90,8 +90,10 @@ def rmi_cmd(ctx: Context, args: argparse.Namespace) -> int:
         try:
             removal = ctx.engine.image_service.remove(name, force=args.force, prune=not args.no_prune)
         except DockyardError as exc:
-            print(error_line(exc), file=sys.stderr)
-            status = 1
+            # the daemon answers rmi, even for a name it does not know; with -f that is no failure
+            print(f"Error response from daemon: {exc}" if isinstance(exc, NotFoundError) else error_line(exc), file=sys.stderr)
+            if not (args.force and isinstance(exc, NotFoundError)):
+                status = 1
             continue
         for line in removal.untagged:
             print(f"Untagged: {line}")
@@ -238,7 +240,7 @@ def history_cmd(ctx: Context, args: argparse.Namespace) -> int:
     history = ctx.engine.image_service.history(args.args[0])
     rows = views.history_rows(history.image, history.layer_sizes, human=args.human, no_trunc=args.no_trunc)
     fmt = "{{.ID}}" if args.quiet else args.format or DEFAULT_HISTORY_FORMAT
-    sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS))
+    sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS, "*image.historyContext"))
     return 0
 
 
@@ -263,17 +265,18 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for name in args.args:
         try:
             details = service.inspect(name)
-        except ImageNotFoundError:
-            missing.append(name)
+        except (ImageNotFoundError, InvalidArgumentError) as exc:
+            # Docker 28 names the object, then the daemon's answer
+            missing.append(f"Error response from daemon: no such image: {name}: {exc}")
             continue
         found.append(views.inspect_image(details))
     if args.format:
-        template_out = render(args.format, found, {})
+        template_out = render_inspect(args.format, found)
         sys.stdout.write(template_out)
     else:
         print(to_json(found))
-    for name in missing:
-        print(f"Error: No such image: {name}", file=sys.stderr)
+    for line in missing:
+        print(line, file=sys.stderr)
     return 1 if missing else 0
 
 

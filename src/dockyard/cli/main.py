@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.write(top_level_help(known))
             return 0
     elif not known(words[0]):
-        print(f"dockyard: '{words[0]}' is not a dockyard command.\nSee 'dockyard --help'", file=sys.stderr)
+        print(f"dockyard: unknown command: dockyard {words[0]}\n\nRun 'dockyard --help' for more information", file=sys.stderr)
         return EXIT_ERROR
     return run(build_parser(words), argv)
 

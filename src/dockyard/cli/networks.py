@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.engine.networks import NetworkFilters, NetworkSpec
 from dockyard.errors import DockyardError, NotFoundError
 
@@ -103,7 +103,7 @@ def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
     rows = [{"ID": n.id if args.no_trunc else n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "local",
              "IPv6": "false", "Internal": str(n.internal).lower(), "CreatedAt": n.created,
              "Labels": ",".join(f"{k}={v}" for k, v in n.labels.items())} for n in nets]
-    sys.stdout.write(render(args.format or LS_FORMAT, rows, LS_HEADERS))
+    sys.stdout.write(render(args.format or LS_FORMAT, rows, LS_HEADERS, "*network.networkContext"))
     return 0
 
 
@@ -146,7 +146,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             found.append(network_json(ctx.engine.network_service.inspect(name)))
         except NotFoundError:
             missing.append(name)
-    sys.stdout.write(render(args.format, found, {}) if args.format else to_json(found) + "\n")
+    sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     for name in missing:
         print(f"Error: No such network: {name}", file=sys.stderr)
     return EXIT_ERROR if missing else 0

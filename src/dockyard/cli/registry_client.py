@@ -156,14 +156,25 @@ def login_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "login", 1, at_most=True)
     from dockyard.engine.registry import LoginRequest
 
-    username, password = _read_login(args, "")
     server = args.args[0] if args.args else ""
+    if not args.username and args.password is None and not args.password_stdin:
+        stored = ctx.engine.registry.stored_username(server)
+        if stored:
+            print(
+                f"Authenticating with existing credentials... [Username: {stored}]\n\n"
+                " Info -> To login with a different account, run 'dockyard logout' followed by 'dockyard login'\n\n",
+                file=sys.stderr,
+            )
+            ctx.engine.registry.login(LoginRequest(server, "", "", _registry_config(args)))
+            print("Login Succeeded")
+            return 0
+    username, password = _read_login(args, "")
     report = ctx.engine.registry.login(LoginRequest(server, username, password, _registry_config(args)))
     if report.unencrypted_in is not None:
         print(
-            f"WARNING! Your password will be stored unencrypted in {report.unencrypted_in}.\n"
+            f"WARNING! Your credentials are stored unencrypted in '{report.unencrypted_in}'.\n"
             "Configure a credential helper to remove this warning. See\n"
-            "https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n",
+            "https://docs.docker.com/go/credential-store/\n",
             file=sys.stderr,
         )
     print("Login Succeeded")

@@ -39,7 +39,7 @@ def info_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "info", 0, at_most=True)
     info = ctx.engine.system.info()
     if args.format:
-        sys.stdout.write(_formatted(args.format, [info_document(info)], {}))
+        sys.stdout.write(render(args.format, [info_document(info)], {}, parse_code=EXIT_TEMPLATE))
         return 0
     sys.stdout.write(info_text(info))
     return 0
@@ -111,17 +111,8 @@ def df_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if args.verbose and not args.format:
         sys.stdout.write(df_verbose(usage, time.time()))
         return 0
-    sys.stdout.write(_formatted(args.format or DF_FORMAT, df_rows(usage), DF_HEADERS))
+    sys.stdout.write(render(args.format or DF_FORMAT, df_rows(usage), DF_HEADERS))
     return 0
-
-
-def _formatted(fmt: str, rows: list[dict[str, Any]], headers: dict[str, str]) -> str:
-    from dockyard.cli.gotemplate import TemplateError
-
-    try:
-        return render(fmt, rows, headers)
-    except TemplateError as exc:
-        raise UsageError(f"template parsing error: {exc}", EXIT_TEMPLATE) from None
 
 
 def _percent(reclaimable: int, total: int) -> str:

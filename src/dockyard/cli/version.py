@@ -35,7 +35,7 @@ def version_cmd(ctx: Context, args: argparse.Namespace) -> int:
             sys.stdout.write(version_text({"Client": client, "Server": None}))
         raise
     if args.format:
-        sys.stdout.write(render(args.format, [info], {}))
+        sys.stdout.write(render(args.format, [info], {}, parse_code=64))  # the docker CLI's exit for a --format it cannot parse
     else:
         sys.stdout.write(version_text(info))
     return 0

@@ -175,7 +175,7 @@ def history_rows(image: Image, layer_sizes: list[int], *, human: bool, no_trunc:
             {
                 "ID": "<missing>",
                 "CreatedSince": created_since(moment) if human else _rfc3339(moment),
-                "CreatedAt": format_time(moment) if moment else "",
+                "CreatedAt": _rfc3339(moment),  # Docker: time.Unix(created).Format(time.RFC3339)
                 "CreatedBy": created_by,
                 "Size": human_size_with_precision(size, 3) if human else str(size),
                 "Comment": entry.comment,

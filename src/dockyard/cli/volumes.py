@@ -7,7 +7,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
-from dockyard.cli.format import render, to_json
+from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.engine.volumes import PRUNE_FILTERS, VolumeCreateOptions, VolumeFilters
 from dockyard.errors import DockyardError, NotFoundError
 
@@ -80,7 +80,7 @@ def _row(volume: Volume) -> dict[str, str]:
 def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
     rows = [_row(v) for v in ctx.engine.volume_service.list(VolumeFilters.parse(args.filter))]
     fmt = "{{.Name}}" if args.quiet else (args.format or LS_FORMAT)
-    sys.stdout.write(render(fmt, rows, LS_HEADERS))
+    sys.stdout.write(render(fmt, rows, LS_HEADERS, "*formatter.volumeContext"))
     return 0
 
 
@@ -129,7 +129,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             print(f"Error response from daemon: get {name}: no such volume", file=sys.stderr)
             failed = True
     if args.format:
-        sys.stdout.write(render(args.format, found, {}) if found else "\n")
+        sys.stdout.write(render_inspect(args.format, found) if found else "\n")
     else:
         sys.stdout.write(to_json(found) + "\n")
     return EXIT_ERROR if failed else 0

@@ -5,7 +5,6 @@ Listing filters work on metadata; only ``label`` reads the config blobs, through
 
 from __future__ import annotations
 
-import fnmatch
 import re
 import time
 
@@ -65,15 +64,76 @@ def _labels(filters: dict[str, list[str]], labels_of: Labels, key: str = "label"
     return match
 
 
-def _reference(patterns: list[str]) -> Callable[[Listed], bool]:
-    def match(image: Listed) -> bool:
-        for ref in image.refs:
-            candidates = [ref.familiar_name, ref.familiar, str(ref)]
-            if any(fnmatch.fnmatchcase(c, p) for c in candidates for p in patterns):
-                return True
-        return False
+def go_path_match(pattern: str, name: str) -> bool:
+    """Go's path.Match: ``*`` and ``?`` never match ``/``; a malformed pattern is Docker's daemon error."""
+    return _pattern_regex(pattern).fullmatch(name) is not None
 
-    return match
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "\\":
+            if i + 1 >= n:
+                raise InvalidArgumentError("syntax error in pattern")
+            i += 1
+            out.append(re.escape(pattern[i]))
+        elif ch == "[":
+            i, cls = _char_class(pattern, i + 1)
+            out.append(cls)
+            continue
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    return re.compile("".join(out), re.DOTALL)
+
+
+def _class_char(pattern: str, i: int) -> tuple[int, str]:
+    """One character of a class (Go's getEsc): ``-`` and ``]`` must be escaped."""
+    if i >= len(pattern) or pattern[i] in "-]":
+        raise InvalidArgumentError("syntax error in pattern")
+    if pattern[i] == "\\":
+        i += 1
+        if i >= len(pattern):
+            raise InvalidArgumentError("syntax error in pattern")
+    return i + 1, pattern[i]
+
+
+def _char_class(pattern: str, i: int) -> tuple[int, str]:
+    """``[^a-z]`` from just after ``[``: the index after ``]`` and the regex class (never ``/``)."""
+    negated = i < len(pattern) and pattern[i] == "^"
+    i += negated
+    items: list[str] = []
+    while True:
+        if i < len(pattern) and pattern[i] == "]" and items:
+            break
+        i, lo = _class_char(pattern, i)
+        hi = lo
+        if i < len(pattern) and pattern[i] == "-":
+            i, hi = _class_char(pattern, i + 1)
+        items.append(re.escape(lo) + ("-" + re.escape(hi) if hi != lo else ""))
+    body = "".join(items)
+    return i + 1, f"(?!/)[^{body}]" if negated else f"[{body}]"
+
+
+def matching_refs(refs: list[Reference], patterns: list[str]) -> list[Reference]:
+    """The names a ``reference=`` filter keeps (Docker's FamiliarMatch: the familiar string, then the familiar name)."""
+    regexes = [_pattern_regex(p) for p in patterns]
+    return [
+        ref for ref in refs
+        if any(r.fullmatch(ref.familiar) or r.fullmatch(ref.familiar_name) for r in regexes)
+    ]  # fmt: skip
+
+
+def _reference(patterns: list[str]) -> Callable[[Listed], bool]:
+    for pattern in patterns:
+        _pattern_regex(pattern)  # a bad pattern fails the listing even when no image is named
+    return lambda image: bool(matching_refs(image.refs, patterns))
 
 
 def _stamp(image: Listed) -> float:

@@ -11,7 +11,7 @@ import collections.abc
 import os
 from dataclasses import dataclass
 
-from dockyard.engine.image_filters import image_filter, prune_filter
+from dockyard.engine.image_filters import image_filter, matching_refs, prune_filter
 from dockyard.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
@@ -64,7 +64,13 @@ class ImageService:
         summaries = store.summaries()
         keep = image_filter(filters, lambda image: store.config(image.row.id).labels, self._created)
         parents = {s.row.parent for s in summaries if s.row.parent}
-        return ImageList([s for s in summaries if keep(s)], parents)
+        kept = [s for s in summaries if keep(s)]
+        if filters.get("reference"):
+            # Docker's daemon lists only the names the pattern matches, not the image's other tags
+            from dataclasses import replace
+
+            kept = [replace(s, refs=matching_refs(s.refs, filters["reference"])) for s in kept]
+        return ImageList(kept, parents)
 
     def _created(self, name: str) -> float:
         moment = self.engine.images.get(name).created
@@ -74,7 +80,11 @@ class ImageService:
         return self.engine.images.get(name)
 
     def inspect(self, name: str) -> ImageDetails:
-        return self.details(self.engine.images.get(name))
+        """ImageNotFoundError for a missing name, in the daemon's words ("No such image: nope:latest")."""
+        try:
+            return self.details(self.engine.images.get(name))
+        except ImageNotFoundError as exc:
+            raise ImageNotFoundError(_familiar_tagged(exc.name)) from exc
 
     def details(self, image: Image) -> ImageDetails:
         engine = self.engine
@@ -82,7 +92,10 @@ class ImageService:
 
     def history(self, name: str) -> ImageHistory:
         store = self.engine.images
-        image = store.get(name)
+        try:
+            image = store.get(name)
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_tagged(exc.name)}") from exc
         return ImageHistory(image, store.layer_sizes(image.row))
 
     # names -------------------------------------------------------------------------
@@ -95,7 +108,11 @@ class ImageService:
             raise NotFoundError(f"No such image: {_familiar_or_raw(exc.name)}") from exc
 
     def remove(self, name: str, *, force: bool = False, prune: bool = True) -> Removal:
-        return self.engine.images.remove(name, force=force, prune=prune)
+        """Docker's ``rmi``; a missing name is reported as the daemon normalises it (``nosuch:latest``)."""
+        try:
+            return self.engine.images.remove(name, force=force, prune=prune)
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_tagged(exc.name)}") from exc
 
     def prune(self, filters: dict[str, list[str]], *, all: bool = False) -> PruneReport:
         """Remove dangling images (every unused one with ``all``) that the filters select."""
@@ -154,7 +171,22 @@ def check_tag(target: str) -> None:
     """Raise InvalidArgumentError unless ``target`` is a valid repository[:tag]."""
     from dockyard.oci.reference import parse_docker_ref
 
-    parse_docker_ref(target)
+    try:
+        parse_docker_ref(target)
+    except InvalidArgumentError as exc:
+        raise client_reference_error(target, exc) from None
+
+
+def client_reference_error(text: str, exc: InvalidArgumentError) -> InvalidArgumentError:
+    """A name the docker CLI 28 refuses, in its words: its reference library names the repository
+    ("repository name (library/Bad) must be lowercase"); the daemon's does not."""
+    from dockyard.oci.reference import split_docker_domain
+
+    message = str(exc)
+    if not message.endswith("repository name must be lowercase"):
+        return exc
+    remote = split_docker_domain(text)[1].partition(":")[0]
+    return InvalidArgumentError(message.replace("repository name must", f"repository name ({remote}) must"))
 
 
 def _familiar_or_raw(name: str) -> str:
@@ -162,6 +194,15 @@ def _familiar_or_raw(name: str) -> str:
 
     try:
         return parse_docker_ref(name).familiar
+    except InvalidArgumentError:
+        return name
+
+
+def _familiar_tagged(name: str) -> str:
+    from dockyard.oci.reference import parse_docker_ref
+
+    try:
+        return parse_docker_ref(name).with_default_tag().familiar
     except InvalidArgumentError:
         return name
 

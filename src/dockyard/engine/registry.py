@@ -127,7 +127,12 @@ class LogoutReport:
 
 def parse_reference(text: str) -> Reference:
     """A name as a user types it (``busybox``, ``host:5000/a/b:tag``); InvalidArgumentError if it is none."""
-    return parse_normalized(text)
+    try:
+        return parse_normalized(text)
+    except InvalidArgumentError as exc:
+        from dockyard.engine.images import client_reference_error
+
+        raise client_reference_error(text, exc) from None
 
 
 class RegistryService:
@@ -202,11 +207,19 @@ class RegistryService:
         from dockyard.registry.client.login import verify_login
 
         key, domain = _server(request.server)
-        creds = Credentials(request.username, request.password)
+        config = self.credentials()
+        stored = None if request.username or request.password else config.get(key)
+        creds = stored or Credentials(request.username, request.password)
         with self._session(request.registry) as connector:
             verify_login(connector, domain, creds)
-        config = self.credentials()
+        if stored is not None:  # the stored login still works: nothing to write
+            return LoginReport(key, None)
         return LoginReport(key, config.path if config.store(key, creds) else None)
+
+    def stored_username(self, server: str) -> str | None:
+        """The user a login to ``server`` stored, which ``login`` without a username reuses (as Docker 28)."""
+        creds = self.credentials().get(_server(server)[0])
+        return creds.username if creds is not None and creds.username and creds.password else None
 
     def logout(self, server: str) -> LogoutReport:
         key, _ = _server(server)

@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
-from dockyard.errors import ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError
+from dockyard.errors import (
+    ConflictError, DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidContentError, InvalidReferenceError
+)
 from dockyard.metadata.db import Database, ImageRow
 from dockyard.oci.timefmt import parse_time
 from dockyard.oci.digest import Digest, chain_id
@@ -118,13 +120,14 @@ class ImageStore:
         """
         if is_image_id(name):
             row = self.db.image(name if name.startswith("sha256:") else f"sha256:{name}")
-            if row:
+            if row and not self.db.is_removed(row.id):
                 return row, None
             raise ImageNotFoundError(name)
+        invalid = "invalid reference format"
         try:
             ref: Reference | None = parse_docker_ref(name)
-        except InvalidArgumentError:
-            ref = None
+        except InvalidArgumentError as exc:
+            ref, invalid = None, str(exc)  # the daemon keeps the cause ("repository name must be lowercase")
         if ref is not None:
             found = self.db.ref(str(ref))
             row = self.db.image(found.image_id) if found else None
@@ -137,7 +140,7 @@ class ImageStore:
             if len(matches) > 1:
                 raise InvalidArgumentError(f"ambiguous image ID prefix {name!r}")
         if ref is None:
-            raise InvalidArgumentError("invalid reference format")
+            raise InvalidReferenceError(invalid)
         raise ImageNotFoundError(name)
 
     def config(self, image_id: str) -> ImageConfig:
@@ -203,6 +206,7 @@ class ImageStore:
         try:
             with self.db.transaction():
                 self.layers.commit(staged)
+                self.db.restore_image(str(image_id))
                 if self.db.image(str(image_id)) is None:
                     top = chain_id(diff_ids) if diff_ids else None
                     size = sum(layer.size for layer in staged.layers)
@@ -274,6 +278,11 @@ class ImageStore:
                 self.db.delete_ref(r.name)
                 untagged.append(parse_docker_ref(r.name).familiar)
                 self.log_event("untag", row.id, row.id)
+            if self.db.containers_using(row.id):
+                # forced past stopped containers: Docker deletes the image, its layers stay theirs
+                self.log_event("delete", row.id, row.id)
+                self.db.mark_removed(row.id)
+                return Removal(untagged, [row.id])
             removed_layers += self._delete(row, deleted, prune)
         (self._release or self.layers.cleanup)(removed_layers)
         for image_id in self._deleted_configs:
@@ -283,7 +292,7 @@ class ImageStore:
 
     def _check_unused(self, row: ImageRow, *, force: bool, by_ref: bool) -> None:
         users = self.db.containers_using(row.id)
-        if users and not (force and by_ref):
+        if users and not force:
             container = users[0][0][:12]
             raise ConflictError(
                 f"conflict: unable to {'remove repository reference' if by_ref else 'delete ' + row.id[7:19]} "

@@ -80,9 +80,12 @@ class ContainerRecords:
         with self.db.transaction() as conn:
             gone = conn.execute("DELETE FROM containers WHERE id=?", (cid,)).rowcount == 0
             image = self.db.image(image_id)
-            if gone or not image or not image.top_layer:
+            if gone or not image:
                 return []
-            return [row.cache_id for row in self.db.release_layer(image.top_layer)]
+            freed = self.db.release_layer(image.top_layer) if image.top_layer else []
+            if self.db.is_removed(image_id) and not self.db.containers_using(image_id):
+                freed += self.db.delete_image(image_id)  # the last user of an image rmi -f removed
+            return [row.cache_id for row in freed]
 
     def rename(self, cid: str, new_name: str) -> None:
         """ConflictError (Docker's words) when another container has the name."""

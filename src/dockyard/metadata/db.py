@@ -134,7 +134,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX events_by_time ON events(time_nano);
     """,
+    # 5: images ``rmi -f`` removed while stopped containers use them: gone from every listing and
+    # lookup, the row kept (with its layer reference) until the last such container is removed
+    """
+    CREATE TABLE removed_images (
+        id TEXT PRIMARY KEY REFERENCES images(id)
+    );
+    """,
 )
+
+
+_SHOWN = "id NOT IN (SELECT id FROM removed_images)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,13 +264,17 @@ class Database:
         return ImageRow(*row) if row else None
 
     def images(self) -> list[ImageRow]:
-        return [ImageRow(*r) for r in self._conn.execute("SELECT * FROM images")]
+        """The images, without those ``rmi -f`` removed (``image`` still finds them, for their containers)."""
+        return [ImageRow(*r) for r in self._conn.execute(f"SELECT * FROM images WHERE {_SHOWN}")]
 
     def images_with_prefix(self, prefix: str) -> list[ImageRow]:
         rows = self._conn.execute(
-            "SELECT * FROM images WHERE id >= ? AND id < ?", (prefix, prefix + "\U0010ffff")
+            f"SELECT * FROM images WHERE id >= ? AND id < ? AND {_SHOWN}", (prefix, prefix + "\U0010ffff")
         )
         return [ImageRow(*r) for r in rows]
+
+    def is_removed(self, image_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM removed_images WHERE id=?", (image_id,)).fetchone() is not None
 
     def ref(self, name: str) -> RefRow | None:
         row = self._conn.execute("SELECT * FROM refs WHERE name=?", (name,)).fetchone()
@@ -319,10 +333,19 @@ class Database:
         if row.top_layer:
             self.acquire_layer(row.top_layer)
 
+    def mark_removed(self, image_id: str) -> None:
+        """``rmi -f`` of an image stopped containers use: hidden now, deleted with its last container."""
+        self._conn.execute("INSERT OR IGNORE INTO removed_images VALUES (?)", (image_id,))
+
+    def restore_image(self, image_id: str) -> None:
+        """The same image stored again (load, pull, commit) is an image again."""
+        self._conn.execute("DELETE FROM removed_images WHERE id=?", (image_id,))
+
     def delete_image(self, image_id: str) -> list[LayerRow]:
         row = self.image(image_id)
         if row is None:
             return []
+        self._conn.execute("DELETE FROM removed_images WHERE id=?", (image_id,))
         self._conn.execute("DELETE FROM refs WHERE image_id=?", (image_id,))
         self._conn.execute("DELETE FROM images WHERE id=?", (image_id,))
         # children built on this image lose their local parent, as in Docker

@@ -5,18 +5,23 @@ from __future__ import annotations
 import math
 
 from dockyard.cli.gotemplate.gostrconv import format_float
-from dockyard.cli.gotemplate.values import Method, _is_nil, go_type_name
+from dockyard.cli.gotemplate.values import Method, Struct, _is_nil, go_type_name
 
 
 class _JSONError(Exception):
     pass
 
 
-def _json_string(text: str) -> str:
+_HTML = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"}
+
+
+def _json_string(text: str, html: bool = False) -> str:
     out = ['"']
     for ch in text:
         code = ord(ch)
-        if ch in '"\\':
+        if html and ch in _HTML:
+            out.append(_HTML[ch])
+        elif ch in '"\\':
             out.append("\\" + ch)
         elif ch in "\n\r\t":
             out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t"}[ch])
@@ -43,7 +48,7 @@ def _json_float(value: float) -> str:
     return text
 
 
-def _json_value(value: object) -> str:
+def _json_value(value: object, html: bool = False) -> str:
     if _is_nil(value):
         return "null"
     if isinstance(value, bool):
@@ -53,13 +58,17 @@ def _json_value(value: object) -> str:
     if isinstance(value, float):
         return _json_float(value)
     if isinstance(value, str):
-        return _json_string(value)
+        return _json_string(value, html)
     if isinstance(value, (list, tuple)):
-        return "[" + ",".join(_json_value(v) for v in value) + "]"
+        return "[" + ",".join(_json_value(v, html) for v in value) + "]"
+    if isinstance(value, Struct):
+        # Docker's formatter contexts marshal through json.Marshal of a map: sorted keys, HTML escaped
+        fields = sorted((k, v) for k, v in value.items() if not isinstance(v, Method))
+        return "{" + ",".join(f"{_json_string(str(k), True)}:{_json_value(v, True)}" for k, v in fields) + "}"
     if isinstance(value, dict):
         # a struct's methods are not part of its encoding
         items = ((k, v) for k, v in value.items() if not isinstance(v, Method))
-        return "{" + ",".join(f"{_json_string(str(k))}:{_json_value(v)}" for k, v in items) + "}"
+        return "{" + ",".join(f"{_json_string(str(k), html)}:{_json_value(v, html)}" for k, v in items) + "}"
     raise _JSONError(f"json: unsupported type: {go_type_name(value)}")
 
 

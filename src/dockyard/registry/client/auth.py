@@ -167,6 +167,11 @@ class Authenticator:
                     return challenge
         return None
 
+    def lacks_basic_credentials(self) -> bool:
+        """The registry wants Basic credentials and there are none: Docker fails before sending."""
+        challenge = self._pick()
+        return challenge is not None and challenge.scheme == "basic" and not self.credentials.username
+
     def header(self, scopes: frozenset[str]) -> str | None:
         """The Authorization value for a request needing ``scopes`` (None: send none)."""
         challenge = self._pick()

@@ -19,6 +19,16 @@ class UnusableURLError(DockyardError):
     """A request or a redirect names a URL no retry can reach (not http or https, malformed): fails at once."""
 
 
+class NoBasicAuthError(DockyardError):
+    """A Basic challenge and no credentials to answer it (Go's url.Error around ErrNoBasicAuthCredentials)."""
+
+    CAUSE = "no basic auth credentials"
+
+    def __init__(self, method: str, url: str) -> None:
+        super().__init__(f'{method.title()} "{url}": {self.CAUSE}')
+        self.url = url
+
+
 class LoginError(DockyardError):
     """The registry refused the credentials (nothing was saved)."""
 

@@ -151,7 +151,7 @@ class Puller:
         raise AssertionError("no endpoint groups")
 
     def _pull_resolved(self, repo: Repository, ref: Reference, resolved: Resolved, options: PullOptions) -> PullResult:
-        label = str(ref.digest) if ref.digest else (ref.tag or "latest")
+        label = ref.familiar if ref.digest else (ref.tag or "latest")  # by digest Docker names REPO@sha256:…
         self.sink(Event(label, f"Pulling from {ref.path}"))
         manifest = resolved.manifest
         check_layer_depth(len(manifest.layers))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import BinaryIO, Callable
 
-from dockyard.errors import DockyardError, InvalidContentError, NotFoundError
+from dockyard.errors import DockyardError, InvalidContentError, NotFoundError, StreamError
 from dockyard.image.store import Image, ImageStore
 from dockyard.oci.descriptor import Manifest
 from dockyard.oci.digest import Digest
@@ -33,6 +33,7 @@ from dockyard.registry.client.layerblob import (
     known_blobs,
     local_blob,
 )
+from dockyard.registry.client.errors import NoBasicAuthError
 from dockyard.registry.client.progress import Event, Sink, discard
 from dockyard.registry.client.repository import Repository
 from dockyard.registry.client.session import Connector
@@ -49,9 +50,12 @@ _TO_OCI = {
 _TO_DOCKER = {v: k for k, v in _TO_OCI.items()}
 
 
-class NoSuchLocalTagError(NotFoundError):
-    def __init__(self, name: str) -> None:
-        super().__init__(f"An image does not exist locally with the tag: {name}")
+class PushStreamError(StreamError):
+    """A push failure the daemon reports in its progress stream."""
+
+
+class NoSuchLocalTagError(StreamError, NotFoundError):
+    """Nothing to push, in the daemon's words: no tag of the repository at all, or not this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,23 +109,28 @@ class Pusher:
         self.concurrent = concurrent
 
     def targets(self, ref: Reference, all_tags: bool) -> list[Reference]:
-        if not all_tags:
-            if self.store.db.ref(str(ref)) is None:
-                raise NoSuchLocalTagError(ref.familiar)
-            return [ref]
         tags = [parse_docker_ref(r.name) for r in self.store.db.refs() if r.kind == "tag"]
         found = [t for t in tags if t.name == ref.name]
         if not found:
-            raise NoSuchLocalTagError(ref.familiar_name)
+            raise NoSuchLocalTagError(f"An image does not exist locally with the tag: {ref.familiar_name}")
+        if not all_tags:
+            if self.store.db.ref(str(ref)) is None:
+                raise NoSuchLocalTagError(f"tag does not exist: {ref.familiar}")
+            return [ref]
         return sorted(found, key=str)
 
     def push(self, ref: Reference, all_tags: bool = False) -> list[PushResult]:
-        targets = self.targets(ref, all_tags)
+        # Docker names the repository before it looks for what to push
         self.sink(Event("", f"The push refers to repository [{ref.name}]"))
+        targets = self.targets(ref, all_tags)
         registry = self.connector.connect(ref.domain)
         repo = Repository(registry, ref.path)
         mounts = self._mount_sources(ref)
-        return [self._push_one(repo, target, mounts) for target in targets]
+        try:
+            return [self._push_one(repo, target, mounts) for target in targets]
+        except NoBasicAuthError as exc:
+            # Docker's push retry loop unwraps the url.Error: only the cause reaches the stream
+            raise PushStreamError(NoBasicAuthError.CAUSE) from exc
 
     def _mount_sources(self, ref: Reference) -> dict[Digest, list[str]]:
         """Blob digest -> other repositories of this registry whose pulled or pushed manifest lists it."""

@@ -29,7 +29,7 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.mediatype import INDEX_TYPES, MANIFEST_TYPES, SCHEMA1_TYPES
 from dockyard.oci.reference import Reference
 from dockyard.registry.client import platform as platforms
-from dockyard.registry.client.errors import describe
+from dockyard.registry.client.errors import NoBasicAuthError, describe
 from dockyard.registry.client.repository import Repository
 from dockyard.registry.errcode import Code, RegistryError
 
@@ -80,6 +80,10 @@ def resolve(repo: Repository, ref: Reference, wanted: Platform | None) -> Resolv
         raw, header_type, digest = repo.manifest(reference)
     except RegistryError as exc:
         raise translate(exc, ref) from exc
+    except NoBasicAuthError as exc:
+        if ref.digest is None:  # Docker asks for a tag's digest with a HEAD first, and fails there
+            raise NoBasicAuthError("HEAD", exc.url) from exc
+        raise
     top = digest
     index: Index | None = None
     for _ in range(MAX_INDEX_DEPTH):

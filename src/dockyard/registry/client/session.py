@@ -13,7 +13,7 @@ from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 from dockyard.registry.client.auth import Authenticator, Credentials, parse_challenges
-from dockyard.registry.client.errors import ConnectionFailedError
+from dockyard.registry.client.errors import ConnectionFailedError, NoBasicAuthError
 from dockyard.registry.client.hosts import (
     Endpoint,
     RegistryOptions,
@@ -71,6 +71,8 @@ class Registry:
         redirect: bool = True,
     ) -> Response:
         url = self.url(path)
+        if self.auth.lacks_basic_credentials():
+            raise NoBasicAuthError(method, url)
         for attempt in (1, 2):
             sent = dict(headers or {})
             authorization = self.auth.header(scopes)

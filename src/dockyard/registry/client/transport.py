@@ -109,6 +109,36 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
+def _dial_reason(exc: BaseException, url: str) -> str:
+    """Go's words for a refused connection: "dial tcp 127.0.0.1:5519: connect: connection refused"."""
+    reason = _reason(exc)
+    parts = urlsplit(url)
+    if isinstance(exc, NameResolutionError):
+        # Go: "dial tcp: lookup registry-1.docker.io on 10.0.0.53:53: no such host"
+        server = _nameserver()
+        if "Name or service not known" not in str(exc) or server is None:
+            return reason
+        return f"dial tcp: lookup {parts.hostname} on {server}: no such host"
+    if "[Errno " not in str(exc):
+        return reason
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+    return f"dial tcp {host}:{port}: connect: {reason}"
+
+
+def _nameserver() -> str | None:
+    """The first resolver of /etc/resolv.conf, as Go's resolver names it in errors (``host:53``)."""
+    try:
+        with open("/etc/resolv.conf") as f:
+            for line in f:
+                words = line.split()
+                if len(words) >= 2 and words[0] == "nameserver":
+                    return f"[{words[1]}]:53" if ":" in words[1] else f"{words[1]}:53"
+    except OSError:
+        return None
+    return None
+
+
 def retry_after(value: str, now: float | None = None) -> float | None:
     """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
     value = value.strip()
@@ -203,7 +233,7 @@ class Transport:
                 raise UnusableURLError(f'{method.title()} "{url}": {_reason(exc)}') from exc
             except (NewConnectionError, NameResolutionError) as exc:
                 # nobody listens there, or no such host: not a passing fault worth waiting for
-                raise ConnectionFailedError(f'{method.title()} "{url}": {_reason(exc)}') from exc
+                raise ConnectionFailedError(f'{method.title()} "{url}": {_dial_reason(exc, url)}') from exc
             except (HTTPError, OSError) as exc:
                 if last:
                     raise ConnectionFailedError(f'{method.title()} "{url}": {_reason(exc)}') from exc

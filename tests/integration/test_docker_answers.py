@@ -1,0 +1,237 @@
+"""dockyard answers as Docker does: the same command lines run against the docker CLI (28) on a private
+dockerd and against dockyard, compared by exit code, stdout shape and the stderr line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.conftest import Dockyard, Result, needs_root
+
+pytestmark = [needs_root, pytest.mark.docker]
+
+DOCKER_28 = "/usr/local/bin/docker"
+if not os.access(DOCKER_28, os.X_OK):
+    pytestmark.append(pytest.mark.skip(reason="docker CLI 28 not installed"))
+
+IMAGES = ("answers/a:1", "answers/a:2", "ansbox:1")
+
+
+class Both:
+    """One command line for each tool; ``docker`` in Docker's messages reads ``dockyard`` in ours."""
+
+    def __init__(self, dockerd, yard: Dockyard) -> None:  # type: ignore[no-untyped-def]
+        self.dockerd = dockerd
+        self.yard = yard
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> tuple[Result, Result]:
+        theirs = subprocess.run([DOCKER_28, "-H", self.dockerd.host, *args], capture_output=True, text=True, timeout=300,
+                                env={**self.dockerd.env, **(env or {})})  # fmt: skip
+        ours = self.yard(*args, check=False, env=env)
+        return Result(theirs.returncode, theirs.stdout, theirs.stderr.replace("docker", "dockyard")), ours
+
+
+def _first(text: str) -> str:
+    return text.splitlines()[0] if text else ""
+
+
+def same_failure(theirs: Result, ours: Result) -> None:
+    """Docker's exit code, nothing on stdout, Docker's first stderr line."""
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    assert _first(ours.stderr) == _first(theirs.stderr)
+
+
+@pytest.fixture(scope="module")
+def both(dockerd, busybox_tar: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:  # type: ignore[no-untyped-def]
+    yard = Dockyard(tmp_path_factory.mktemp("answers") / "root")
+    pair = Both(dockerd, yard)
+    for run in (lambda *a: dockerd.run(*a), lambda *a: yard(*a)):
+        run("import", str(busybox_tar), IMAGES[0])
+        for name in IMAGES[1:]:
+            run("tag", IMAGES[0], name)
+        run("volume", "create", "ansvol")
+        run("create", "--name", "ans-c", "-l", "app=web", IMAGES[0], "sh")
+    yield pair
+    for name in ("ans-c",):
+        dockerd.run("rm", "-f", name, check=False)
+    dockerd.run("rmi", "-f", *IMAGES, check=False)
+    dockerd.run("volume", "rm", "ansvol", check=False)
+
+
+# images and their reference filter -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, listed",
+    [
+        (["images", "answers/a"], ["answers/a:1", "answers/a:2"]),
+        (["images", "answers/a:1"], ["answers/a:1"]),
+        (["images", "--digests", "answers/a:2"], ["answers/a:2"]),
+        (["images", "--filter", "reference=answers/*"], ["answers/a:1", "answers/a:2"]),
+        (["images", "--filter", "reference=ans*"], ["ansbox:1"]),  # * does not cross '/'
+        (["images", "--filter", "reference=*/a:[^2]"], ["answers/a:1"]),
+        (["images", "--filter", "reference=docker.io/library/ansbox"], []),  # only the familiar name matches
+        (["images", "--filter", "reference=ansbox", "--filter", "reference=answers/a:2"], ["ansbox:1", "answers/a:2"]),
+    ],
+)
+def test_images_list_only_the_names_matched(both: Both, args: list[str], listed: list[str]) -> None:
+    theirs, ours = both(*args, "--format", "{{.Repository}}:{{.Tag}}")
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (0, "")
+    # Docker's CLI walks an image's repositories in Go map order: compare the names, not their order
+    assert sorted(ours.stdout.splitlines()) == sorted(theirs.stdout.splitlines()) == listed
+
+
+def test_images_quiet_lists_one_id_per_matching_name(both: Both) -> None:
+    theirs, ours = both("images", "-q", "answers/a")
+    assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) == 2
+
+
+def test_bad_reference_pattern_is_the_daemons_error(both: Both) -> None:
+    same_failure(*both("images", "--filter", "reference=["))
+
+
+# --format json and Go templates ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [["images", "answers/a"], ["history", "answers/a:1"], ["ps", "-a", "--filter", "name=ans-c"]])
+def test_format_json_prints_an_object_per_line(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args, "--format", "json")
+    ours_rows = [json.loads(line) for line in ours.stdout.splitlines()]
+    theirs_rows = [json.loads(line) for line in theirs.stdout.splitlines()]
+    assert ours.returncode == theirs.returncode == 0
+    assert len(ours_rows) == len(theirs_rows) > 0
+    for row in ours_rows:
+        assert list(row) == sorted(row)  # Docker marshals its contexts as maps: sorted keys
+    assert set(ours_rows[0]) >= set(theirs_rows[0]) - {"LocalVolumes", "Platform"}  # the container fields are ps's own
+
+
+@pytest.mark.parametrize("args", [["image", "inspect"], ["inspect"]])
+def test_inspect_format_json_is_the_list_on_one_line(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args, "--format", "json", "answers/a:1", "ansbox:1")
+    assert ours.returncode == theirs.returncode == 0
+    assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) == 1
+    ours_list, theirs_list = json.loads(ours.stdout), json.loads(theirs.stdout)
+    assert len(ours_list) == len(theirs_list) == 2
+    assert list(ours_list[0]) == list(theirs_list[0])
+
+
+def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
+    theirs, ours = both("images", "answers/a:1", "--format", "{{json .Digest}}|{{json .}}")
+    assert ours.stdout.split("|")[0] == theirs.stdout.split("|")[0] == '"<none>"'
+    assert '"Digest":"\\u003cnone\\u003e"' in ours.stdout and '"Digest":"\\u003cnone\\u003e"' in theirs.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["images", "--format", "{{.Bogus}}"],
+        ["images", "--format", "table {{.Repository}}\t{{.Bogus}}"],
+        ["history", "answers/a:1", "--format", "{{.Bogus}}"],
+        ["ps", "-a", "--format", "{{.Bogus}}"],
+        ["network", "ls", "--format", "{{.Bogus}}"],
+        ["volume", "ls", "--format", "{{.Bogus}}"],
+        ["images", "--format", '{{"\\n"}}'],  # Docker replaces \n before it parses
+        ["images", "--format", "{{.Repository"],
+        ["images", "--format", "{{end}}"],
+        ["ps", "-a", "--format", "{{.Names"],
+        ["history", "answers/a:1", "--format", "{{end}}"],
+        ["system", "df", "--format", "{{.Bogus"],
+        ["info", "--format", "{{.Bogus"],  # exits 64
+        ["stats", "--no-stream", "--format", "{{.Bogus"],
+    ],
+)
+def test_template_errors_are_dockers(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args)
+    same_failure(theirs, ours)
+    assert ours.returncode in (1, 64) and "Traceback" not in ours.stderr
+
+
+def test_ps_label_method(both: Both) -> None:
+    theirs, ours = both("ps", "-a", "--filter", "name=ans-c", "--format", '{{.Label "app"}}|{{.Label "none"}}|{{.Names}}')
+    assert ours.stdout == theirs.stdout == "web||ans-c\n"
+
+
+# removal ----------------------------------------------------------------------------------
+
+
+def test_rmi_force_of_an_image_a_stopped_container_uses(both: Both, busybox_tar: Path) -> None:
+    lines = {}
+    for name, run in (("docker", both.dockerd.run), ("dockyard", both.yard)):
+        image_id = run("import", "-c", "ENV ANSWERS=rmi", str(busybox_tar), "ans-rmi:1").stdout.strip()
+        run("create", "--name", "ans-rmi-c", "ans-rmi:1", "sh")
+        removed = run("rmi", "-f", "ans-rmi:1")
+        assert removed.stdout == f"Untagged: ans-rmi:1\nDeleted: {image_id}\n"
+        assert run("images", "-q", "ans-rmi").stdout == ""
+        assert run("inspect", "--format", "{{.Image}}", "ans-rmi-c").stdout.strip() == image_id
+        assert run("image", "inspect", image_id, check=False).returncode == 1
+        lines[name] = run("rm", "ans-rmi-c").stdout
+    assert lines["docker"] == lines["dockyard"] == "ans-rmi-c\n"
+    assert both.yard("system", "check").stdout == "store is clean\n"
+
+
+@pytest.mark.parametrize("args", [["rmi", "-f", "ans-nosuch:1"], ["rm", "-f", "ans-nosuch"]])
+def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+    assert ours.returncode == 0 and ours.stderr.startswith("Error response from daemon: No such ")
+
+
+# exit codes and wording ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["images", "--filter", "dangling"],
+        ["ps", "-f", "x"],
+        ["volume", "ls", "--filter", "x"],
+        ["network", "ls", "-f", "x"],
+        ["image", "prune", "-f", "--filter", "x"],
+        ["run"],
+        ["create"],
+        ["images", "a", "b"],
+        ["tag", "answers/a:1"],
+        ["image", "bogus"],
+        ["container", "bogus"],
+        ["tag", "answers/a:1", "Bad"],
+        ["pull", "Bad"],
+        ["rmi", "Bad"],
+        ["rmi", "ans-nosuch"],
+        ["history", "ans-nosuch"],
+        ["image", "inspect", "ans-nosuch"],
+        ["pull", "127.0.0.1:1/x:1"],
+        ["pull", "ans-nosuch.invalid/x:1"],
+        ["create", "Bad"],
+        ["create", "answers/a:1"],  # no command: the daemon's answer, exit 1
+        ["create", "-m", "1k", "answers/a:1", "sh"],
+    ],
+)
+def test_errors_are_dockers(both: Both, args: list[str]) -> None:
+    same_failure(*both(*args))
+
+
+def test_build_file_is_relative_to_the_working_directory(both: Both, tmp_path: Path) -> None:
+    context = tmp_path / "ctx"
+    context.mkdir()
+    (context / "sub.Dockerfile").write_text("FROM scratch\nCOPY sub.Dockerfile /\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    here = os.getcwd()
+    legacy = {"DOCKER_BUILDKIT": "0"}
+    try:
+        os.chdir(elsewhere)
+        theirs, ours = both("build", "-q", "-f", "sub.Dockerfile", str(context), env=legacy)
+        assert ours.returncode == theirs.returncode == 1
+        # Docker's legacy builder warns first; the error is its last line
+        assert ours.stderr.splitlines()[-1] == theirs.stderr.splitlines()[-1]
+        assert str(elsewhere / "sub.Dockerfile") in ours.stderr
+        os.chdir(context)
+        theirs, ours = both("build", "-q", "-f", "sub.Dockerfile", str(context), env=legacy)
+        assert ours.returncode == theirs.returncode == 0
+    finally:
+        os.chdir(here)
