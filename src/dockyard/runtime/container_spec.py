@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dockyard.runtime import rootfs
-from dockyard.runtime.isolation import init_binary, resources_for, security_for
+from dockyard.errors import InvalidArgumentError
+from dockyard.runtime import resources
+from dockyard.runtime.isolation import init_binary, namespace_paths, resources_for, security_for
 from dockyard.runtime.rootfs import Paths
-from dockyard.runtime.spec import SpecInput, Volume, build_spec, resolve_user
+from dockyard.runtime.spec import RunSpec, SpecInput, Volume, build_spec, resolve_user
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container
@@ -23,8 +25,13 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
     rec = container.record
     proc = rec["Process"]
     root = paths.rootfs
-    uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")),
-                                          _read(rootfs.secure_join(root, "/etc/group")))
+    group_file = _read(rootfs.secure_join(root, "/etc/group"))
+    uid, gid, groups, home = resolve_user(proc["user"], _read(rootfs.secure_join(root, "/etc/passwd")), group_file)
+    host = rec["HostConfig"]
+    groups = (*groups, *_group_ids(host.get("GroupAdd") or [], group_file))
+    if host.get("Dns") or host.get("DnsSearch") or host.get("DnsOptions"):
+        paths.resolv.write_text(resolv_conf(_read(Path("/etc/resolv.conf")), host.get("Dns") or [],
+                                            host.get("DnsSearch") or [], host.get("DnsOptions") or []))
     env = list(proc["env"])
     keys = {e.split("=", 1)[0] for e in env}
     tty = bool(rec["Config"].get("Tty"))
@@ -44,7 +51,7 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
         etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
         netns_path=netns,
         security=security_for(rec["HostConfig"], rec.get("Seccomp", "")), resources=resources_for(rec["HostConfig"]),
-        init_path=init_binary() if rec["HostConfig"].get("Init") else None,
+        init_path=init_binary() if rec["HostConfig"].get("Init") else None, flags=run_spec(host, paths.dir.parent),
     ))
     tmp = paths.spec.with_suffix(".tmp")
     tmp.write_text(json.dumps(spec, indent=1))
@@ -60,3 +67,48 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def run_spec(host: dict[str, Any], containers: Path) -> RunSpec:
+    """The spec parts of the namespace, device, ulimit, sysctl, shm and tmpfs flags, from a stored HostConfig."""
+    shared = namespace_paths(host, containers)
+    ipc = host.get("IpcMode") or ""
+    shm_source = "/dev/shm" if ipc == "host" else None
+    if ipc.startswith("container:"):  # its /dev/shm, seen through its process's root
+        shm_source = shared["ipc"].replace("/ns/ipc", "/root/dev/shm") if shared.get("ipc") else None
+    devices = () if host.get("Privileged") else tuple(
+        resources.device_node(d["PathOnHost"], d["PathInContainer"]) for d in host.get("Devices") or ())
+    return RunSpec(namespaces=shared, rlimits=tuple(resources.rlimits(host.get("Ulimits") or [])), devices=devices,
+                   sysctls=dict(host.get("Sysctls") or {}), shm_size=host.get("ShmSize") or 64 * 1024 * 1024,
+                   shm_source=shm_source, tmpfs=tuple((host.get("Tmpfs") or {}).items()))
+
+
+def _group_ids(names: list[str], group_file: str) -> tuple[int, ...]:
+    """``--group-add`` names or numbers, against the container's /etc/group (Docker's message when absent)."""
+    known = {f[0]: int(f[2]) for f in (ln.split(":") for ln in group_file.splitlines()) if len(f) > 2 and f[2].isdigit()}
+    out = []
+    for name in names:
+        if name.isdigit():
+            out.append(int(name))
+        elif name in known:
+            out.append(known[name])
+        else:
+            raise InvalidArgumentError(f"Unable to find group {name}: no matching entries in group file")
+    return tuple(out)
+
+
+def resolv_conf(host_text: str, dns: list[str], search: list[str], options: list[str]) -> str:
+    """libnetwork's resolvconf.Build: search, nameservers, options; what the flags leave out comes from the host."""
+    from dockyard.runtime.rootfs import resolv_conf as host_resolv
+
+    lines = host_resolv(host_text).splitlines()
+    host_values = {key: [v for ln in lines if ln.startswith(key + " ") for v in ln.split()[1:]]
+                   for key in ("nameserver", "search", "options")}
+    servers, search, options = dns or host_values["nameserver"], search or host_values["search"], options or host_values["options"]
+    out = ""
+    if search and " ".join(search).strip() != ".":
+        out += "search " + " ".join(search) + "\n"
+    out += "".join(f"nameserver {ns}\n" for ns in servers)
+    if options:
+        out += "options " + " ".join(options) + "\n"
+    return out

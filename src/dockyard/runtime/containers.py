@@ -153,11 +153,12 @@ class ContainerStore:
         cid = secrets.token_hex(32)
         host_network = opts.network == "host"
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
-        opts.isolation.validate()
+        isolation = opts.isolation.with_peers(lambda name: self.get(name).id)  # --pid/--ipc container:NAME
+        isolation.validate()
         volumes = self.volumes.resolve(specs, list(config.get("Volumes") or {}))
         record = _record(opts, image.id, config, process, hostname, volumes)
-        record["Config"].update(opts.isolation.config(config))
-        record["HostConfig"].update(opts.isolation.host_config())
+        record["Config"].update(isolation.config(config))
+        record["HostConfig"].update(isolation.host_config())
         record["Seccomp"] = opts.isolation.seccomp_profile
         if self.networking is not None:
             net_config, net_host, record["Networking"] = self.networking.record_fields(opts.network, opts.net, config)
