@@ -53,11 +53,13 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
 def host_config(h: HostConfig) -> dict[str, Any]:
     """The HostConfig of inspect: the stored one, in Docker's order, with its log settings."""
     stored = h.document()
+    flags = h.flags.document()  # run's namespace, device, DNS, limit and log flags
     return {
-        "Binds": stored["Binds"], "LogConfig": {"Type": "json-file", "Config": {}}, "NetworkMode": h.network_mode,
+        "Binds": stored["Binds"], "ContainerIDFile": flags.pop("ContainerIDFile"), "LogConfig": flags.pop("LogConfig"),
+        "NetworkMode": h.network_mode,
         "AutoRemove": h.auto_remove, "SecurityOpt": stored["SecurityOpt"], "PortBindings": stored["PortBindings"],
         "PublishAllPorts": h.publish_all_ports, "ExtraHosts": stored["ExtraHosts"],
-        **{key: stored[key] for key in _HOST_CONFIG_KEYS},
+        **{key: stored[key] for key in _HOST_CONFIG_KEYS}, **flags,
     }
 
 

@@ -73,9 +73,7 @@ def run_spec(host: dict[str, Any], containers: Path) -> RunSpec:
     """The spec parts of the namespace, device, ulimit, sysctl, shm and tmpfs flags, from a stored HostConfig."""
     shared = namespace_paths(host, containers)
     ipc = host.get("IpcMode") or ""
-    shm_source = "/dev/shm" if ipc == "host" else None
-    if ipc.startswith("container:"):  # its /dev/shm, seen through its process's root
-        shm_source = shared["ipc"].replace("/ns/ipc", "/root/dev/shm") if shared.get("ipc") else None
+    shm_source = "/dev/shm" if ipc == "host" else None  # container:ID joins its IPC namespace; /dev/shm stays its own
     devices = () if host.get("Privileged") else tuple(
         resources.device_node(d["PathOnHost"], d["PathInContainer"]) for d in host.get("Devices") or ())
     return RunSpec(namespaces=shared, rlimits=tuple(resources.rlimits(host.get("Ulimits") or [])), devices=devices,

@@ -123,10 +123,12 @@ class LogWriter:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
 
     def write(self, data: bytes) -> None:
-        if self.max_size is not None and self.size >= self.max_size:
-            self._rotate()
-        os.write(self.fd, data)
-        self.size += len(data)
+        """Entries (whole JSON lines); with a size cap each goes to the file it finds, as Docker rotates per message."""
+        for line in [data] if self.max_size is None else data.splitlines(keepends=True):
+            if self.max_size is not None and self.size >= self.max_size:
+                self._rotate()
+            os.write(self.fd, line)
+            self.size += len(line)
 
     def _rotate(self) -> None:
         if self.max_file < 2:  # no file to keep: start the one over

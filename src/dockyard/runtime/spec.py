@@ -266,7 +266,7 @@ def _run_mounts(f: RunSpec, mounts: list[dict[str, Any]]) -> list[dict[str, Any]
     if f.shm_source is not None:
         mounts = [_bind(f.shm_source, "/dev/shm", False) if m["destination"] == "/dev/shm" else m for m in mounts]
     for path, options in f.tmpfs:
-        merged = ["noexec", "nosuid", "nodev", *(o for o in options.split(",") if o)]
+        merged = ["noexec", "nosuid", "nodev", "rprivate", *(o for o in options.split(",") if o)]
         mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": merged})
     return mounts
 
