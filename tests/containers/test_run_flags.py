@@ -51,7 +51,7 @@ def test_defaults_match_dockers(dy: Dockyard) -> None:
 
 
 def test_pid_and_ipc_namespaces_host_and_another_containers(dy: Dockyard) -> None:
-    dy("run", "-d", "--name", "peer", "bb", "sleep", "1000")
+    dy("run", "-d", "--name", "peer", "-h", "peerhost", "bb", "sleep", "1000")
     peer_pid = inspect(dy, "peer")["State"]["Pid"]
     peer_ipc = os.readlink(f"/proc/{peer_pid}/ns/ipc")
     script = "cat /proc/1/comm; readlink /proc/self/ns/ipc"
@@ -61,7 +61,14 @@ def test_pid_and_ipc_namespaces_host_and_another_containers(dy: Dockyard) -> Non
     assert on_host == [Path("/proc/1/comm").read_text().strip(), os.readlink("/proc/self/ns/ipc")]
     own = dy("run", "--rm", "bb", "sh", "-c", script).stdout.split()
     assert own[0] == "sh" and own[1] not in (peer_ipc, os.readlink("/proc/self/ns/ipc"))
+    peer_net = os.readlink(f"/proc/{peer_pid}/ns/net")
+    shared_net = dy("run", "--rm", "--network", "container:peer", "bb", "sh", "-c",
+                    "hostname; readlink /proc/self/ns/net; grep -c nameserver /etc/resolv.conf").stdout.split()
+    assert shared_net[:2] == ["peerhost", peer_net] and int(shared_net[2]) > 0
     peer_id = inspect(dy, "peer")["Id"]
+    cid = dy("create", "--network", "container:peer", "bb", "true").stdout.strip()
+    assert inspect(dy, cid)["HostConfig"]["NetworkMode"] == f"container:{peer_id}"
+    assert inspect(dy, cid)["NetworkSettings"]["Networks"] == {}
     cid = dy("create", "--pid", "container:peer", "--ipc", "container:peer", "bb", "true").stdout.strip()
     host = inspect(dy, cid)["HostConfig"]
     assert (host["PidMode"], host["IpcMode"]) == (f"container:{peer_id}", f"container:{peer_id}")
@@ -129,6 +136,11 @@ BAD = [
     (["--log-opt", "max-size=abc"], "dockyard: Error response from daemon: failed to initialize logging driver: invalid size: 'abc'."),
     (["--log-opt", "max-file=0"], "dockyard: Error response from daemon: failed to initialize logging driver: max-file "
                                   "cannot be less than 1."),
+    (["--network", "container:nope", "-p", "80:80"], "dockyard: Error response from daemon: conflicting options: port "
+                                                     "publishing and the container type network mode."),
+    (["--network", "container:nope", "-h", "x"], "dockyard: Error response from daemon: conflicting options: hostname "
+                                                 "and the network mode."),
+    (["--network", "container:nope"], "dockyard: Error response from daemon: No such container: nope."),
     (["--tmpfs", "rel"], "dockyard: Error response from daemon: invalid mount path: 'rel' mount path must be absolute."),
 ]
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from dockyard.runtime import rootfs
 from dockyard.errors import InvalidArgumentError
 from dockyard.runtime import resources
-from dockyard.runtime.isolation import init_binary, namespace_paths, resources_for, security_for
+from dockyard.runtime.isolation import init_binary, namespace_paths, peer_pid, resources_for, security_for
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.spec import RunSpec, SpecInput, Volume, build_spec, resolve_user
 
@@ -32,10 +32,11 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
     if host.get("Dns") or host.get("DnsSearch") or host.get("DnsOptions"):
         paths.resolv.write_text(resolv_conf(_read(Path("/etc/resolv.conf")), host.get("Dns") or [],
                                             host.get("DnsSearch") or [], host.get("DnsOptions") or []))
+    hostname, etc, netns = _network_source(host, paths, rec["Config"]["Hostname"], netns)
     env = list(proc["env"])
     keys = {e.split("=", 1)[0] for e in env}
     tty = bool(rec["Config"].get("Tty"))
-    env += [f"HOSTNAME={rec['Config']['Hostname']}"] * ("HOSTNAME" not in keys) + ["TERM=xterm"] * (tty and "TERM" not in keys)
+    env += [f"HOSTNAME={hostname}"] * ("HOSTNAME" not in keys) + ["TERM=xterm"] * (tty and "TERM" not in keys)
     env += [f"HOME={home}"] * ("HOME" not in keys)
     workdir = rootfs.secure_join(root, proc["cwd"])
     if not workdir.exists():
@@ -45,10 +46,10 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
             Path(v["source"]).mkdir(parents=True, exist_ok=True)
     spec = build_spec(SpecInput(
         args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=(gid, *groups),
-        rootfs=str(root), hostname=rec["Config"]["Hostname"], cgroups_path=f"/dockyard/{container.id}",
+        rootfs=str(root), hostname=hostname, cgroups_path=f"/dockyard/{container.id}",
         host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"], tty=tty,
         volumes=tuple(Volume(v["source"], v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
-        etc_files={"/etc/hosts": str(paths.hosts), "/etc/hostname": str(paths.hostname), "/etc/resolv.conf": str(paths.resolv)},
+        etc_files={f"/etc/{name}": str(etc.dir / name) for name in ("hosts", "hostname", "resolv.conf")},
         netns_path=netns,
         security=security_for(rec["HostConfig"], rec.get("Seccomp", "")), resources=resources_for(rec["HostConfig"]),
         init_path=init_binary() if rec["HostConfig"].get("Init") else None, flags=run_spec(host, paths.dir.parent),
@@ -67,6 +68,17 @@ def _read(path: Path) -> str:
         return path.read_text(errors="replace")
     except OSError:
         return ""
+
+
+def _network_source(host: dict[str, Any], paths: Paths, hostname: str, netns: str | None) -> tuple[str, Paths, str | None]:
+    """Hostname, the directory of the /etc files, and the network namespace: the container's own, or with
+    ``--network container:ID`` the other container's (which must run), as Docker shares them."""
+    mode = host.get("NetworkMode") or ""
+    if not mode.startswith("container:"):
+        return hostname, paths, netns
+    peer = Paths(paths.dir.parent, mode[10:])
+    pid = peer_pid(paths.dir.parent, mode[10:], "net")
+    return _read(peer.hostname).strip() or hostname, peer, f"/proc/{pid}/ns/net"
 
 
 def run_spec(host: dict[str, Any], containers: Path) -> RunSpec:

@@ -215,6 +215,18 @@ def peer_pid(containers: Path, cid: str, kind: str) -> int:
     except (OSError, ValueError):
         state = {}
     if state.get("Status") not in ("running", "paused") or not state.get("Pid"):
+        if kind == "net":
+            raise InvalidArgumentError(f"cannot join network of a non running container: {cid}")
         what = "PID" if kind == "pid" else "IPC"
         raise InvalidArgumentError(f"can't join {what} of container {cid}: container {cid} is not running")
     return int(state["Pid"])
+
+
+def check_container_network(hostname: str | None, dns: bool, extra_hosts: bool, publish: bool, expose: bool) -> None:
+    """dockerd's validateNetContainerMode: what ``--network container:NAME`` takes from the other container."""
+    for given, what in ((hostname, "hostname and the network mode"), (dns, "dns and the network mode"),
+                        (extra_hosts, "custom host-to-IP mapping and the network mode"),
+                        (publish, "port publishing and the container type network mode"),
+                        (expose, "port exposing and the container type network mode")):
+        if given:
+            raise InvalidArgumentError(f"conflicting options: {what}")
