@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from dockyard.cli.context import UsageError
 
 if TYPE_CHECKING:
-    from dockyard.metadata.container_record import DeviceMapping, RunFlags, Ulimit
+    from dockyard.engine.container_options import DeviceMapping, RunFlags, Ulimit
     from dockyard.runtime.isolation import Isolation
     from dockyard.runtime.resources import Limits
     from dockyard.runtime.restart import RestartPolicy
@@ -194,8 +194,7 @@ def _flag_error(args: argparse.Namespace, raw: str, flag: str, message: str) -> 
 
 def _ulimit(args: argparse.Namespace, raw: str) -> Ulimit:
     """Docker's ParseUlimit: ``name=soft[:hard]`` (hard defaults to soft)."""
-    from dockyard.metadata.container_record import Ulimit
-    from dockyard.runtime.resources import ULIMITS
+    from dockyard.engine.container_options import ULIMITS, Ulimit
 
     name, sep, values = raw.partition("=")
     if not sep:
@@ -214,7 +213,7 @@ def _ulimit(args: argparse.Namespace, raw: str) -> Ulimit:
 
 def _device(args: argparse.Namespace, raw: str) -> DeviceMapping:
     """Docker's parseDevice: ``host[:container][:permissions]``."""
-    from dockyard.metadata.container_record import DeviceMapping
+    from dockyard.engine.container_options import DeviceMapping
 
     parts = raw.split(":")
     if len(parts) > 3:
@@ -274,7 +273,7 @@ def _size(args: argparse.Namespace, dest: str) -> int:
 
 def run_flags(args: argparse.Namespace) -> RunFlags:
     """The namespace, device, DNS, kernel, limit and log flags, checked as Docker's client checks them."""
-    from dockyard.metadata.container_record import RunFlags
+    from dockyard.engine.container_options import RunFlags
 
     if args.pid not in ("", "host") and not (args.pid.startswith("container:") and args.pid[10:]):
         raise _client_error(args, "--pid: invalid PID mode")

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import InvalidArgumentError
-from dockyard.metadata.container_record import RunFlags
+# the flag records, re-exported for the faces (engine/container_options)
+from dockyard.metadata.container_record import DeviceMapping as DeviceMapping, RunFlags, Ulimit as Ulimit
 from dockyard.runtime import resources, seccomp
 from dockyard.runtime.resources import Limits
 from dockyard.runtime.restart import RestartPolicy
