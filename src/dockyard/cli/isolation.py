@@ -62,7 +62,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cpuset-cpus", default="")
     p.add_argument("--pid", default="")
     p.add_argument("--ipc", default="")
-    p.add_argument("--log-driver", default="json-file")
+    p.add_argument("--log-driver")
 
 
 def _value(args: argparse.Namespace, dest: str, parse: Callable[[str], int], default: int = 0) -> int:
@@ -283,7 +283,7 @@ def run_flags(args: argparse.Namespace) -> RunFlags:
     tmpfs = dict(item.partition(":")[::2] for item in args.tmpfs)
     sysctls = dict(_sysctl(args, raw) for raw in args.sysctl)
     return RunFlags(
-        container_id_file=getattr(args, "cidfile", None) or "", log_type=args.log_driver,
+        container_id_file=getattr(args, "cidfile", None) or "", log_type=args.log_driver or "json-file",
         log_config=tuple(opt.partition("=")[::2] for opt in args.log_opt),
         dns=tuple(_dns(args, d) for d in args.dns), dns_options=tuple(args.dns_option), dns_search=tuple(args.dns_search),
         group_add=tuple(args.group_add) or None, ipc_mode=args.ipc or "private", pid_mode=args.pid,
