@@ -16,7 +16,7 @@ from tests.containers.conftest import inspect
 MiB = 1024 * 1024
 FLAGS = ["--ulimit", "nofile=1024:2048", "--device", "/dev/null:/dev/mynull:rw", "--sysctl", "net.ipv4.ip_forward=1",
          "--shm-size", "128m", "--group-add", "10", "--group-add", "29", "--cpuset-cpus", "0",
-         "--memory-reservation", "64m", "--tmpfs", "/run:size=1m,mode=700"]
+         "--memory-reservation", "64m", "--tmpfs", "/run:size=1m,mode=700", "--ipc", "shareable"]
 
 
 def test_flags_take_effect_inside_and_show_in_inspect(dy: Dockyard) -> None:
@@ -24,7 +24,7 @@ def test_flags_take_effect_inside_and_show_in_inspect(dy: Dockyard) -> None:
               "df -k /dev/shm | tail -1 | awk '{print $2}'; id -G; cat /etc/resolv.conf; "
               "grep ' /run ' /proc/mounts | cut -d' ' -f4; cat /sys/fs/cgroup/cpuset/cpuset.cpus "
               "/sys/fs/cgroup/memory/memory.soft_limit_in_bytes")
-    out = dy("run", "--name", "flags", *FLAGS, "--ipc", "shareable", "--dns", "1.2.3.4", "--dns-search", "example.com",
+    out = dy("run", "--name", "flags", *FLAGS, "--dns", "1.2.3.4", "--dns-search", "example.com",
              "--dns-option", "ndots:2", "bb", "sh", "-c", script).stdout.splitlines()
     assert out[:5] == ["1024", "2048", "c", "1", str(128 * 1024)]
     assert out[5].split() == ["0", "10", "29"]  # root, then --group-add's
@@ -51,16 +51,23 @@ def test_defaults_match_dockers(dy: Dockyard) -> None:
 
 
 def test_pid_and_ipc_namespaces_host_and_another_containers(dy: Dockyard) -> None:
-    dy("run", "-d", "--name", "peer", "-h", "peerhost", "bb", "sleep", "1000")
+    dy("run", "-d", "--name", "peer", "-h", "peerhost", "--ipc", "shareable", "bb", "sh", "-c",
+       "echo shared > /dev/shm/note; exec sleep 1000")
     peer_pid = inspect(dy, "peer")["State"]["Pid"]
     peer_ipc = os.readlink(f"/proc/{peer_pid}/ns/ipc")
-    script = "cat /proc/1/comm; readlink /proc/self/ns/ipc"
+    script = "cat /proc/1/comm; readlink /proc/self/ns/ipc; cat /dev/shm/note 2>/dev/null || true"
     joined = dy("run", "--rm", "--pid", "container:peer", "--ipc", "container:peer", "bb", "sh", "-c", script).stdout.split()
-    assert joined == ["sleep", peer_ipc]
+    assert joined == ["sleep", peer_ipc, "shared"]  # its IPC namespace and its /dev/shm
     on_host = dy("run", "--name", "onhost", "--pid", "host", "--ipc", "host", "bb", "sh", "-c", script).stdout.split()
     assert on_host == [Path("/proc/1/comm").read_text().strip(), os.readlink("/proc/self/ns/ipc")]
     own = dy("run", "--rm", "bb", "sh", "-c", script).stdout.split()
-    assert own[0] == "sh" and own[1] not in (peer_ipc, os.readlink("/proc/self/ns/ipc"))
+    assert len(own) == 2 and own[0] == "sh" and own[1] not in (peer_ipc, os.readlink("/proc/self/ns/ipc"))
+    dy("run", "-d", "--name", "private", "bb", "sleep", "1000")
+    private_id = inspect(dy, "private")["Id"]
+    r = dy("run", "--rm", "--ipc", "container:private", "bb", "true", check=False)
+    assert r.returncode == 125 and (f"can't join IPC of container {private_id}: non-shareable IPC (hint: use "
+                                    "IpcMode:shareable for the donor container)") in r.stderr
+    dy("rm", "-f", "private")
     peer_net = os.readlink(f"/proc/{peer_pid}/ns/net")
     shared_net = dy("run", "--rm", "--network", "container:peer", "bb", "sh", "-c",
                     "hostname; readlink /proc/self/ns/net; grep -c nameserver /etc/resolv.conf").stdout.split()

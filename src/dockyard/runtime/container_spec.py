@@ -7,16 +7,15 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dockyard.runtime import rootfs
 from dockyard.errors import InvalidArgumentError
-from dockyard.runtime import resources
+from dockyard.runtime import resources, rootfs
 from dockyard.runtime.isolation import init_binary, namespace_paths, peer_pid, resources_for, security_for
-from dockyard.runtime.rootfs import Paths
+from dockyard.runtime.rootfs import SHM_DIR, Paths
 from dockyard.runtime.spec import RunSpec, SpecInput, Volume, build_spec, resolve_user
+from dockyard.storage.mount import Mount, mount_all
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container
-    from dockyard.storage.driver import Mount
 
 
 def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str | None = None) -> None:
@@ -52,7 +51,7 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
         etc_files={f"/etc/{name}": str(etc.dir / name) for name in ("hosts", "hostname", "resolv.conf")},
         netns_path=netns,
         security=security_for(rec["HostConfig"], rec.get("Seccomp", "")), resources=resources_for(rec["HostConfig"]),
-        init_path=init_binary() if rec["HostConfig"].get("Init") else None, flags=run_spec(host, paths.dir.parent),
+        init_path=init_binary() if rec["HostConfig"].get("Init") else None, flags=run_spec(host, paths),
     ))
     tmp = paths.spec.with_suffix(".tmp")
     tmp.write_text(json.dumps(spec, indent=1))
@@ -81,16 +80,36 @@ def _network_source(host: dict[str, Any], paths: Paths, hostname: str, netns: st
     return _read(peer.hostname).strip() or hostname, peer, f"/proc/{pid}/ns/net"
 
 
-def run_spec(host: dict[str, Any], containers: Path) -> RunSpec:
+def run_spec(host: dict[str, Any], paths: Paths) -> RunSpec:
     """The spec parts of the namespace, device, ulimit, sysctl, shm and tmpfs flags, from a stored HostConfig."""
-    shared = namespace_paths(host, containers)
-    ipc = host.get("IpcMode") or ""
-    shm_source = "/dev/shm" if ipc == "host" else None  # container:ID joins its IPC namespace; /dev/shm stays its own
+    shared = namespace_paths(host, paths.dir.parent)
+    shm_size = host.get("ShmSize") or 64 * 1024 * 1024
+    shm_source = _shm_source(host.get("IpcMode") or "", paths, shm_size)
     devices = () if host.get("Privileged") else tuple(
         resources.device_node(d["PathOnHost"], d["PathInContainer"]) for d in host.get("Devices") or ())
     return RunSpec(namespaces=shared, rlimits=tuple(resources.rlimits(host.get("Ulimits") or [])), devices=devices,
-                   sysctls=dict(host.get("Sysctls") or {}), shm_size=host.get("ShmSize") or 64 * 1024 * 1024,
+                   sysctls=dict(host.get("Sysctls") or {}), shm_size=shm_size,
                    shm_source=shm_source, tmpfs=tuple((host.get("Tmpfs") or {}).items()))
+
+
+def _shm_source(ipc: str, paths: Paths, size: int) -> str | None:
+    """The /dev/shm to bind, as Docker's IPC modes have it: the host's, the container's own tmpfs on the host
+    (``shareable``, so others can join it), or the donor's (``container:ID``); None: a tmpfs of its own."""
+    if ipc == "host":
+        return "/dev/shm"
+    if ipc == "shareable":
+        shm = paths.dir / SHM_DIR
+        shm.mkdir(exist_ok=True)
+        if not rootfs.is_mounted(shm):
+            mount_all([Mount("tmpfs", "shm", ("nosuid", "nodev", "noexec", "mode=1777", f"size={size}"))], shm)
+        return str(shm)
+    if ipc.startswith("container:"):
+        donor = paths.dir.parent / ipc[10:] / SHM_DIR
+        if not rootfs.is_mounted(donor):
+            raise InvalidArgumentError(f"can't join IPC of container {ipc[10:]}: non-shareable IPC "
+                                       "(hint: use IpcMode:shareable for the donor container)")
+        return str(donor)
+    return None
 
 
 def _group_ids(names: list[str], group_file: str) -> tuple[int, ...]:

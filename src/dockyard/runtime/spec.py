@@ -264,7 +264,8 @@ def namespaces(host_network: bool, netns_path: str | None = None,
 def _run_mounts(f: RunSpec, mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """/dev/shm bound from elsewhere (--ipc host, container:ID), then the --tmpfs mounts (Docker's defaults first)."""
     if f.shm_source is not None:
-        mounts = [_bind(f.shm_source, "/dev/shm", False) if m["destination"] == "/dev/shm" else m for m in mounts]
+        shm = {"destination": "/dev/shm", "type": "bind", "source": f.shm_source, "options": ["rbind", "rprivate"]}
+        mounts = [shm if m["destination"] == "/dev/shm" else m for m in mounts]
     for path, options in f.tmpfs:
         merged = ["noexec", "nosuid", "nodev", "rprivate", *(o for o in options.split(",") if o)]
         mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": merged})
