@@ -104,6 +104,10 @@ def test_json_file_rotates_and_logs_reads_across_files(dy: Dockyard) -> None:
     lines = dy("logs", "rot").stdout.splitlines()
     assert lines == [f"line-{i}" for i in range(60 - len(lines), 60)] and len(lines) < 60  # the oldest are gone
     assert inspect(dy, "rot")["HostConfig"]["LogConfig"] == {"Type": "json-file", "Config": {"max-file": "3", "max-size": "1k"}}
+    # followed while it rotates: nothing lost, nothing twice
+    script = "i=0; while [ $i -lt 40 ]; do echo f-$i; i=$((i+1)); sleep 0.02; done"
+    dy("run", "-d", "--name", "followed", "--log-opt", "max-size=2k", "--log-opt", "max-file=5", "bb", "sh", "-c", script)
+    assert dy("logs", "-f", "followed").stdout.splitlines() == [f"f-{i}" for i in range(40)]
     dy("run", "--name", "quiet", "--log-driver", "none", "bb", "echo", "hi")
     r = dy("logs", "quiet", check=False)
     assert (r.returncode, r.stderr) == (1, "Error response from daemon: configured logging driver does not support reading\n")

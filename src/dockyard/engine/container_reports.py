@@ -61,7 +61,17 @@ class LogStream:
         if not self._rotated_read:
             self._rotated_read = True
             return chain(rotated_entries(self._path), read_entries(self._fd))
-        return read_entries(self._fd)
+        try:
+            moved = os.stat(self._path).st_ino != os.fstat(self._fd).st_ino
+        except OSError:
+            moved = False
+        if not moved:
+            return read_entries(self._fd)
+        # rotated while followed: the rest of the old file, then the new one from its start
+        rest = list(read_entries(self._fd))
+        os.close(self._fd)
+        self._fd = os.open(self._path, os.O_RDONLY)
+        return chain(rest, read_entries(self._fd))
 
     def close(self) -> None:
         os.close(self._fd)
