@@ -91,3 +91,35 @@ def test_runc_argv_and_start_errors() -> None:
 def test_resolv_conf_drops_loopback_nameservers() -> None:
     assert resolv_conf("nameserver 127.0.0.53\nsearch x\n") == "search x\nnameserver 8.8.8.8\nnameserver 8.8.4.4\n"
     assert resolv_conf("nameserver 10.0.0.1\n") == "nameserver 10.0.0.1\n"
+
+
+def test_run_flags_in_the_spec() -> None:
+    from dockyard.runtime.container_spec import resolv_conf as flag_resolv_conf
+    from dockyard.runtime.spec import RunSpec, namespaces
+
+    shared = {"pid": "/proc/7/ns/pid"}  # --pid container:ID, --ipc host
+    assert namespaces(False, "/n", shared) == [{"type": "pid", "path": "/proc/7/ns/pid"}, {"type": "uts"},
+                                               {"type": "mount"}, {"type": "network", "path": "/n"}]
+    spec = build_spec(_input(flags=RunSpec(rlimits=({"type": "RLIMIT_NOFILE", "hard": 2, "soft": 1},), shm_size=1 << 20,
+                                           sysctls={"net.ipv4.ip_forward": "1"}, tmpfs=(("/run", "size=1m"),))))
+    assert spec["process"]["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 2, "soft": 1}]
+    assert spec["linux"]["sysctl"]["net.ipv4.ip_forward"] == "1"
+    assert {"destination": "/run", "type": "tmpfs", "source": "tmpfs",
+            "options": ["noexec", "nosuid", "nodev", "rprivate", "size=1m"]} in spec["mounts"]
+    assert "size=1048576" in next(m for m in spec["mounts"] if m["destination"] == "/dev/shm")["options"]
+    host = "nameserver 10.0.0.1\nsearch corp\noptions rotate\n"
+    assert flag_resolv_conf(host, ["1.2.3.4"], [], []) == "search corp\nnameserver 1.2.3.4\noptions rotate\n"
+    assert flag_resolv_conf(host, [], ["."], ["ndots:2"]) == "nameserver 10.0.0.1\noptions ndots:2\n"
+
+
+def test_json_file_rotation(tmp_path: __import__("pathlib").Path) -> None:
+    path = tmp_path / "c-json.log"
+    writer = logs.LogWriter(path, max_size=10, max_file=3)
+    for n in range(5):
+        writer.write(logs.entry(f"{n}\n".encode(), "stdout"))
+    writer.close()
+    assert [p.name for p in sorted(tmp_path.iterdir())] == ["c-json.log", "c-json.log.1", "c-json.log.2"]
+    assert [e.data for e in logs.rotated_entries(path)] == [b"2\n", b"3\n"]
+    assert logs.parse_size("1k") == 1024 and logs.parse_size("2m") == 2 << 20
+    with pytest.raises(ValueError, match="invalid size: 'abc'"):
+        logs.parse_size("abc")

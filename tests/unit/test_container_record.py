@@ -35,7 +35,11 @@ def document(**config: object) -> dict[str, object]:
             "CapAdd": ["NET_ADMIN"], "CapDrop": None, "Init": None,
             "RestartPolicy": {"Name": "on-failure", "MaximumRetryCount": 2}, "Runtime": "runc",
             "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}, "PublishAllPorts": False,
-            "ExtraHosts": None,
+            "ExtraHosts": None, "ContainerIDFile": "/tmp/cid",
+            "LogConfig": {"Type": "json-file", "Config": {"max-size": "1k"}}, "Dns": ["1.1.1.1"], "DnsOptions": [],
+            "DnsSearch": ["x"], "GroupAdd": ["10"], "IpcMode": "private", "PidMode": "host", "ShmSize": 1 << 27,
+            "CpusetCpus": "0", "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "rw"}],
+            "MemoryReservation": 0, "Ulimits": [{"Name": "nofile", "Hard": 2, "Soft": 1}], "Sysctls": {"net.a": "1"},
         },
         "Volumes": [
             {"type": "volume", "destination": "/data", "readonly": False, "mode": "", "propagation": None,

@@ -84,6 +84,8 @@ def logs_cmd(ctx: Context, args: argparse.Namespace) -> int:
     printer = _Printer(args.timestamps, _stamp(args.since, "since"), _stamp(args.until, "until"))
     service = ctx.engine.container_service
     container = service.get(args.args[0])
+    if container.stored.host_config.flags.log_type == "none":
+        raise UsageError("Error response from daemon: configured logging driver does not support reading", 1)
     with service.logs(container) as log:
         present = (e for e in log.entries() if printer.wanted(e.time))
         printer.write(deque(present, maxlen=tail) if tail is not None else present)

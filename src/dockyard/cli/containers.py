@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -61,6 +62,9 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--mount", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
+    p.add_argument("--pull", default="missing")
+    p.add_argument("--platform")
+    p.add_argument("--cidfile")
     isolation.add_flags(p)
     p.add_argument("--help", action="help")
 
@@ -130,20 +134,36 @@ def _options(args: argparse.Namespace) -> CreateOptions:
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> Container:
+    command = "run" if args.handler is run_cmd else "create"
+    if args.pull not in ("always", "missing", "never"):
+        raise UsageError(f'dockyard: invalid pull option: \'{args.pull}\': must be one of "always", "missing" or "never".\n'
+                         f"See 'dockyard {command} --help'.")
+    if args.cidfile and os.path.exists(args.cidfile):
+        raise UsageError(f"dockyard: container ID file found, make sure the other container isn't running or delete "
+                         f"{args.cidfile}.\nSee 'dockyard {command} --help'.")
     opts = _options(args)
+    if args.pull == "always" or (args.platform and args.pull == "missing"):  # a local image of another platform: pulled
+        _pull(ctx, args, announce=False)
     try:
-        return ctx.engine.container_service.create(opts)
+        container = ctx.engine.container_service.create(opts)
     except ImageNotFoundError:
-        _pull(ctx, args.image)
-        return ctx.engine.container_service.create(opts)
+        if args.pull == "never":
+            raise
+        _pull(ctx, args)
+        container = ctx.engine.container_service.create(opts)
+    if args.cidfile:
+        with open(args.cidfile, "x") as f:
+            f.write(container.id)
+    return container
 
 
-def _pull(ctx: Context, image: str) -> None:
+def _pull(ctx: Context, args: argparse.Namespace, announce: bool = True) -> None:
     """Local first, then the registry (as dockerd); the pull's progress goes to stderr, as Docker's ``run`` shows it."""
     from dockyard.cli.shared import missing_image_line, pull_progress
 
-    print(missing_image_line(image), file=sys.stderr)
-    ctx.engine.ensure_image(image, progress=pull_progress(sys.stderr))
+    if announce:
+        print(missing_image_line(args.image), file=sys.stderr)
+    ctx.engine.ensure_image(args.image, pull=args.pull, platform=args.platform, progress=pull_progress(sys.stderr))
 
 
 def _daemon_error(command: str, exc: Exception) -> str:

@@ -16,13 +16,15 @@ from typing import TYPE_CHECKING
 from dockyard.cli.context import UsageError
 
 if TYPE_CHECKING:
+    from dockyard.engine.container_options import DeviceMapping, RunFlags, Ulimit
     from dockyard.runtime.isolation import Isolation
     from dockyard.runtime.resources import Limits
     from dockyard.runtime.restart import RestartPolicy
 
 # dest -> Docker's flag names as its messages spell them
 _FLAG_NAMES = {"memory": "-m, --memory", "memory_swap": "--memory-swap", "cpus": "--cpus",
-               "cpu_shares": "-c, --cpu-shares", "pids_limit": "--pids-limit", "stop_timeout": "--stop-timeout"}
+               "cpu_shares": "-c, --cpu-shares", "pids_limit": "--pids-limit", "stop_timeout": "--stop-timeout",
+               "shm_size": "--shm-size", "memory_reservation": "--memory-reservation"}
 
 
 def add_limit_flags(p: argparse.ArgumentParser) -> None:
@@ -47,6 +49,20 @@ def add_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--stop-timeout")
     p.add_argument("--restart", default="no")
     p.add_argument("--runtime", default="runc")
+    _add_run_flags(p)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Namespaces, devices, DNS, kernel settings, more limits and logging."""
+    for flag in ("--ulimit", "--device", "--dns", "--dns-search", "--dns-option", "--sysctl", "--group-add", "--tmpfs",
+                 "--log-opt"):
+        p.add_argument(flag, action="append", default=[])
+    p.add_argument("--shm-size")
+    p.add_argument("--memory-reservation")
+    p.add_argument("--cpuset-cpus", default="")
+    p.add_argument("--pid", default="")
+    p.add_argument("--ipc", default="")
+    p.add_argument("--log-driver")
 
 
 def _value(args: argparse.Namespace, dest: str, parse: Callable[[str], int], default: int = 0) -> int:
@@ -168,5 +184,112 @@ def isolation(args: argparse.Namespace) -> Isolation:
         limits=limits, cap_add=tuple(args.cap_add), cap_drop=tuple(args.cap_drop), privileged=args.privileged,
         read_only=args.read_only, no_new_privileges=no_new_privileges, seccomp_profile=profile,
         security_opt=tuple(security_opt), init=args.init, restart=restart, runtime=args.runtime,
-        stop_signal=args.stop_signal, stop_timeout=stop_timeout, labels=_labels(args),
+        stop_signal=args.stop_signal, stop_timeout=stop_timeout, labels=_labels(args), flags=run_flags(args),
+    )
+
+
+def _flag_error(args: argparse.Namespace, raw: str, flag: str, message: str) -> UsageError:
+    return UsageError(f'invalid argument "{raw}" for "{flag}" flag: {message}\nSee \'dockyard {args.command} --help\'.')
+
+
+def _ulimit(args: argparse.Namespace, raw: str) -> Ulimit:
+    """Docker's ParseUlimit: ``name=soft[:hard]`` (hard defaults to soft)."""
+    from dockyard.engine.container_options import ULIMITS, Ulimit
+
+    name, sep, values = raw.partition("=")
+    if not sep:
+        raise _flag_error(args, raw, "--ulimit", f"invalid ulimit argument: {raw}")
+    if name not in ULIMITS:
+        raise _flag_error(args, raw, "--ulimit", f"invalid ulimit type: {name}")
+    soft_text, _, hard_text = values.partition(":")
+    try:
+        soft, hard = _go_int(soft_text), _go_int(hard_text or soft_text)
+    except ValueError as exc:
+        raise _flag_error(args, raw, "--ulimit", str(exc)) from None
+    if soft > hard:
+        raise _flag_error(args, raw, "--ulimit", f"ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}")
+    return Ulimit(name, soft, hard)
+
+
+def _device(args: argparse.Namespace, raw: str) -> DeviceMapping:
+    """Docker's parseDevice: ``host[:container][:permissions]``."""
+    from dockyard.engine.container_options import DeviceMapping
+
+    parts = raw.split(":")
+    if len(parts) > 3:
+        raise _client_error(args, f"invalid device specification: {raw}")
+    mode = parts[2] if len(parts) == 3 else "rwm"
+    dst = parts[0]
+    if len(parts) >= 2:
+        if _device_mode(parts[1]):
+            mode = parts[1]
+        else:
+            dst = parts[1]
+    if not _device_mode(mode):
+        raise _client_error(args, f"bad mode specified: {mode}")
+    for path in (parts[0], dst):
+        if not path.startswith("/"):
+            raise _client_error(args, f"{path} is not an absolute path")
+    return DeviceMapping(parts[0], dst, mode)
+
+
+def _device_mode(mode: str) -> bool:
+    return bool(mode) and len(mode) <= 3 and len(set(mode)) == len(mode) and set(mode) <= set("rwm")
+
+
+# Docker's ValidateSysctl: the namespaced ones a container may set
+_SYSCTLS = ("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax",
+            "kernel.shmmni", "kernel.shm_rmid_forced")
+
+
+def _sysctl(args: argparse.Namespace, raw: str) -> tuple[str, str]:
+    key, sep, value = raw.partition("=")
+    if not sep or not (key in _SYSCTLS or key.startswith(("fs.mqueue.", "net."))):
+        raise _flag_error(args, raw, "--sysctl", f"sysctl '{raw}' is not allowed")
+    return key, value
+
+
+def _dns(args: argparse.Namespace, raw: str) -> str:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(raw)
+    except ValueError:
+        raise _flag_error(args, raw, "--dns", f"IP address is not correctly formatted: {raw}") from None
+    return raw
+
+
+def _size(args: argparse.Namespace, dest: str) -> int:
+    from dockyard.cli.units import ram_in_bytes
+
+    def parse(raw: str) -> int:
+        value = ram_in_bytes(raw)
+        if value < 0:
+            raise ValueError(f"invalid size: '{raw}'")
+        return value
+
+    return _value(args, dest, parse)
+
+
+def run_flags(args: argparse.Namespace) -> RunFlags:
+    """The namespace, device, DNS, kernel, limit and log flags, checked as Docker's client checks them."""
+    from dockyard.engine.container_options import RunFlags
+
+    if args.pid not in ("", "host") and not (args.pid.startswith("container:") and args.pid[10:]):
+        raise _client_error(args, "--pid: invalid PID mode")
+    if args.log_driver == "none" and args.log_opt:
+        raise _client_error(args, "invalid logging opts for driver none")
+    ulimits = {u.name: u for u in (_ulimit(args, raw) for raw in args.ulimit)}  # the last of a name wins
+    tmpfs = dict(item.partition(":")[::2] for item in args.tmpfs)
+    sysctls = dict(_sysctl(args, raw) for raw in args.sysctl)
+    return RunFlags(
+        container_id_file=getattr(args, "cidfile", None) or "", log_type=args.log_driver or "json-file",
+        log_config=tuple(opt.partition("=")[::2] for opt in args.log_opt),
+        dns=tuple(_dns(args, d) for d in args.dns), dns_options=tuple(args.dns_option), dns_search=tuple(args.dns_search),
+        group_add=tuple(args.group_add) or None, ipc_mode=args.ipc or "private", pid_mode=args.pid,
+        shm_size=_size(args, "shm_size") or 64 * 1024 * 1024,
+        sysctls=tuple(sysctls.items()) or None,
+        tmpfs=tuple(tmpfs.items()) or None, cpuset_cpus=args.cpuset_cpus,
+        devices=tuple(_device(args, raw) for raw in args.device), memory_reservation=_size(args, "memory_reservation"),
+        ulimits=tuple(ulimits.values()),
     )

@@ -15,11 +15,11 @@ if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStartError, CreateOptions
     from dockyard.runtime.copy import ContainerPathNotFoundError, CopyOptions, CopyPathError
     from dockyard.runtime.exec import EXEC_FAILED, ExecOptions, ExecStartError
-    from dockyard.runtime.isolation import Isolation
+    from dockyard.runtime.isolation import DeviceMapping, Isolation, RunFlags, Ulimit
     from dockyard.runtime.network.attachment import NetworkOptions
     from dockyard.runtime.network.hosts import parse_extra_host
     from dockyard.runtime.network.ports import parse_expose, parse_publish
-    from dockyard.runtime.resources import Limits, parse_nano_cpus
+    from dockyard.runtime.resources import ULIMITS, Limits, parse_nano_cpus
     from dockyard.runtime.restart import RestartPolicy
     from dockyard.runtime.spec import Overrides, parse_env_file
 
@@ -27,6 +27,7 @@ _WHERE = {
     "CommitOptions": "commit", "ContainerNotFoundError": "container_state", "ContainerStartError": "containers",
     "CreateOptions": "containers", "ContainerPathNotFoundError": "copy", "CopyOptions": "copy", "CopyPathError": "copy",
     "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "Isolation": "isolation",
+    "RunFlags": "isolation", "Ulimit": "isolation", "DeviceMapping": "isolation", "ULIMITS": "resources",
     "NetworkOptions": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",
     "parse_publish": "network.ports", "Limits": "resources", "parse_nano_cpus": "resources",
     "RestartPolicy": "restart", "Overrides": "spec", "parse_env_file": "spec",

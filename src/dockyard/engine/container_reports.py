@@ -48,12 +48,30 @@ class LogStream:
     """A container's json-file log, read from the start; ``entries`` returns what was written since the last call."""
 
     def __init__(self, path: Path) -> None:
+        self._path = path
         self._fd = os.open(path, os.O_RDONLY)
+        self._rotated_read = False
 
     def entries(self) -> Iterator[LogEntry]:
-        from dockyard.runtime.logs import read_entries
+        """The first call starts with the files ``max-size`` rotated away (oldest first)."""
+        from itertools import chain
 
-        return read_entries(self._fd)
+        from dockyard.runtime.logs import read_entries, rotated_entries
+
+        if not self._rotated_read:
+            self._rotated_read = True
+            return chain(rotated_entries(self._path), read_entries(self._fd))
+        try:
+            moved = os.stat(self._path).st_ino != os.fstat(self._fd).st_ino
+        except OSError:
+            moved = False
+        if not moved:
+            return read_entries(self._fd)
+        # rotated while followed: the rest of the old file, then the new one from its start
+        rest = list(read_entries(self._fd))
+        os.close(self._fd)
+        self._fd = os.open(self._path, os.O_RDONLY)
+        return chain(rest, read_entries(self._fd))
 
     def close(self) -> None:
         os.close(self._fd)

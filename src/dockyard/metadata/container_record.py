@@ -81,6 +81,76 @@ class RestartPolicyRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class Ulimit:
+    name: str
+    soft: int
+    hard: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMapping:
+    path_on_host: str
+    path_in_container: str
+    permissions: str = "rwm"
+
+
+@dataclass(frozen=True, slots=True)
+class RunFlags:
+    """The HostConfig fields of ``run``'s namespace, device, DNS, limit and log flags, under Docker's names."""
+
+    container_id_file: str = ""
+    log_type: str = "json-file"
+    log_config: tuple[tuple[str, str], ...] = ()
+    dns: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    group_add: tuple[str, ...] | None = None
+    ipc_mode: str = "private"
+    pid_mode: str = ""
+    shm_size: int = 64 * 1024 * 1024
+    sysctls: tuple[tuple[str, str], ...] | None = None
+    tmpfs: tuple[tuple[str, str], ...] | None = None
+    cpuset_cpus: str = ""
+    devices: tuple[DeviceMapping, ...] = ()
+    memory_reservation: int = 0
+    ulimits: tuple[Ulimit, ...] = ()
+
+    @classmethod
+    def parse(cls, h: dict[str, Any]) -> RunFlags:
+        log = h.get("LogConfig") or {}
+        return cls(
+            h.get("ContainerIDFile") or "", log.get("Type") or "json-file", tuple((log.get("Config") or {}).items()),
+            tuple(h.get("Dns") or ()), tuple(h.get("DnsOptions") or ()), tuple(h.get("DnsSearch") or ()),
+            _strings(h.get("GroupAdd")), h.get("IpcMode") or "private", h.get("PidMode") or "",
+            h.get("ShmSize") or 64 * 1024 * 1024,
+            tuple(h["Sysctls"].items()) if h.get("Sysctls") is not None else None,
+            tuple(h["Tmpfs"].items()) if h.get("Tmpfs") is not None else None, h.get("CpusetCpus") or "",
+            tuple(DeviceMapping(d["PathOnHost"], d["PathInContainer"], d["CgroupPermissions"]) for d in h.get("Devices") or ()),
+            h.get("MemoryReservation") or 0,
+            tuple(Ulimit(u["Name"], u["Soft"], u["Hard"]) for u in h.get("Ulimits") or ()),
+        )
+
+    def document(self) -> dict[str, Any]:
+        """Docker's JSON for these fields (``Sysctls``/``Tmpfs`` only when given, as Docker omits them)."""
+        out: dict[str, Any] = {
+            "ContainerIDFile": self.container_id_file,
+            "LogConfig": {"Type": self.log_type, "Config": dict(self.log_config)},
+            "Dns": list(self.dns), "DnsOptions": list(self.dns_options), "DnsSearch": list(self.dns_search),
+            "GroupAdd": _list(self.group_add), "IpcMode": self.ipc_mode, "PidMode": self.pid_mode,
+            "ShmSize": self.shm_size, "CpusetCpus": self.cpuset_cpus,
+            "Devices": [{"PathOnHost": d.path_on_host, "PathInContainer": d.path_in_container,
+                         "CgroupPermissions": d.permissions} for d in self.devices],
+            "MemoryReservation": self.memory_reservation,
+            "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in self.ulimits],
+        }
+        if self.sysctls is not None:
+            out["Sysctls"] = dict(self.sysctls)
+        if self.tmpfs is not None:
+            out["Tmpfs"] = dict(self.tmpfs)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
 class HostConfig:
     """Docker's HostConfig: the fields dockyard honours."""
 
@@ -105,6 +175,7 @@ class HostConfig:
     port_bindings: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
     publish_all_ports: bool = False
     extra_hosts: tuple[str, ...] | None = None
+    flags: RunFlags = field(default_factory=lambda: RunFlags())
 
     @classmethod
     def parse(cls, h: dict[str, Any]) -> HostConfig:
@@ -119,7 +190,7 @@ class HostConfig:
             h.get("Runtime") or "runc",
             {port: tuple((b.get("HostIp", ""), b.get("HostPort", "")) for b in bindings or ())
              for port, bindings in (h.get("PortBindings") or {}).items()},
-            bool(h.get("PublishAllPorts")), _strings(h.get("ExtraHosts")),
+            bool(h.get("PublishAllPorts")), _strings(h.get("ExtraHosts")), RunFlags.parse(h),
         )
 
     def document(self) -> dict[str, Any]:
@@ -136,6 +207,7 @@ class HostConfig:
             "PortBindings": {port: [{"HostIp": ip, "HostPort": host_port} for ip, host_port in bindings]
                              for port, bindings in self.port_bindings.items()},
             "PublishAllPorts": self.publish_all_ports, "ExtraHosts": _list(self.extra_hosts),
+            **self.flags.document(),
         }
 
 

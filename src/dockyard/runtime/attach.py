@@ -184,10 +184,10 @@ class AttachServer:
     for a client's fault: a misbehaving client is dropped.
     """
 
-    def __init__(self, path: Path, log_fd: int, *, tty: bool, open_stdin: bool, stdin_once: bool) -> None:
+    def __init__(self, path: Path, log: logs.LogWriter | None, *, tty: bool, open_stdin: bool, stdin_once: bool) -> None:
         self.path = path
         self.listener: socket.socket | None = listen(path)
-        self.log_fd = log_fd
+        self.log = log  # None: the ``none`` log driver
         self.tty = tty
         self.open_stdin = open_stdin
         self.stdin_once = stdin_once
@@ -363,8 +363,8 @@ class AttachServer:
             chunk = b""
         name = streams[fd]
         pieces = splitters[fd].feed(chunk) if chunk else splitters[fd].flush()
-        if pieces:
-            os.write(self.log_fd, b"".join(logs.entry(p, name) for p in pieces))
+        if pieces and self.log is not None:
+            self.log.write(b"".join(logs.entry(p, name) for p in pieces))
         if not chunk:
             del streams[fd]
             if fd != self._console:
@@ -399,6 +399,5 @@ class AttachServer:
             self.listener.close()
             self.listener = None
             self.path.unlink(missing_ok=True)
-        if self.log_fd >= 0:
-            os.close(self.log_fd)
-            self.log_fd = -1
+        if self.log is not None:
+            self.log.close()

@@ -34,7 +34,7 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
              "Error": "", "ExitCode": 0, "RestartCount": 0}
     (paths.dir / STOP_MARKER).unlink(missing_ok=True)
     write_state(paths, state)
-    server = mon.attach_server(paths, container.record["Config"], attach_fd)
+    server = mon.attach_server(paths, container.record["Config"], attach_fd, container.record["HostConfig"].get("LogConfig"))
     sandbox = None
     try:
         if store.networking is not None:

@@ -37,7 +37,7 @@ from dockyard.runtime.container_state import (
     signal_container,
     write_state,
 )
-from dockyard.runtime.isolation import Isolation, parse_signal
+from dockyard.runtime.isolation import Isolation, check_container_network, parse_signal
 from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
@@ -153,14 +153,21 @@ class ContainerStore:
         cid = secrets.token_hex(32)
         host_network = opts.network == "host"
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
-        opts.isolation.validate()
+        network = opts.network
+        if network.startswith("container:"):  # its network namespace, hosts and resolv.conf (dockerd's checks first)
+            n = opts.net
+            check_container_network(opts.hostname, bool(opts.isolation.flags.dns), bool(n.extra_hosts),
+                                    bool(n.publish or n.publish_all), bool(n.expose))
+            network = "container:" + self.get(network[10:]).id
+        isolation = opts.isolation.with_peers(lambda name: self.get(name).id)  # --pid/--ipc container:NAME
+        isolation.validate()
         volumes = self.volumes.resolve(specs, list(config.get("Volumes") or {}))
         record = _record(opts, image.id, config, process, hostname, volumes)
-        record["Config"].update(opts.isolation.config(config))
-        record["HostConfig"].update(opts.isolation.host_config())
+        record["Config"].update(isolation.config(config))
+        record["HostConfig"].update(isolation.host_config())
         record["Seccomp"] = opts.isolation.seccomp_profile
         if self.networking is not None:
-            net_config, net_host, record["Networking"] = self.networking.record_fields(opts.network, opts.net, config)
+            net_config, net_host, record["Networking"] = self.networking.record_fields(network, opts.net, config)
             record["Config"].update(net_config)
             record["HostConfig"].update(net_host)
         paths = self.paths(cid)

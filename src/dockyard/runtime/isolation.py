@@ -12,10 +12,13 @@ import json
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable
 
 from dockyard.errors import InvalidArgumentError
+# the flag records, re-exported for the faces (engine/container_options)
+from dockyard.metadata.container_record import DeviceMapping as DeviceMapping, RunFlags, Ulimit as Ulimit
 from dockyard.runtime import resources, seccomp
 from dockyard.runtime.resources import Limits
 from dockyard.runtime.restart import RestartPolicy
@@ -60,10 +63,12 @@ class Isolation:
     stop_signal: str | None = None
     stop_timeout: int | None = None
     labels: tuple[tuple[str, str], ...] = ()
+    flags: RunFlags = field(default_factory=RunFlags)  # namespaces, devices, DNS, ulimits, logging...
 
     def validate(self) -> None:
         """Docker's daemon-side checks; InvalidArgumentError with its wording."""
         self.limits.validate()
+        validate_flags(self.flags, self.limits.memory)
         capability_set(list(self.cap_add), list(self.cap_drop), self.privileged)
         if self.runtime not in RUNTIMES:
             raise InvalidArgumentError(f"Unknown runtime specified {self.runtime}")
@@ -86,8 +91,14 @@ class Isolation:
             "ReadonlyRootfs": self.read_only, "Privileged": self.privileged,
             "CapAdd": list(self.cap_add) or None, "CapDrop": list(self.cap_drop) or None,
             "SecurityOpt": list(self.security_opt) or None, "Init": self.init or None,
-            "RestartPolicy": self.restart.as_json(), "Runtime": self.runtime,
+            "RestartPolicy": self.restart.as_json(), "Runtime": self.runtime, **self.flags.document(),
         }
+
+    def with_peers(self, container_id: Callable[[str], str]) -> Isolation:
+        """``--pid``/``--ipc container:NAME`` with the container's full ID, as dockerd stores them."""
+        f = self.flags
+        pid, ipc = (f"container:{container_id(m[10:])}" if m.startswith("container:") else m for m in (f.pid_mode, f.ipc_mode))
+        return replace(self, flags=replace(f, pid_mode=pid, ipc_mode=ipc))
 
     def config(self, image_config: dict[str, Any]) -> dict[str, Any]:
         """Config fields: labels over the image's, the stop signal (else the image's), the stop timeout."""
@@ -127,9 +138,96 @@ def resources_for(host_config: dict[str, Any]) -> dict[str, Any]:
     limits = Limits(memory=host_config.get("Memory") or 0, memory_swap=host_config.get("MemorySwap") or 0,
                     nano_cpus=host_config.get("NanoCpus") or 0, cpu_shares=host_config.get("CpuShares") or 0,
                     pids_limit=host_config.get("PidsLimit") or 0)
-    return resources.linux_resources(limits, privileged=bool(host_config.get("Privileged")))
+    res = resources.linux_resources(limits, privileged=bool(host_config.get("Privileged")))
+    if host_config.get("MemoryReservation"):
+        res["memory"]["reservation"] = host_config["MemoryReservation"]
+    if host_config.get("CpusetCpus"):
+        res["cpu"]["cpus"] = host_config["CpusetCpus"]
+    if not host_config.get("Privileged"):
+        res["devices"] += [resources.device_rule(d) for d in host_config.get("Devices") or ()]
+    return res
 
 
 def restart_policy(host_config: dict[str, Any]) -> RestartPolicy:
     policy = host_config.get("RestartPolicy") or {}
     return RestartPolicy(policy.get("Name") or "no", policy.get("MaximumRetryCount") or 0)
+
+
+IPC_MODES = ("", "private", "shareable", "host", "none")
+LOG_DRIVERS = ("json-file", "none")
+JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env", "env-regex", "tag")
+
+
+def validate_flags(f: RunFlags, memory: int) -> None:
+    """dockerd's checks of the namespace, device, cpuset, reservation, tmpfs and log flags."""
+    if f.ipc_mode not in IPC_MODES and not f.ipc_mode.startswith("container:"):
+        raise InvalidArgumentError(f"Invalid IPC mode: {f.ipc_mode}")
+    for d in f.devices:
+        if not os.path.exists(d.path_on_host):
+            raise InvalidArgumentError(f'error gathering device information while adding custom device "{d.path_on_host}": '
+                                       "no such file or directory")
+    if f.cpuset_cpus:
+        resources.check_cpuset(f.cpuset_cpus)
+    if f.memory_reservation and f.memory_reservation < resources.MIN_MEMORY:
+        raise InvalidArgumentError("Minimum memory reservation allowed is 6MB")
+    if memory and f.memory_reservation > memory:
+        raise InvalidArgumentError("Minimum memory limit can not be less than memory reservation limit, see usage")
+    for path, _ in f.tmpfs or ():
+        if not path.startswith("/"):
+            raise InvalidArgumentError(f"invalid mount path: '{path}' mount path must be absolute")
+    _validate_log(f)
+
+
+def _validate_log(f: RunFlags) -> None:
+    from dockyard.runtime.logs import parse_size
+
+    if f.log_type not in LOG_DRIVERS:
+        raise InvalidArgumentError(f'error looking up logging plugin {f.log_type}: plugin "{f.log_type}" not found')
+    opts = dict(f.log_config)
+    for key in opts:
+        if key not in JSON_FILE_OPTS:
+            raise InvalidArgumentError(f"unknown log opt '{key}' for {f.log_type} log driver")
+    if "max-size" in opts:
+        try:
+            parse_size(opts["max-size"])
+        except ValueError as exc:
+            raise InvalidArgumentError(f"failed to initialize logging driver: {exc}") from None
+    if "max-file" in opts:
+        if not opts["max-file"].lstrip("-").isdigit():
+            raise InvalidArgumentError(f'failed to initialize logging driver: strconv.Atoi: parsing "{opts["max-file"]}": invalid syntax')
+        if int(opts["max-file"]) < 1:
+            raise InvalidArgumentError("failed to initialize logging driver: max-file cannot be less than 1")
+
+
+def namespace_paths(host_config: dict[str, Any], containers: Path) -> dict[str, str | None]:
+    """``pid``/``ipc`` namespaces: omitted (``host``), joined (``container:ID``: its process's) or new (None)."""
+    out: dict[str, str | None] = {}
+    for kind, mode in (("pid", host_config.get("PidMode") or ""), ("ipc", host_config.get("IpcMode") or "")):
+        if mode == "host":
+            continue
+        out[kind] = f"/proc/{peer_pid(containers, mode[10:], kind)}/ns/{kind}" if mode.startswith("container:") else None
+    return out
+
+
+def peer_pid(containers: Path, cid: str, kind: str) -> int:
+    """The process of the running container ``cid`` (the one another container's namespace flag names)."""
+    try:
+        state = json.loads((containers / cid / "state.json").read_text())
+    except (OSError, ValueError):
+        state = {}
+    if state.get("Status") not in ("running", "paused") or not state.get("Pid"):
+        if kind == "net":
+            raise InvalidArgumentError(f"cannot join network of a non running container: {cid}")
+        what = "PID" if kind == "pid" else "IPC"
+        raise InvalidArgumentError(f"can't join {what} of container {cid}: container {cid} is not running")
+    return int(state["Pid"])
+
+
+def check_container_network(hostname: str | None, dns: bool, extra_hosts: bool, publish: bool, expose: bool) -> None:
+    """dockerd's validateNetContainerMode: what ``--network container:NAME`` takes from the other container."""
+    for given, what in ((hostname, "hostname and the network mode"), (dns, "dns and the network mode"),
+                        (extra_hosts, "custom host-to-IP mapping and the network mode"),
+                        (publish, "port publishing and the container type network mode"),
+                        (expose, "port exposing and the container type network mode")):
+        if given:
+            raise InvalidArgumentError(f"conflicting options: {what}")

@@ -21,6 +21,7 @@ from typing import Any, Callable
 from dockyard.runtime import attach
 from dockyard.runtime.attach import AttachServer
 from dockyard.runtime.console import ConsoleSocket
+from dockyard.runtime.logs import LogWriter
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc, exit_code_for_start_error, last_error
 
@@ -116,10 +117,12 @@ def run_container(cid: str, paths: Paths, runc: Runc, server: AttachServer, on_s
     return code
 
 
-def attach_server(paths: Paths, config: dict[str, Any], attach_fd: int | None) -> AttachServer:
-    """The container's attach socket, with the client ``run``/``start -a`` handed over (if any) already on it."""
-    log_fd = os.open(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-    server = AttachServer(paths.dir / attach.SOCKET_NAME, log_fd, tty=bool(config.get("Tty")),
+def attach_server(paths: Paths, config: dict[str, Any], attach_fd: int | None,
+                  log_config: dict[str, Any] | None = None) -> AttachServer:
+    """The container's attach socket, with the client ``run``/``start -a`` handed over (if any) already on it.
+    Output goes to the log HostConfig's ``log_config`` asks for (json-file, rotated; or none)."""
+    log = LogWriter.for_config(paths.log, log_config or {})
+    server = AttachServer(paths.dir / attach.SOCKET_NAME, log, tty=bool(config.get("Tty")),
                           open_stdin=bool(config.get("OpenStdin")), stdin_once=bool(config.get("StdinOnce")))
     if attach_fd is not None:
         sock = socket.socket(fileno=attach_fd)

@@ -229,3 +229,56 @@ def available_capabilities() -> set[int]:
     except (OSError, ValueError):
         pass
     return set(range(41))
+
+
+# --cpuset-cpus, --device, --ulimit -------------------------------------------------
+
+
+def _cpu_list(text: str) -> set[int]:
+    """Docker's ParseUintList ("0-2,4"); ValueError on a bad one."""
+    out: set[int] = set()
+    for part in text.split(","):
+        low, sep, high = part.partition("-")
+        if not low.isdigit() or (sep and not high.isdigit()) or (sep and int(high) < int(low)):
+            raise ValueError(f"invalid format: {text}")
+        out.update(range(int(low), int(high if sep else low) + 1))
+    return out
+
+
+def check_cpuset(cpus: str) -> None:
+    """``--cpuset-cpus``: a list of CPUs this host has online (dockerd's messages)."""
+    try:
+        wanted = _cpu_list(cpus)
+    except ValueError as exc:
+        raise InvalidArgumentError(f"Invalid value {cpus} for cpuset cpus: {exc}") from None
+    try:
+        online_text = Path("/sys/devices/system/cpu/online").read_text().strip()
+    except OSError:
+        online_text = f"0-{(os.cpu_count() or 1) - 1}"
+    if not wanted <= _cpu_list(online_text):
+        raise InvalidArgumentError(f"Requested CPUs are not available - requested {cpus}, available: {online_text}")
+
+
+def device_node(host_path: str, container_path: str) -> dict[str, Any]:
+    """A ``--device``'s ``linux.devices`` entry: the host node's type, numbers and mode."""
+    import stat
+
+    st = os.stat(host_path)
+    return {"path": container_path, "type": "c" if stat.S_ISCHR(st.st_mode) else "b", "major": os.major(st.st_rdev),
+            "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid}
+
+
+def device_rule(device: dict[str, str]) -> dict[str, Any]:
+    """The cgroup rule that lets the container use a ``--device`` (HostConfig's Devices entry)."""
+    node = device_node(device["PathOnHost"], device["PathInContainer"])
+    return {"allow": True, "type": node["type"], "major": node["major"], "minor": node["minor"],
+            "access": device["CgroupPermissions"]}
+
+
+ULIMITS = ("core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss",
+           "rtprio", "rttime", "sigpending", "stack", "as")
+
+
+def rlimits(ulimits: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """HostConfig's Ulimits as the spec's ``process.rlimits``."""
+    return [{"type": "RLIMIT_" + u["Name"].upper(), "hard": u["Hard"], "soft": u["Soft"]} for u in ulimits]

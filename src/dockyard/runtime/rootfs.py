@@ -8,6 +8,7 @@
       state.json         Status, Pid, ExitCode, times (written by the monitor)
       <id>-json.log      Docker's json-file log
       runc.log init.pid  runc's log and the container's pid
+      shm/               its /dev/shm while it runs, for --ipc shareable
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ HOSTS = (
     "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n"
     "ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n"
 )
+
+
+SHM_DIR = "shm"  # --ipc shareable: the container's /dev/shm, a tmpfs on the host others can join
 
 
 class Paths:
@@ -76,9 +80,10 @@ def mount_rootfs(mounts: list[Mount], paths: Paths) -> None:
 
 
 def unmount_rootfs(paths: Paths) -> None:
-    """Idempotent."""
-    while paths.rootfs.exists() and is_mounted(paths.rootfs):
-        unmount(paths.rootfs)
+    """Idempotent; ``--ipc shareable``'s /dev/shm goes with the root filesystem."""
+    for target in (paths.rootfs, paths.dir / SHM_DIR):
+        while target.exists() and is_mounted(target):
+            unmount(target)
 
 
 def remove_dir(paths: Paths) -> None:

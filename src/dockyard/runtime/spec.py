@@ -88,6 +88,21 @@ class SpecInput:
     resources: dict[str, Any] = field(default_factory=dict)  # linux.resources (runtime/resources.py)
     init_path: str | None = None  # host path of the init bound in as /sbin/docker-init (--init)
     netns_path: str | None = None  # the network namespace to join (bridge and user networks)
+    flags: RunSpec = field(default_factory=lambda: RunSpec())
+
+
+@dataclass(frozen=True, slots=True)
+class RunSpec:
+    """What ``run``'s namespace, device, ulimit, sysctl, shm and tmpfs flags put in the spec."""
+
+    # "pid"/"ipc": absent shares the host's, None a new one, a path joins that one (--pid/--ipc container:ID)
+    namespaces: dict[str, str | None] = field(default_factory=lambda: {"pid": None, "ipc": None})
+    rlimits: tuple[dict[str, Any], ...] = ()
+    devices: tuple[dict[str, Any], ...] = ()  # linux.devices of --device
+    sysctls: dict[str, str] = field(default_factory=dict)
+    shm_size: int = 64 * 1024 * 1024
+    shm_source: str | None = None  # a /dev/shm to bind instead of a new tmpfs (--ipc host, container:ID)
+    tmpfs: tuple[tuple[str, str], ...] = ()  # --tmpfs: path, options as given
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +246,7 @@ def resolve_user(user: str, passwd: str, group: str) -> tuple[int, int, tuple[in
     return uid, gid, extra, home or "/"
 
 
-def _default_mounts() -> list[dict[str, Any]]:
+def _default_mounts(shm_size: int = 64 * 1024 * 1024) -> list[dict[str, Any]]:
     return [
         {"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
@@ -240,7 +255,7 @@ def _default_mounts() -> list[dict[str, Any]]:
         {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
         {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]},
         {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=67108864"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
     ]
 
 
@@ -255,17 +270,34 @@ def _bind(source: str, destination: str, readonly: bool) -> dict[str, Any]:
             "options": ["rbind", "rprivate", "ro" if readonly else "rw"]}
 
 
-def namespaces(host_network: bool, netns_path: str | None = None) -> list[dict[str, str]]:
-    """``netns_path``: join the namespace the network sandbox prepared (runtime/network) instead of a new one."""
-    kinds = ["pid", "ipc", "uts", "mount"] + ([] if host_network else ["network"])
-    return [{"type": k, **({"path": netns_path} if k == "network" and netns_path else {})} for k in kinds]
+def namespaces(host_network: bool, netns_path: str | None = None,
+               shared: dict[str, str | None] | None = None) -> list[dict[str, str]]:
+    """``netns_path``: join the namespace the network sandbox prepared (runtime/network) instead of a new one;
+    ``shared``: the pid and ipc namespaces as ``RunSpec.namespaces`` says."""
+    paths: dict[str, str | None] = {"pid": None, "ipc": None} if shared is None else dict(shared)
+    paths.update(uts=None, mount=None)
+    if not host_network:
+        paths["network"] = netns_path
+    return [{"type": k, **({"path": path} if path else {})} for k in ("pid", "ipc", "uts", "mount", "network")
+            if k in paths for path in [paths[k]]]
+
+
+def _run_mounts(f: RunSpec, mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """/dev/shm bound from elsewhere (--ipc host, container:ID), then the --tmpfs mounts (Docker's defaults first)."""
+    if f.shm_source is not None:
+        shm = {"destination": "/dev/shm", "type": "bind", "source": f.shm_source, "options": ["rbind", "rprivate"]}
+        mounts = [shm if m["destination"] == "/dev/shm" else m for m in mounts]
+    for path, options in f.tmpfs:
+        merged = ["noexec", "nosuid", "nodev", "rprivate", *(o for o in options.split(",") if o)]
+        mounts.append({"destination": path, "type": "tmpfs", "source": "tmpfs", "options": merged})
+    return mounts
 
 
 def build_spec(s: SpecInput) -> dict[str, Any]:
     """The OCI runtime-spec document (config.json) for one container start."""
     sec = s.security
     caps = list(sec.capabilities)
-    mounts = _default_mounts()
+    mounts = _default_mounts(s.flags.shm_size)
     if sec.privileged:  # sysfs and cgroupfs writable, as Docker's --privileged
         mounts = [{**m, "options": [o for o in m["options"] if o != "ro"]} if m["destination"] in ("/sys", "/sys/fs/cgroup")
                   else m for m in mounts]
@@ -273,6 +305,7 @@ def build_spec(s: SpecInput) -> dict[str, Any]:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": s.init_path, "options": ["bind", "ro"]})
     mounts += [_bind(src, dst, sec.readonly_rootfs) for dst, src in sorted(s.etc_files.items())]
     mounts += [_bind(v.source, v.destination, v.readonly) if v.tmpfs_options is None else _tmpfs(v) for v in s.volumes]
+    mounts = _run_mounts(s.flags, mounts)
     process: dict[str, Any] = {
         "terminal": s.tty,
         "user": {"uid": s.uid, "gid": s.gid, **({"additionalGids": list(s.additional_gids)} if s.additional_gids else {})},
@@ -282,11 +315,12 @@ def build_spec(s: SpecInput) -> dict[str, Any]:
         "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
         "noNewPrivileges": s.no_new_privileges,
         "oomScoreAdj": 0,
+        **({"rlimits": list(s.flags.rlimits)} if s.flags.rlimits else {}),
     }
     linux: dict[str, Any] = {
         "cgroupsPath": s.cgroups_path,
         "resources": s.resources or linux_resources(Limits(), privileged=sec.privileged),
-        "namespaces": namespaces(s.host_network, s.netns_path),
+        "namespaces": namespaces(s.host_network, s.netns_path, s.flags.namespaces),
         "maskedPaths": [] if sec.privileged else list(MASKED_PATHS),
         "readonlyPaths": [] if sec.privileged else list(READONLY_PATHS),
     }
@@ -294,8 +328,10 @@ def build_spec(s: SpecInput) -> dict[str, Any]:
         linux["sysctl"] = {"net.ipv4.ip_unprivileged_port_start": "0", "net.ipv4.ping_group_range": "0 2147483647"}
     if sec.seccomp is not None:
         linux["seccomp"] = sec.seccomp
-    if sec.devices:
-        linux["devices"] = [dict(d) for d in sec.devices]
+    if s.flags.sysctls:
+        linux["sysctl"] = {**linux.get("sysctl", {}), **s.flags.sysctls}
+    if sec.devices or s.flags.devices:
+        linux["devices"] = [dict(d) for d in (*sec.devices, *s.flags.devices)]
     return {
         "ociVersion": "1.0.2",
         "process": process,

@@ -151,7 +151,7 @@ class ContainerNetworking:
     def attach(self, cid: str, name: str, record: dict[str, Any], hosts: Path) -> Sandbox | None:
         """The monitor's, before ``runc create``; None: runc makes the namespace (none) or there is none (host)."""
         links = self._links(cid, record)
-        if not links and record["HostConfig"]["NetworkMode"] in ("host", "none"):
+        if not links and network_name(record["HostConfig"]["NetworkMode"]) is None:
             return None
         member = Member(name, record["Config"]["Hostname"], hosts, tuple(record["HostConfig"].get("ExtraHosts") or ()))
         sandbox = self.sandboxes.attach(cid, member, links, self.sandboxes.published)

@@ -14,8 +14,8 @@ from typing import Any
 
 
 def network_name(mode: str) -> str | None:
-    """The network a mode attaches to through CNI (None: host or none)."""
-    if mode in ("host", "none"):
+    """The network a mode attaches to through CNI (None: host, none, or another container's: ``container:ID``)."""
+    if mode in ("host", "none") or mode.startswith("container:"):
         return None
     return "bridge" if mode == "default" else mode
 
