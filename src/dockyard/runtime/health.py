@@ -159,8 +159,10 @@ class HealthMonitor:
     def run(self) -> int:
         _write_health(self.dir, self.health)
         interval = (self.check.interval or DEFAULT_INTERVAL) / 1e9
+        tick = self.began
         while True:
-            time.sleep(interval)
+            tick += interval  # Docker's ticker: a slow probe does not push the next one back
+            time.sleep(max(0.0, tick - time.monotonic()))
             result = self.probe()
             if result is None:
                 return 0
