@@ -109,24 +109,26 @@ def test_no_healthcheck_and_the_image_healthcheck(dy: Dockyard, tmp_path: Path) 
     assert inspect(dy, override)["Config"]["Healthcheck"]["Test"][0] == "CMD"
 
 
+DAEMON = "dockyard: Error response from daemon: "
+
+
 def test_bad_health_flags_are_refused_as_docker_refuses_them(dy: Dockyard) -> None:
     cases = {
         ("--health-interval", "x"): ('invalid argument "x" for "--health-interval" flag: time: invalid duration "x"', 125),
         ("--health-retries", "x"): ('invalid argument "x" for "--health-retries" flag: strconv.ParseInt: parsing "x": '
                                     "invalid syntax", 125),
-        ("--health-interval", "-1s"): ("dockyard: --health-interval cannot be negative.", 125),
-        ("--health-timeout", "-2s"): ("dockyard: --health-timeout cannot be negative.", 125),
-        ("--health-retries", "-1"): ("dockyard: --health-retries cannot be negative.", 125),
-        ("--health-start-period", "-1s"): ("dockyard: --health-start-period cannot be negative.", 125),
+        ("--health-interval=-1s",): ("dockyard: --health-interval cannot be negative.", 125),
+        ("--health-timeout=-2s",): ("dockyard: --health-timeout cannot be negative.", 125),
+        ("--health-retries=-1",): ("dockyard: --health-retries cannot be negative.", 125),
+        ("--health-start-period=-1s",): ("dockyard: --health-start-period cannot be negative.", 125),
         ("--no-healthcheck", "--health-cmd=true"): ("dockyard: --no-healthcheck conflicts with --health-* options.", 125),
-        ("--health-interval", "100us"): ("Error response from daemon: Interval in Healthcheck cannot be less than 1ms", 1),
-        ("--health-timeout", "100us"): ("Error response from daemon: Timeout in Healthcheck cannot be less than 1ms", 1),
-        ("--health-start-period", "100us"): ("Error response from daemon: StartPeriod in Healthcheck cannot be less "
-                                             "than 1ms", 1),
+        ("--health-interval", "100us"): (f"{DAEMON}Interval in Healthcheck cannot be less than 1ms.", 125),
+        ("--health-timeout", "100us"): (f"{DAEMON}Timeout in Healthcheck cannot be less than 1ms.", 125),
+        ("--health-start-period", "100us"): (f"{DAEMON}StartPeriod in Healthcheck cannot be less than 1ms.", 125),
     }
     for flags, (message, code) in cases.items():
         r = dy("create", *flags, "bb", "true", check=False)
-        assert (r.code, r.stderr.splitlines()[0]) == (code, message), flags
+        assert (r.returncode, r.stderr.splitlines()[0]) == (code, message), flags
     r = dy("ps", "--filter", "health=foo", check=False)
-    assert (r.code, r.stderr.strip()) == (1, "Error response from daemon: Unrecognised filter value for health: foo")
+    assert (r.returncode, r.stderr.strip()) == (1, "Error response from daemon: Unrecognised filter value for health: foo")
     assert dy("ps", "-aq").stdout == ""
