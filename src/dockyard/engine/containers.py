@@ -227,9 +227,14 @@ class ContainerService:
         from dockyard.runtime import exec as rexec
 
         store = self._store
-        return rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name).start(
-            detach=opts.detach
-        )
+        prepared = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name)
+        events = rexec.ExecEvents(store.db, container, opts.args)
+        events.created()
+        events.started()  # Docker logs it before the process starts (and no exec_die when it cannot)
+        process = prepared.start(detach=opts.detach)
+        if not opts.detach:  # a detached process is nobody's child here: its end goes unseen
+            process.on_exit = events.died
+        return process
 
     @staticmethod
     def hold_console(master: int) -> None:

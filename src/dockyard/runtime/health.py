@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import selectors
 import signal
 import time
@@ -182,13 +181,13 @@ class HealthMonitor:
         if not container.running:
             return None
         args = probe_args(self.check, container.record["Config"].get("Shell"))
-        exec_id, began, start = secrets.token_hex(32), time.monotonic(), rfc3339_nano()
-        command = " ".join(args)
-        self._event(f"exec_create: {command}", container.name, container.record, execID=exec_id)
+        events = rexec.ExecEvents(self.store.db, container, args)
+        began, start = time.monotonic(), rfc3339_nano()
+        events.created()
         try:
             prepared = rexec.prepare(self.store.runtime(container.record), container, self.store.paths(self.cid),
                                      rexec.ExecOptions(args=tuple(args)))
-            self._event(f"exec_start: {command}", container.name, container.record, execID=exec_id)
+            events.started()
             proc = prepared.start(detach=False)
         except rexec.ContainerNotRunningError:
             return None
@@ -202,7 +201,7 @@ class HealthMonitor:
             except ProcessLookupError:
                 pass
         code = proc.wait()
-        self._event("exec_die", container.name, container.record, execID=exec_id, exitCode=str(code))
+        events.died(code)
         if not finished:
             message = f"Health check exceeded timeout ({go_duration(self.check.timeout or DEFAULT_TIMEOUT)})"
             return ProbeResult(start, rfc3339_nano(), TIMEOUT_EXIT, message)
