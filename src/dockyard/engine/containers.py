@@ -98,6 +98,7 @@ class ContainerService:
     def restart(self, container: Container, timeout: float | None = None) -> None:
         self._store.stop(container, timeout)
         self.start(self._store.get(container.id))
+        self._event("restart", container)
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         self._store.remove(container, force=force, volumes=volumes)
@@ -164,7 +165,15 @@ class ContainerService:
                 continue  # started or removed by someone else meanwhile
             deleted.append(container.id)
             reclaimed += size
+        self._engine.events.pruned("container", reclaimed)
         return PruneReport(tuple(deleted), reclaimed)
+
+    def _event(self, action: str, container: Container, **extra: str) -> None:
+        """Docker's container event, with the container's current name and labels."""
+        from dockyard.metadata.events import container_event
+
+        current = self._store.get(container.id)
+        container_event(self._engine.db, action, current.id, current.name, current.record, **extra)
 
     def monitor(self, cid: str, attach_fd: int | None) -> int:
         """The monitor process's body (``container-monitor``): runs the container to its end."""
@@ -180,6 +189,8 @@ class ContainerService:
         from dockyard.engine.container_reports import AttachStream
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if not container.running:
+            self._event("attach", container)  # Docker's order: attach, then start
         try:
             proc = self._store.start(container, theirs)
         except BaseException:
@@ -196,7 +207,9 @@ class ContainerService:
         """A stream to a running container's monitor; NotAttachableError when it is not running."""
         from dockyard.runtime import attach
 
-        return attach.connect(self._store.paths(container.id).dir / attach.SOCKET_NAME)
+        sock = attach.connect(self._store.paths(container.id).dir / attach.SOCKET_NAME)
+        self._event("attach", container)
+        return sock
 
     def finish_start(self, stream: AttachStream) -> None:
         """After an attached start's monitor exited: raise the start error it reported, if any."""
@@ -254,7 +267,12 @@ class ContainerService:
         """The container's changes as a new image (tagged ``opts.tag``); its ID."""
         from dockyard.runtime.commit import commit
 
-        return commit(self._store, self._engine.images, container, opts, self._engine.spool_file())
+        image_id = commit(self._store, self._engine.images, container, opts, self._engine.spool_file())
+        ref = opts.tag.familiar if opts.tag else ""
+        if opts.tag:
+            self._engine.images.log_event("tag", str(image_id), ref)
+        self._event("commit", container, comment=opts.message, imageID=str(image_id), imageRef=ref)
+        return image_id
 
     def diff(self, container: Container) -> list[Change]:
         from dockyard.runtime.container_fs import changes
@@ -266,6 +284,7 @@ class ContainerService:
         from dockyard.runtime.container_fs import export
 
         export(self._store, container, out_fd)
+        self._event("export", container)
 
     def copy_from(self, container: Container, src: str, dest: str | None, out_fd: int, opts: CopyOptions) -> None:
         """``cp CTR:SRC DEST``; with ``dest`` None a tar goes to ``out_fd``."""
