@@ -68,19 +68,25 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
 
 
 def _health_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--health-cmd", default="")
-    for flag in ("interval", "timeout", "start-period", "retries"):
-        p.add_argument(f"--health-{flag}")
-    p.add_argument("--no-healthcheck", action="store_true")
+    p.add_argument("--health-cmd", default="", help="Command to run to check health")
+    p.add_argument("--health-interval", help="Time between running the check")
+    p.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
+    p.add_argument("--health-start-period",
+                   help="Start period for the container to initialize before starting health-retries countdown")
+    p.add_argument("--health-timeout", help="Maximum time to allow one check")
+    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
 
 
 def _healthcheck(args: argparse.Namespace) -> HealthConfig | None:
     """The ``--health-*`` flags as Docker's client reads them (its messages, exit 125); None when none is given."""
+    names = ("interval", "timeout", "retries", "start-period")
+    if not (args.health_cmd or args.no_healthcheck or any(getattr(args, f"health_{n.replace('-', '_')}") for n in names)):
+        return None  # the common case loads nothing more
     from dockyard.metadata.container_record import HealthConfig
     from dockyard.runtime.health import parse_duration
 
     values: dict[str, int] = {}
-    for flag in ("interval", "timeout", "retries", "start-period"):
+    for flag in names:
         raw = getattr(args, f"health_{flag.replace('-', '_')}")
         try:
             values[flag] = 0 if raw is None else parse_duration(raw) if flag != "retries" else int(raw, 10)
