@@ -47,11 +47,11 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
         prober: list[int | None] = [None]  # this run's probe loop
 
         def started(pid: int) -> None:
+            prober[0] = health.start(store, cid, check)  # "starting" is on disk before the state says running
             state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano(), OOMKilled=False)
             write_state(paths, state)
             container_event(store.db, "start", cid, container.name, container.record)
             spawn.release_stderr()  # tells a waiting ``run -d``/``start`` that it runs
-            prober[0] = health.start(store, cid, check)
 
         def exited() -> None:
             health.stop(prober[0])

@@ -156,7 +156,6 @@ class HealthMonitor:
         self.health: dict[str, Any] = {"Status": STARTING, "FailingStreak": 0, "Log": previous.get("Log") or []}
 
     def run(self) -> int:
-        _write_health(self.dir, self.health)
         interval = (self.check.interval or DEFAULT_INTERVAL) / 1e9
         tick = self.began
         while True:
@@ -256,7 +255,9 @@ def start(store: ContainerStore, cid: str, check: HealthConfig | None) -> int | 
         return None
     from dockyard.runtime import spawn
 
-    child = spawn.fork(lambda: HealthMonitor(store, cid, check).run(), set(), store.db.close, store.db.reopen)
+    loop = HealthMonitor(store, cid, check)
+    _write_health(loop.dir, loop.health)
+    child = spawn.fork(loop.run, set(), store.db.close, store.db.reopen)
     child.stderr.close()
     return child.pid
 
