@@ -30,7 +30,7 @@ from dockyard.runtime.logs import rfc3339_nano
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStore
-    from dockyard.runtime.rootfs import Paths
+    from dockyard.runtime.exec import ExecProcess
 
 DEFAULT_INTERVAL = 30 * 10**9  # Docker's defaults, in nanoseconds
 DEFAULT_TIMEOUT = 30 * 10**9
@@ -40,7 +40,7 @@ MAX_LOG_ENTRIES = 5
 MAX_OUTPUT_LEN = 4096
 TIMEOUT_EXIT = -1
 
-STARTING, HEALTHY, UNHEALTHY, NONE = "starting", "healthy", "unhealthy", "none"
+STARTING, HEALTHY, UNHEALTHY = "starting", "healthy", "unhealthy"
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
 _UNITS = {"ns": 1, "us": 10**3, "µs": 10**3, "μs": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
@@ -166,11 +166,6 @@ class HealthMonitor:
                 return 0
             self.record(result, time.monotonic())
 
-    def _event(self, action: str, name: str, record: dict[str, Any], **extra: str) -> None:
-        from dockyard.metadata.events import container_event
-
-        container_event(self.store.db, action, self.cid, name, record, **extra)
-
     def probe(self) -> ProbeResult | None:
         """Run the probe once in the container; None when the container no longer runs."""
         from dockyard.errors import ConflictError, DockyardError
@@ -219,11 +214,13 @@ class HealthMonitor:
                 health["Status"] = UNHEALTHY
         _write_health(self.dir, health)
         if health["Status"] != old:
+            from dockyard.metadata.events import container_event
+
             container = self.store.get(self.cid)
-            self._event(f"health_status: {health['Status']}", container.name, container.record)
+            container_event(self.store.db, f"health_status: {health['Status']}", self.cid, container.name, container.record)
 
 
-def _collect(proc: Any, deadline: float) -> tuple[LimitedOutput, bool]:
+def _collect(proc: ExecProcess, deadline: float) -> tuple[LimitedOutput, bool]:
     """The probe's stdout and stderr together until both close; False when the deadline came first."""
     output = LimitedOutput()
     if proc.stdin is not None:
@@ -271,9 +268,4 @@ def stop(pid: int | None) -> None:
         os.waitpid(pid, 0)
     except (ProcessLookupError, ChildProcessError):
         pass  # the monitor's reaping loop collected it already
-
-
-def status_of(health: dict[str, Any] | None) -> str:
-    """``ps``'s view: starting, healthy, unhealthy, or none (no healthcheck)."""
-    return str(health.get("Status") or NONE) if health else NONE
 
