@@ -30,6 +30,7 @@ def test_probes_pass_fail_time_out_and_start_period(dy: Dockyard) -> None:
     dy("run", "-d", "--name", "slow", *FAST, "--health-cmd", "sleep 5", "--health-retries", "1", "bb", "sleep", "60")
     dy("run", "-d", "--name", "grace", *FAST, "--health-cmd", "exit 1", "--health-retries", "1",
        "--health-start-period", "30s", "bb", "sleep", "60")
+    dy("run", "-d", "--name", "bg", *FAST, "--health-cmd", "sleep 30 & echo left", "bb", "sleep", "60")
     dy("run", "-d", "--name", "big", *FAST, "--health-cmd", "head -c 5000 /dev/zero | tr '\\0' x", "bb", "sleep", "60")
     dy("run", "-d", "--name", "later", "--network", "none", "--health-cmd", "true", "--health-interval", "30s",
        "bb", "sleep", "60")  # its first probe is 30s away
@@ -51,6 +52,9 @@ def test_probes_pass_fail_time_out_and_start_period(dy: Dockyard) -> None:
     entry = _health(dy, "slow")["Log"][0]
     assert entry["ExitCode"] == -1 and entry["Output"] == "Health check exceeded timeout (1s)"
 
+    assert wait_until(lambda: _status(dy, "bg") == "healthy", 10)  # a child left holding the pipes: no timeout
+    assert _health(dy, "bg")["Log"][0] | {"Start": "", "End": ""} == {"Start": "", "End": "", "ExitCode": 0, "Output": "left\n"}
+
     big = _health(dy, "big")["Log"][-1]["Output"]
     assert big == "x" * 4096 + "..."  # Docker keeps 4096 bytes of the probe's output
 
@@ -59,7 +63,7 @@ def test_probes_pass_fail_time_out_and_start_period(dy: Dockyard) -> None:
 
     listed = dy("ps", "--filter", "health=unhealthy", "--format", "{{.Names}}").stdout.split()
     assert sorted(listed) == ["bad", "slow"]
-    assert sorted(dy("ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout.split()) == ["big", "ok"]
+    assert sorted(dy("ps", "--filter", "health=healthy", "--format", "{{.Names}}").stdout.split()) == ["bg", "big", "ok"]
 
     events = dy("events", "--since", "1m", "--until", "0s", "--filter", "container=bad",
                 "--format", "{{json .}}").stdout.splitlines()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgumentError
 from dockyard.metadata.container_record import HealthConfig
-from dockyard.runtime.container_state import HEALTH_FILE, read_state
+from dockyard.runtime.container_state import HEALTH_FILE, read_state, starttime
 from dockyard.runtime.logs import rfc3339_nano
 
 if TYPE_CHECKING:
@@ -177,10 +177,10 @@ class HealthMonitor:
         args = probe_args(self.check, container.record["Config"].get("Shell"))
         events = rexec.ExecEvents(self.store.db, container, args)
         began, start = time.monotonic(), rfc3339_nano()
-        events.created()
         try:
             prepared = rexec.prepare(self.store.runtime(container.record), container, self.store.paths(self.cid),
                                      rexec.ExecOptions(args=tuple(args)))
+            events.created()  # as Docker's exec create: only once the container takes execs
             events.started()
             proc = prepared.start(detach=False)
         except rexec.ContainerNotRunningError:
@@ -221,7 +221,8 @@ class HealthMonitor:
 
 
 def _collect(proc: ExecProcess, deadline: float) -> tuple[LimitedOutput, bool]:
-    """The probe's stdout and stderr together until both close; False when the deadline came first."""
+    """The probe's stdout and stderr together until it exits (a child it left behind may keep the pipes
+    open: the probe's end is its process's, as Docker's); False when the deadline came first."""
     output = LimitedOutput()
     if proc.stdin is not None:
         os.close(proc.stdin)
@@ -234,12 +235,15 @@ def _collect(proc: ExecProcess, deadline: float) -> tuple[LimitedOutput, bool]:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return output, False
-                for key, _ in sel.select(left):
+                ready = sel.select(min(left, 0.1))
+                for key, _ in ready:
                     chunk = os.read(key.fd, 1 << 16)
                     if chunk:
                         output.write(chunk)
                     else:
                         sel.unregister(key.fd)
+                if not ready and starttime(proc.pid) is None:  # exited: a zombie until ``wait``
+                    break  # what it wrote before it exited was read: the pipes were quiet
         finally:
             for fd in fds:
                 os.close(fd)
