@@ -195,7 +195,8 @@ def test_container_network_and_volume_events(dockyard: Dockyard, busybox_tar: Pa
     dockyard("volume", "rm", "evvol")
     container = [(action, attrs) for kind, action, actor, attrs in _events(dockyard, "--filter", f"container={cid[:12]}")]
     assert container == [
-        ("create", "image=bb:1, name=ev1"), ("start", "image=bb:1, name=ev1"), ("die", "exitCode=3, image=bb:1, name=ev1"),
+        ("create", "image=bb:1, name=ev1"), ("attach", "image=bb:1, name=ev1"), ("start", "image=bb:1, name=ev1"),
+        ("die", "exitCode=3, image=bb:1, name=ev1"),
         ("rename", "image=bb:1, name=ev2, oldName=/ev1"), ("destroy", "image=bb:1, name=ev2"),
     ]  # fmt: skip
     joined = f"container={cid}, name=evnet, type=bridge"
@@ -209,3 +210,51 @@ def test_container_network_and_volume_events(dockyard: Dockyard, busybox_tar: Pa
         ("volume", "unmount", "evvol", f"container={cid}, driver=local"), ("volume", "destroy", "evvol", "driver=local"),
     ]  # fmt: skip
     assert [a for _, a, _, _ in _events(dockyard, "--filter", "container=ev2", "--filter", "event=die")] == []  # named ev1 then
+
+
+def _messages(dockyard: Dockyard, *args: str) -> list[tuple[str, str, str, dict[str, str]]]:
+    """(type, action, actor, attributes) of the last minute's events, read as JSON (actions may hold spaces)."""
+    out = dockyard("events", "--since", "1m", "--until", "0s", "--format", "{{json .}}", *args).stdout
+    return [(m["Type"], m["Action"], m["Actor"]["ID"], m["Actor"]["Attributes"]) for m in map(json.loads, out.splitlines())]
+
+
+def test_exec_restart_commit_export_attach_build_and_prune_events(dockyard: Dockyard, busybox_tar: Path,
+                                                                  tmp_path: Path) -> None:
+    dockyard("import", str(busybox_tar), "bb:1")
+    cid = dockyard("run", "-d", "--name", "ex", "--network", "none", "bb:1", "sleep", "60").stdout.strip()
+    assert dockyard("exec", "ex", "sh", "-c", "exit 3", check=False).returncode == 3
+    dockyard("exec", "ex", "true")
+    assert dockyard("exec", "ex", "nonexistent", check=False).returncode == 126
+    dockyard("restart", "-t", "0", "ex")
+    image_id = dockyard("commit", "-m", "note", "ex", "snap:1").stdout.strip()
+    dockyard("export", "-o", str(tmp_path / "ex.tar"), "ex")
+    dockyard("rm", "-f", "ex")
+    found = [(action, attrs) for _, action, _, attrs in _messages(dockyard, "--filter", f"container={cid}")]
+    base = {"image": "bb:1", "name": "ex"}
+    execs = [(action, {**attrs, "execID": len(attrs["execID"])}) for action, attrs in found if "exec" in action]
+    assert execs == [
+        ("exec_create: sh -c exit 3", {**base, "execID": 64}), ("exec_start: sh -c exit 3", {**base, "execID": 64}),
+        ("exec_die", {**base, "execID": 64, "exitCode": "3"}),
+        ("exec_create: true ", {**base, "execID": 64}),  # Docker's: the command, a space, its arguments
+        ("exec_start: true ", {**base, "execID": 64}), ("exec_die", {**base, "execID": 64, "exitCode": "0"}),
+        ("exec_create: nonexistent ", {**base, "execID": 64}),  # no exec_die when it cannot start
+        ("exec_start: nonexistent ", {**base, "execID": 64}),
+    ]  # fmt: skip
+    actions = [action for action, _ in found if "exec" not in action]
+    assert actions[actions.index("restart") - 1] == "start" and actions.count("restart") == 1
+    assert ("commit", {**base, "comment": "note", "imageID": image_id, "imageRef": "snap:1"}) in found
+    assert ("export", base) in found
+    assert ("image", "tag", image_id, {"name": "snap:1"}) in _messages(dockyard, "--filter", "type=image")
+
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM bb:1\nLABEL built=yes\n")
+    built = dockyard("build", "-q", "-t", "made:1", "-t", "made:2", str(ctx)).stdout.strip()
+    assert _messages(dockyard, "--filter", "event=tag", "--filter", f"image={built}") == [
+        ("image", "tag", built, {"built": "yes", "name": "made:1"}), ("image", "tag", built, {"built": "yes", "name": "made:2"})]
+
+    for kind in ("container", "image", "network", "volume", "builder"):
+        dockyard(kind, "prune", "-f")
+    pruned = [(kind, actor, attrs) for kind, action, actor, attrs in _messages(dockyard) if action == "prune"]
+    assert [k for k, _, _ in pruned] == ["container", "image", "network", "volume", "builder"]
+    assert all(actor == "" and list(attrs) == ["reclaimed"] and attrs["reclaimed"].isdigit() for _, actor, attrs in pruned)

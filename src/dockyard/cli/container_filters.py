@@ -18,7 +18,7 @@ from dockyard.errors import DockyardError, InvalidArgumentError
 if TYPE_CHECKING:
     from dockyard.runtime.container_state import Container
 
-PS_FILTERS = {"id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "network"}
+PS_FILTERS = {"id", "name", "label", "exited", "status", "ancestor", "before", "since", "volume", "network", "health"}
 STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
 
 Check = Callable[["Container"], bool]
@@ -62,6 +62,18 @@ def _status(values: list[str]) -> Check:
     return lambda c: c.run.status in values
 
 
+def health_status(c: Container) -> str:
+    """Docker's Health of ``ps``: the probe's status, or "none" for a container never probed."""
+    return str((c.state.get("Health") or {}).get("Status") or "none")
+
+
+def _health(values: list[str]) -> Check:
+    for v in values:
+        if v not in ("starting", "healthy", "unhealthy", "none"):
+            raise InvalidArgumentError(f"Unrecognised filter value for health: {v}")
+    return lambda c: health_status(c) in values
+
+
 class ContainerFilter:
     """Built once per ``ps``; ``shows_all`` says whether stopped containers are candidates."""
 
@@ -83,6 +95,8 @@ class ContainerFilter:
             checks.append(_exited(filters["exited"]))
         if "status" in filters:
             checks.append(_status(filters["status"]))
+        if "health" in filters:
+            checks.append(_health(filters["health"]))
         if "ancestor" in filters:
             ancestors = {self._image(resolve_image, v) for v in filters["ancestor"]}
             checks.append(lambda c: c.image_id in ancestors)

@@ -19,6 +19,7 @@ from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_options import CreateOptions, NetworkOptions
+    from dockyard.metadata.container_record import HealthConfig
     from dockyard.runtime.container_state import Container, RunState
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -66,7 +67,53 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform")
     p.add_argument("--cidfile")
     isolation.add_flags(p)
+    _health_flags(p)
     p.add_argument("--help", action="help")
+
+
+def _health_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--health-cmd", default="", help="Command to run to check health")
+    p.add_argument("--health-interval", help="Time between running the check")
+    p.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
+    p.add_argument("--health-start-period",
+                   help="Start period for the container to initialize before starting health-retries countdown")
+    p.add_argument("--health-timeout", help="Maximum time to allow one check")
+    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
+
+
+def _healthcheck(args: argparse.Namespace) -> HealthConfig | None:
+    """The ``--health-*`` flags as Docker's client reads them (its messages, exit 125); None when none is given."""
+    names = ("interval", "timeout", "retries", "start-period")
+    if not (args.health_cmd or args.no_healthcheck or any(getattr(args, f"health_{n.replace('-', '_')}") for n in names)):
+        return None  # the common case loads nothing more
+    from dockyard.metadata.container_record import HealthConfig
+    from dockyard.runtime.health import parse_duration
+
+    values: dict[str, int] = {}
+    for flag in names:
+        raw = getattr(args, f"health_{flag.replace('-', '_')}")
+        try:
+            values[flag] = 0 if raw is None else parse_duration(raw) if flag != "retries" else int(raw, 10)
+        except (ValueError, InvalidArgumentError) as exc:
+            detail = f'strconv.ParseInt: parsing "{raw}": invalid syntax' if flag == "retries" else str(exc)
+            raise UsageError(f'invalid argument "{raw}" for "--health-{flag}" flag: {detail}\n'
+                             f"See 'dockyard {args.command} --help'.") from None
+    given = bool(args.health_cmd) or any(values.values())
+    if args.no_healthcheck:
+        if given:
+            raise _health_error(args, "--no-healthcheck conflicts with --health-* options")
+        return HealthConfig(test=("NONE",))
+    if not given:
+        return None
+    for flag, value in values.items():
+        if value < 0:
+            raise _health_error(args, f"--health-{flag} cannot be negative")
+    return HealthConfig(("CMD-SHELL", args.health_cmd) if args.health_cmd else (), values["interval"],
+                        values["timeout"], values["start-period"], values["retries"])
+
+
+def _health_error(args: argparse.Namespace, message: str) -> UsageError:
+    return UsageError(f"dockyard: {message}.\nSee 'dockyard {args.command} --help'.")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -129,7 +176,7 @@ def _options(args: argparse.Namespace) -> CreateOptions:
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
         network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=iso.no_new_privileges, isolation=iso,
-        detach=args.detach and args.command == "run",
+        detach=args.detach and args.command == "run", healthcheck=_healthcheck(args),
     )
 
 
@@ -297,9 +344,12 @@ def _since(value: str, now: float) -> float:
     return now - moment.timestamp() if moment else 0.0
 
 
-def _status(run: RunState, now: float) -> str:
+def _status(run: RunState, now: float, health: str = "") -> str:
     if run.status in ("running", "paused"):
-        return "Up " + human_duration(_since(run.started_at, now)) + " (Paused)" * (run.status == "paused")
+        up = "Up " + human_duration(_since(run.started_at, now))
+        if run.status == "paused":
+            return up + " (Paused)"
+        return up + (f" (health: {health})" if health == "starting" else f" ({health})" if health else "")
     if run.status == "restarting":
         return f"Restarting ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
     if run.status == "exited":
@@ -357,7 +407,8 @@ def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
         "Mounts": ",".join(n if no_trunc else ellipsis(n, 15) for n in mount_names(mounts)),
         "Names": c.name, "Networks": "", "Platform": None, "Ports": "",
         "RunningFor": human_duration(_since(c.created, now)) + " ago", "Size": "",
-        "State": "exited" if state == "removing" else state, "Status": _status(c.run, now),
+        "State": "exited" if state == "removing" else state,
+        "Status": _status(c.run, now, (c.state.get("Health") or {}).get("Status", "")),
     }
 
 

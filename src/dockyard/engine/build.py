@@ -114,11 +114,15 @@ class BuildService:
             if request.output is not None:
                 builder.export(request.output)
                 return BuildReport(None)
-            return BuildReport(builder.build())
+            image_id = builder.build()
+        for ref in request.options.tags:  # Docker's ``tag`` event for every -t, moved or not
+            self.engine.images.log_event("tag", str(image_id), ref.familiar)
+        return BuildReport(image_id)
 
     def prune(self) -> PruneReport:
         """Drop every cache entry and cache mount (``builder prune``), not running builds' leases."""
         removed, reclaimed = self.cache().prune()
+        self.engine.events.pruned("builder", reclaimed)
         return PruneReport(tuple(removed), reclaimed)
 
 

@@ -58,6 +58,7 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
             "Paused": run.status == "paused", "Restarting": run.status == "restarting", "OOMKilled": run.oom_killed,
             "Dead": False, "Pid": run.pid, "ExitCode": run.exit_code, "Error": run.error,
             "StartedAt": run.started_at, "FinishedAt": run.finished_at,
+            **({"Health": c.state["Health"]} if c.state.get("Health") else {}),  # once a healthcheck ran
         },
         "Image": c.image_id, "ResolvConfPath": str(cdir / "resolv.conf"), "HostnamePath": str(cdir / "hostname"),
         "HostsPath": str(cdir / "hosts"), "LogPath": str(cdir / f"{c.id}-json.log"), "Name": "/" + c.name,

@@ -98,6 +98,7 @@ class ContainerService:
     def restart(self, container: Container, timeout: float | None = None) -> None:
         self._store.stop(container, timeout)
         self.start(self._store.get(container.id))
+        self._event("restart", container)
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         self._store.remove(container, force=force, volumes=volumes)
@@ -164,7 +165,15 @@ class ContainerService:
                 continue  # started or removed by someone else meanwhile
             deleted.append(container.id)
             reclaimed += size
+        self._engine.events.pruned("container", reclaimed)
         return PruneReport(tuple(deleted), reclaimed)
+
+    def _event(self, action: str, container: Container, **extra: str) -> None:
+        """Docker's container event, with the container's current name and labels."""
+        from dockyard.metadata.events import container_event
+
+        current = self._store.get(container.id)
+        container_event(self._engine.db, action, current.id, current.name, current.record, **extra)
 
     def monitor(self, cid: str, attach_fd: int | None) -> int:
         """The monitor process's body (``container-monitor``): runs the container to its end."""
@@ -180,6 +189,8 @@ class ContainerService:
         from dockyard.engine.container_reports import AttachStream
 
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if not container.running:
+            self._event("attach", container)  # Docker's order: attach, then start
         try:
             proc = self._store.start(container, theirs)
         except BaseException:
@@ -196,7 +207,9 @@ class ContainerService:
         """A stream to a running container's monitor; NotAttachableError when it is not running."""
         from dockyard.runtime import attach
 
-        return attach.connect(self._store.paths(container.id).dir / attach.SOCKET_NAME)
+        sock = attach.connect(self._store.paths(container.id).dir / attach.SOCKET_NAME)
+        self._event("attach", container)
+        return sock
 
     def finish_start(self, stream: AttachStream) -> None:
         """After an attached start's monitor exited: raise the start error it reported, if any."""
@@ -227,9 +240,14 @@ class ContainerService:
         from dockyard.runtime import exec as rexec
 
         store = self._store
-        return rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name).start(
-            detach=opts.detach
-        )
+        prepared = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name)
+        events = rexec.ExecEvents(store.db, container, opts.args)
+        events.created()
+        events.started()  # Docker logs it before the process starts (and no exec_die when it cannot)
+        process = prepared.start(detach=opts.detach)
+        if not opts.detach:  # a detached process is nobody's child here: its end goes unseen
+            process.on_exit = events.died
+        return process
 
     @staticmethod
     def hold_console(master: int) -> None:
@@ -249,7 +267,12 @@ class ContainerService:
         """The container's changes as a new image (tagged ``opts.tag``); its ID."""
         from dockyard.runtime.commit import commit
 
-        return commit(self._store, self._engine.images, container, opts, self._engine.spool_file())
+        image_id = commit(self._store, self._engine.images, container, opts, self._engine.spool_file())
+        ref = opts.tag.familiar if opts.tag else ""
+        if opts.tag:
+            self._engine.images.log_event("tag", str(image_id), ref)
+        self._event("commit", container, comment=opts.message, imageID=str(image_id), imageRef=ref)
+        return image_id
 
     def diff(self, container: Container) -> list[Change]:
         from dockyard.runtime.container_fs import changes
@@ -261,6 +284,7 @@ class ContainerService:
         from dockyard.runtime.container_fs import export
 
         export(self._store, container, out_fd)
+        self._event("export", container)
 
     def copy_from(self, container: Container, src: str, dest: str | None, out_fd: int, opts: CopyOptions) -> None:
         """``cp CTR:SRC DEST``; with ``dest`` None a tar goes to ``out_fd``."""

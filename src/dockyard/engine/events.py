@@ -87,6 +87,10 @@ class EventLog:
     def emit(self, type: str, action: str, actor_id: str, attributes: dict[str, str]) -> None:
         record(self._db, type, action, actor_id, attributes)
 
+    def pruned(self, type: str, reclaimed: int) -> None:
+        """Docker's ``prune`` event of a store (container, image, network, volume, builder): no actor."""
+        self.emit(type, "prune", "", {"reclaimed": str(reclaimed)})
+
     def query(self, since: float | None, until: float | None, filters: EventFilter | None = None) -> list[Event]:
         """Stored events with since <= time <= until (unix seconds), oldest first."""
         found = self._reader.read(0, _nano(since), _nano(until))

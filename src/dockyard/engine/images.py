@@ -121,6 +121,7 @@ class ImageService:
         from dockyard.engine.image_writes import PruneReport
 
         removals, reclaimed = store.delete_unused(select)
+        self.engine.events.pruned("image", reclaimed)
         return PruneReport(removals, reclaimed)
 
     # archives ------------------------------------------------------------------------

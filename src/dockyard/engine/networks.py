@@ -127,6 +127,7 @@ class NetworkService:
 
     def prune(self, filters: NetworkFilters = NetworkFilters()) -> NetworkPruneReport:
         """Every custom network the filters pick that no running container is on."""
+        from dockyard.engine.events import EventLog
         from dockyard.engine.network_reports import NetworkPruneReport
 
         deleted = []
@@ -134,6 +135,7 @@ class NetworkService:
             if not net.predefined and not self._active(net):
                 self._networking().networks.remove(net, [])
                 deleted.append(net.name)
+        EventLog(self.db).pruned("network", 0)  # Docker reports no space for networks
         return NetworkPruneReport(tuple(deleted))
 
     def _active(self, net: Network) -> list[str]:

@@ -252,13 +252,15 @@ class SystemService:
         networks = self._prune_networks(keep)
         volumes, volume_space = self._prune_volumes(keep) if options.volumes else ((), 0)
         images, image_space = self._prune_images(options.all, keep)
+        for kind, space in (("container", container_space), ("network", 0), *((("volume", volume_space),) if options.volumes else ()),
+                            ("image", image_space)):  # fmt: skip
+            self._engine.events.pruned(kind, space)
         # cache entries carry no labels or ages to filter on: with a filter the cache stays
         filtered = bool(options.until or options.labels or options.not_labels)
-        report = None if filtered else self._engine.builder.prune()
+        report = None if filtered else self._engine.builder.prune()  # it logs its own prune event
+        if report is None:
+            self._engine.events.pruned("builder", 0)
         cache, cache_space = (report.removed, report.reclaimed) if report else ((), 0)
-        for kind, space in (("container", container_space), ("network", 0), *((("volume", volume_space),) if options.volumes else ()),
-                            ("image", image_space), ("builder", cache_space)):  # fmt: skip
-            self._engine.events.emit(kind, "prune", "", {"reclaimed": str(space)})
         return PruneReport(containers, networks, volumes, images, tuple(cache),
                            container_space + volume_space + image_space + cache_space)  # fmt: skip
 

@@ -103,5 +103,8 @@ class VolumeService:
 
     def prune(self, filters: VolumeFilters = VolumeFilters()) -> VolumePruneReport:
         """Every unused volume the filters pick (Docker 20.10's prune: named ones too)."""
+        from dockyard.engine.events import EventLog
+
         removed, freed = self.store.prune(lambda v: filters.matches(v, set()))
+        EventLog(self.db).pruned("volume", freed)
         return VolumePruneReport(tuple(removed), freed)

@@ -23,6 +23,33 @@ class ProcessRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthConfig:
+    """Docker's container.HealthConfig: the probe (``["NONE"]`` disables the image's), durations in nanoseconds
+    (0: Docker's default)."""
+
+    test: tuple[str, ...] = ()
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    retries: int = 0
+
+    @classmethod
+    def parse(cls, h: dict[str, Any]) -> HealthConfig:
+        return cls(tuple(h.get("Test") or ()), h.get("Interval") or 0, h.get("Timeout") or 0,
+                   h.get("StartPeriod") or 0, h.get("Retries") or 0)
+
+    def document(self) -> dict[str, Any]:
+        """Docker's JSON: zero fields are left out (Go's omitempty)."""
+        out: dict[str, Any] = {"Test": list(self.test), "Interval": self.interval, "Timeout": self.timeout,
+                               "StartPeriod": self.start_period, "Retries": self.retries}
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def disabled(self) -> bool:
+        return not self.test or self.test[0] == "NONE"
+
+
+@dataclass(frozen=True, slots=True)
 class ContainerConfig:
     """Docker's container Config, field for field."""
 
@@ -45,6 +72,7 @@ class ContainerConfig:
     stop_signal: str | None = None
     stop_timeout: int | None = None  # None: not set (Docker then omits the key)
     exposed_ports: tuple[str, ...] | None = None
+    healthcheck: HealthConfig | None = None
 
     @classmethod
     def parse(cls, c: dict[str, Any]) -> ContainerConfig:
@@ -55,6 +83,7 @@ class ContainerConfig:
             tuple(c["Volumes"]) if c.get("Volumes") else None, c.get("WorkingDir") or "", _strings(c.get("Entrypoint")),
             dict(c.get("Labels") or {}), c.get("StopSignal"), c.get("StopTimeout"),
             tuple(c["ExposedPorts"]) if c.get("ExposedPorts") else None,
+            HealthConfig.parse(c["Healthcheck"]) if c.get("Healthcheck") is not None else None,
         )
 
     def document(self) -> dict[str, Any]:
@@ -63,7 +92,12 @@ class ContainerConfig:
             "Hostname": self.hostname, "Domainname": self.domainname, "User": self.user,
             "AttachStdin": self.attach_stdin, "AttachStdout": self.attach_stdout, "AttachStderr": self.attach_stderr,
             "Tty": self.tty, "OpenStdin": self.open_stdin, "StdinOnce": self.stdin_once, "Env": list(self.env),
-            "Cmd": _list(self.cmd), "Image": self.image,
+            "Cmd": _list(self.cmd),
+        }
+        if self.healthcheck is not None:
+            out["Healthcheck"] = self.healthcheck.document()
+        out |= {
+            "Image": self.image,
             "Volumes": {v: {} for v in self.volumes} if self.volumes else None, "WorkingDir": self.working_dir,
             "Entrypoint": _list(self.entrypoint), "OnBuild": None, "Labels": dict(self.labels),
             "StopSignal": self.stop_signal,

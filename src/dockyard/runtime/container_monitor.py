@@ -11,8 +11,9 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from dockyard.errors import DockyardError
+from dockyard.metadata.container_record import HealthConfig
 from dockyard.metadata.events import container_event, volume_events
-from dockyard.runtime import container_spec, resources, rootfs, spawn
+from dockyard.runtime import container_spec, health, resources, rootfs, spawn
 from dockyard.runtime import monitor as mon
 from dockyard.runtime.container_state import STOP_MARKER, starttime, write_state
 from dockyard.runtime.isolation import restart_policy
@@ -32,6 +33,7 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
     paths = store.paths(cid)
     state = {**container.state, "Status": "starting", "MonitorPid": os.getpid(), "MonitorStart": starttime(os.getpid()),
              "Error": "", "ExitCode": 0, "RestartCount": 0}
+    state.pop("Health", None)  # the probe loop's file holds it
     (paths.dir / STOP_MARKER).unlink(missing_ok=True)
     write_state(paths, state)
     server = mon.attach_server(paths, container.record["Config"], attach_fd, container.record["HostConfig"].get("LogConfig"))
@@ -41,14 +43,19 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
             sandbox = store.networking.attach(cid, container.name, container.record, paths.hosts)
         container_spec.prepare(container, store.rootfs_mounts(container), paths, str(sandbox.netns) if sandbox else None)
         volume_events(store.db, "mount", cid, container.record.get("Volumes", []))
+        check = _healthcheck(container.record)
+        prober: list[int | None] = [None]  # this run's probe loop
 
         def started(pid: int) -> None:
+            prober[0] = health.start(store, cid, check)  # "starting" is on disk before the state says running
             state.update(Status="running", Pid=pid, StartedAt=rfc3339_nano(), OOMKilled=False)
             write_state(paths, state)
             container_event(store.db, "start", cid, container.name, container.record)
             spawn.release_stderr()  # tells a waiting ``run -d``/``start`` that it runs
 
         def exited() -> None:
+            health.stop(prober[0])
+            prober[0] = None
             state["OOMKilled"] = resources.oom_kills(cid) > 0
 
         code = _run_with_policy(store, container, paths, server, state, started, exited)
@@ -70,6 +77,11 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
     if container.record["HostConfig"]["AutoRemove"]:
         store.remove(store.get(cid), force=True, volumes=True)
     return code
+
+
+def _healthcheck(record: dict[str, Any]) -> HealthConfig | None:
+    stored = record["Config"].get("Healthcheck")
+    return None if stored is None else HealthConfig.parse(stored)
 
 
 def _run_with_policy(store: ContainerStore, container: Container, paths: Paths, server: Any, state: dict[str, Any],

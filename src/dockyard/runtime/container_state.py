@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dockyard.runtime.runc import Runc
 
 STATE_FILE = "state.json"
+HEALTH_FILE = "health.json"  # State.Health, kept by the probe loop (``health``)
 LIVE = ("running", "starting", "restarting")  # states a live monitor must back
 
 
@@ -129,6 +130,10 @@ def read_state(container_dir: Path) -> dict[str, Any]:
         state: dict[str, Any] = json.loads((container_dir / STATE_FILE).read_text())
     except (OSError, ValueError):
         return {"Status": "removing", "ExitCode": 0}
+    try:
+        state["Health"] = json.loads((container_dir / HEALTH_FILE).read_text())
+    except (OSError, ValueError):
+        pass  # no healthcheck, or never started
     return state
 
 

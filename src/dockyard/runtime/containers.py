@@ -23,12 +23,12 @@ from typing import Any, Callable
 
 from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError
 from dockyard.image.store import ImageStore
-from dockyard.metadata.container_record import ContainerRecord, ProcessRecord
+from dockyard.metadata.container_record import ContainerRecord, HealthConfig, ProcessRecord
 from dockyard.metadata.containers import ContainerRecords
 from dockyard.metadata.db import Database
 from dockyard.metadata.events import container_event
 from dockyard.oci.digest import Digest
-from dockyard.runtime import container_layer, resources, rootfs, spawn
+from dockyard.runtime import container_layer, health, resources, rootfs, spawn
 from dockyard.runtime.container_state import (
     Container,
     ContainerReader,
@@ -73,6 +73,7 @@ class CreateOptions:
     no_new_privileges: bool = False
     isolation: Isolation = field(default_factory=Isolation)  # security, limits, restart, stop, init, runtime
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
+    healthcheck: HealthConfig | None = None  # the --health-* flags (merged with the image's at create)
 
 
 class ContainerStore:
@@ -161,11 +162,14 @@ class ContainerStore:
             network = "container:" + self.get(network[10:]).id
         isolation = opts.isolation.with_peers(lambda name: self.get(name).id)  # --pid/--ipc container:NAME
         isolation.validate()
+        check = health.merged(opts.healthcheck, config.get("Healthcheck"))
         volumes = self.volumes.resolve(specs, list(config.get("Volumes") or {}))
         record = _record(opts, image.id, config, process, hostname, volumes)
         record["Config"].update(isolation.config(config))
         record["HostConfig"].update(isolation.host_config())
         record["Seccomp"] = opts.isolation.seccomp_profile
+        if check is not None:
+            record["Config"]["Healthcheck"] = check.document()
         if self.networking is not None:
             net_config, net_host, record["Networking"] = self.networking.record_fields(network, opts.net, config)
             record["Config"].update(net_config)

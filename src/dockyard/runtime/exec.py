@@ -17,11 +17,12 @@ import os
 import secrets
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from dockyard.errors import ConflictError, DockyardError
+from dockyard.metadata.db import Database
 from dockyard.runtime import resources, rootfs
 from dockyard.runtime.console import ConsoleSocket
 from dockyard.runtime.monitor import become_subreaper, wait_for
@@ -64,10 +65,40 @@ class ExecProcess:
     stdin: int | None = None
     stdout: int | None = None
     stderr: int | None = None
+    on_exit: Callable[[int], None] | None = field(default=None, repr=False)  # e.g. its ``exec_die`` event
 
     def wait(self) -> int:
         """Its exit code as a shell reports it (128+signal); we are its reaper (see ``Exec.start``)."""
-        return wait_for(self.pid)
+        code = wait_for(self.pid)
+        if self.on_exit is not None:
+            self.on_exit(code)
+        return code
+
+
+class ExecEvents:
+    """Docker's events of one exec: ``exec_create: CMD ARGS``, ``exec_start: CMD ARGS``, ``exec_die`` (its
+    exit code), each with its ``execID``. ``container``: a runtime.containers.Container."""
+
+    def __init__(self, db: Database, container: Any, args: tuple[str, ...] | list[str]) -> None:
+        self.db = db
+        self.container = container
+        self.exec_id = secrets.token_hex(32)
+        self.command = f"{args[0]} {' '.join(args[1:])}"  # Docker's: entrypoint, a space, the arguments
+
+    def _log(self, action: str, **extra: str) -> None:
+        from dockyard.metadata.events import container_event
+
+        c = self.container
+        container_event(self.db, action, c.id, c.name, c.record, execID=self.exec_id, **extra)
+
+    def created(self) -> None:
+        self._log(f"exec_create: {self.command}")
+
+    def started(self) -> None:
+        self._log(f"exec_start: {self.command}")
+
+    def died(self, code: int) -> None:
+        self._log("exec_die", exitCode=str(code))
 
 
 def _read(path: Path) -> str:
