@@ -76,6 +76,8 @@ class ContainerConfig:
 
 @dataclass(frozen=True, slots=True)
 class RestartPolicyRecord:
+    """Docker's HostConfig.RestartPolicy as stored in the record."""
+
     name: str = "no"
     maximum_retry_count: int = 0
 

@@ -29,6 +29,8 @@ class NetworkNotFoundError(NotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class Network:
+    """A row of ``networks``: a user or predefined network."""
+
     id: str
     name: str
     driver: str  # bridge, host, null

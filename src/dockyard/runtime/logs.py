@@ -56,6 +56,8 @@ class LineSplitter:
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
+    """One line of a container's log: its stream, bytes and RFC 3339 time."""
+
     stream: str
     data: bytes
     time: str

@@ -57,6 +57,8 @@ class VolumeNotFoundError(NotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class Volume:
+    """A named or anonymous volume as stored under the root."""
+
     name: str
     driver: str
     labels: dict[str, str] | None

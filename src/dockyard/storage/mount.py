@@ -17,6 +17,8 @@ _libc: ctypes.CDLL | None = None
 
 @dataclass(frozen=True, slots=True)
 class Mount:
+    """One overlay (or bind) mount: its type, source and options."""
+
     type: str
     source: str
     options: tuple[str, ...] = ()

@@ -56,6 +56,8 @@ Parent = Union[Committed, Digest, None]  # a chain ID is looked up (on the calle
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """What a snapshot adds on disk: bytes and inodes."""
+
     size: int  # bytes of the regular files and links the layer added or changed
     inodes: int
 
