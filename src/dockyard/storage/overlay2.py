@@ -58,10 +58,21 @@ class Overlay2:
         write_atomic(layer / "link", short)  # before the short link: a crash never leaves an empty ``link``
         if parents:
             (layer / "work").mkdir()
-            lower = ":".join(f"l/{self.short_link(p)}" for p in reversed(parents))
-            (layer / "lower").write_text(lower)
+            (layer / "lower").write_text(self._lower_above(parents))
         os.symlink(f"../{cache_id}/diff", self.home / "l" / short)
         return layer / "diff"
+
+    def _lower_above(self, parents: list[str]) -> str:
+        """The ``lower`` of a layer on ``parents`` (bottom first): the parent's own short link, then its
+        ``lower``, as Docker builds it; two reads per layer, not one per layer below it."""
+        top = parents[-1]
+        below = ""
+        if len(parents) > 1:
+            try:
+                below = (self.home / top / "lower").read_text()
+            except FileNotFoundError:  # not made by create(): name every parent
+                below = ":".join(f"l/{self.short_link(p)}" for p in reversed(parents[:-1]))
+        return f"l/{self.short_link(top)}" + (f":{below}" if below else "")
 
     def remove(self, cache_id: str) -> None:
         layer = self.home / cache_id
