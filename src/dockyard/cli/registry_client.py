@@ -158,7 +158,7 @@ def login_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
     username, password = _read_login(args, "")
     server = args.args[0] if args.args else ""
-    report = ctx.engine.registry.login(LoginRequest(server, username, password, _registry_config(args)))
+    report = ctx.registry.login(LoginRequest(server, username, password, _registry_config(args)))
     if report.unencrypted_in is not None:
         print(
             f"WARNING! Your password will be stored unencrypted in {report.unencrypted_in}.\n"
@@ -177,7 +177,7 @@ def _logout_args(p: argparse.ArgumentParser) -> None:
 
 def logout_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "logout", 1, at_most=True)
-    report = ctx.engine.registry.logout(args.args[0] if args.args else "")
+    report = ctx.registry.logout(args.args[0] if args.args else "")
     if not report.was_logged_in:
         print(f"Not logged in to {report.server}")
         return 0
@@ -232,7 +232,7 @@ def search_cmd(ctx: Context, args: argparse.Namespace) -> int:
     from dockyard.cli.format import render
 
     keep = _search_filter(args.filter)
-    results = [r for r in ctx.engine.registry.search(args.args[0], args.limit, _registry_config(args)) if keep(r)]
+    results = [r for r in ctx.registry.search(args.args[0], args.limit, _registry_config(args)) if keep(r)]
     rows = []
     for r in results:
         description = r.description.replace("\n", " ").replace("\r", " ")
