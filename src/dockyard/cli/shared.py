@@ -8,7 +8,9 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TextIO
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, TextIO
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.units import human_size

@@ -6,7 +6,9 @@ answers with it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 from dockyard.errors import NotFoundError
 

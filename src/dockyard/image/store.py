@@ -16,7 +16,7 @@ from dockyard.errors import ConflictError, DockyardError, ImageNotFoundError, In
 from dockyard.metadata.db import Database, ImageRow
 from dockyard.oci.timefmt import parse_time
 from dockyard.oci.digest import Digest, chain_id
-from dockyard.oci.reference import Reference, is_image_id, parse_docker_ref
+from dockyard.oci.reference import Reference, from_stored, is_image_id, parse_docker_ref
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ class ImageStore:
         return ImageConfig.parse(self.content.read(Digest.parse(image_id)))
 
     def refs_of(self, image_id: str) -> list[Reference]:
-        return [parse_docker_ref(r.name) for r in self.db.refs(image_id)]
+        return [from_stored(r.name) for r in self.db.refs(image_id)]
 
     def get(self, name: str) -> Image:
         row = self.resolve(name)
@@ -155,14 +155,14 @@ class ImageStore:
     def all(self) -> list[Image]:
         refs: dict[str, list[Reference]] = {}
         for r in self.db.refs():
-            refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
+            refs.setdefault(r.image_id, []).append(from_stored(r.name))
         return [Image(row, self.config(row.id), refs.get(row.id, [])) for row in self.db.images()]
 
     def summaries(self) -> list[ImageSummary]:
         """Every image with its names, from metadata alone (no config blob is read)."""
         refs: dict[str, list[Reference]] = {}
         for r in self.db.refs():
-            refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
+            refs.setdefault(r.image_id, []).append(from_stored(r.name))
         return [ImageSummary(row, refs.get(row.id, [])) for row in self.db.images()]
 
     def layers_of(self, image: ImageRow) -> list[Layer]:
@@ -272,7 +272,7 @@ class ImageStore:
                 )
             for r in self.db.refs(row.id):
                 self.db.delete_ref(r.name)
-                untagged.append(parse_docker_ref(r.name).familiar)
+                untagged.append(from_stored(r.name).familiar)
                 self.log_event("untag", row.id, row.id)
             removed_layers += self._delete(row, deleted, prune)
         (self._release or self.layers.cleanup)(removed_layers)

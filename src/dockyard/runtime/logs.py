@@ -7,7 +7,9 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Iterator
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
 
