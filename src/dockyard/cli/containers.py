@@ -16,7 +16,7 @@ from dockyard.cli.format import render, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
-from dockyard.oci.config import parse_time
+from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_options import CreateOptions, NetworkOptions

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from pathlib import Path
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -36,6 +35,8 @@ class Printer:
         self.lines: dict[str, int] = {}
         self.count = 0
         self.last: dict[str, str] = {}
+        import threading  # pull and push only: ps and the other light commands need no thread
+
         self.lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:
