@@ -10,9 +10,6 @@ no short link or one whose layer names it; the sweep removes both.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-from base64 import b32encode
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -54,6 +51,9 @@ class Overlay2:
         """``parents`` bottom first."""
         layer = self.home / cache_id
         (layer / "diff").mkdir(parents=True)
+        import secrets
+        from base64 import b32encode
+
         short = b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
         write_atomic(layer / "link", short)  # before the short link: a crash never leaves an empty ``link``
         if parents:
@@ -137,6 +137,8 @@ class Overlay2:
                     self.remove(path.name)  # its short link too
                     path = path.with_name(f".removing-{path.name}")
                 if path.exists():
+                    import shutil
+
                     shutil.rmtree(path)  # what remove could not delete: say why
             except OSError as exc:
                 report_leftover(path, exc)
