@@ -243,6 +243,7 @@ class Faults:
     drop_blob_after: int | None = None  # close the connection after this many body bytes (once per blob)
     ignore_range: bool = False  # answer 200 with the whole blob to a Range request
     rate: float | None = None  # bytes per second for blob bodies
+    stall_blobs_over: int | None = None  # blobs longer than this: headers, then not a byte (until the client leaves)
     fail_first: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # (status, headers) answers first
     redirect_blobs_to: str | None = None  # base URL of another server that serves the blob
     override: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)  # path -> answer
@@ -326,6 +327,8 @@ class FaultProxy:
         for k, v in headers.items():
             h.send_header(k, v)
         h.end_headers()
+        if self.faults.stall_blobs_over is not None and len(data) > self.faults.stall_blobs_over:
+            return self._stall(h)
         drop = self.faults.drop_blob_after
         if drop is not None and h.path not in self._dropped and len(data) > drop:
             self._dropped.add(h.path)
@@ -335,6 +338,16 @@ class FaultProxy:
             h.connection.shutdown(socket.SHUT_RDWR)
             return
         self._write(h, data)
+
+    def _stall(self, h: BaseHTTPRequestHandler, most: float = 120.0) -> None:
+        """Send nothing more until the client closes the connection (or ``most`` seconds pass)."""
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.settimeout(most)
+        try:
+            h.connection.recv(1)  # returns b"" when the client hangs up
+        except OSError:
+            pass
 
     def _write(self, h: BaseHTTPRequestHandler, data: bytes) -> None:
         step = 64 * 1024

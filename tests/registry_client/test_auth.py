@@ -179,3 +179,14 @@ def test_credential_helper_protocol(basic_registry: Distribution, client: Client
     client("push", "-q", name, env=env)
     client("logout", basic_registry.host, env=env)
     assert json.loads(store.read_text()) == {}
+
+
+def test_login_logout_and_search_never_open_the_store(basic_registry: Distribution, tmp_path: Path) -> None:
+    """They read only the configuration: the root is not even created, and a root that cannot be one works."""
+    for root in (tmp_path / "never-made", Path("/proc/version/not-a-dir")):
+        client = Client(root, tmp_path / "docker-config")
+        assert _login(client, basic_registry.host, "alice", "wonderland").stdout == "Login Succeeded\n"
+        found = client("search", f"{basic_registry.host}/nothing-here", check=False)
+        assert "cannot use root" not in found.stderr
+        assert client("logout", basic_registry.host).stdout == f"Removing login credentials for {basic_registry.host}\n"
+        assert not root.exists()

@@ -240,3 +240,30 @@ def test_failed_pull_leaves_no_lock_files(registry: Distribution, client: Client
     assert result.returncode == 1, result.stderr
     assert (other_client.root / "downloads").is_dir()
     assert not list(other_client.root.glob("downloads/**/*.lock"))
+
+
+def test_a_stalled_blob_ends_with_an_error_after_the_read_timeout(registry: Distribution, client: Client, other_client: Client, random_layer_archive: Path, repo: str) -> None:
+    """The registry sends a big layer's headers and then nothing: with daemon.json's registry-read-timeout
+    of 1 s, the download resumes, stalls again, and the pull ends with one error line instead of waiting."""
+    name = _pushed(registry, client, random_layer_archive, repo)
+    other_client("images")
+    (other_client.root / "daemon.json").write_text(json.dumps({"registry-read-timeout": 1}))
+    proxy = FaultProxy(registry.url, Faults(stall_blobs_over=BIG // 2))
+    try:
+        result = other_client("pull", f"{proxy.host}/{name}", check=False)
+        paths = [r[1] for r in proxy.blob_requests()]
+    finally:
+        proxy.stop()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("Error response from daemon: ") and "timed out" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert max(paths.count(p) for p in paths) > 1, "the stalled download was tried again before the pull gave up"
+    assert not list(other_client.root.glob("downloads/**/*.lock"))
+    assert other_client("images", "-q").stdout == ""
+
+
+def test_registry_read_timeout_must_be_a_positive_number(client: Client, repo: str) -> None:
+    client("images")
+    (client.root / "daemon.json").write_text(json.dumps({"registry-read-timeout": "soon"}))
+    result = client("pull", f"127.0.0.1:1/{repo}:1", check=False)
+    assert result.returncode == 1 and "registry-read-timeout must be a number of seconds above 0" in result.stderr, result.stderr

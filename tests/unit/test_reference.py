@@ -16,6 +16,7 @@ from dockyard.errors import InvalidArgumentError, InvalidReferenceError
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import (
     Reference,
+    from_stored,
     is_image_id,
     parse,
     parse_docker_ref,
@@ -566,3 +567,13 @@ def test_pathological_input_is_fast() -> None:
     for value in ("a" * 20000 + "!", "a-" * 10000 + "!", "aa." * 5000 + "!", "a/" * 5000 + "!"):
         with pytest.raises(InvalidReferenceError):
             parse(value)
+
+
+@pytest.mark.parametrize("name", [
+    "busybox", "busybox:1", "library/busybox:latest", "user/app:v1.2", "localhost:5000/a/b:tag", "localhost:5000/a/b",
+    "127.0.0.1:5000/x", "[::1]:5000/x:y", f"busybox@sha256:{'a' * 64}", f"localhost:5000/a@sha256:{'b' * 64}",
+    "registry.example.com/deep/path/name:TAG_1",
+])  # fmt: skip
+def test_a_stored_name_splits_as_it_parses(name: str) -> None:
+    stored = str(parse_docker_ref(name))
+    assert from_stored(stored) == parse_docker_ref(stored)

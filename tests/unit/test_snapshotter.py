@@ -139,3 +139,15 @@ def test_overlay_remove_with_an_empty_link_keeps_l(tmp_path: Path) -> None:
     driver.sweep({"b" * 64})
     assert (tmp_path / "overlay2" / "l").is_dir() and kept.is_dir()
     assert driver.layer_problems("b" * 64) == [] and not (tmp_path / "overlay2" / "deadbeef").exists()
+
+
+def test_overlay_lower_names_every_layer_below_nearest_first(tmp_path: Path) -> None:
+    """A layer's ``lower`` is built from its parent's (Docker's layout), so it must still name the whole stack."""
+    driver = Overlay2(tmp_path / "overlay2")
+    ids = [c * 64 for c in "abcd"]
+    for n, cache_id in enumerate(ids):
+        driver.create(cache_id, ids[:n])
+    shorts = [driver.short_link(c) for c in ids]
+    assert (tmp_path / "overlay2" / ids[3] / "lower").read_text() == ":".join(f"l/{s}" for s in reversed(shorts[:3]))
+    assert (tmp_path / "overlay2" / ids[1] / "lower").read_text() == f"l/{shorts[0]}"
+    assert not (tmp_path / "overlay2" / ids[0] / "lower").exists()

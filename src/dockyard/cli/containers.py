@@ -7,7 +7,9 @@ import json
 import os
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 from dockyard.cli import isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, require_args
@@ -15,7 +17,7 @@ from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError
-from dockyard.oci.config import parse_time
+from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_options import CreateOptions, NetworkOptions

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from typing import Any, Callable, Iterator, NoReturn
 
     from dockyard.engine import Engine
+    from dockyard.engine.registry import RegistryService
 
 EXIT_ERROR = 1
 EXIT_USAGE = 125
@@ -157,6 +158,18 @@ class Context:
 
             self._engine = Engine(self.root, self.storage_driver)
         return self._engine
+
+    @property
+    def registry(self) -> RegistryService:
+        """The engine's registry service once the engine is open; otherwise one built without the store
+        (login, logout and search read only the configuration and must work where the store cannot open)."""
+        if self._engine is not None:
+            return self._engine.registry
+        import os
+
+        from dockyard.engine.registry import RegistryService
+
+        return RegistryService.without_store(Path(os.path.abspath(self.root)))
 
     def close(self) -> None:
         if self._engine is not None:

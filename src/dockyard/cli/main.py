@@ -142,7 +142,6 @@ def known(name: str) -> bool:
 
 def entry() -> None:
     """The ``dockyard`` command (the launcher and ``python -m dockyard`` call this)."""
-    defer_inspect()
     exit_quickly(main())
 
 
@@ -188,6 +187,7 @@ def exit_quickly(code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    defer_inspect()  # here, not in entry(): ``python -m dockyard`` and the tests come in through main
     argv = sys.argv[1:] if argv is None else argv
     words = command_words(argv)
     if not words:

@@ -158,18 +158,18 @@ def login_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
     server = args.args[0] if args.args else ""
     if not args.username and args.password is None and not args.password_stdin:
-        stored = ctx.engine.registry.stored_username(server)
+        stored = ctx.registry.stored_username(server)
         if stored:
             print(
                 f"Authenticating with existing credentials... [Username: {stored}]\n\n"
                 " Info -> To login with a different account, run 'dockyard logout' followed by 'dockyard login'\n\n",
                 file=sys.stderr,
             )
-            ctx.engine.registry.login(LoginRequest(server, "", "", _registry_config(args)))
+            ctx.registry.login(LoginRequest(server, "", "", _registry_config(args)))
             print("Login Succeeded")
             return 0
     username, password = _read_login(args, "")
-    report = ctx.engine.registry.login(LoginRequest(server, username, password, _registry_config(args)))
+    report = ctx.registry.login(LoginRequest(server, username, password, _registry_config(args)))
     if report.unencrypted_in is not None:
         print(
             f"WARNING! Your credentials are stored unencrypted in '{report.unencrypted_in}'.\n"
@@ -188,7 +188,7 @@ def _logout_args(p: argparse.ArgumentParser) -> None:
 
 def logout_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "logout", 1, at_most=True)
-    report = ctx.engine.registry.logout(args.args[0] if args.args else "")
+    report = ctx.registry.logout(args.args[0] if args.args else "")
     if not report.was_logged_in:
         print(f"Not logged in to {report.server}")
         return 0
@@ -243,7 +243,7 @@ def search_cmd(ctx: Context, args: argparse.Namespace) -> int:
     from dockyard.cli.format import render
 
     keep = _search_filter(args.filter)
-    results = [r for r in ctx.engine.registry.search(args.args[0], args.limit, _registry_config(args)) if keep(r)]
+    results = [r for r in ctx.registry.search(args.args[0], args.limit, _registry_config(args)) if keep(r)]
     rows = []
     for r in results:
         description = r.description.replace("\n", " ").replace("\r", " ")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TextIO
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, TextIO
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, require_args
 from dockyard.cli.units import human_size
@@ -34,6 +35,8 @@ class Printer:
         self.lines: dict[str, int] = {}
         self.count = 0
         self.last: dict[str, str] = {}
+        import threading  # pull and push only: ps and the other light commands need no thread
+
         self.lock = threading.Lock()
 
     def __call__(self, event: Event) -> None:

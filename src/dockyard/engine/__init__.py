@@ -295,9 +295,7 @@ class Engine:
         names = [n for r in ("containers", "runc", "crun") if (self.root / r).is_dir() for n in os.listdir(self.root / r)]
         if not names:
             return
-        from dockyard.metadata.containers import ContainerRecords
-
-        known = ContainerRecords(self.db).ids()
+        known = self.db.container_ids()
         if any(n not in known for n in names):
             from dockyard.runtime.orphans import sweep
 

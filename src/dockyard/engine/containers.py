@@ -9,7 +9,9 @@ modules are imported inside the methods that use them, so ``ps`` and ``inspect``
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Callable
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable
 
 from dockyard.errors import ConflictError, DockyardError
 

@@ -23,12 +23,16 @@ class NetworkMember:
 
 @dataclass(frozen=True, slots=True)
 class NetworkReport:
+    """A network and the containers attached to it."""
+
     network: Network
     members: tuple[NetworkMember, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class NetworkPruneReport:
+    """The networks ``network prune`` removed."""
+
     deleted: tuple[str, ...]
 
 

@@ -18,7 +18,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Iterator
 
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, StorageError
 from dockyard.image.store import Image, ImageStore
 from dockyard.oci.reference import Reference, parse_normalized
 from dockyard.registry.client.credentials import ConfigFile
@@ -136,13 +136,32 @@ def parse_reference(text: str) -> Reference:
 
 
 class RegistryService:
-    """Constructed by the engine; ``config_dir`` is Docker's client config directory (``$DOCKER_CONFIG``)."""
+    """Constructed by the engine; ``config_dir`` is Docker's client config directory (``$DOCKER_CONFIG``).
 
-    def __init__(self, root: Path, tmp: Path, images: ImageStore, config_dir: Path) -> None:
+    Without ``images`` (``without_store``) it serves login, logout, search and manifests, which read only
+    daemon.json, certs.d and the client config: those commands never open the store or its database.
+    """
+
+    def __init__(self, root: Path, tmp: Path, images: ImageStore | None, config_dir: Path) -> None:
         self.root = root
         self.tmp = tmp
-        self.images = images
+        self._images = images
         self.config_dir = config_dir
+
+    @classmethod
+    def without_store(cls, root: Path, config_dir: Path | None = None) -> RegistryService:
+        """A service for the commands that store nothing under ``root`` (default config dir: ``$DOCKER_CONFIG``)."""
+        import os
+
+        from dockyard.registry.client.credentials import default_config_dir
+
+        return cls(root, root / "tmp", None, config_dir or default_config_dir(os.environ))
+
+    @property
+    def images(self) -> ImageStore:
+        if self._images is None:
+            raise StorageError("this registry service was built without the image store")
+        return self._images
 
     # configuration ----------------------------------------------------------------
 

@@ -20,6 +20,8 @@ PRUNE_FILTERS = frozenset({"label", "label!"})
 
 @dataclass(frozen=True, slots=True)
 class VolumeCreateOptions:
+    """What ``volume create`` asks for."""
+
     name: str | None = None  # None: an anonymous volume
     driver: str = "local"
     labels: dict[str, str] = field(default_factory=dict)
@@ -75,6 +77,8 @@ def _labels_match(wanted: list[str], labels: dict[str, str] | None, *, default: 
 
 @dataclass(frozen=True, slots=True)
 class VolumePruneReport:
+    """The volumes ``volume prune`` removed and the bytes it freed."""
+
     deleted: tuple[str, ...]
     reclaimed: int  # bytes
 

@@ -18,7 +18,7 @@ from dockyard.errors import (
 from dockyard.metadata.db import Database, ImageRow
 from dockyard.oci.timefmt import parse_time
 from dockyard.oci.digest import Digest, chain_id
-from dockyard.oci.reference import Reference, is_image_id, parse_docker_ref
+from dockyard.oci.reference import Reference, from_stored, is_image_id, parse_docker_ref
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ class ImageStore:
         return ImageConfig.parse(self.content.read(Digest.parse(image_id)))
 
     def refs_of(self, image_id: str) -> list[Reference]:
-        return [parse_docker_ref(r.name) for r in self.db.refs(image_id)]
+        return [from_stored(r.name) for r in self.db.refs(image_id)]
 
     def get(self, name: str) -> Image:
         row = self.resolve(name)
@@ -158,14 +158,14 @@ class ImageStore:
     def all(self) -> list[Image]:
         refs: dict[str, list[Reference]] = {}
         for r in self.db.refs():
-            refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
+            refs.setdefault(r.image_id, []).append(from_stored(r.name))
         return [Image(row, self.config(row.id), refs.get(row.id, [])) for row in self.db.images()]
 
     def summaries(self) -> list[ImageSummary]:
         """Every image with its names, from metadata alone (no config blob is read)."""
         refs: dict[str, list[Reference]] = {}
         for r in self.db.refs():
-            refs.setdefault(r.image_id, []).append(parse_docker_ref(r.name))
+            refs.setdefault(r.image_id, []).append(from_stored(r.name))
         return [ImageSummary(row, refs.get(row.id, [])) for row in self.db.images()]
 
     def layers_of(self, image: ImageRow) -> list[Layer]:
@@ -276,7 +276,7 @@ class ImageStore:
                 )
             for r in self.db.refs(row.id):
                 self.db.delete_ref(r.name)
-                untagged.append(parse_docker_ref(r.name).familiar)
+                untagged.append(from_stored(r.name).familiar)
                 self.log_event("untag", row.id, row.id)
             if self.db.containers_using(row.id):
                 # forced past stopped containers: Docker deletes the image, its layers stay theirs

@@ -6,7 +6,9 @@ and HostConfig, its mounts and what it asked of its network. ``document()`` is t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,8 @@ class ContainerConfig:
 
 @dataclass(frozen=True, slots=True)
 class RestartPolicyRecord:
+    """Docker's HostConfig.RestartPolicy as stored in the record."""
+
     name: str = "no"
     maximum_retry_count: int = 0
 

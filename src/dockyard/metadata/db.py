@@ -290,6 +290,11 @@ class Database:
     def children(self, image_id: str) -> list[str]:
         return [r[0] for r in self._conn.execute("SELECT id FROM images WHERE parent=?", (image_id,))]
 
+    def container_ids(self) -> set[str]:
+        """Every container's ID: what the start-up sweep compares directories with (the records' module,
+        and the json it needs, stay unloaded for commands that never read a container)."""
+        return {r[0] for r in self._conn.execute("SELECT id FROM containers")}
+
     def containers_using(self, image_id: str) -> list[tuple[str, str]]:
         rows = self._conn.execute("SELECT id, name FROM containers WHERE image_id=?", (image_id,))
         return [(r[0], r[1]) for r in rows]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field
-from typing import Any
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any
 
 from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError
 from dockyard.metadata.db import Database
@@ -29,6 +31,8 @@ class NetworkNotFoundError(NotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class Network:
+    """A row of ``networks``: a user or predefined network."""
+
     id: str
     name: str
     driver: str  # bridge, host, null

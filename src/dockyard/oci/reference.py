@@ -31,6 +31,7 @@ __all__ = [
     "DEFAULT_TAG",
     "NAME_TOTAL_LENGTH_MAX",
     "Reference",
+    "from_stored",
     "is_image_id",
     "parse",
     "parse_docker_ref",
@@ -72,8 +73,26 @@ _PATH_COMPONENT = rf"{_ALPHANUMERIC}(?:{_SEPARATOR}{_ALPHANUMERIC})*"
 _REMOTE_NAME = rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 _NAME = rf"(?:{_DOMAIN_AND_PORT}/)?{_REMOTE_NAME}"
 
-_REFERENCE_RE = re.compile(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?", re.ASCII)
-_ANCHORED_NAME_RE = re.compile(rf"(?:({_DOMAIN_AND_PORT})/)?({_REMOTE_NAME})", re.ASCII)
+
+
+class _OnFirstUse:
+    """A pattern compiled when first matched: the grammar takes milliseconds to compile, and a
+    command that parses no reference (``images``, ``ps``) should not pay for it at import."""
+
+    __slots__ = ("_source", "_compiled")
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+        self._compiled: re.Pattern[str] | None = None
+
+    def fullmatch(self, value: str) -> re.Match[str] | None:
+        if self._compiled is None:
+            self._compiled = re.compile(self._source, re.ASCII)
+        return self._compiled.fullmatch(value)
+
+
+_REFERENCE_RE = _OnFirstUse(rf"({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?")
+_ANCHORED_NAME_RE = _OnFirstUse(rf"(?:({_DOMAIN_AND_PORT})/)?({_REMOTE_NAME})")
 _TAG_RE = re.compile(_TAG, re.ASCII)
 _IDENTIFIER_RE = re.compile(r"[a-f0-9]{64}")
 
@@ -230,6 +249,22 @@ def parse_normalized(value: str) -> Reference:
     if _go_lower(remote) != remote:
         raise _invalid(_ERR_UPPERCASE)
     return parse(f"{domain}/{remainder}")
+
+
+def from_stored(value: str) -> Reference:
+    """A name the image store wrote (normalised by ``parse_docker_ref`` and checked then), split without
+    the grammar: listing every tag at every ``images`` need not parse each one again. Anything not in
+    the stored form (no domain) goes through ``parse_docker_ref``."""
+    name, at, digest = value.partition("@")
+    tag = None
+    if not at:
+        colon = name.rfind(":")
+        if colon > name.rfind("/"):
+            name, tag = name[:colon], name[colon + 1 :]
+    domain, slash, path = name.partition("/")
+    if not slash or not (at or tag):
+        return parse_docker_ref(value)
+    return Reference(domain, path, tag, Digest.parse(digest) if at else None)
 
 
 def parse_docker_ref(value: str) -> Reference:

@@ -12,7 +12,9 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 from dockyard.errors import NotFoundError
 from dockyard.metadata.container_record import ContainerRecord

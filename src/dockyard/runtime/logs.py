@@ -13,7 +13,10 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterator
+
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Iterator
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
 
@@ -62,6 +65,8 @@ class LineSplitter:
 
 @dataclass(frozen=True, slots=True)
 class LogEntry:
+    """One line of a container's log: its stream, bytes and RFC 3339 time."""
+
     stream: str
     data: bytes
     time: str

@@ -24,7 +24,9 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Any, Callable
 
 from dockyard.errors import (
     ConflictError,
@@ -57,6 +59,8 @@ class VolumeNotFoundError(NotFoundError):
 
 @dataclass(frozen=True, slots=True)
 class Volume:
+    """A named or anonymous volume as stored under the root."""
+
     name: str
     driver: str
     labels: dict[str, str] | None

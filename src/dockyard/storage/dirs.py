@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
 import sys
 from pathlib import Path
 
 
 def new_cache_id() -> str:
+    import secrets
+
     return secrets.token_hex(32)
 
 
@@ -28,6 +28,8 @@ def remove_tree(path: Path) -> None:
         # a fresh name first, so a crash mid-delete never leaves a half tree under the old name
         doomed = path.with_name(f".removing-{path.name}")
         os.rename(path, doomed)
+        import shutil
+
         shutil.rmtree(doomed, ignore_errors=True)
     elif os.path.lexists(path):
         path.unlink()

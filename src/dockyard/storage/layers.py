@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable
 from dockyard.errors import DigestMismatchError, DockyardError, InvalidContentError, LayerNotFoundError
 from dockyard.image.layerstore import Layer, LayerJob, StagedLayers
 from dockyard.metadata.db import Database, LayerRow
-from dockyard.oci.digest import Digest, VerifyingReader, chain_ids
+from dockyard.oci.digest import Digest, VerifyingReader
 from dockyard.storage.dirs import new_cache_id
 
 if TYPE_CHECKING:  # extraction is imported where it runs: commands that only read layers stay light
@@ -62,6 +62,11 @@ def _die_with_parent(owner: int) -> None:
         return
     if os.getppid() != owner:  # the parent died before the call: nobody will signal us
         os._exit(1)
+
+
+def next_chain_id(below: Digest | None, diff_id: Digest) -> Digest:
+    """The chain ID of ``diff_id`` stacked on the chain ``below`` (None: the bottom layer), as ``chain_ids`` steps."""
+    return diff_id if below is None else Digest.of(f"{below} {diff_id}".encode())
 
 
 def _row_to_layer(row: LayerRow) -> Layer:
@@ -120,7 +125,8 @@ class LayerStoreImpl:
     def _stage_jobs(
         self, staged: StagedLayers, jobs: list[LayerJob], caches: list[str], progress: Callable[[str, int], None]
     ) -> None:
-        known = [layer.diff_id for layer in staged.layers]
+        # the running chain ID: one hash per layer, not one per layer below it
+        below = staged.layers[-1].chain_id if staged.layers else None
         pending: list[int] = []  # indexes of jobs to extract
         # layers whose diff IDs are known up front are skipped when stored; once one
         # is missing, every chain above it is missing too
@@ -129,15 +135,13 @@ class LayerStoreImpl:
             if expected is None:
                 pending.extend(range(i, len(jobs)))
                 break
-            chain = chain_ids(known + [expected])[-1]
-            row = self.db.layer(str(chain))
+            below = next_chain_id(below, expected)
+            row = self.db.layer(str(below))
             if row is not None and not pending:
                 staged.layers.append(_row_to_layer(row))
                 caches.append(row.cache_id)
-                known.append(expected)
                 continue
             pending.append(i)
-            known.append(expected)
         if not pending:
             return
         from dockyard.archive.apply import Whiteouts
@@ -147,7 +151,7 @@ class LayerStoreImpl:
         ) and len(pending) > 1
         base_caches = list(caches)
         results = self._run_parallel(jobs, pending, base_caches, staged) if parallel else None
-        diff_ids = [layer.diff_id for layer in staged.layers]
+        chain = staged.layers[-1].chain_id if staged.layers else None
         for n, i in enumerate(pending):
             job = jobs[i]
             if results is not None:
@@ -158,8 +162,7 @@ class LayerStoreImpl:
                 diff = self.driver.create(cache_id, caches)
                 applied = _extract(job, diff, self.driver.whiteouts)
             staged.scratch.remove(cache_id)
-            diff_ids.append(applied.diff_id)
-            chain = chain_ids(diff_ids)[-1]
+            chain = next_chain_id(chain, applied.diff_id)
             staged.layers.append(Layer(chain, applied.diff_id, applied.size, applied.tar_size))
             staged.new[chain] = cache_id
             caches.append(cache_id)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from dockyard.errors import StorageError
+
+TYPE_CHECKING = False  # ctypes and subprocess load when a mount is made, not when a record names one
+if TYPE_CHECKING:
+    import ctypes
 
 PAGE = 4096  # the kernel copies at most a page of mount data
 
@@ -17,15 +19,25 @@ _libc: ctypes.CDLL | None = None
 
 @dataclass(frozen=True, slots=True)
 class Mount:
+    """One overlay (or bind) mount: its type, source and options."""
+
     type: str
     source: str
     options: tuple[str, ...] = ()
     cwd: str | None = None  # overlay resolves relative lowerdirs from here (keeps options within a page)
 
 
+def _errno() -> int:
+    import ctypes
+
+    return ctypes.get_errno()
+
+
 def _syscalls() -> ctypes.CDLL:
     global _libc
     if _libc is None:
+        import ctypes  # here: inspect and ls read mounts' records without loading ctypes
+
         _libc = ctypes.CDLL(None, use_errno=True)
     return _libc
 
@@ -51,12 +63,14 @@ def mount_all(mounts: list[Mount], target: Path) -> None:
         data = _absolute_overlay(m) if m.type == "overlay" else None
         if data is not None:
             if _syscalls().mount(m.source.encode(), str(target).encode(), b"overlay", 0, data) != 0:
-                err = ctypes.get_errno()
+                err = _errno()
                 raise StorageError(f"mount {m.type} on {target}: {os.strerror(err)}")
             continue
         argv = ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(target)]
         if m.type == "bind":
             argv = ["mount", "-o", ",".join(("bind", *m.options)), m.source, str(target)]
+        import subprocess  # mount(8) for binds and long overlays only
+
         result = subprocess.run(argv, cwd=m.cwd, capture_output=True, text=True)
         if result.returncode != 0:
             raise StorageError(f"mount {m.type} on {target}: {result.stderr.strip()}")
@@ -64,7 +78,7 @@ def mount_all(mounts: list[Mount], target: Path) -> None:
 
 def unmount(target: Path) -> None:
     if _syscalls().umount2(str(target).encode(), 0) != 0:
-        err = ctypes.get_errno()
+        err = _errno()
         raise StorageError(f"unmount {target}: {os.strerror(err)}")
 
 

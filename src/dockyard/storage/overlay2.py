@@ -10,9 +10,6 @@ no short link or one whose layer names it; the sweep removes both.
 from __future__ import annotations
 
 import os
-import secrets
-import shutil
-from base64 import b32encode
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -54,14 +51,28 @@ class Overlay2:
         """``parents`` bottom first."""
         layer = self.home / cache_id
         (layer / "diff").mkdir(parents=True)
+        import secrets
+        from base64 import b32encode
+
         short = b32encode(secrets.token_bytes(16)).decode().rstrip("=")[:26]
         write_atomic(layer / "link", short)  # before the short link: a crash never leaves an empty ``link``
         if parents:
             (layer / "work").mkdir()
-            lower = ":".join(f"l/{self.short_link(p)}" for p in reversed(parents))
-            (layer / "lower").write_text(lower)
+            (layer / "lower").write_text(self._lower_above(parents))
         os.symlink(f"../{cache_id}/diff", self.home / "l" / short)
         return layer / "diff"
+
+    def _lower_above(self, parents: list[str]) -> str:
+        """The ``lower`` of a layer on ``parents`` (bottom first): the parent's own short link, then its
+        ``lower``, as Docker builds it; two reads per layer, not one per layer below it."""
+        top = parents[-1]
+        below = ""
+        if len(parents) > 1:
+            try:
+                below = (self.home / top / "lower").read_text()
+            except FileNotFoundError:  # not made by create(): name every parent
+                below = ":".join(f"l/{self.short_link(p)}" for p in reversed(parents[:-1]))
+        return f"l/{self.short_link(top)}" + (f":{below}" if below else "")
 
     def remove(self, cache_id: str) -> None:
         layer = self.home / cache_id
@@ -126,6 +137,8 @@ class Overlay2:
                     self.remove(path.name)  # its short link too
                     path = path.with_name(f".removing-{path.name}")
                 if path.exists():
+                    import shutil
+
                     shutil.rmtree(path)  # what remove could not delete: say why
             except OSError as exc:
                 report_leftover(path, exc)

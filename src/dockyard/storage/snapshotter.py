@@ -22,7 +22,6 @@ Mounts are data (``storage.mount.Mount``); the caller performs them.
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable, Protocol, TypeVar, Union
@@ -56,6 +55,8 @@ Parent = Union[Committed, Digest, None]  # a chain ID is looked up (on the calle
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """What a snapshot adds on disk: bytes and inodes."""
+
     size: int  # bytes of the regular files and links the layer added or changed
     inodes: int
 
@@ -161,6 +162,8 @@ class BaseSnapshotter:
 
     def commit(self, key: str, parent: Parent, clamp_mtime: float | None = None) -> StagedLayers:
         """Hand the active layer's diff to the layer store (staged: the caller's transaction makes it visible)."""
+        import tempfile
+
         from dockyard.image.layerstore import LayerJob
 
         resolved = self._parent(parent)

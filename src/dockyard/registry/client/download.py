@@ -38,11 +38,22 @@ from dockyard.errors import (
 from dockyard.oci.digest import Digest, Digester
 from dockyard.registry.client.errors import ConnectionFailedError, DownloadFailedError
 from dockyard.registry.client.repository import Repository
+from dockyard.registry.client.transport import CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT
 
 CHUNK = 1 << 20
 STALE_AFTER = 7 * 24 * 3600.0  # partial downloads nobody resumed for this long are dropped
 RESUME_ATTEMPTS = 5  # connection drops mid-blob resumed this many times per blob
-STALL_SECONDS = 600.0  # a reader gives up when the file has not grown for this long
+RESUME_BACKOFF_MAX = 5.0  # seconds between two resumes, at most
+
+
+def stall_limit(read_timeout: float) -> float:
+    """How long a reader waits for the file to grow before it gives up on its downloader.
+
+    Longer than the widest gap of a download that still succeeds: a body read that times out, the
+    back-off before the resume, a new connection and the wait for its first byte. A downloader that
+    fails writes its error for the reader well before, so this only ends a downloader that hangs.
+    """
+    return read_timeout + RESUME_BACKOFF_MAX + CONNECT_TIMEOUT + read_timeout
 
 
 def partial_path(downloads: Path, digest: Digest) -> Path:
@@ -83,6 +94,7 @@ class GrowingBlob:
     failed: str  # the downloader of this pull writes its error here
     size: int
     owner_pid: int
+    stall_seconds: float = stall_limit(DEFAULT_READ_TIMEOUT)  # see stall_limit
 
     def open(self) -> BinaryIO:
         return io.BufferedReader(_TailReader(self), CHUNK)  # type: ignore[return-value]
@@ -134,8 +146,8 @@ class _TailReader(io.RawIOBase):
         owner = self.blob.owner_pid
         if os.getpid() != owner and os.getppid() != owner:
             raise DownloadFailedError("the pulling process exited before the download finished")
-        if time.monotonic() - self._last_growth > STALL_SECONDS:
-            raise DownloadFailedError(f"no data arrived for {STALL_SECONDS:.0f}s")
+        if time.monotonic() - self._last_growth > self.blob.stall_seconds:
+            raise DownloadFailedError(f"no data arrived for {self.blob.stall_seconds:.0f}s")
 
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         want = min(len(buffer), self.blob.size - self.pos)
@@ -220,7 +232,8 @@ class BlobDownload:
         self.resumed_from = 0  # bytes found in a partial file (tests and progress)
 
     def source(self) -> GrowingBlob:
-        return GrowingBlob(str(self.partial), str(self.final), str(self.failed), self.size, os.getpid())
+        stall = stall_limit(self.repo.registry.transport.read_timeout)
+        return GrowingBlob(str(self.partial), str(self.final), str(self.failed), self.size, os.getpid(), stall)
 
     def run(self, progress: Progress) -> None:
         """Blocking; call in a thread. On failure the marker tells readers why."""
@@ -258,7 +271,7 @@ class BlobDownload:
                         raise DownloadCancelledError("cancelled") from None
                     if failures > RESUME_ATTEMPTS:
                         raise
-                    time.sleep(min(0.5 * 2 ** (failures - 1), 5.0))
+                    time.sleep(min(0.5 * 2 ** (failures - 1), RESUME_BACKOFF_MAX))
             progress("Verifying Checksum", self.size, self.size)
             actual = digester.digest()
             if actual != self.digest:

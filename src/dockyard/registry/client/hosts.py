@@ -35,6 +35,7 @@ class RegistryOptions:
     host_mirrors: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # any host -> mirror URLs
     insecure: tuple[str, ...] = ()  # "host:port", "host" or CIDR
     certs_dir: Path | None = None  # Docker's /etc/docker/certs.d
+    read_timeout: float = 60.0  # seconds without a byte before a request or blob read fails (then resumes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,4 +149,12 @@ def load_options(path: Path | None, *, mirrors: list[str] = (), insecure: list[s
         host_mirrors=host_mirrors,
         insecure=(*insecure, *file_insecure),
         certs_dir=certs_dir,
+        read_timeout=_read_timeout(data.get("registry-read-timeout", 60.0), path),
     )
+
+
+def _read_timeout(value: object, path: Path | None) -> float:
+    """dockyard's own daemon.json key (Docker has none): seconds, a positive number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 86400:
+        raise InvalidArgumentError(f"unable to configure the registries from {path}: registry-read-timeout must be a number of seconds above 0")
+    return float(value)

@@ -28,9 +28,9 @@ from dockyard.registry.errcode import Code, RegistryError, parse_error_body
 class Transports:
     """Transports by TLS settings, shared by a command's registries and token realms."""
 
-    def __init__(self, options: RegistryOptions, factory: Callable[[TLSOptions], Transport] = Transport) -> None:
+    def __init__(self, options: RegistryOptions, factory: Callable[[TLSOptions], Transport] | None = None) -> None:
         self.options = options
-        self._factory = factory
+        self._factory = factory or (lambda tls: Transport(tls, timeout=options.read_timeout))
         self._made: dict[TLSOptions, Transport] = {}
 
     def get(self, tls: TLSOptions) -> Transport:

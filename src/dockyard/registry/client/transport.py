@@ -153,6 +153,10 @@ def retry_after(value: str, now: float | None = None) -> float | None:
     return max(0.0, min(when - (now or time.time()), MAX_RETRY_AFTER))
 
 
+DEFAULT_READ_TIMEOUT = 60.0  # seconds without a byte from the peer (daemon.json "registry-read-timeout")
+CONNECT_TIMEOUT = 30.0
+
+
 class Transport:
     """A connection pool with Docker-like retry and redirect behaviour.
 
@@ -169,7 +173,7 @@ class Transport:
         attempts: int = 5,
         backoff: float = 0.5,
         max_backoff: float = 10.0,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_READ_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "dockyard",
     ) -> None:
@@ -181,7 +185,8 @@ class Transport:
             context.load_cert_chain(tls.client_cert, tls.client_key)
         # ssl_context is one of the keywords PoolManager keeps away from plain-HTTP pools
         kwargs: dict[str, object] = {"maxsize": 8, "block": False, "retries": False, "ssl_context": context}
-        self._pool = urllib3.PoolManager(num_pools=16, timeout=urllib3.Timeout(connect=30.0, read=timeout), **kwargs)  # type: ignore[arg-type]
+        self._pool = urllib3.PoolManager(num_pools=16, timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=timeout), **kwargs)  # type: ignore[arg-type]
+        self.read_timeout = timeout  # also bounds how long a blob's reader waits for its downloader (download.py)
         self.attempts = attempts
         self.backoff = backoff
         self.max_backoff = max_backoff

@@ -59,6 +59,8 @@ class Link:
 
 @dataclass(slots=True)
 class Sandbox:
+    """A container's network namespace and the sockets held open in it."""
+
     netns: Path
     sockets: list[socket.socket] = field(default_factory=list)
 
