@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStartError, CreateOptions
     from dockyard.runtime.copy import ContainerPathNotFoundError, CopyOptions, CopyPathError
     from dockyard.runtime.exec import EXEC_FAILED, ExecOptions, ExecStartError
+    from dockyard.runtime.health import HealthConfig, parse_duration
     from dockyard.runtime.isolation import DeviceMapping, Isolation, RunFlags, Ulimit
     from dockyard.runtime.network.attachment import NetworkOptions
     from dockyard.runtime.network.hosts import parse_extra_host
@@ -31,6 +32,7 @@ _WHERE = {
     "NetworkOptions": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",
     "parse_publish": "network.ports", "Limits": "resources", "parse_nano_cpus": "resources",
     "RestartPolicy": "restart", "Overrides": "spec", "parse_env_file": "spec",
+    "HealthConfig": "health", "parse_duration": "health",
 }  # fmt: skip
 
 __all__ = sorted(_WHERE)

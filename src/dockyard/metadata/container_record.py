@@ -120,6 +120,8 @@ class RestartPolicyRecord:
 
 @dataclass(frozen=True, slots=True)
 class Ulimit:
+    """One ``--ulimit``: Docker's units.Ulimit."""
+
     name: str
     soft: int
     hard: int
@@ -127,6 +129,8 @@ class Ulimit:
 
 @dataclass(frozen=True, slots=True)
 class DeviceMapping:
+    """One ``--device``: Docker's container.DeviceMapping."""
+
     path_on_host: str
     path_in_container: str
     permissions: str = "rwm"

@@ -109,6 +109,8 @@ def probe_args(check: HealthConfig, shell: list[str] | None = None) -> list[str]
 
 @dataclass(frozen=True, slots=True)
 class ProbeResult:
+    """One probe's run, as State.Health.Log lists it."""
+
     start: str
     end: str
     exit_code: int
