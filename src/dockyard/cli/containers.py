@@ -17,8 +17,7 @@ from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentEr
 from dockyard.oci.config import parse_time
 
 if TYPE_CHECKING:
-    from dockyard.engine.container_options import CreateOptions, NetworkOptions
-    from dockyard.metadata.container_record import HealthConfig
+    from dockyard.engine.container_options import CreateOptions, HealthConfig, NetworkOptions
     from dockyard.runtime.container_state import Container, RunState
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -82,8 +81,7 @@ def _healthcheck(args: argparse.Namespace) -> HealthConfig | None:
     names = ("interval", "timeout", "retries", "start-period")
     if not (args.health_cmd or args.no_healthcheck or any(getattr(args, f"health_{n.replace('-', '_')}") for n in names)):
         return None  # the common case loads nothing more
-    from dockyard.metadata.container_record import HealthConfig
-    from dockyard.runtime.health import parse_duration
+    from dockyard.engine.container_options import HealthConfig, parse_duration
 
     values: dict[str, int] = {}
     for flag in names:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStartError, CreateOptions
     from dockyard.runtime.copy import ContainerPathNotFoundError, CopyOptions, CopyPathError
     from dockyard.runtime.exec import EXEC_FAILED, ExecOptions, ExecStartError
+    from dockyard.runtime.health import HealthConfig, parse_duration
     from dockyard.runtime.isolation import Isolation
     from dockyard.runtime.network.attachment import NetworkOptions
     from dockyard.runtime.network.hosts import parse_extra_host
@@ -26,7 +27,8 @@ if TYPE_CHECKING:
 _WHERE = {
     "CommitOptions": "commit", "ContainerNotFoundError": "container_state", "ContainerStartError": "containers",
     "CreateOptions": "containers", "ContainerPathNotFoundError": "copy", "CopyOptions": "copy", "CopyPathError": "copy",
-    "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "Isolation": "isolation",
+    "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "HealthConfig": "health",
+    "parse_duration": "health", "Isolation": "isolation",
     "NetworkOptions": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",
     "parse_publish": "network.ports", "Limits": "resources", "parse_nano_cpus": "resources",
     "RestartPolicy": "restart", "Overrides": "spec", "parse_env_file": "spec",
