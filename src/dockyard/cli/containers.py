@@ -20,8 +20,7 @@ from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentEr
 from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
-    from dockyard.engine.container_options import CreateOptions, NetworkOptions
-    from dockyard.engine.container_options import HealthConfig
+    from dockyard.engine.container_options import CreateOptions, HealthConfig, NetworkOptions
     from dockyard.runtime.container_state import Container, RunState
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"

@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 _WHERE = {
     "CommitOptions": "commit", "ContainerNotFoundError": "container_state", "ContainerStartError": "containers",
     "CreateOptions": "containers", "ContainerPathNotFoundError": "copy", "CopyOptions": "copy", "CopyPathError": "copy",
-    "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "Isolation": "isolation",
+    "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "HealthConfig": "health",
+    "parse_duration": "health", "Isolation": "isolation",
     "RunFlags": "isolation", "Ulimit": "isolation", "DeviceMapping": "isolation", "ULIMITS": "resources",
     "NetworkOptions": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",
     "parse_publish": "network.ports", "Limits": "resources", "parse_nano_cpus": "resources",
     "RestartPolicy": "restart", "Overrides": "spec", "parse_env_file": "spec",
-    "HealthConfig": "health", "parse_duration": "health",
 }  # fmt: skip
 
 __all__ = sorted(_WHERE)
