@@ -41,9 +41,12 @@ def _first(text: str) -> str:
 
 
 def same_failure(theirs: Result, ours: Result) -> None:
-    """Docker's exit code, nothing on stdout, Docker's first stderr line."""
+    """Docker's exit code, nothing on stdout, Docker's first stderr line and its help hint."""
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
     assert _first(ours.stderr) == _first(theirs.stderr)
+    hint = theirs.stderr.rstrip().splitlines()[-1]
+    if hint.startswith("Run 'dockyard"):
+        assert ours.stderr.rstrip().endswith(hint)
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +212,9 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["create", "Bad"],
         ["create", "answers/a:1"],  # no command: the daemon's answer, exit 1
         ["create", "-m", "1k", "answers/a:1", "sh"],
+        ["run", "Bad"],
+        ["run", "--rm", "-m", "1k", "answers/a:1", "sh"],
+        ["run", "--rm", "-m", "abc", "answers/a:1", "sh"],
     ],
 )
 def test_errors_are_dockers(both: Both, args: list[str]) -> None:

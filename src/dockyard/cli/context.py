@@ -63,7 +63,7 @@ class Parser(argparse.ArgumentParser):
                     flags = ", ".join(action.option_strings)
                     raise UsageError(
                         f'invalid argument "{value}" for "{flags}" flag: bad format of filter (expected name=value)'
-                        f"\nSee '{self.prog} --help'."
+                        f"\n\nRun '{self.prog} --help' for more information"
                     )
 
     def error(self, message: str) -> NoReturn:
@@ -78,7 +78,7 @@ class Parser(argparse.ArgumentParser):
             raise UsageError(_count_message(self.prog, "at least", max(required, 1)), EXIT_ERROR)
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
-        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+        raise UsageError(f"{message}\n\nRun '{self.prog} --help' for more information")
 
     def _unknown_subcommand(self, message: str) -> bool:
         return any(
