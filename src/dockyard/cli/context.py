@@ -51,6 +51,8 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         namespace, extras = super().parse_known_args(args, namespace)
         self._check_filters(namespace)
+        if not getattr(namespace, "command_prog", None):  # the innermost parser finishes first
+            namespace.command_prog = self.prog  # "dockyard image rm": how the user named the command
         return namespace, extras
 
     def _check_filters(self, namespace: argparse.Namespace) -> None:
@@ -175,7 +177,7 @@ def _count_message(prog: str, bound: str, count: int) -> str:
 
 def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool = False, at_most: bool = False) -> None:
     n = len(args.args)
-    prog = f"dockyard {name}"
+    prog = getattr(args, "command_prog", None) or f"dockyard {name}"
     if exact and n != count:
         raise UsageError(_count_message(prog, "", count), EXIT_ERROR)
     if at_most and n > count:
