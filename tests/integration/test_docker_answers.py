@@ -144,6 +144,7 @@ def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
         ["ps", "-a", "--format", "{{.Names"],
         ["history", "answers/a:1", "--format", "{{end}}"],
         ["system", "df", "--format", "{{.Bogus"],
+        ["system", "df", "--format", "{{.Bogus}}"],
         ["info", "--format", "{{.Bogus"],  # exits 64
         ["stats", "--no-stream", "--format", "{{.Bogus"],
     ],
