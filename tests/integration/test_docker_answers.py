@@ -41,9 +41,12 @@ def _first(text: str) -> str:
 
 
 def same_failure(theirs: Result, ours: Result) -> None:
-    """Docker's exit code, nothing on stdout, Docker's first stderr line."""
+    """Docker's exit code, nothing on stdout, Docker's first stderr line and its help hint."""
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
     assert _first(ours.stderr) == _first(theirs.stderr)
+    hint = theirs.stderr.rstrip().splitlines()[-1]
+    if hint.startswith("Run 'dockyard"):
+        assert ours.stderr.rstrip().endswith(hint)
 
 
 @pytest.fixture(scope="module")
@@ -141,6 +144,7 @@ def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
         ["ps", "-a", "--format", "{{.Names"],
         ["history", "answers/a:1", "--format", "{{end}}"],
         ["system", "df", "--format", "{{.Bogus"],
+        ["system", "df", "--format", "{{.Bogus}}"],
         ["info", "--format", "{{.Bogus"],  # exits 64
         ["stats", "--no-stream", "--format", "{{.Bogus"],
     ],
@@ -195,6 +199,12 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["run"],
         ["create"],
         ["images", "a", "b"],
+        ["image", "rm"],
+        ["image", "ls", "a", "b"],
+        ["images", "--filter", "since=ans-nosuch"],
+        ["load", "-i", "/ans-nonexistent.tar"],
+        ["import", "/ans-nonexistent.tar"],
+        ["pull", "--platform", "bogus", "answers/a:1"],
         ["tag", "answers/a:1"],
         ["image", "bogus"],
         ["container", "bogus"],
@@ -209,6 +219,9 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["create", "Bad"],
         ["create", "answers/a:1"],  # no command: the daemon's answer, exit 1
         ["create", "-m", "1k", "answers/a:1", "sh"],
+        ["run", "Bad"],
+        ["run", "--rm", "-m", "1k", "answers/a:1", "sh"],
+        ["run", "--rm", "-m", "abc", "answers/a:1", "sh"],
     ],
 )
 def test_errors_are_dockers(both: Both, args: list[str]) -> None:

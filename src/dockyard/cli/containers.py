@@ -214,7 +214,8 @@ def _pull(ctx: Context, args: argparse.Namespace, announce: bool = True) -> None
 
 
 def _daemon_error(command: str, exc: Exception) -> str:
-    return f"dockyard: Error response from daemon: {str(exc).rstrip('.')}.\nSee 'dockyard {command} --help'."
+    """Docker 28's run: the daemon's answer as it is (a bad image name in the CLI's words), then a help hint."""
+    return f"dockyard: Error response from daemon: {exc}\n\nRun 'dockyard {command} --help' for more information"
 
 
 def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
@@ -248,6 +249,11 @@ def run_cmd(ctx: Context, args: argparse.Namespace) -> int:
         print(f"dockyard: Error response from daemon: failed to create shim task: OCI runtime create failed: {exc}: unknown.",
               file=sys.stderr)
         return exc.code
+    except InvalidReferenceError as exc:
+        from dockyard.engine.images import client_reference_error
+
+        print(f"dockyard: {client_reference_error(args.image, exc)}\n\nRun 'dockyard run --help' for more information", file=sys.stderr)
+        return EXIT_USAGE
     except DockyardError as exc:
         print(_daemon_error("run", exc), file=sys.stderr)
         return EXIT_USAGE

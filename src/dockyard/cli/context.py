@@ -52,6 +52,8 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
         namespace, extras = super().parse_known_args(args, namespace)
         self._check_filters(namespace)
+        if not getattr(namespace, "command_prog", None):  # the innermost parser finishes first
+            namespace.command_prog = self.prog  # "dockyard image rm": how the user named the command
         return namespace, extras
 
     def _check_filters(self, namespace: argparse.Namespace) -> None:
@@ -64,7 +66,7 @@ class Parser(argparse.ArgumentParser):
                     flags = ", ".join(action.option_strings)
                     raise UsageError(
                         f'invalid argument "{value}" for "{flags}" flag: bad format of filter (expected name=value)'
-                        f"\nSee '{self.prog} --help'."
+                        f"\n\nRun '{self.prog} --help' for more information"
                     )
 
     def error(self, message: str) -> NoReturn:
@@ -79,7 +81,7 @@ class Parser(argparse.ArgumentParser):
             raise UsageError(_count_message(self.prog, "at least", max(required, 1)), EXIT_ERROR)
         if message.startswith("unrecognized arguments: "):
             message = "unknown flag: " + message.removeprefix("unrecognized arguments: ").split()[0]
-        raise UsageError(f"{message}\nSee '{self.prog} --help'.")
+        raise UsageError(f"{message}\n\nRun '{self.prog} --help' for more information")
 
     def _unknown_subcommand(self, message: str) -> bool:
         return any(
@@ -188,7 +190,7 @@ def _count_message(prog: str, bound: str, count: int) -> str:
 
 def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool = False, at_most: bool = False) -> None:
     n = len(args.args)
-    prog = f"dockyard {name}"
+    prog = getattr(args, "command_prog", None) or f"dockyard {name}"
     if exact and n != count:
         raise UsageError(_count_message(prog, "", count), EXIT_ERROR)
     if at_most and n > count:

@@ -175,11 +175,22 @@ def load_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "load", 0, at_most=True)
     if args.input is None and sys.stdin.isatty():
         raise UsageError("requested load from stdin, but stdin is empty", 1)
+    if args.input is not None:
+        _check_readable(args.input)
     progress = _progress_printer() if not args.quiet and sys.stdout.isatty() else None
     result = ctx.engine.image_service.load(args.input, sys.stdin.buffer, progress)
     for line in result.renamed + result.loaded:
         print(line)
     return 0
+
+
+def _check_readable(path: str) -> None:
+    """Docker's CLI opens the file itself: one it cannot open is its error, not the daemon's."""
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"open {path}: {(exc.strerror or str(exc)).lower()}", 1) from None
 
 
 def _progress_printer() -> Callable[[str, int], None]:
@@ -208,6 +219,9 @@ def import_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "import", 2, at_most=True)
     from dockyard.engine.image_writes import ImportOptions
 
+    source = args.args[0]
+    if source != "-" and "://" not in source:
+        _check_readable(source)
     repository = args.args[1] if len(args.args) == 2 else None
     options = ImportOptions(args.args[0], repository, args.change, args.message)
     print(ctx.engine.image_service.import_image(options, sys.stdin.buffer))

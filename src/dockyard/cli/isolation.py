@@ -72,8 +72,8 @@ def _value(args: argparse.Namespace, dest: str, parse: Callable[[str], int], def
     try:
         return parse(raw)
     except ValueError as exc:
-        raise UsageError(f'invalid argument "{raw}" for "{_FLAG_NAMES[dest]}" flag: {exc}\n'
-                         f"See 'dockyard {args.command} --help'.") from None
+        raise UsageError(f'invalid argument "{raw}" for "{_FLAG_NAMES[dest]}" flag: {exc}\n\n'
+                         f"Run 'dockyard {args.command} --help' for more information") from None
 
 
 def _go_int(raw: str) -> int:
@@ -156,7 +156,7 @@ def _restart(args: argparse.Namespace) -> RestartPolicy:
     except InvalidArgumentError as exc:
         if "integer" in str(exc):
             raise _client_error(args, str(exc)) from None
-        raise UsageError(f"dockyard: Error response from daemon: {exc}.\nSee 'dockyard {args.command} --help'.") from None
+        raise UsageError(f"dockyard: Error response from daemon: {exc}\n\nRun 'dockyard {args.command} --help' for more information") from None
 
 
 def update_changes(args: argparse.Namespace) -> tuple[dict[str, int], RestartPolicy | None]:

@@ -136,7 +136,7 @@ def _read_login(args: argparse.Namespace, server_label: str) -> tuple[str, str]:
     if args.password_stdin:
         if not username:
             raise UsageError("Must provide --username with --password-stdin", 1)
-        password = sys.stdin.read().rstrip("\r\n")
+        password = sys.stdin.read().rstrip("\r\n") or None  # nothing read: Docker prompts, then needs a terminal
     if not username:
         if not sys.stdin.isatty():
             raise UsageError("Error: Cannot perform an interactive login from a non TTY device", 1)

@@ -111,7 +111,8 @@ def df_cmd(ctx: Context, args: argparse.Namespace) -> int:
     if args.verbose and not args.format:
         sys.stdout.write(df_verbose(usage, time.time()))
         return 0
-    sys.stdout.write(render(args.format or DF_FORMAT, df_rows(usage), DF_HEADERS))
+    # Docker's rows are four context types; the images row comes first, so its type names an unknown field
+    sys.stdout.write(render(args.format or DF_FORMAT, df_rows(usage), DF_HEADERS, "*formatter.diskUsageImagesContext"))
     return 0
 
 

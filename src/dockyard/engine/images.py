@@ -73,7 +73,10 @@ class ImageService:
         return ImageList(kept, parents)
 
     def _created(self, name: str) -> float:
-        moment = self.engine.images.get(name).created
+        try:
+            moment = self.engine.images.get(name).created
+        except ImageNotFoundError as exc:
+            raise NotFoundError(f"No such image: {_familiar_tagged(exc.name)}") from exc
         return moment.timestamp() if moment else 0.0
 
     def get(self, name: str) -> Image:

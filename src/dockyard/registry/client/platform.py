@@ -44,6 +44,12 @@ def normalize(p: Platform) -> Platform:
     return Platform(architecture=arch, os=os_name, variant=variant, os_version=p.os_version)
 
 
+# Go's GOOS values, which containerd's platforms.Parse takes as an OS
+_KNOWN_OS = frozenset(
+    "aix android darwin dragonfly freebsd hurd illumos ios js linux nacl netbsd openbsd plan9 solaris wasip1 windows zos".split()
+)
+
+
 def parse(spec: str) -> Platform:
     """``os[/arch[/variant]]`` or just an architecture, as ``--platform`` takes it."""
     parts = spec.strip().split("/")
@@ -53,6 +59,8 @@ def parse(spec: str) -> Platform:
         word = parts[0].lower()
         if word in _ARCH_ALIASES:
             return normalize(Platform(architecture=word, os="linux"))
+        if word not in _KNOWN_OS:  # containerd's Parse: one word must name an OS or an architecture
+            raise InvalidPlatformError(f'"{spec}": unknown operating system or architecture: invalid argument')
         return normalize(Platform(architecture=host().architecture, os=word))
     os_name, arch, *rest = parts
     return normalize(Platform(architecture=arch, os=os_name, variant=rest[0] if rest else ""))
