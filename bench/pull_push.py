@@ -63,7 +63,7 @@ from bench.run import (  # noqa: E402
 from tests.helpers.dockerd import skip_reason  # noqa: E402
 from tests.registry_client.servers import REGISTRY, Distribution  # noqa: E402
 
-OPERATIONS = ("pull", "push")
+OPERATIONS = ("pull", "repull", "push")
 RESULTS = REPO / "bench" / "results" / "pull_push.json"
 REPOSITORY = "bench/multilayer"
 TAG = "latest"
@@ -185,23 +185,26 @@ class PullPushBench(Bench):
 
     # --- operations -----------------------------------------------------------------
 
-    def op_pull(self, docker: DockerTool, dy: DockyardTool, runs: int, warmup: int) -> Result:
+    def _seeded_registry(self, docker: DockerTool, label: str) -> tuple[str, list[dict[str, Any]], float]:
+        """A registry holding the image as docker pushed it (Docker's gzip blobs); docker left empty."""
         assert self.ml_tar is not None
         docker.clear()
-        reg = self.start_registry("pull")
+        reg = self.start_registry(label)
         ref = f"{reg.host}/{REPOSITORY}:{TAG}"
-        # Seed once: docker pushes the image, so the registry holds Docker's gzip blobs.
         t0 = time.perf_counter()
         docker.run("load", "-i", self.ml_tar)
         docker.run("tag", ML_REF, ref)
         docker.run("push", ref)
         seeded = time.perf_counter() - t0
-        manifest = registry_manifest(reg)
-        layers = manifest["layers"]
-        compressed = sum(layer["size"] for layer in layers)
+        layers = registry_manifest(reg)["layers"]
         docker.clear()
         if docker.has(ref) or docker.run("images", "-aq").stdout.strip():
             raise RuntimeError("docker still has images before the cold pulls")
+        return ref, layers, seeded
+
+    def op_pull(self, docker: DockerTool, dy: DockyardTool, runs: int, warmup: int) -> Result:
+        ref, layers, seeded = self._seeded_registry(docker, "pull")
+        compressed = sum(layer["size"] for layer in layers)
         ml = self.meta["multilayer"]
         res = Result(f"pull multilayer cold ({len(layers)} layers, {compressed / 1e6:.0f} MB gzip, "
                      f"{ml['bytes'] / 1e6:.0f} MB tar)")
@@ -222,6 +225,29 @@ class PullPushBench(Bench):
         self.meta["pull_blobs"] = {"layers": len(layers), "compressed_bytes": compressed,
                                    "media_type": layers[0]["mediaType"] if layers else None}
         return res
+
+    def op_repull(self, docker: DockerTool, dy: DockyardTool, runs: int, warmup: int) -> Result:
+        """pull right after ``rmi`` of the same image, in one store on the work dir's own disk: the layers'
+        files are created where just as many were deleted (on ext4 without a journal, slow to allocate)."""
+        ref, layers, _ = self._seeded_registry(docker, "repull")
+        root = dy.fresh_root("repull")
+
+        def dy_prepare(it: int) -> None:
+            if not dy.run("images", "-q", ref, root=root).stdout.strip():
+                dy.run("pull", "-q", ref, root=root)
+            dy.run("rmi", ref, root=root)
+
+        def docker_prepare(it: int) -> None:
+            if not docker.has(ref):
+                docker.run("pull", "-q", ref)
+            docker.run("rmi", ref)
+
+        return measure(Result(f"pull multilayer right after rmi of it ({len(layers)} layers, same disk)"), [
+            Side("dockyard", lambda it: dy.argv("pull", ref, root=root), dy.env, prepare=dy_prepare,
+                 check=self._check_id(dy, ref)),
+            Side("docker", lambda it: docker.argv("pull", ref), docker.env, daemon_cpu=docker.cpu,
+                 prepare=docker_prepare, check=self._check_id(docker, ref)),
+        ], runs, warmup)
 
     def op_push(self, docker: DockerTool, dy: DockyardTool, runs: int, warmup: int) -> Result:
         assert self.ml_tar is not None

@@ -36,7 +36,7 @@ sys.path.insert(0, str(REPO))
 from bench import workloads  # noqa: E402
 from tests.helpers.dockerd import DOCKER, Dockerd, mounts_under, skip_reason  # noqa: E402
 
-OPERATIONS = ("import", "load", "save", "images", "rmi", "images1000")
+OPERATIONS = ("import", "load", "reload", "save", "images", "rmi", "images1000")
 RESULTS = REPO / "bench" / "results" / "latest.json"
 ML_REF = "bench/multilayer:latest"
 DEBIAN_BASE_REF = "bench/debian:base"
@@ -382,7 +382,7 @@ class Bench:
             self.meta["dockyard_binary"] = dy.binary
             self.meta["dockyard_roots"] = str(dy.roots)
             self.meta["unpigz_on_dockerd_path"] = bool(shutil.which("unpigz", path="/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin"))
-            if any(self.wanted(op) for op in ("load", "save")):
+            if any(self.wanted(op) for op in ("load", "reload", "save")):
                 self.ml_tar = self.multilayer(docker)
 
             for op in OPERATIONS:
@@ -461,6 +461,30 @@ class Bench:
             Side("docker", lambda it: docker.argv("load", "-i", self.ml_tar), docker.env, daemon_cpu=docker.cpu,
                  undo=lambda it: docker.clear()),
             *self.reference("load", self._layer_tars()),
+        ], runs, warmup)
+
+    def op_reload(self, docker: DockerTool, dy: DockyardTool, runs: int, warmup: int) -> Result:
+        """load right after ``rmi`` of the same image, in one store on the work dir's own disk: the layers'
+        files are created where just as many were deleted (on ext4 without a journal, slow to allocate)."""
+        assert self.ml_tar is not None
+        docker.clear()
+        root = dy.fresh_root("reload")
+        ml = self.meta["multilayer"]
+
+        def dy_prepare(it: int) -> None:
+            if ML_REF not in dy.run("images", "--format", "{{.Repository}}:{{.Tag}}", root=root).stdout.decode().split():
+                dy.run("load", "-i", self.ml_tar, root=root)
+            dy.run("rmi", ML_REF, root=root)
+
+        def docker_prepare(it: int) -> None:
+            if not docker.has(ML_REF):
+                docker.run("load", "-i", self.ml_tar)
+            docker.run("rmi", ML_REF)
+
+        return measure(Result(f"load multilayer right after rmi of it ({ml['layers']} layers, same disk)"), [
+            Side("dockyard", lambda it: dy.argv("load", "-i", self.ml_tar, root=root), dy.env, prepare=dy_prepare),
+            Side("docker", lambda it: docker.argv("load", "-i", self.ml_tar), docker.env, daemon_cpu=docker.cpu,
+                 prepare=docker_prepare),
         ], runs, warmup)
 
     def _layer_tars(self) -> list[Path]:
