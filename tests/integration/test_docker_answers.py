@@ -158,6 +158,8 @@ def test_template_errors_are_dockers(both: Both, args: list[str]) -> None:
 def test_ps_label_method(both: Both) -> None:
     theirs, ours = both("ps", "-a", "--filter", "name=ans-c", "--format", '{{.Label "app"}}|{{.Label "none"}}|{{.Names}}')
     assert ours.stdout == theirs.stdout == "web||ans-c\n"
+    theirs, ours = both("ps", "-a", "--filter", "name=ans-c", "--format", 'table {{.Label "com.x-y_z"}}|{{.Label "app"}}\t{{.Names}}')
+    assert ours.stdout == theirs.stdout and ours.stdout.startswith("x y z|app")
 
 
 # removal ----------------------------------------------------------------------------------

@@ -105,6 +105,10 @@ def _execute(
         header_template = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS) if is_table else None
     except gotemplate.TemplateError as exc:
         raise UsageError(f"{errors[0]}: {exc}", parse_code) from None
+    if go_type is not None and any(callable(v) for v in headers.values()):
+        # a header with methods ({{.Label "app"}}) is a struct too; fields it does not name print empty
+        blank = dict.fromkeys(rows[0], "") if rows else {}
+        headers = _struct(gotemplate, go_type, {**blank, **headers})
     try:
         lines = [template.execute(row) for row in rows]
         return lines, header_template.execute(headers) if header_template is not None else ""
