@@ -147,6 +147,7 @@ def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
         ["system", "df", "--format", "{{.Bogus}}"],
         ["info", "--format", "{{.Bogus"],  # exits 64
         ["stats", "--no-stream", "--format", "{{.Bogus"],
+        ["stats", "--no-stream", "-a", "--format", "{{.Bogus}}"],
     ],
 )
 def test_template_errors_are_dockers(both: Both, args: list[str]) -> None:
