@@ -202,6 +202,13 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["run"],
         ["create"],
         ["images", "a", "b"],
+        ["save", "-o", "/ans-nonexistent/x.tar", "answers/a:1"],
+        ["tag", "answers/a:1", f"a@sha256:{'0' * 64}"],
+        ["image", "prune", "-f", "--filter", "until=bogus"],
+        ["image", "inspect", "-f", "{{.Bogus}}", "answers/a:1"],
+        ["inspect", "-f", "{{.Config.Bogus}}", "answers/a:1"],
+        ["inspect", "-f", "{{.Bogus", "answers/a:1"],  # exits 64
+        ["network", "inspect", "-f", "{{.Bogus}}", "none"],
         ["image", "rm"],
         ["image", "ls", "a", "b"],
         ["images", "--filter", "since=ans-nosuch"],

@@ -134,7 +134,16 @@ def render_inspect(fmt: str, found: list[Any]) -> str:
         from dockyard.cli.gotemplate import go_json
 
         return go_json(found) + "\n"
-    return render(fmt, found, {}, parse_code=64, strict_maps=True)
+    from dockyard.cli.context import UsageError
+
+    try:
+        return render(fmt, found, {}, parse_code=64, strict_maps=True)
+    except UsageError as exc:
+        if exc.code != 64:  # Docker's inspector flushes an empty line before it reports a failed template
+            import sys
+
+            sys.stdout.write("\n")
+        raise
 
 
 def to_json(value: Any) -> str:

@@ -118,6 +118,8 @@ def tag_cmd(ctx: Context, args: argparse.Namespace) -> int:
         check_tag(args.args[1])  # Docker's CLI refuses a bad target before it asks the daemon
     except InvalidArgumentError as exc:
         raise UsageError(f'Error parsing reference: "{args.args[1]}" is not a valid repository/tag: {exc}', 1) from exc
+    if "@" in args.args[1]:  # a valid name with '@' has a digest: Docker's API client refuses it
+        raise UsageError("refusing to create a tag with a digest reference", 1)
     ctx.engine.image_service.tag(args.args[0], args.args[1])
     return 0
 
@@ -152,6 +154,10 @@ def _save(ctx: Context, args: argparse.Namespace) -> int:
     target = os.path.abspath(args.output)
     if os.path.exists(target) and not os.path.isfile(target):
         raise UsageError(f'failed to save image: invalid output path: "{args.output}" must be a regular file', 1)
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):  # Docker's CLI checks where the file goes before it asks for the images
+        reason = "not a directory" if os.path.exists(parent) else "no such file or directory"
+        raise UsageError(f"failed to save image: invalid output path: stat {os.path.dirname(args.output) or '.'}: {reason}", 1)
     ctx.engine.image_service.save_to_file(args.args, args.output)
     return 0
 
