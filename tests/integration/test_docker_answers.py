@@ -94,6 +94,25 @@ def test_images_quiet_lists_one_id_per_matching_name(both: Both) -> None:
     assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) == 2
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["images", "-q", "--format", "{{.Repository}}:{{.Tag}}", "answers/a:1"],  # the user's template wins over -q
+        ["history", "-q", "--format", "{{.Comment}}", "answers/a:1"],
+        ["images", "--format", "table", "answers/a:1"],  # "table" alone is the default table
+        ["images", "--digests", "--format", "table", "answers/a:1"],
+        ["history", "--format", "table", "answers/a:1"],
+        ["images", "-q", "--format", "table", "answers/a:1"],
+    ],
+)
+def test_quiet_and_table_formats(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (0, "")
+    assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) > 0
+    if "-q" not in args or "table" not in args:  # image IDs differ between the two stores
+        assert ours.stdout.split()[0] == theirs.stdout.split()[0]
+
+
 def test_bad_reference_pattern_is_the_daemons_error(both: Both) -> None:
     same_failure(*both("images", "--filter", "reference=["))
 

@@ -65,12 +65,16 @@ def images_cmd(ctx: Context, args: argparse.Namespace) -> int:
     rows = views.image_rows(listing.images, show_all=args.all, no_trunc=args.no_trunc, has_children=listing.parents)
     if "reference" in filters:
         rows = [r for r in rows if r["Repository"] != "<none>" or r["Tag"] != "<none>"]
-    if args.quiet:
-        fmt = "{{.ID}}"
-    else:
-        fmt = args.format or (DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
+    fmt = _listing_format(args.format, args.quiet, DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
     sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS, "*formatter.imageContext"))
     return 0
+
+
+def _listing_format(fmt: str, quiet: bool, default: str) -> str:
+    """Docker's formatter: a template of the user's wins over -q; "table" alone is the default table."""
+    if fmt and fmt != "table":
+        return fmt
+    return "{{.ID}}" if quiet else default
 
 
 # rmi ---------------------------------------------------------------------------
@@ -259,7 +263,7 @@ def history_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "history", 1, exact=True)
     history = ctx.engine.image_service.history(args.args[0])
     rows = views.history_rows(history.image, history.layer_sizes, human=args.human, no_trunc=args.no_trunc)
-    fmt = "{{.ID}}" if args.quiet else args.format or DEFAULT_HISTORY_FORMAT
+    fmt = _listing_format(args.format, args.quiet, DEFAULT_HISTORY_FORMAT)
     sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS, "*image.historyContext"))
     return 0
 
