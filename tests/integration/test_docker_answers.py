@@ -257,6 +257,19 @@ def test_errors_are_dockers(both: Both, args: list[str]) -> None:
     same_failure(*both(*args))
 
 
+def test_push_failure_is_a_stream_error(both: Both) -> None:
+    target = "127.0.0.1:1/answers:1"
+    both.dockerd.run("tag", IMAGES[0], target)
+    both.yard("tag", IMAGES[0], target)
+    try:
+        theirs, ours = both("push", target)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+        assert ours.stderr == 'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused\n'
+    finally:
+        both.dockerd.run("rmi", target)
+        both.yard("rmi", target)
+
+
 def test_build_file_is_relative_to_the_working_directory(both: Both, tmp_path: Path) -> None:
     context = tmp_path / "ctx"
     context.mkdir()
