@@ -94,6 +94,25 @@ def test_images_quiet_lists_one_id_per_matching_name(both: Both) -> None:
     assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) == 2
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["images", "-q", "--format", "{{.Repository}}:{{.Tag}}", "answers/a:1"],  # the user's template wins over -q
+        ["history", "-q", "--format", "{{.Comment}}", "answers/a:1"],
+        ["images", "--format", "table", "answers/a:1"],  # "table" alone is the default table
+        ["images", "--digests", "--format", "table", "answers/a:1"],
+        ["history", "--format", "table", "answers/a:1"],
+        ["images", "-q", "--format", "table", "answers/a:1"],
+    ],
+)
+def test_quiet_and_table_formats(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args)
+    assert (ours.returncode, ours.stderr) == (theirs.returncode, theirs.stderr) == (0, "")
+    assert len(ours.stdout.splitlines()) == len(theirs.stdout.splitlines()) > 0
+    if "-q" not in args or "table" not in args:  # image IDs differ between the two stores
+        assert ours.stdout.split()[0] == theirs.stdout.split()[0]
+
+
 def test_bad_reference_pattern_is_the_daemons_error(both: Both) -> None:
     same_failure(*both("images", "--filter", "reference=["))
 
@@ -147,6 +166,7 @@ def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
         ["system", "df", "--format", "{{.Bogus}}"],
         ["info", "--format", "{{.Bogus"],  # exits 64
         ["stats", "--no-stream", "--format", "{{.Bogus"],
+        ["stats", "--no-stream", "-a", "--format", "{{.Bogus}}"],
     ],
 )
 def test_template_errors_are_dockers(both: Both, args: list[str]) -> None:
@@ -158,6 +178,8 @@ def test_template_errors_are_dockers(both: Both, args: list[str]) -> None:
 def test_ps_label_method(both: Both) -> None:
     theirs, ours = both("ps", "-a", "--filter", "name=ans-c", "--format", '{{.Label "app"}}|{{.Label "none"}}|{{.Names}}')
     assert ours.stdout == theirs.stdout == "web||ans-c\n"
+    theirs, ours = both("ps", "-a", "--filter", "name=ans-c", "--format", 'table {{.Label "com.x-y_z"}}|{{.Label "app"}}\t{{.Names}}')
+    assert ours.stdout == theirs.stdout and ours.stdout.startswith("x y z|app")
 
 
 # removal ----------------------------------------------------------------------------------
@@ -199,6 +221,13 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["run"],
         ["create"],
         ["images", "a", "b"],
+        ["save", "-o", "/ans-nonexistent/x.tar", "answers/a:1"],
+        ["tag", "answers/a:1", f"a@sha256:{'0' * 64}"],
+        ["image", "prune", "-f", "--filter", "until=bogus"],
+        ["image", "inspect", "-f", "{{.Bogus}}", "answers/a:1"],
+        ["inspect", "-f", "{{.Config.Bogus}}", "answers/a:1"],
+        ["inspect", "-f", "{{.Bogus", "answers/a:1"],  # exits 64
+        ["network", "inspect", "-f", "{{.Bogus}}", "none"],
         ["image", "rm"],
         ["image", "ls", "a", "b"],
         ["images", "--filter", "since=ans-nosuch"],
@@ -226,6 +255,19 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
 )
 def test_errors_are_dockers(both: Both, args: list[str]) -> None:
     same_failure(*both(*args))
+
+
+def test_push_failure_is_a_stream_error(both: Both) -> None:
+    target = "127.0.0.1:1/answers:1"
+    both.dockerd.run("tag", IMAGES[0], target)
+    both.yard("tag", IMAGES[0], target)
+    try:
+        theirs, ours = both("push", target)
+        assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+        assert ours.stderr == 'Get "http://127.0.0.1:1/v2/": dial tcp 127.0.0.1:1: connect: connection refused\n'
+    finally:
+        both.dockerd.run("rmi", target)
+        both.yard("rmi", target)
 
 
 def test_build_file_is_relative_to_the_working_directory(both: Both, tmp_path: Path) -> None:

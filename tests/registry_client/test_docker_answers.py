@@ -83,3 +83,9 @@ def test_login_reuses_stored_credentials_without_a_terminal(dockerd, basic_regis
     ours = client("login", host, input=b"", check=False)
     assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (0, "Login Succeeded\n")
     assert _first(ours.stderr) == _first(theirs.stderr) == "Authenticating with existing credentials... [Username: alice]"
+
+
+def test_logout_of_a_server_never_logged_in(dockerd, basic_registry: Distribution, client: Client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    theirs = docker(dockerd, tmp_path / "never", "logout", basic_registry.host)
+    ours = client("logout", basic_registry.host)
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout) == (0, f"Removing login credentials for {basic_registry.host}\n")

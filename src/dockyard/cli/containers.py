@@ -319,6 +319,11 @@ def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
     return each(ctx, args, "rm", lambda c: ctx.engine.container_service.remove(c, force=args.force, volumes=args.volumes))
 
 
+def _label_header(name: str) -> str:
+    """Docker's column title for ``{{.Label "com.x-y_z"}}``: "x y z"."""
+    return name.rsplit(".", 1)[-1].replace("-", " ").replace("_", " ")
+
+
 def _exists(ctx: Context, name: str) -> bool:
     from dockyard.errors import NotFoundError
 
@@ -463,7 +468,8 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for row, c in zip(rows, containers):
         row["Label"] = lambda name, labels=c.stored.config.labels: labels.get(name, "")  # {{.Label "app"}}
     errors = ("failed to parse template", "failed to execute template")  # docker ps's own words
-    sys.stdout.write(render(fmt, rows, PS_HEADERS, "*formatter.ContainerContext", errors=errors))
+    headers = {**PS_HEADERS, "Label": _label_header}
+    sys.stdout.write(render(fmt, rows, headers, "*formatter.ContainerContext", errors=errors))
     return 0
 
 

@@ -54,6 +54,7 @@ def render(
     *,
     errors: tuple[str, str] = (PARSE_ERROR, PARSE_ERROR),
     parse_code: int = 1,
+    strict_maps: bool = False,
 ) -> str:
     """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns.
 
@@ -62,7 +63,8 @@ def render(
     and a callable value is a method with string parameters (ps's ``Label``).
     A template that cannot be parsed or executed raises UsageError with ``errors``' prefix (parse,
     execute), as the docker CLI words it for the command; exit 1, or ``parse_code`` for one that
-    does not parse (``info`` and ``version`` exit 64 there).
+    does not parse (``info`` and ``version`` exit 64 there). ``strict_maps`` fails on a key a map
+    lacks (Go's missingkey=error, as ``inspect`` runs its templates).
     """
     if fmt == "json":
         fmt = JSON_FORMAT
@@ -78,7 +80,7 @@ def render(
         lines = [_substitute(text, row) for row in rows]
         header = _substitute(text, headers)
     else:
-        lines, header = _execute(text, rows, headers, is_table, go_type, errors, parse_code)
+        lines, header = _execute(text, rows, headers, is_table, go_type, errors, parse_code, strict_maps)
     if not is_table:
         return "".join(line + "\n" for line in lines)
     return tabulate([header, *lines]) if rows or header.strip() else ""
@@ -92,6 +94,7 @@ def _execute(
     go_type: str | None,
     errors: tuple[str, str],
     parse_code: int,
+    strict_maps: bool = False,
 ) -> tuple[list[str], str]:
     from dockyard.cli import gotemplate
     from dockyard.cli.context import UsageError
@@ -105,6 +108,11 @@ def _execute(
         header_template = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS) if is_table else None
     except gotemplate.TemplateError as exc:
         raise UsageError(f"{errors[0]}: {exc}", parse_code) from None
+    template.missing_key_error = strict_maps
+    if go_type is not None and any(callable(v) for v in headers.values()):
+        # a header with methods ({{.Label "app"}}) is a struct too; fields it does not name print empty
+        blank = dict.fromkeys(rows[0], "") if rows else {}
+        headers = _struct(gotemplate, go_type, {**blank, **headers})
     try:
         lines = [template.execute(row) for row in rows]
         return lines, header_template.execute(headers) if header_template is not None else ""
@@ -120,12 +128,22 @@ def _struct(gotemplate: Any, go_type: str, row: Mapping[str, Any]) -> Any:
 
 
 def render_inspect(fmt: str, found: list[Any]) -> str:
-    """``inspect --format``: Docker 28 prints ``json`` as the whole list, compact, on one line."""
+    """``inspect --format``: Docker 28 prints ``json`` as the whole list, compact, on one line; a
+    template it cannot parse exits 64, a key a document lacks is an error."""
     if fmt == "json":
         from dockyard.cli.gotemplate import go_json
 
         return go_json(found) + "\n"
-    return render(fmt, found, {})
+    from dockyard.cli.context import UsageError
+
+    try:
+        return render(fmt, found, {}, parse_code=64, strict_maps=True)
+    except UsageError as exc:
+        if exc.code != 64:  # Docker's inspector flushes an empty line before it reports a failed template
+            import sys
+
+            sys.stdout.write("\n")
+        raise
 
 
 def to_json(value: Any) -> str:

@@ -65,12 +65,16 @@ def images_cmd(ctx: Context, args: argparse.Namespace) -> int:
     rows = views.image_rows(listing.images, show_all=args.all, no_trunc=args.no_trunc, has_children=listing.parents)
     if "reference" in filters:
         rows = [r for r in rows if r["Repository"] != "<none>" or r["Tag"] != "<none>"]
-    if args.quiet:
-        fmt = "{{.ID}}"
-    else:
-        fmt = args.format or (DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
+    fmt = _listing_format(args.format, args.quiet, DIGESTS_IMAGES_FORMAT if args.digests else DEFAULT_IMAGES_FORMAT)
     sys.stdout.write(render(fmt, rows, views.IMAGE_HEADERS, "*formatter.imageContext"))
     return 0
+
+
+def _listing_format(fmt: str, quiet: bool, default: str) -> str:
+    """Docker's formatter: a template of the user's wins over -q; "table" alone is the default table."""
+    if fmt and fmt != "table":
+        return fmt
+    return "{{.ID}}" if quiet else default
 
 
 # rmi ---------------------------------------------------------------------------
@@ -118,6 +122,8 @@ def tag_cmd(ctx: Context, args: argparse.Namespace) -> int:
         check_tag(args.args[1])  # Docker's CLI refuses a bad target before it asks the daemon
     except InvalidArgumentError as exc:
         raise UsageError(f'Error parsing reference: "{args.args[1]}" is not a valid repository/tag: {exc}', 1) from exc
+    if "@" in args.args[1]:  # a valid name with '@' has a digest: Docker's API client refuses it
+        raise UsageError("refusing to create a tag with a digest reference", 1)
     ctx.engine.image_service.tag(args.args[0], args.args[1])
     return 0
 
@@ -152,6 +158,10 @@ def _save(ctx: Context, args: argparse.Namespace) -> int:
     target = os.path.abspath(args.output)
     if os.path.exists(target) and not os.path.isfile(target):
         raise UsageError(f'failed to save image: invalid output path: "{args.output}" must be a regular file', 1)
+    parent = os.path.dirname(target)
+    if not os.path.isdir(parent):  # Docker's CLI checks where the file goes before it asks for the images
+        reason = "not a directory" if os.path.exists(parent) else "no such file or directory"
+        raise UsageError(f"failed to save image: invalid output path: stat {os.path.dirname(args.output) or '.'}: {reason}", 1)
     ctx.engine.image_service.save_to_file(args.args, args.output)
     return 0
 
@@ -253,7 +263,7 @@ def history_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "history", 1, exact=True)
     history = ctx.engine.image_service.history(args.args[0])
     rows = views.history_rows(history.image, history.layer_sizes, human=args.human, no_trunc=args.no_trunc)
-    fmt = "{{.ID}}" if args.quiet else args.format or DEFAULT_HISTORY_FORMAT
+    fmt = _listing_format(args.format, args.quiet, DEFAULT_HISTORY_FORMAT)
     sys.stdout.write(render(fmt, rows, views.HISTORY_HEADERS, "*image.historyContext"))
     return 0
 

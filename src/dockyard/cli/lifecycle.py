@@ -210,7 +210,7 @@ def stats_cmd(ctx: Context, args: argparse.Namespace) -> int:
         targets = [(given, service.get(c.id)) for given, c in targets]
         after = [service.sample(c) for _, c in targets]
         rows = [_stats_row(c, given, service.stats(b, a), args.no_trunc) for (given, c), b, a in zip(targets, before, after)]
-        out = render(args.format or STATS_FORMAT, rows, STATS_HEADERS)
+        out = render(args.format or STATS_FORMAT, rows, STATS_HEADERS, "*container.statsContext")
         if args.no_stream:
             sys.stdout.write(out)
             return 0

@@ -189,9 +189,7 @@ def _logout_args(p: argparse.ArgumentParser) -> None:
 def logout_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "logout", 1, at_most=True)
     report = ctx.registry.logout(args.args[0] if args.args else "")
-    if not report.was_logged_in:
-        print(f"Not logged in to {report.server}")
-        return 0
+    # Docker 28 says so whether or not there was a login to remove
     print(f"Removing login credentials for {report.server}")
     return 0
 

@@ -181,7 +181,7 @@ def parse_until(value: str, now: float | None = None) -> float:
 
     moment = parse_time(value if "T" in value else value + "T00:00:00Z")
     if moment is None:
-        raise InvalidArgumentError(f"failed to parse value as time or duration: {value!r}")
+        raise InvalidArgumentError(f'failed to parse value as time or duration: "{value}"')
     return moment.timestamp()
 
 

@@ -291,6 +291,8 @@ class _State:
         if isinstance(receiver, dict):
             if (args is not None and len(args) > 1) or final is not _NO_FINAL:
                 self.errorf(f"{name} is not a method but has arguments")
+            if self.template.missing_key_error and name not in receiver:
+                self.errorf(f"map has no entry for key {go_quote(name)}")
             return receiver.get(name, MISSING)
         self.errorf(f"can't evaluate field {name} in type {go_type_name(receiver)}")
 
@@ -403,7 +405,10 @@ _MAX_EXEC_DEPTH = 100  # Go allows 100000; Python's stack is far smaller
 
 
 class Template:
-    """A parsed template; execute() renders it against Python data."""
+    """A parsed template; execute() renders it against Python data. ``missing_key_error`` is Go's
+    Option("missingkey=error"): a key a map lacks fails instead of printing "<no value>"."""
+
+    missing_key_error = False
 
     def __init__(self, name: str, text: str, trees: dict[str, _ListNode], funcs: Mapping[str, _Func]) -> None:
         self.name = name

@@ -123,14 +123,19 @@ class Pusher:
         # Docker names the repository before it looks for what to push
         self.sink(Event("", f"The push refers to repository [{ref.name}]"))
         targets = self.targets(ref, all_tags)
-        registry = self.connector.connect(ref.domain)
-        repo = Repository(registry, ref.path)
-        mounts = self._mount_sources(ref)
         try:
+            registry = self.connector.connect(ref.domain)
+            repo = Repository(registry, ref.path)
+            mounts = self._mount_sources(ref)
             return [self._push_one(repo, target, mounts) for target in targets]
         except NoBasicAuthError as exc:
             # Docker's push retry loop unwraps the url.Error: only the cause reaches the stream
             raise PushStreamError(NoBasicAuthError.CAUSE) from exc
+        except StreamError:
+            raise
+        except DockyardError as exc:
+            # once the push has begun, the daemon reports failures in its progress stream
+            raise PushStreamError(str(exc)) from exc
 
     def _mount_sources(self, ref: Reference) -> dict[Digest, list[str]]:
         """Blob digest -> other repositories of this registry whose pulled or pushed manifest lists it."""
