@@ -110,7 +110,7 @@ def test_read_only_and_no_new_privileges(dy: Dockyard) -> None:
 
 def test_bad_security_input_is_refused(dy: Dockyard, tmp_path: Path) -> None:
     cases = {
-        ("--cap-add", "FOO"): 'Error response from daemon: invalid CapAdd: unknown capability: "CAP_FOO".',
+        ("--cap-add", "FOO"): 'dockyard: Error response from daemon: invalid CapAdd: unknown capability: "CAP_FOO"\n',
         ("--security-opt", "foo"): 'dockyard: Invalid --security-opt: "foo".',
         ("--security-opt", "seccomp=/nonexistent.json"):
             "opening seccomp profile (/nonexistent.json) failed: open /nonexistent.json: no such file or directory.",
