@@ -57,3 +57,19 @@ def dy(store_root: Path, busybox_tar: Path) -> Iterator[Dockyard]:
 
 def inspect(d: Dockyard, name: str) -> dict:  # type: ignore[type-arg]
     return json.loads(d("inspect", name).stdout)[0]
+
+
+def runc_specs(dy: Dockyard, dockerd, tmp_path: Path, flags: list[str]) -> tuple[dict, dict]:  # type: ignore[no-untyped-def,type-arg]
+    """The OCI runtime spec dockyard writes and the one dockerd 20.10 gives runc, for one ``run -d FLAGS``."""
+    from tests.helpers.dockerd import BUSYBOX_TAG, busybox_image
+
+    busybox_image(dockerd, tmp_path)
+    docker_id = dockerd.run("run", "-d", *flags, BUSYBOX_TAG, "sleep", "1000").stdout.strip()
+    try:
+        theirs = json.loads(next(dockerd.exec_root.glob(f"**/{docker_id}/config.json")).read_text())
+    finally:
+        dockerd.run("rm", "-f", docker_id)
+    ours_id = dy("run", "-d", *flags, "bb", "sleep", "1000").stdout.strip()
+    ours = json.loads((dy.root / "containers" / ours_id / "config.json").read_text())
+    dy("rm", "-f", ours_id)
+    return ours, theirs

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Dockyard
-from tests.containers.conftest import inspect
+from tests.containers.conftest import inspect, runc_specs
 
 MiB = 1024 * 1024
 FLAGS = ["--ulimit", "nofile=1024:2048", "--device", "/dev/null:/dev/mynull:rw", "--sysctl", "net.ipv4.ip_forward=1",
@@ -171,18 +171,8 @@ def test_bad_values_get_dockers_messages(dy: Dockyard) -> None:
 
 def test_spec_matches_the_one_dockerd_gives_runc(dy: Dockyard, dockerd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The same flags to both: rlimits, devices, sysctls, resources and the /dev/shm and tmpfs mounts agree."""
-    from tests.helpers.dockerd import BUSYBOX_TAG, busybox_image
-
-    busybox_image(dockerd, tmp_path)
     flags = FLAGS
-    docker_id = dockerd.run("run", "-d", *flags, BUSYBOX_TAG, "sleep", "1000").stdout.strip()
-    try:
-        theirs = json.loads(next(dockerd.exec_root.glob(f"**/{docker_id}/config.json")).read_text())
-    finally:
-        dockerd.run("rm", "-f", docker_id)
-    ours_id = dy("run", "-d", *flags, "bb", "sleep", "1000").stdout.strip()
-    ours = json.loads((dy.root / "containers" / ours_id / "config.json").read_text())
-    dy("rm", "-f", ours_id)
+    ours, theirs = runc_specs(dy, dockerd, tmp_path, flags)
     assert ours["process"]["rlimits"] == theirs["process"]["rlimits"]
     assert ours["process"]["user"] == theirs["process"]["user"]
     assert ours["linux"]["devices"] == theirs["linux"]["devices"]

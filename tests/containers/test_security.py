@@ -8,7 +8,7 @@ from pathlib import Path
 from dockyard.runtime import seccomp
 from dockyard.runtime.spec import DEFAULT_CAPABILITIES, capability_set
 from tests.conftest import Dockyard
-from tests.containers.conftest import inspect
+from tests.containers.conftest import inspect, runc_specs
 
 DEFAULT_CAPEFF = "00000000a80425fb"  # Docker's 14 default capabilities as a bit mask
 
@@ -127,19 +127,9 @@ def test_bad_security_input_is_refused(dy: Dockyard, tmp_path: Path) -> None:
 
 def test_spec_matches_the_one_dockerd_gives_runc(dy: Dockyard, dockerd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """The same flags to both: the security and resource sections of config.json agree with Docker 20.10's."""
-    from tests.helpers.dockerd import BUSYBOX_TAG, busybox_image
-
-    busybox_image(dockerd, tmp_path)
     flags = ["-m", "32m", "--cpus", "1.5", "-c", "512", "--pids-limit", "50", "--read-only", "--cap-add", "SYS_ADMIN",
              "--cap-drop", "NET_RAW", "--security-opt", "no-new-privileges", "--init"]
-    docker_id = dockerd.run("run", "-d", *flags, BUSYBOX_TAG, "sleep", "1000").stdout.strip()
-    try:
-        theirs = json.loads(next(dockerd.exec_root.glob(f"**/{docker_id}/config.json")).read_text())
-    finally:
-        dockerd.run("rm", "-f", docker_id)
-    ours_id = dy("run", "-d", *flags, "bb", "sleep", "1000").stdout.strip()
-    ours = json.loads((dy.root / "containers" / ours_id / "config.json").read_text())
-    dy("rm", "-f", ours_id)
+    ours, theirs = runc_specs(dy, dockerd, tmp_path, flags)
     for key in ("capabilities", "noNewPrivileges", "oomScoreAdj"):
         assert ours["process"][key] == theirs["process"][key], key
     assert ours["process"]["args"] == theirs["process"]["args"] == ["/sbin/docker-init", "--", "sleep", "1000"]
