@@ -8,7 +8,6 @@ import hashlib
 import io
 import os
 import stat
-import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -476,20 +475,3 @@ def test_staged_layers_type() -> None:
     staged = StagedLayers()
     assert staged.layers == [] and staged.new == {} and staged.scratch == []
 
-
-def _ext4(path: Path) -> bool:
-    out = subprocess.run(["stat", "-f", "-c", "%T", str(path)], capture_output=True, text=True).stdout.strip()
-    return out in ("ext2/ext3", "ext4")
-
-
-@pytest.mark.parametrize("driver", ["overlay2", "vfs"])
-def test_layer_home_spreads_new_layers(tmp_path: Path, driver: str) -> None:
-    """ext4 puts a new layer directory in a fresh block group (TOPDIR, ``chattr +T``), away from the
-    inodes a removed layer just freed (storage/placement.py says why)."""
-    if not _ext4(tmp_path):
-        pytest.skip("the TOPDIR flag is ext4's")
-    root = tmp_path / "root"
-    subprocess.run([sys.executable, "-m", "dockyard", "--root", str(root), "--storage-driver", driver, "images"],
-                   check=True, capture_output=True)
-    flags = subprocess.run(["lsattr", "-d", str(root / driver)], capture_output=True, text=True, check=True).stdout
-    assert "T" in flags.split()[0], flags

@@ -63,12 +63,7 @@ class Engine:
         self.driver_home = root / self.driver_name
         # the driver's directories exist from the first open, as the driver makes them (the driver
         # object itself is built on first use)
-        layer_dirs = self.driver_home / "l" if self.driver_name == "overlay2" else self.driver_home
-        if not layer_dirs.is_dir():
-            from dockyard.storage.placement import spread_children
-
-            layer_dirs.mkdir(parents=True, exist_ok=True)
-            spread_children(self.driver_home)  # new layers away from just-freed inodes (see storage/placement.py)
+        (self.driver_home / "l" if self.driver_name == "overlay2" else self.driver_home).mkdir(parents=True, exist_ok=True)
         self._driver: Driver | None = None
         self._layers: LayerStoreImpl | None = None
         self._content: ContentStore | None = None
