@@ -6,6 +6,10 @@ import os
 import sys
 from pathlib import Path
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
+if TYPE_CHECKING:
+    from typing import Callable, Iterable
+
 
 def new_cache_id() -> str:
     import secrets
@@ -33,6 +37,15 @@ def remove_tree(path: Path) -> None:
         shutil.rmtree(doomed, ignore_errors=True)
     elif os.path.lexists(path):
         path.unlink()
+
+
+def sweep_each(paths: Iterable[Path], remove: Callable[[Path], None]) -> None:
+    """Remove each crash leftover; one that cannot be removed is reported and skipped."""
+    for path in paths:
+        try:
+            remove(path)
+        except OSError as exc:
+            report_leftover(path, exc)
 
 
 def report_leftover(path: Path, exc: BaseException) -> None:

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from dockyard.storage.dirs import remove_tree, report_leftover, write_atomic
+from dockyard.storage.dirs import remove_tree, sweep_each, write_atomic
 from dockyard.storage.mount import Mount
 from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver, Parent, RunMounted, Usage
 
@@ -128,20 +128,19 @@ class Overlay2:
 
     def sweep(self, known: set[str]) -> None:
         """Remove the leftovers; one that cannot be removed is reported and skipped."""
-        for path in self.leftovers(known):
-            try:
-                if path.parent == self.home / "l" or not path.is_dir() or path.is_symlink():
-                    path.unlink(missing_ok=True)
-                    continue
-                if not path.name.startswith(".removing-"):
-                    self.remove(path.name)  # its short link too
-                    path = path.with_name(f".removing-{path.name}")
-                if path.exists():
-                    import shutil
+        sweep_each(self.leftovers(known), self._remove_leftover)
 
-                    shutil.rmtree(path)  # what remove could not delete: say why
-            except OSError as exc:
-                report_leftover(path, exc)
+    def _remove_leftover(self, path: Path) -> None:
+        if path.parent == self.home / "l" or not path.is_dir() or path.is_symlink():
+            path.unlink(missing_ok=True)
+            return
+        if not path.name.startswith(".removing-"):
+            self.remove(path.name)  # its short link too
+            path = path.with_name(f".removing-{path.name}")
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path)  # what remove could not delete: say why
 
 
 class Overlay2Snapshotter(BaseSnapshotter):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.errors import StorageError
-from dockyard.storage.dirs import remove_tree, report_leftover
+from dockyard.storage.dirs import remove_tree, sweep_each
 from dockyard.storage.mount import Mount
 from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver, Parent, RunMounted, Usage
 
@@ -83,14 +83,14 @@ class Vfs:
         return [self.home / n for n in sorted(os.listdir(self.home)) if n not in known]
 
     def sweep(self, known: set[str]) -> None:
-        for path in self.leftovers(known):
-            try:
-                if path.is_dir() and not path.is_symlink():
-                    shutil.rmtree(path)
-                else:
-                    path.unlink(missing_ok=True)
-            except OSError as exc:
-                report_leftover(path, exc)
+        sweep_each(self.leftovers(known), _remove_path)
+
+
+def _remove_path(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class VfsSnapshotter(BaseSnapshotter):
