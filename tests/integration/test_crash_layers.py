@@ -155,6 +155,17 @@ def _assert_recovers(d: Dockyard) -> None:
     assert checked.stdout.strip().splitlines()[-1] == "store is clean"
 
 
+def _kill_then_redo(d: Dockyard, args: list[str], point: str, delay: float, listed: str) -> None:
+    """Kill ``dockyard ARGS`` at ``point``; the store recovers, the same command then succeeds and its
+    image is listed, and the store is still clean. The immediate points must catch the command in the act."""
+    killed = _kill_when(d, args, point, delay)
+    _assert_recovers(d)
+    d(*args)
+    assert listed in d("images").stdout
+    _assert_recovers(d)
+    assert killed or delay > 0
+
+
 def _prepared(tmp_path: Path, driver: str) -> Dockyard:
     d = Dockyard(tmp_path / "root", driver)
     d("images")  # the store exists before the clock starts
@@ -164,34 +175,19 @@ def _prepared(tmp_path: Path, driver: str) -> Dockyard:
 @pytest.mark.parametrize(("driver", "point", "delay"), [("overlay2", "dir", 0.0), ("overlay2", "files", 0.0), ("overlay2", "files", 0.3), ("vfs", "files", 0.0)])
 def test_kill_import(tmp_path: Path, rootfs_tar: Path, driver: str, point: str, delay: float) -> None:
     d = _prepared(tmp_path, driver)
-    killed = _kill_when(d, ["import", str(rootfs_tar), "crash:1"], point, delay)
-    _assert_recovers(d)
-    d("import", str(rootfs_tar), "crash:1")
-    assert "crash" in d("images").stdout
-    _assert_recovers(d)
-    assert killed or delay > 0  # the immediate points must catch the command in the act
+    _kill_then_redo(d, ["import", str(rootfs_tar), "crash:1"], point, delay, "crash")
 
 
 @pytest.mark.parametrize(("driver", "point", "delay"), [("overlay2", "dir", 0.0), ("overlay2", "files", 0.1), ("overlay2", "second-dir", 0.0), ("vfs", "second-dir", 0.0)])
 def test_kill_load(tmp_path: Path, archive: Path, driver: str, point: str, delay: float) -> None:
     d = _prepared(tmp_path, driver)
-    killed = _kill_when(d, ["load", "-i", str(archive)], point, delay)
-    _assert_recovers(d)
-    d("load", "-i", str(archive))
-    assert "crash" in d("images").stdout
-    _assert_recovers(d)
-    assert killed or delay > 0
+    _kill_then_redo(d, ["load", "-i", str(archive)], point, delay, "crash")
 
 
 @pytest.mark.parametrize(("driver", "point", "delay"), [("overlay2", "dir", 0.0), ("overlay2", "files", 0.05), ("vfs", "second-dir", 0.0)])
 def test_kill_pull(tmp_path: Path, pushed: str, driver: str, point: str, delay: float) -> None:
     d = _prepared(tmp_path, driver)
-    killed = _kill_when(d, ["pull", "-q", pushed], point, delay)
-    _assert_recovers(d)
-    d("pull", "-q", pushed)
-    assert "crash/layers" in d("images").stdout
-    _assert_recovers(d)
-    assert killed or delay > 0
+    _kill_then_redo(d, ["pull", "-q", pushed], point, delay, "crash/layers")
 
 
 @pytest.mark.parametrize(("driver", "point", "delay"), [("overlay2", "dir", 0.0), ("overlay2", "files", 0.0), ("vfs", "files", 0.05)])
