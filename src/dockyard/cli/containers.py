@@ -139,27 +139,22 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
 
 def _network_options(args: argparse.Namespace) -> NetworkOptions:
     """The network flags, checked as Docker's client checks them (its messages, exit 125)."""
-    from dockyard.engine.container_options import NetworkOptions, parse_expose, parse_extra_host, parse_publish
+    from dockyard.engine.networks import check_extra_hosts, check_ports, run_network_options
 
     command = "run" if args.handler is run_cmd else "create"
     try:
-        for spec in args.publish:
-            parse_publish(spec)
-        for spec in args.expose:
-            parse_expose(spec)
+        check_ports(args.publish, args.expose)
     except InvalidArgumentError as exc:
         raise UsageError(f"dockyard: {exc}.\nSee 'dockyard {command} --help'.") from None
     try:
-        for spec in args.add_host:
-            parse_extra_host(spec)
+        check_extra_hosts(args.add_host)
     except InvalidArgumentError as exc:
         raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
     if not args.network:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
     if args.network == "host" and (args.publish or args.publish_all):
         print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return NetworkOptions(tuple(args.publish), args.publish_all, tuple(args.expose), tuple(args.add_host),
-                          tuple(args.network_alias), args.ip)
+    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip)
 
 
 def _options(args: argparse.Namespace) -> CreateOptions:

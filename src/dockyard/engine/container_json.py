@@ -188,17 +188,9 @@ def _attached(networking: ContainerNetworking, c: Container) -> dict[str, dict[s
 
 
 def _ports(c: Container, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from dockyard.runtime.network.ports import network_ports
+    from dockyard.engine.network_json import port_map
 
-    if not attached:
-        return {}
-    mappings = [m for e in attached.values() for m in e["PortMappings"]]
-    return network_ports(mappings, c.record["Config"].get("ExposedPorts") or {})
-
-
-def published_ports(engine: Engine, c: Container) -> dict[str, Any]:
-    """NetworkSettings.Ports (``port``): each exposed port with its host bindings (None when not published)."""
-    return _ports(c, _attached(engine.networking, c))
+    return port_map(c.record["Config"].get("ExposedPorts"), attached)
 
 
 def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:

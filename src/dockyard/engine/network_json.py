@@ -89,3 +89,14 @@ def ps_ports(ports: dict[str, Any]) -> str:
     exposed = [k for k in keys if not ports[k]]
     published = [f"{h['HostIp']}:{h['HostPort']}->{k}" for k in keys for h in ports[k] or []]
     return ", ".join(exposed + published)
+
+
+def port_map(exposed: dict[str, Any] | None, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """NetworkSettings.Ports: each exposed port with the host bindings of the sandbox's endpoints
+    (``attached``, empty when the container does not run: then no ports at all)."""
+    from dockyard.runtime.network.ports import network_ports
+
+    if not attached:
+        return {}
+    mappings = [m for e in attached.values() for m in e["PortMappings"]]
+    return network_ports(mappings, exposed or {})

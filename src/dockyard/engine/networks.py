@@ -173,13 +173,9 @@ class NetworkService:
 
     @staticmethod
     def _ports(c: Container, attached: dict[str, dict[str, Any]]) -> PortMap:
-        from dockyard.runtime.network.ports import network_ports
+        from dockyard.engine.network_json import port_map
 
-        if not attached:
-            return {}
-        mappings = [m for e in attached.values() for m in e["PortMappings"]]
-        ports: PortMap = network_ports(mappings, c.record["Config"].get("ExposedPorts") or {})
-        return ports
+        return port_map(c.record["Config"].get("ExposedPorts"), attached)
 
     def of_container(self, c: Container, *, ids: bool = True) -> ContainerNetworks:
         """``ids=False`` leaves ``network_id`` empty (``ps`` shows names only)."""
