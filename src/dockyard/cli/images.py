@@ -17,8 +17,6 @@ TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are str
 if TYPE_CHECKING:
     from typing import Any, BinaryIO, Callable
 
-    from dockyard.image.store import Image
-
 DEFAULT_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 DIGESTS_IMAGES_FORMAT = "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
 DEFAULT_HISTORY_FORMAT = "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}"
@@ -302,11 +300,6 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for line in missing:
         print(line, file=sys.stderr)
     return 1 if missing else 0
-
-
-def inspect_json(ctx: Context, image: Image) -> dict[str, Any]:
-    """Docker's inspect document of one image (also used by the top-level ``inspect``)."""
-    return views.inspect_image(ctx.engine.image_service.details(image))
 
 
 # prune -------------------------------------------------------------------------
