@@ -64,115 +64,86 @@ class Engine:
         # the driver's directories exist from the first open, as the driver makes them (the driver
         # object itself is built on first use)
         (self.driver_home / "l" if self.driver_name == "overlay2" else self.driver_home).mkdir(parents=True, exist_ok=True)
-        self._driver: Driver | None = None
-        self._layers: LayerStoreImpl | None = None
-        self._content: ContentStore | None = None
-        self._images: ImageStore | None = None
-        self._image_service: ImageService | None = None
-        self._containers: ContainerStore | None = None
-        self._container_service: ContainerService | None = None
-        self._networking: ContainerNetworking | None = None
-        self._snapshotter: Snapshotter | None = None
-        self._registry: RegistryService | None = None
-        self._builder: BuildService | None = None
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
 
-    @property
+    @cached_property
     def driver(self) -> Driver:
-        if self._driver is None:
-            if self.driver_name == "overlay2":
-                from dockyard.storage.overlay2 import Overlay2
+        if self.driver_name == "overlay2":
+            from dockyard.storage.overlay2 import Overlay2
 
-                self._driver = Overlay2(self.driver_home)
-            else:
-                from dockyard.storage.vfs import Vfs
+            return Overlay2(self.driver_home)
+        from dockyard.storage.vfs import Vfs
 
-                self._driver = Vfs(self.driver_home)
-        return self._driver
+        return Vfs(self.driver_home)
 
-    @property
+    @cached_property
     def layers(self) -> LayerStoreImpl:
-        if self._layers is None:
-            from dockyard.storage.layers import LayerStoreImpl
+        from dockyard.storage.layers import LayerStoreImpl
 
-            self._layers = LayerStoreImpl(self.db, self.driver)
-        return self._layers
+        return LayerStoreImpl(self.db, self.driver)
 
-    @property
+    @cached_property
     def content(self) -> ContentStore:
-        if self._content is None:
-            from dockyard.content.store import ContentStore
+        from dockyard.content.store import ContentStore
 
-            self._content = ContentStore(self.root / "content")
-        return self._content
+        return ContentStore(self.root / "content")
 
-    @property
+    @cached_property
     def images(self) -> ImageStore:
         """The image store; its layer store (storage, tar code) is built only when an operation needs layers."""
-        if self._images is None:
-            from dockyard.image.store import ImageStore
+        from dockyard.image.store import ImageStore
 
-            self._images = ImageStore(self.db, self.content, lambda: self.layers, self._remove_layer_dirs)
-        return self._images
+        return ImageStore(self.db, self.content, lambda: self.layers, self._remove_layer_dirs)
 
     def _remove_layer_dirs(self, cache_ids: list[str]) -> None:
         """What ``rmi`` deletes on disk: the driver alone, without the layer store's tar code."""
         for cache_id in cache_ids:
             self.driver.remove(cache_id)
 
-    @property
+    @cached_property
     def image_service(self) -> ImageService:
         """What the image commands do: list, inspect, history, tag, rmi, save, load, import, prune."""
-        if self._image_service is None:
-            from dockyard.engine.images import ImageService
+        from dockyard.engine.images import ImageService
 
-            self._image_service = ImageService(self)
-        return self._image_service
+        return ImageService(self)
 
-    @property
+    @cached_property
     def containers(self) -> ContainerStore:
         """Built on first use: image commands start without loading the runtime."""
-        if self._containers is None:
-            from dockyard.runtime.containers import ContainerStore
+        from dockyard.runtime.containers import ContainerStore
 
-            monitor = [sys.executable, "-m", "dockyard", "--root", str(self.root), "container-monitor"]
-            self._containers = ContainerStore(
-                self.root / "containers", self.db, self.images, self.snapshotter, self.layers.cleanup, lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
-                self.root / "volumes", self.networking,
-            )
-        return self._containers
+        monitor = [sys.executable, "-m", "dockyard", "--root", str(self.root), "container-monitor"]
+        return ContainerStore(
+            self.root / "containers", self.db, self.images, self.snapshotter, self.layers.cleanup,
+            lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
+            self.root / "volumes", self.networking,
+        )
 
-    @property
+    @cached_property
     def snapshotter(self) -> Snapshotter:
         """The driver's active layers (containers, build steps) over the layer store."""
-        if self._snapshotter is None:
-            from dockyard.storage.driver import snapshotter_for
+        from dockyard.storage.driver import snapshotter_for
 
-            self._snapshotter = snapshotter_for(self.driver, self.layers, self.tmp)
-        return self._snapshotter
+        return snapshotter_for(self.driver, self.layers, self.tmp)
 
-    @property
+    @cached_property
     def container_service(self) -> ContainerService:
         """Container operations for the faces (engine/containers.py)."""
-        if self._container_service is None:
-            from dockyard.engine.containers import ContainerService
+        from dockyard.engine.containers import ContainerService
 
-            self._container_service = ContainerService(self)
-        return self._container_service
+        return ContainerService(self)
 
-    @property
+    @cached_property
     def networking(self) -> ContainerNetworking:
         """Networks and container sandboxes (CNI); state under ``<root>/network``."""
-        if self._networking is None:
-            from dockyard.runtime.network.attachment import ContainerNetworking
-            from dockyard.runtime.network.sandbox import Sandboxes
-            from dockyard.runtime.network.store import NetworkStore
+        from dockyard.runtime.network.attachment import ContainerNetworking
+        from dockyard.runtime.network.sandbox import Sandboxes
+        from dockyard.runtime.network.store import NetworkStore
 
-            networks = NetworkStore(self.db, self.root, NETWORK_HOST_LOCK)
-            self._networking = ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
-        return self._networking
+        networks = NetworkStore(self.db, self.root, NETWORK_HOST_LOCK)
+        return ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
 
     @property
     def volumes(self) -> VolumeStore:
@@ -309,15 +280,13 @@ class Engine:
 
         return tempfile.mkstemp(dir=self.tmp, prefix="spool-")
 
-    @property
+    @cached_property
     def registry(self) -> RegistryService:
         """Pull, push, login, search (engine/registry.py); built on first use."""
-        if self._registry is None:
-            from dockyard.engine.registry import RegistryService
-            from dockyard.registry.client.credentials import default_config_dir
+        from dockyard.engine.registry import RegistryService
+        from dockyard.registry.client.credentials import default_config_dir
 
-            self._registry = RegistryService(self.root, self.tmp, self.images, default_config_dir(os.environ))
-        return self._registry
+        return RegistryService(self.root, self.tmp, self.images, default_config_dir(os.environ))
 
     def ensure_image(
         self, ref: str, pull: PullPolicy | str = "missing", platform: str | None = None, progress: PullProgress | None = None
@@ -327,14 +296,12 @@ class Engine:
 
         return self.registry.ensure_image(ref, PullPolicy(pull), platform, progress)
 
-    @property
+    @cached_property
     def builder(self) -> BuildService:
         """Dockerfile builds and the build cache (engine/build.py); built on first use."""
-        if self._builder is None:
-            from dockyard.engine.build import BuildService
+        from dockyard.engine.build import BuildService
 
-            self._builder = BuildService(self)
-        return self._builder
+        return BuildService(self)
 
     def close(self) -> None:
         self.db.close()
