@@ -174,6 +174,9 @@ def test_spec_matches_the_one_dockerd_gives_runc(dy: Dockyard, dockerd, tmp_path
     flags = FLAGS
     ours, theirs = runc_specs(dy, dockerd, tmp_path, flags)
     assert ours["process"]["rlimits"] == theirs["process"]["rlimits"]
+    # dockerd lists the additional groups in Go map order (runc's GetAdditionalGroups), which varies by run
+    for user in (ours["process"]["user"], theirs["process"]["user"]):
+        user["additionalGids"] = sorted(user.get("additionalGids", []))
     assert ours["process"]["user"] == theirs["process"]["user"]
     assert ours["linux"]["devices"] == theirs["linux"]["devices"]
     assert ours["linux"]["sysctl"] == theirs["linux"]["sysctl"]
