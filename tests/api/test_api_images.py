@@ -136,7 +136,6 @@ def test_pull_stream_is_dockers_json_progress(api_service: ApiService, api_busyb
     assert reply.status == 200 and reply.headers["content-type"] == "application/json"
     lines = reply.json_lines()
     assert lines[0] == {"status": "Pulling from api/stream", "progressDetail": {}, "id": "2"}
-    assert any(line.get("status") in ("Pull complete", "Already exists") for line in lines)  # busybox's layer is here
     assert lines[-2]["status"].startswith("Digest: sha256:")
     assert lines[-1] == {"status": f"Status: Downloaded newer image for {name}:2"}
 
