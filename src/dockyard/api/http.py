@@ -251,10 +251,12 @@ class Request:
     # body ------------------------------------------------------------------------------
 
     def body(self) -> bytes:
-        data = self._body.read(MAX_BODY + 1)
-        if len(data) > MAX_BODY:
-            raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
-        return data
+        data = bytearray()
+        while chunk := self._body.read(min(1 << 20, MAX_BODY + 1 - len(data))):
+            data += chunk
+            if len(data) > MAX_BODY:
+                raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
+        return bytes(data)
 
     def json(self) -> object:
         data = self.body()
