@@ -150,3 +150,21 @@ def test_swarm_and_plugin_answers_match_dockerd(api_service: ApiService, dockerd
         ours = ask(str(api_service.socket), method, path)
         assert ours[0] == theirs[0], path
         assert json.loads(ours[1]) == json.loads(theirs[1]), path
+
+
+def test_docker_py_system_calls(api_service: ApiService, api_busybox: str) -> None:
+    import docker
+
+    client = docker.DockerClient(base_url=api_service.host, timeout=60)
+    assert client.ping() is True
+    assert client.version()["ApiVersion"] == "1.45"
+    assert client.info()["Images"] >= 1
+    assert "LayersSize" in client.df()
+    start = time.time()
+    client.images.get("busybox").tag("pyevent", "1")
+    events = list(client.events(since=start, until=time.time() + 0.5, decode=True, filters={"type": "image"}))
+    assert any(e["Action"] == "tag" and e["Actor"]["Attributes"]["name"] == "pyevent:1" for e in events)
+    client.images.remove("pyevent:1")
+    with pytest.raises(docker.errors.APIError) as failure:
+        client.swarm.init()
+    assert failure.value.status_code == 501
