@@ -69,7 +69,18 @@ class ExecProcess:
 
     def wait(self) -> int:
         """Its exit code as a shell reports it (128+signal); we are its reaper (see ``Exec.start``)."""
-        code = wait_for(self.pid)
+        return self._exited(wait_for(self.pid))
+
+    def wait_alone(self) -> int:
+        """``wait`` for a caller whose other children are not ours to reap (the API server's monitors and
+        execs): only this process is collected."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return self._exited(255)
+        return self._exited(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+    def _exited(self, code: int) -> int:
         if self.on_exit is not None:
             self.on_exit(code)
         return code
