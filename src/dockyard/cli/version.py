@@ -9,7 +9,7 @@ import sys
 from dockyard import __version__
 from dockyard.cli.context import Context, require_args
 from dockyard.cli.format import render
-from dockyard.engine.version import API_VERSION, MIN_API_VERSION, go_arch
+from dockyard.engine.version import API_VERSION, go_arch
 from dockyard.errors import DockyardError
 
 TYPE_CHECKING = False
@@ -51,15 +51,9 @@ def client_info() -> dict[str, Any]:
 
 def server_info(ctx: Context) -> dict[str, Any]:
     """``{{.Server.…}}``: the engine's version report in Docker's field names."""
-    from dockyard.engine.version import engine_version
+    from dockyard.engine.version import engine_version, version_document
 
-    report = engine_version(ctx.engine)
-    components = [{"Name": c.name, "Version": c.version, "Details": c.details} for c in report.components]
-    return {
-        "Platform": {"Name": "dockyard Engine (in-process)"}, "Components": components, "Version": report.version,
-        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": go_arch(),
-        "KernelVersion": report.kernel_version, "Experimental": False,
-    }  # fmt: skip
+    return version_document(engine_version(ctx.engine), "dockyard Engine (in-process)")
 
 
 def version_text(info: dict[str, Any]) -> str:
