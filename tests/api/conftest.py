@@ -151,3 +151,36 @@ def api_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiService
 @pytest.fixture(scope="module")
 def api_socket(api_service: ApiService) -> Path:
     return api_service.socket
+
+
+@pytest.fixture(scope="module")
+def api_busybox(api_service: ApiService, busybox_tar: Path) -> str:
+    """``busybox:latest`` in the service's store, imported through the API (``POST /images/create?fromSrc=-``)."""
+    api_service.docker("import", str(busybox_tar), "busybox:latest")
+    return "busybox:latest"
+
+
+@pytest.fixture(scope="module")
+def api_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A Distribution registry on 127.0.0.1 (plain HTTP: loopback registries are insecure-allowed)."""
+    from tests.registry_client.servers import REGISTRY, Distribution
+
+    if not os.access(REGISTRY, os.X_OK):
+        pytest.skip("docker-registry not installed")
+    server = Distribution(tmp_path_factory.mktemp("api-registry"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A registry that wants alice/wonderland (htpasswd)."""
+    from tests.registry_client.servers import REGISTRY, Distribution, htpasswd
+
+    if not os.access(REGISTRY, os.X_OK):
+        pytest.skip("docker-registry not installed")
+    work = tmp_path_factory.mktemp("api-basic-registry")
+    path = htpasswd(work / "htpasswd", {"alice": "wonderland"})
+    server = Distribution(work, {"htpasswd": {"realm": "basic-realm", "path": str(path)}})
+    yield server
+    server.stop()

@@ -3,7 +3,13 @@ docker-py as the clients people use."""
 
 from __future__ import annotations
 
+import json
 import socket
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
 
 from tests.api.conftest import ApiService
 
@@ -71,3 +77,76 @@ def test_chunked_request_body_is_read(api_service: ApiService) -> None:
             assert chunk, data
             data += chunk
     assert data.startswith(b"HTTP/1.1 404 Not Found")
+
+
+def test_info_and_system_df(api_service: ApiService, api_busybox: str) -> None:
+    info = api_service.request("GET", "/v1.45/info").json()
+    assert info["Images"] >= 1 and info["OSType"] == "linux" and info["DockerRootDir"] == str(api_service.root)
+    assert "ClientInfo" not in info  # the client's part is the client's
+    # the CLI's `info --format '{{json .}}'` is the same document and the client's part
+    cli = json.loads(api_service.cli("info", "--format", "{{json .}}").stdout)
+    assert set(cli) - set(info) == {"ClientInfo"} and cli["ID"] == info["ID"]
+    assert api_service.docker("info", "--format", "{{.Images}} {{.Driver}}").stdout.split() == [str(info["Images"]), info["Driver"]]
+    df = api_service.request("GET", "/system/df").json()
+    assert set(df) == {"LayersSize", "Images", "Containers", "Volumes", "BuildCache", "BuilderSize"}
+    assert any("busybox:latest" in i["RepoTags"] for i in df["Images"])
+    assert api_service.docker("system", "df", "--format", "{{.Type}}").stdout.split("\n")[0] == "Images"
+
+
+def test_events_since_until_and_filters(api_service: ApiService, api_busybox: str) -> None:
+    start = time.time()
+    api_service.docker("tag", "busybox", "evented:1")
+    api_service.cli("rmi", "evented:1")  # the CLI's events are the API's too: one log
+    until = time.time() + 0.5
+    reply = api_service.request("GET", f"/events?since={start:.9f}&until={until:.9f}")
+    assert reply.status == 200 and reply.headers["content-type"] == "application/json"
+    actions = [(e["Type"], e["Action"], e["Actor"]["Attributes"].get("name")) for e in reply.json_lines()]
+    assert ("image", "tag", "evented:1") in actions and ("image", "untag") in [a[:2] for a in actions]
+    filters = urllib.parse.quote(json.dumps({"event": ["untag"]}))
+    only = api_service.request("GET", f"/events?since={start:.9f}&until={until:.9f}&filters={filters}").json_lines()
+    assert {e["Action"] for e in only} == {"untag"}
+    line = api_service.docker("events", "--since", str(int(start)), "--until", str(int(until) + 1),
+                              "--filter", "event=tag", "--format", "{{.Action}} {{.Actor.Attributes.name}}").stdout
+    assert "tag evented:1" in line.splitlines()
+    bad = api_service.request("GET", "/events?since=yesterday")
+    assert bad.status == 400
+
+
+def test_events_follow_live_and_stop_when_the_client_goes(api_service: ApiService, api_busybox: str) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(api_service.socket))
+        sock.sendall(b'GET /v1.45/events?filters=%7B%22event%22%3A%5B%22tag%22%5D%7D HTTP/1.1\r\nHost: x\r\n\r\n')
+        sock.settimeout(30)
+        head = sock.recv(4096)
+        assert head.startswith(b"HTTP/1.1 200 OK") and b"Transfer-Encoding: chunked" in head
+        api_service.cli("tag", "busybox", "live:1")
+        data = b""
+        while b"live:1" not in data:
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+    api_service.cli("rmi", "live:1")
+    # the follower noticed the close: the service has no request in flight and still answers
+    assert api_service.request("GET", "/_ping").status == 200
+
+
+@pytest.mark.docker
+def test_swarm_and_plugin_answers_match_dockerd(api_service: ApiService, dockerd: object) -> None:
+    from tests.api.conftest import UnixHTTPConnection
+
+    def ask(sock_path: str, method: str, path: str) -> tuple[int, bytes]:
+        conn = UnixHTTPConnection(Path(sock_path))
+        conn.request(method, path)
+        reply = conn.getresponse()
+        out = (reply.status, reply.read())
+        conn.close()
+        return out
+
+    dockerd_sock = dockerd.host.removeprefix("unix://")  # type: ignore[attr-defined]
+    for method, path in (("GET", "/v1.41/swarm"), ("GET", "/v1.41/nodes"), ("GET", "/v1.41/services"),
+                         ("GET", "/v1.41/tasks"), ("GET", "/v1.41/secrets"), ("GET", "/v1.41/configs"),
+                         ("GET", "/v1.41/plugins"), ("POST", "/v1.41/swarm/leave")):
+        theirs = ask(dockerd_sock, method, path)
+        ours = ask(str(api_service.socket), method, path)
+        assert ours[0] == theirs[0], path
+        assert json.loads(ours[1]) == json.loads(theirs[1]), path

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import io
 import json
+import select
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, BinaryIO, Callable, Mapping
 from urllib.parse import parse_qs
@@ -227,13 +229,34 @@ class Request:
         except ValueError as exc:
             raise InvalidArgumentError(f"invalid {name} parameter: {exc}") from None
 
+    def filters(self) -> dict[str, list[str]]:
+        """Docker's ``filters`` parameter: ``{"key": ["value"]}``, or the old ``{"key": {"value": true}}``."""
+        raw = self.json_arg("filters")
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict):
+            raise InvalidArgumentError("invalid filter: the filters parameter must be a JSON object")
+        out: dict[str, list[str]] = {}
+        for key, values in raw.items():
+            if isinstance(values, dict):
+                out[key] = [str(v) for v, on in values.items() if on]
+            elif isinstance(values, list):
+                out[key] = [str(v) for v in values]
+            elif isinstance(values, str):
+                out[key] = [values]
+            else:
+                raise InvalidArgumentError(f"invalid filter '{key}'")
+        return out
+
     # body ------------------------------------------------------------------------------
 
     def body(self) -> bytes:
-        data = self._body.read(MAX_BODY + 1)
-        if len(data) > MAX_BODY:
-            raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
-        return data
+        data = bytearray()
+        while chunk := self._body.read(min(1 << 20, MAX_BODY + 1 - len(data))):
+            data += chunk
+            if len(data) > MAX_BODY:
+                raise HTTPError(413, f"request body larger than {MAX_BODY} bytes")
+        return bytes(data)
 
     def json(self) -> object:
         data = self.body()
@@ -259,6 +282,10 @@ class Request:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
+
+    def client_gone(self) -> bool:
+        """Whether the client closed its end (or the service is stopping): a follower stops then."""
+        return self._conn.client_gone()
 
     # answering without a Response ----------------------------------------------------
 
@@ -304,7 +331,7 @@ class Connection:
 
     def __init__(self, sock: socket.socket, dispatch: Callable[[Request], Response],
                  engine_factory: Callable[[], Engine], default_headers: Mapping[str, str],
-                 on_busy: Callable[[bool], None] = lambda busy: None) -> None:
+                 on_busy: Callable[[bool], None] = lambda busy: None, stopping: threading.Event | None = None) -> None:
         self.sock = sock
         self.rfile: BinaryIO = sock.makefile("rb")
         self.wfile: BinaryIO = sock.makefile("wb")
@@ -314,6 +341,20 @@ class Connection:
         self.on_busy = on_busy
         self.hijacked: socket.socket | None = None
         self.keep_alive = True
+        self.stopping = stopping or threading.Event()
+
+    def client_gone(self) -> bool:
+        if self.stopping.is_set():
+            return True
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            if not readable:
+                return False
+            if hasattr(self.sock, "pending"):  # TLS: a peek would read a record; a readable socket is data
+                return False
+            return self.sock.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def serve(self) -> None:
         try:

@@ -19,7 +19,7 @@ from dockyard.errors import ConflictError, DockyardError, InvalidArgumentError, 
 
 API_VERSION = (1, 45)  # the newest Engine API whose shapes dockyard answers (moby's swagger v1.45)
 MIN_API_VERSION = (1, 24)
-ROUTE_MODULES = ("system", "images", "containers", "exec", "networks", "volumes")
+ROUTE_MODULES = ("system", "images", "build", "containers", "exec", "networks", "volumes")
 _VERSIONED = re.compile(r"^/v(\d+)\.(\d+)(/.*)$")
 _PARAM = re.compile(r"\{(\w+)(?::path)?\}")
 

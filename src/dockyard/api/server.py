@@ -281,7 +281,7 @@ class Service:
                 return
         if conn.family in (socket.AF_INET, socket.AF_INET6):
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        Connection(conn, self.router, self.engine_factory, self.headers, self.on_busy).serve()
+        Connection(conn, self.router, self.engine_factory, self.headers, self.on_busy, self.stopping).serve()
 
     def _handshake(self, conn: socket.socket, context: ssl.SSLContext) -> socket.socket | None:
         import ssl
