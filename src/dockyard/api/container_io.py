@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, BinaryIO, Callable
+from typing import TYPE_CHECKING, Callable
 
 from dockyard.api.http import HIJACKED, Request, Response, StreamWriter, json_response
 from dockyard.api.router import Route
@@ -185,22 +185,30 @@ def _wait_for_start(engine: Engine, container: Container, client: socket.socket,
     with _WAITERS_LOCK:
         _WAITERS.setdefault(container.id, []).append(waiter)
     service = engine.container_service
-    try:
-        while not waiter.ready.wait(0.2):
-            if _gone(client):
-                return None
-            if service.get(container.id).running:
-                return _connect(engine, container, stdin)
-    finally:
-        with _WAITERS_LOCK:
-            if waiter in _WAITERS.get(container.id, []):
-                _WAITERS[container.id].remove(waiter)
-                if not _WAITERS[container.id]:
-                    del _WAITERS[container.id]
+    while not waiter.ready.wait(0.2):
+        gone = _gone(client)
+        if not gone and not service.get(container.id).running:
+            continue
+        if not _withdraw(container.id, waiter):
+            waiter.ready.wait()  # a start took this waiter: its stream is on the way
+            break
+        return None if gone else _connect(engine, container, stdin)
     if waiter.sock is not None:
         return waiter.sock
     current = service.get(container.id)
     return _connect(engine, current, stdin) if current.running else None
+
+
+def _withdraw(cid: str, waiter: _Waiter) -> bool:
+    """Take ``waiter`` off the list; False when a start has already taken it."""
+    with _WAITERS_LOCK:
+        waiting = _WAITERS.get(cid, [])
+        if waiter not in waiting:
+            return False
+        waiting.remove(waiter)
+        if not waiting:
+            del _WAITERS[cid]
+        return True
 
 
 def _gone(client: socket.socket) -> bool:
@@ -257,7 +265,10 @@ def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int],
     while True:
         readable, _, _ = select.select(sources, [], [])
         if monitor in readable:
-            data = monitor.recv(1 << 16)
+            try:
+                data = monitor.recv(1 << 16)
+            except OSError:  # the monitor went away without its exit frame
+                return
             if not data:
                 return
             for kind, payload in reader.feed(data):
@@ -421,30 +432,25 @@ def archive_get(request: Request) -> Response:
 
 
 def archive_put(request: Request) -> Response:
-    """A tar body extracted into the directory ``path`` (which must exist)."""
+    """A tar body extracted into the directory ``path`` (which must exist). The body is spooled to a file under
+    the store first: the extraction runs in a forked helper, which must see the input end (a pipe's writing
+    end would be inherited by it and never close)."""
     from dockyard.engine.container_options import CopyOptions
 
     container = _lookup(request)
     path = _path(request)
     opts = CopyOptions(archive=request.flag("copyUIDGID"))
     body = request.body_stream()
-    r, w = os.pipe()
-
-    def feed(source: BinaryIO) -> None:
-        try:
-            with os.fdopen(w, "wb") as sink:
-                while chunk := source.read(1 << 16):
-                    sink.write(chunk)
-        except OSError:
-            pass  # the extraction stopped reading (it failed): its error is the answer
-
-    helper = threading.Thread(target=feed, args=(body,), name="api-archive", daemon=True)
-    helper.start()
+    fd, spool = request.engine.spool_file()
     try:
-        request.engine.container_service.copy_to(container, None, path, r, opts)
+        with os.fdopen(os.dup(fd), "wb") as sink:
+            while chunk := body.read(1 << 16):
+                sink.write(chunk)
+        os.lseek(fd, 0, os.SEEK_SET)
+        request.engine.container_service.copy_to(container, None, path, fd, opts)
     finally:
-        os.close(r)
-        helper.join()
+        os.close(fd)
+        os.unlink(spool)
     return Response(200, b"", "")
 
 

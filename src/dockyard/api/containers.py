@@ -161,7 +161,10 @@ def wait(request: Request) -> Response:
         raise InvalidArgumentError(f"invalid condition: {condition!r}")
     out = request.stream()
     code = request.engine.container_service.wait_condition(container, condition)
-    out.json_line({"StatusCode": code, "Error": None} if request.version >= (1, 30) else {"StatusCode": code})
+    try:
+        out.json_line({"StatusCode": code, "Error": None} if request.version >= (1, 30) else {"StatusCode": code})
+    except OSError:
+        pass  # the client stopped waiting
     return HIJACKED
 
 
