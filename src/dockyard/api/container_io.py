@@ -178,12 +178,18 @@ def start_for_waiters(engine: Engine, container: Container) -> bool:
     return True
 
 
-def _wait_for_start(engine: Engine, container: Container, client: socket.socket, stdin: bool) -> socket.socket | None:
-    """The monitor's stream once the container runs: handed over by ``start``, or connected when someone
-    else started it. None when the client went away or the start failed."""
+def _register(cid: str, stdin: bool) -> _Waiter:
+    """Before the client hears its 101: its start request may follow at once."""
     waiter = _Waiter(stdin)
     with _WAITERS_LOCK:
-        _WAITERS.setdefault(container.id, []).append(waiter)
+        _WAITERS.setdefault(cid, []).append(waiter)
+    return waiter
+
+
+def _wait_for_start(engine: Engine, container: Container, client: socket.socket, waiter: _Waiter) -> socket.socket | None:
+    """The monitor's stream once the container runs: handed over by ``start``, or connected when someone
+    else started it. None when the client went away or the start failed."""
+    stdin = waiter.stdin
     service = engine.container_service
     while not waiter.ready.wait(0.2):
         gone = _gone(client)
@@ -241,15 +247,22 @@ def attach(request: Request) -> Response:
     if not streams and not stdin:
         raise InvalidArgumentError("Bad parameters: you must choose at least one stream")
     tty = _tty(container)
-    client = request.hijack(content_type(request, tty))
-    if request.flag("logs"):
-        with request.engine.container_service.logs(container) as log:
-            _replay(log, LogQuery(streams, tty), client.sendall)
-    if not request.flag("stream"):
+    follow = request.flag("stream")
+    waiter = _register(container.id, stdin) if follow and not container.running else None
+    try:
+        client = request.hijack(content_type(request, tty))
+        if request.flag("logs"):
+            with request.engine.container_service.logs(container) as log:
+                _replay(log, LogQuery(streams, tty), client.sendall)
+    except BaseException:
+        if waiter is not None:
+            _withdraw(container.id, waiter)
+        raise
+    if not follow:
         return HIJACKED
-    monitor = _connect(request.engine, container, stdin) if container.running else None
+    monitor = _connect(request.engine, container, stdin) if waiter is None else None
     if monitor is None:
-        monitor = _wait_for_start(request.engine, container, client, stdin)
+        monitor = _wait_for_start(request.engine, container, client, waiter or _register(container.id, stdin))
     if monitor is not None:
         with monitor:
             pump(monitor, client, streams, stdin, tty)
