@@ -157,6 +157,15 @@ class _Waiter:
 
 _WAITERS: dict[str, list[_Waiter]] = {}
 _WAITERS_LOCK = threading.Lock()
+# HostConfig.ConsoleSize of containers created here with a terminal: the size their first start gives it
+_CONSOLE_SIZES: dict[str, tuple[int, int]] = {}
+
+
+def remember_console_size(cid: str, value: object) -> None:
+    """API 1.42's ``ConsoleSize`` ([height, width]) of a new container, for the start that attaches to it."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
+        with _WAITERS_LOCK:
+            _CONSOLE_SIZES[cid] = (value[0], value[1])
 
 
 def start_for_waiters(engine: Engine, container: Container) -> bool:
@@ -164,10 +173,11 @@ def start_for_waiters(engine: Engine, container: Container) -> bool:
     monitor starts with; the others connect once it runs). False when nobody waits."""
     with _WAITERS_LOCK:
         waiters = _WAITERS.pop(container.id, [])
+        size = _CONSOLE_SIZES.pop(container.id, None)
     if not waiters:
         return False
     try:
-        stream = engine.container_service.start_streamed(container, waiters[0].stdin)
+        stream = engine.container_service.start_streamed(container, waiters[0].stdin, size)
     except BaseException:
         for w in waiters:
             w.ready.set()

@@ -51,8 +51,11 @@ def lookup(request: Request) -> Container:
 def create(request: Request) -> Response:
     from dockyard.api.container_create import create_options
 
-    opts = create_options(request.json(), request.arg("name"))
+    body = request.json()
+    opts = create_options(body, request.arg("name"))
     container = request.engine.container_service.create(opts)
+    if opts.tty and isinstance(body, dict):
+        container_io.remember_console_size(container.id, (body.get("HostConfig") or {}).get("ConsoleSize"))
     return json_response({"Id": container.id, "Warnings": []}, 201)
 
 

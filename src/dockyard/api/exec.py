@@ -50,6 +50,7 @@ class ExecRecord:
     attach_stdout: bool = False
     attach_stderr: bool = False
     detach_keys: str = ""
+    console_size: tuple[int, int] | None = None  # rows, columns
     started: bool = False
     running: bool = False
     pid: int = 0
@@ -136,10 +137,17 @@ def create(request: Request) -> Response:
         secrets.token_hex(32), container.id, args, _strings(body.get("Env"), "Env"), body.get("User") or "",
         body.get("WorkingDir") or "", bool(body.get("Tty")), bool(body.get("Privileged")),
         bool(body.get("AttachStdin")), bool(body.get("AttachStdout")), bool(body.get("AttachStderr")),
-        body.get("DetachKeys") or "",
+        body.get("DetachKeys") or "", _console_size(body.get("ConsoleSize")),
     )
     EXECS.add(record)
     return json_response({"Id": record.id}, 201)
+
+
+def _console_size(value: object) -> tuple[int, int] | None:
+    """API 1.42's ``ConsoleSize``: [height, width], so a terminal has its size before the process reads it."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
+        return value[0], value[1]
+    return None
 
 
 def inspect(request: Request) -> Response:
@@ -170,7 +178,8 @@ def start(request: Request) -> Response:
     record = EXECS.claim(record.id)
     tty = record.tty
     opts = ExecOptions(args=record.args, env=record.env, user=record.user or None, workdir=record.workdir or None,
-                       tty=tty, interactive=record.attach_stdin and not detach, privileged=record.privileged)
+                       tty=tty, interactive=record.attach_stdin and not detach, privileged=record.privileged,
+                       console_size=record.console_size)
     client = None if detach else request.hijack(content_type(request, tty))
     try:
         process = request.engine.container_service.exec(container, opts)

@@ -114,9 +114,9 @@ class ContainerService:
             if reap:
                 _reap(proc)
 
-    def start_streamed(self, container: Container, stdin: bool) -> AttachStream | None:
+    def start_streamed(self, container: Container, stdin: bool, size: tuple[int, int] | None = None) -> AttachStream | None:
         """``start`` with a stream attached from the first byte, for an attach client that waited for the start
-        (the Engine API's attach before start): HELLO is sent (no terminal size), the monitor is reaped by a
+        (the Engine API's attach before start): HELLO is sent (with the terminal's ``size``), the monitor is reaped by a
         thread. None when the container runs already (``connect`` reaches it then)."""
         from dockyard.runtime.attach import hello
 
@@ -124,7 +124,7 @@ class ContainerService:
         if stream is None:
             return None
         try:
-            stream.sock.sendall(hello(stdin, None))
+            stream.sock.sendall(hello(stdin, size))
             self._store.wait_started(container, stream.monitor)
         except BaseException:
             stream.sock.close()

@@ -54,6 +54,7 @@ class ExecOptions:
     interactive: bool = False
     privileged: bool = False
     detach: bool = False
+    console_size: tuple[int, int] | None = None  # (rows, columns) of its terminal from the first byte
 
 
 @dataclass(slots=True)
@@ -130,6 +131,8 @@ def exec_process(spec: dict[str, Any], record: dict[str, Any], root: Path, opts:
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
     process = {k: v for k, v in spec["process"].items() if k != "consoleSize"}
+    if opts.tty and opts.console_size and all(opts.console_size):
+        process["consoleSize"] = {"height": opts.console_size[0], "width": opts.console_size[1]}
     process.update(terminal=opts.tty, args=list(opts.args), env=env, cwd=opts.workdir or process.get("cwd", "/"),
                    user={"uid": uid, "gid": gid, "additionalGids": [gid, *groups]})  # Docker lists the primary group too
     if opts.privileged:
