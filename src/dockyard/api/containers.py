@@ -114,7 +114,15 @@ def _timeout(request: Request) -> float | None:
 
 
 def kill(request: Request) -> Response:
-    request.engine.container_service.kill(lookup(request), request.arg("signal") or "KILL")
+    """As dockerd: after SIGKILL the answer waits (a few seconds at most) until the container is down."""
+    service = request.engine.container_service
+    container = lookup(request)
+    sig = request.arg("signal") or "KILL"
+    service.kill(container, sig)
+    if sig.upper().removeprefix("SIG") in ("KILL", "9"):
+        deadline = time.monotonic() + 10
+        while service.get(container.id).running and time.monotonic() < deadline:
+            time.sleep(0.02)
     return empty(204)
 
 

@@ -172,7 +172,10 @@ def start(request: Request) -> Response:
     from dockyard.engine.container_options import ExecOptions, ExecStartError
 
     body = request.json()
-    detach = bool(body.get("Detach")) if isinstance(body, dict) else False
+    if not isinstance(body, dict):
+        body = {}
+    detach = bool(body.get("Detach"))
+    framed = not body.get("Tty")  # the start's Tty, not the exec's, says whether output is multiplexed (as dockerd)
     record = EXECS.get(request.params["id"])
     container = request.engine.container_service.get(record.container_id)
     record = EXECS.claim(record.id)
@@ -180,7 +183,7 @@ def start(request: Request) -> Response:
     opts = ExecOptions(args=record.args, env=record.env, user=record.user or None, workdir=record.workdir or None,
                        tty=tty, interactive=record.attach_stdin and not detach, privileged=record.privileged,
                        console_size=record.console_size)
-    client = None if detach else request.hijack(content_type(request, tty))
+    client = None if detach else request.hijack(content_type(request, not framed))
     try:
         process = request.engine.container_service.exec(container, opts)
     except (ExecStartError, ConflictError, InvalidArgumentError) as exc:
@@ -188,23 +191,24 @@ def start(request: Request) -> Response:
         if client is None:
             raise HTTPError(500 if isinstance(exc, ExecStartError) else 409, str(exc)) from None
         message = (str(exc) + "\r\n").encode()
-        client.sendall(message if tty else mux(STDOUT, message))
+        client.sendall(mux(STDOUT, message) if framed else message)
         return HIJACKED
     EXECS.update(record.id, pid=process.pid, master=process.master)
     if client is None:
-        threading.Thread(target=_collect, args=(record.id, process, None, False), daemon=True).start()
+        threading.Thread(target=_collect, args=(record.id, process, None, False, framed), daemon=True).start()
         return empty(200)
-    _collect(record.id, process, client, record.attach_stdin)
+    _collect(record.id, process, client, record.attach_stdin, framed)
     return HIJACKED
 
 
-def _collect(exec_id: str, process: ExecProcess, client: socket.socket | None, stdin: bool) -> None:
-    """Pump the process's output (to the client, or away), then record its exit code."""
+def _collect(exec_id: str, process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool) -> None:
+    """Pump the process's output (to the client, or away; in Docker's frames when ``framed``), then record
+    its exit code."""
     try:
         if process.master is not None:
-            _pump_terminal(process, client, stdin)
+            _pump_terminal(process, client, stdin, framed)
         else:
-            _pump_pipes(process, client, stdin)
+            _pump_pipes(process, client, stdin, framed)
     finally:
         for fd in (process.master, process.stdin, process.stdout, process.stderr):
             if fd is not None:
@@ -227,7 +231,7 @@ def _send(client: socket.socket | None, data: bytes) -> socket.socket | None:
         return None
 
 
-def _pump_pipes(process: ExecProcess, client: socket.socket | None, stdin: bool) -> None:
+def _pump_pipes(process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool) -> None:
     """Until the process ends (then what its pipes hold), or both pipes end; the client's bytes go to its stdin
     (the client's end of input closes it). Background children keeping a pipe open do not hold the stream."""
     outputs = {fd: stream for fd, stream in ((process.stdout, STDOUT), (process.stderr, STDERR)) if fd is not None}
@@ -250,7 +254,7 @@ def _pump_pipes(process: ExecProcess, client: socket.socket | None, stdin: bool)
                 elif isinstance(source, socket.socket):
                     process.stdin = _forward_input(source, process.stdin)
                 elif data := os.read(source, READ_SIZE):
-                    client = _send(client, mux(outputs[source], data))
+                    client = _send(client, mux(outputs[source], data) if framed else data)
                 else:
                     del outputs[source]
     finally:
@@ -273,7 +277,7 @@ def _forward_input(client: socket.socket, stdin_fd: int | None) -> int | None:
     return None
 
 
-def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bool) -> None:
+def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool) -> None:
     """Until the terminal closes (EIO once the process and its children are gone), or the process ends."""
     master = process.master
     assert master is not None
@@ -292,7 +296,7 @@ def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bo
                     data = b""
                 if not data:
                     return
-                client = _send(client, data)
+                client = _send(client, mux(STDOUT, data) if framed else data)
             if client is not None and client in readable:
                 try:
                     data = client.recv(READ_SIZE)

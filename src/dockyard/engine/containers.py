@@ -147,10 +147,11 @@ class ContainerService:
             status = state.get("Status")
             if status != "removing":
                 code = int(state.get("ExitCode", 0))
-            stopped = status not in BUSY
-            if condition == "not-running" and stopped:
+            # an exit counts though a restart policy starts it again (dockerd wakes its waiters when it restarts)
+            ended = state.get("FinishedAt") != first_finish and (status == "restarting" or status not in BUSY)
+            if condition == "not-running" and (status not in BUSY or ended):
                 return code
-            if condition == "next-exit" and stopped and (state.get("FinishedAt") != first_finish or status == "removing"):
+            if condition == "next-exit" and (ended or status == "removing"):
                 return code
             if condition == "removed" and status == "removing":
                 try:
