@@ -24,6 +24,7 @@ from dockyard.errors import DockyardError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
+    from dockyard.engine.containers import ContainerService
     from dockyard.engine.container_reports import LogStream
     from dockyard.runtime.container_state import Container
     from dockyard.runtime.control import Sample
@@ -126,10 +127,20 @@ def logs(request: Request) -> Response:
         try:
             _replay(log, query, out.write)
             if request.flag("follow") and query.until is None:
-                _follow(log, query, out, lambda: not service.get(container.id).running)
+                _follow(log, query, out, lambda: not _running(service, container.id))
         except OSError:
             pass  # the client went away
     return HIJACKED
+
+
+def _running(service: ContainerService, cid: str) -> bool:
+    """False too once it is gone (``--rm``): a follower ends with what the log holds."""
+    from dockyard.errors import NotFoundError
+
+    try:
+        return service.get(cid).running
+    except NotFoundError:
+        return False
 
 
 def _follow(log: LogStream, query: LogQuery, out: StreamWriter, done: Callable[[], bool], poll: float = 0.05) -> None:

@@ -140,6 +140,7 @@ class ContainerService:
 
         if condition not in ("not-running", "next-exit", "removed"):
             raise InvalidArgumentError(f"invalid condition: {condition!r}")
+        began = time.time()
         state = self._store.state(container.id)
         first_finish = state.get("FinishedAt")
         code = int(state.get("ExitCode", 0))
@@ -147,6 +148,8 @@ class ContainerService:
             status = state.get("Status")
             if status != "removing":
                 code = int(state.get("ExitCode", 0))
+            elif (logged := self._logged_exit(container.id, began)) is not None:
+                code = logged  # removed (``--rm``) before a look saw its exit: the die event has the code
             # an exit counts though a restart policy starts it again (dockerd wakes its waiters when it restarts)
             ended = state.get("FinishedAt") != first_finish and (status == "restarting" or status not in BUSY)
             if condition == "not-running" and (status not in BUSY or ended):
@@ -160,6 +163,13 @@ class ContainerService:
                     return code
             time.sleep(poll)
             state = self._store.state(container.id)
+
+    def _logged_exit(self, cid: str, since: float) -> int | None:
+        """The exit code of the container's last ``die`` event since ``since``, if any."""
+        from dockyard.engine.events import EventFilter
+
+        died = self._engine.events.query(since, None, EventFilter.parse({"container": [cid], "event": ["die"]}))
+        return int(died[-1].attributes.get("exitCode", 0)) if died else None
 
     def resize(self, container: Container, rows: int, cols: int) -> None:
         """A running container's terminal size (through its monitor; not an attach, so no event)."""
