@@ -268,6 +268,7 @@ def attach(request: Request) -> Response:
     if not streams and not stdin:
         raise InvalidArgumentError("Bad parameters: you must choose at least one stream")
     tty = _tty(container)
+    keys = detach_keys(request.arg("detachKeys")) if tty and stdin else None  # a bad spec: 400 before the 101
     follow = request.flag("stream")
     waiter = _register(container.id, stdin) if follow and not container.running else None
     try:
@@ -286,15 +287,33 @@ def attach(request: Request) -> Response:
         monitor = _wait_for_start(request.engine, container, client, waiter or _register(container.id, stdin))
     if monitor is not None:
         with monitor:
-            pump(monitor, client, streams, stdin, tty)
+            pump(monitor, client, streams, stdin, tty, keys)
     return HIJACKED
 
 
-def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int], stdin: bool, tty: bool) -> None:
-    """Between the monitor's frames and the client's bytes, until the container exits or the client leaves."""
+def detach_keys(spec: str | None) -> bytes:
+    """The keys that leave a terminal session (Docker's ``ctrl-p,ctrl-q`` unless the client names others)."""
+    from dockyard.engine import attach_protocol as proto
+
+    return proto.parse_detach_keys(spec or proto.DEFAULT_DETACH_KEYS)
+
+
+def detached(client: socket.socket) -> None:
+    """The client typed the detach keys: its connection ends, the container runs on."""
+    try:
+        client.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int], stdin: bool, tty: bool,
+         keys: bytes | None = None) -> None:
+    """Between the monitor's frames and the client's bytes, until the container exits, the client leaves or
+    types the detach ``keys``."""
     from dockyard.engine import attach_protocol as proto
 
     reader = proto.FrameReader()
+    matcher = proto.DetachMatcher(keys) if keys else None
     sources = [monitor, client] if stdin else [monitor]
     while True:
         readable, _, _ = select.select(sources, [], [])
@@ -318,11 +337,16 @@ def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int],
                 data = client.recv(1 << 16)
             except OSError:
                 data = b""
-            if data:
-                monitor.sendall(proto.frame(proto.Kind.STDIN, data))
-            else:  # the client closed its input (CloseWrite): the container's stdin ends
+            if not data:  # the client closed its input (CloseWrite): the container's stdin ends
                 monitor.sendall(proto.frame(proto.Kind.CLOSE_STDIN))
                 sources = [monitor]
+                continue
+            typed, hit = matcher.feed(data) if matcher is not None else (data, False)
+            if typed:
+                monitor.sendall(proto.frame(proto.Kind.STDIN, typed))
+            if hit:
+                detached(client)
+                return
 
 
 # stats -------------------------------------------------------------------------------

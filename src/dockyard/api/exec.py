@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dockyard.api.container_io import STDERR, STDOUT, content_type, mux
+from dockyard.api.container_io import STDERR, STDOUT, content_type, detach_keys, detached, mux
 from dockyard.api.http import HIJACKED, HTTPError, Request, Response, empty, json_response
 from dockyard.api.router import Route
 from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -118,14 +118,21 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
     raise InvalidArgumentError(f"{what}: a list of strings is required")
 
 
+def _fields(body: object) -> dict[str, object]:
+    """A JSON object by lower-cased key: Go's decoder matches field names in any case (docker-py sends
+    ``detachKeys``)."""
+    if not isinstance(body, dict):
+        raise InvalidArgumentError("a JSON object is required")
+    return {str(k).lower(): v for k, v in body.items()}
+
+
 def create(request: Request) -> Response:
     """Checks as dockerd does at create: the container runs and is not paused; the command is not empty."""
-    body = request.json()
-    if not isinstance(body, dict):
-        raise InvalidArgumentError("exec: a JSON object is required")
-    args = _strings(body.get("Cmd"), "Cmd")
+    body = _fields(request.json())
+    args = _strings(body.get("cmd"), "Cmd")
     if not args:
         raise InvalidArgumentError("No exec command specified")
+    detach_keys(body.get("detachkeys"))  # checked now: a bad spec is a 400 here, not after a start's 101
     container = request.engine.container_service.get(request.params["id"])
     if not container.running:
         raise ConflictError(f"Container {container.id} is not running")
@@ -134,10 +141,10 @@ def create(request: Request) -> Response:
     if container.run.status == "restarting":
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
     record = ExecRecord(
-        secrets.token_hex(32), container.id, args, _strings(body.get("Env"), "Env"), body.get("User") or "",
-        body.get("WorkingDir") or "", bool(body.get("Tty")), bool(body.get("Privileged")),
-        bool(body.get("AttachStdin")), bool(body.get("AttachStdout")), bool(body.get("AttachStderr")),
-        body.get("DetachKeys") or "", _console_size(body.get("ConsoleSize")),
+        secrets.token_hex(32), container.id, args, _strings(body.get("env"), "Env"), body.get("user") or "",
+        body.get("workingdir") or "", bool(body.get("tty")), bool(body.get("privileged")),
+        bool(body.get("attachstdin")), bool(body.get("attachstdout")), bool(body.get("attachstderr")),
+        body.get("detachkeys") or "", _console_size(body.get("consolesize")),
     )
     EXECS.add(record)
     return json_response({"Id": record.id}, 201)
@@ -171,11 +178,9 @@ def start(request: Request) -> Response:
     """``Detach``: start and answer at once (the process is still collected here); otherwise hijack and pump."""
     from dockyard.engine.container_options import ExecOptions, ExecStartError
 
-    body = request.json()
-    if not isinstance(body, dict):
-        body = {}
-    detach = bool(body.get("Detach"))
-    framed = not body.get("Tty")  # the start's Tty, not the exec's, says whether output is multiplexed (as dockerd)
+    body = _fields(request.json())
+    detach = bool(body.get("detach"))
+    framed = not body.get("tty")  # the start's Tty, not the exec's, says whether output is multiplexed (as dockerd)
     record = EXECS.get(request.params["id"])
     container = request.engine.container_service.get(record.container_id)
     record = EXECS.claim(record.id)
@@ -197,16 +202,17 @@ def start(request: Request) -> Response:
     if client is None:
         threading.Thread(target=_collect, args=(record.id, process, None, False, framed), daemon=True).start()
         return empty(200)
-    _collect(record.id, process, client, record.attach_stdin, framed)
+    _collect(record.id, process, client, record.attach_stdin, framed, detach_keys(record.detach_keys))
     return HIJACKED
 
 
-def _collect(exec_id: str, process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool) -> None:
+def _collect(exec_id: str, process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool,
+             keys: bytes = b"") -> None:
     """Pump the process's output (to the client, or away; in Docker's frames when ``framed``), then record
     its exit code."""
     try:
         if process.master is not None:
-            _pump_terminal(process, client, stdin, framed)
+            _pump_terminal(process, client, stdin, framed, keys)
         else:
             _pump_pipes(process, client, stdin, framed)
     finally:
@@ -277,10 +283,15 @@ def _forward_input(client: socket.socket, stdin_fd: int | None) -> int | None:
     return None
 
 
-def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool) -> None:
-    """Until the terminal closes (EIO once the process and its children are gone), or the process ends."""
+def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bool, framed: bool,
+                   keys: bytes = b"") -> None:
+    """Until the terminal closes (EIO once the process and its children are gone), or the process ends. The
+    detach ``keys`` typed by the client end its connection; the process runs on (its output is drained)."""
+    from dockyard.engine.attach_protocol import DetachMatcher
+
     master = process.master
     assert master is not None
+    matcher = DetachMatcher(keys) if keys else None
     pidfd = os.pidfd_open(process.pid)
     reading_client = stdin and client is not None
     try:
@@ -302,9 +313,13 @@ def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bo
                     data = client.recv(READ_SIZE)
                 except OSError:
                     data = b""
-                if data:
-                    os.write(master, data)
-                else:
+                typed, hit = matcher.feed(data) if data and matcher is not None else (data, False)
+                if typed:
+                    os.write(master, typed)
+                if hit:
+                    detached(client)
+                    client = None
+                if not data:
                     reading_client = False
             if pidfd in readable and master not in readable:
                 return
