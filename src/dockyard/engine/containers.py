@@ -161,7 +161,7 @@ class ContainerService:
                     self._reader.get(container.id)
                 except NotFoundError:
                     return code
-            time.sleep(poll)
+            time.sleep(poll if time.time() - began < 10 else 10 * poll)  # a long wait looks less often
             state = self._store.state(container.id)
 
     def _logged_exit(self, cid: str, since: float) -> int | None:
