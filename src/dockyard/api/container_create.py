@@ -31,9 +31,9 @@ def create_options(body: object, name: str | None) -> CreateOptions:
         raise InvalidArgumentError("config cannot be empty in order to create a container")
     entrypoint = config.get("Entrypoint")
     overrides = Overrides(
-        cmd=_strings(config.get("Cmd"), "Cmd"),
-        entrypoint=None if entrypoint is None else tuple(a for a in _strings(entrypoint, "Entrypoint") if a),
-        env=_strings(config.get("Env"), "Env"), workdir=config.get("WorkingDir") or None,
+        cmd=strings(config.get("Cmd"), "Cmd"),
+        entrypoint=None if entrypoint is None else tuple(a for a in strings(entrypoint, "Entrypoint") if a),
+        env=strings(config.get("Env"), "Env"), workdir=config.get("WorkingDir") or None,
         user=config.get("User") or None,
     )
     attached = any(config.get(k) for k in ("AttachStdin", "AttachStdout", "AttachStderr"))
@@ -54,7 +54,7 @@ def _object(value: object, what: str) -> dict[str, Any]:
     return value
 
 
-def _strings(value: object, what: str) -> tuple[str, ...]:
+def strings(value: object, what: str) -> tuple[str, ...]:
     """Docker's StrSlice: a list of strings, or one string."""
     if value is None:
         return ()
@@ -67,7 +67,7 @@ def _strings(value: object, what: str) -> tuple[str, ...]:
 
 def _volumes(config: dict[str, Any], host: dict[str, Any]) -> tuple[str, ...]:
     """``Binds`` as ``-v`` gives them, then the anonymous volumes of ``Config.Volumes`` no bind covers."""
-    binds = _strings(host.get("Binds"), "HostConfig.Binds")
+    binds = strings(host.get("Binds"), "HostConfig.Binds")
     bound = {(b.split(":") + [""])[1] or b for b in binds}  # SRC:DEST[:MODE], or an anonymous DEST
     anonymous = tuple(path for path in (config.get("Volumes") or {}) if path not in bound)
     return (*binds, *anonymous)
@@ -116,8 +116,8 @@ def _network(config: dict[str, Any], host: dict[str, Any]) -> NetworkOptions:
     endpoint = endpoints.get(mode) or (next(iter(endpoints.values())) if len(endpoints) == 1 else None) or {}
     ip = ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None
     return run_network_options(list(_publish_specs(host.get("PortBindings") or {})), bool(host.get("PublishAllPorts")),
-                               list(config.get("ExposedPorts") or {}), list(_strings(host.get("ExtraHosts"), "ExtraHosts")),
-                               list(_strings(endpoint.get("Aliases"), "Aliases")), ip)
+                               list(config.get("ExposedPorts") or {}), list(strings(host.get("ExtraHosts"), "ExtraHosts")),
+                               list(strings(endpoint.get("Aliases"), "Aliases")), ip)
 
 
 def _security_opts(opts: tuple[str, ...]) -> tuple[bool, str, list[str]]:
@@ -154,13 +154,13 @@ def _isolation(config: dict[str, Any], host: dict[str, Any]) -> Isolation:
     restart = RestartPolicy.parse(f"{name}:{retries}" if retries else name)
     if host.get("AutoRemove") and restart.name not in ("", "no"):
         raise InvalidArgumentError("can't create 'AutoRemove' container with restart policy")
-    no_new_privileges, profile, security_opt = _security_opts(_strings(host.get("SecurityOpt"), "SecurityOpt"))
+    no_new_privileges, profile, security_opt = _security_opts(strings(host.get("SecurityOpt"), "SecurityOpt"))
     limits = Limits(memory=int(host.get("Memory") or 0), memory_swap=int(host.get("MemorySwap") or 0),
                     nano_cpus=int(host.get("NanoCpus") or 0), cpu_shares=int(host.get("CpuShares") or 0),
                     pids_limit=int(host.get("PidsLimit") or 0))
     stop_timeout = config.get("StopTimeout")
     return Isolation(
-        limits=limits, cap_add=_strings(host.get("CapAdd"), "CapAdd"), cap_drop=_strings(host.get("CapDrop"), "CapDrop"),
+        limits=limits, cap_add=strings(host.get("CapAdd"), "CapAdd"), cap_drop=strings(host.get("CapDrop"), "CapDrop"),
         privileged=bool(host.get("Privileged")), read_only=bool(host.get("ReadonlyRootfs")),
         no_new_privileges=no_new_privileges, seccomp_profile=profile, security_opt=tuple(security_opt),
         init=bool(host.get("Init")), restart=restart, runtime=host.get("Runtime") or "runc",
@@ -178,5 +178,5 @@ def _healthcheck(value: object) -> HealthConfig | None:
     for key in ("Interval", "Timeout", "StartPeriod"):
         if int(h.get(key) or 0) < 0:
             raise InvalidArgumentError(f"{key} in Healthcheck cannot be negative")
-    return HealthConfig(_strings(h.get("Test"), "Healthcheck.Test"), int(h.get("Interval") or 0),
+    return HealthConfig(strings(h.get("Test"), "Healthcheck.Test"), int(h.get("Interval") or 0),
                         int(h.get("Timeout") or 0), int(h.get("StartPeriod") or 0), int(h.get("Retries") or 0))

@@ -172,11 +172,19 @@ _WAITERS_LOCK = threading.Lock()
 _CONSOLE_SIZES: dict[str, tuple[int, int]] = {}
 
 
-def remember_console_size(cid: str, value: object) -> None:
-    """API 1.42's ``ConsoleSize`` ([height, width]) of a new container, for the start that attaches to it."""
+def console_size(value: object) -> tuple[int, int] | None:
+    """API 1.42's ``ConsoleSize``: [height, width], so a terminal has its size before the process reads it."""
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
+        return value[0], value[1]
+    return None
+
+
+def remember_console_size(cid: str, value: object) -> None:
+    """The ``ConsoleSize`` of a new container, for the start that attaches to it."""
+    size = console_size(value)
+    if size is not None:
         with _WAITERS_LOCK:
-            _CONSOLE_SIZES[cid] = (value[0], value[1])
+            _CONSOLE_SIZES[cid] = size
 
 
 def start_for_waiters(engine: Engine, container: Container) -> bool:

@@ -18,7 +18,8 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from dockyard.api.container_io import STDERR, STDOUT, content_type, detach_keys, detached, mux
+from dockyard.api.container_create import strings
+from dockyard.api.container_io import STDERR, STDOUT, console_size, content_type, detach_keys, detached, mux
 from dockyard.api.http import HIJACKED, HTTPError, Request, Response, empty, json_response
 from dockyard.api.router import Route
 from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError
@@ -108,16 +109,6 @@ class ExecRegistry:
 EXECS = ExecRegistry()
 
 
-def _strings(value: object, what: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return tuple(value)
-    if isinstance(value, str):
-        return (value,)
-    raise InvalidArgumentError(f"{what}: a list of strings is required")
-
-
 def _fields(body: object) -> dict[str, object]:
     """A JSON object by lower-cased key: Go's decoder matches field names in any case (docker-py sends
     ``detachKeys``)."""
@@ -129,7 +120,7 @@ def _fields(body: object) -> dict[str, object]:
 def create(request: Request) -> Response:
     """Checks as dockerd does at create: the container runs and is not paused; the command is not empty."""
     body = _fields(request.json())
-    args = _strings(body.get("cmd"), "Cmd")
+    args = strings(body.get("cmd"), "Cmd")
     if not args:
         raise InvalidArgumentError("No exec command specified")
     detach_keys(body.get("detachkeys"))  # checked now: a bad spec is a 400 here, not after a start's 101
@@ -141,20 +132,13 @@ def create(request: Request) -> Response:
     if container.run.status == "restarting":
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
     record = ExecRecord(
-        secrets.token_hex(32), container.id, args, _strings(body.get("env"), "Env"), body.get("user") or "",
+        secrets.token_hex(32), container.id, args, strings(body.get("env"), "Env"), body.get("user") or "",
         body.get("workingdir") or "", bool(body.get("tty")), bool(body.get("privileged")),
         bool(body.get("attachstdin")), bool(body.get("attachstdout")), bool(body.get("attachstderr")),
-        body.get("detachkeys") or "", _console_size(body.get("consolesize")),
+        body.get("detachkeys") or "", console_size(body.get("consolesize")),
     )
     EXECS.add(record)
     return json_response({"Id": record.id}, 201)
-
-
-def _console_size(value: object) -> tuple[int, int] | None:
-    """API 1.42's ``ConsoleSize``: [height, width], so a terminal has its size before the process reads it."""
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value):
-        return value[0], value[1]
-    return None
 
 
 def inspect(request: Request) -> Response:
