@@ -22,6 +22,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import Dockyard, Result
+from tests.registry_client.conftest import basic_registry, registry  # noqa: F401 - fixtures used here
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -160,27 +161,7 @@ def api_busybox(api_service: ApiService, busybox_tar: Path) -> str:
     return "busybox:latest"
 
 
-@pytest.fixture(scope="module")
-def api_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A Distribution registry on 127.0.0.1 (plain HTTP: loopback registries are insecure-allowed)."""
-    from tests.registry_client.servers import REGISTRY, Distribution
-
-    if not os.access(REGISTRY, os.X_OK):
-        pytest.skip("docker-registry not installed")
-    server = Distribution(tmp_path_factory.mktemp("api-registry"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def api_basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A registry that wants alice/wonderland (htpasswd)."""
-    from tests.registry_client.servers import REGISTRY, Distribution, htpasswd
-
-    if not os.access(REGISTRY, os.X_OK):
-        pytest.skip("docker-registry not installed")
-    work = tmp_path_factory.mktemp("api-basic-registry")
-    path = htpasswd(work / "htpasswd", {"alice": "wonderland"})
-    server = Distribution(work, {"htpasswd": {"realm": "basic-realm", "path": str(path)}})
-    yield server
-    server.stop()
+# the registry-client tests' Distribution registries (session-wide): plain HTTP on 127.0.0.1, and one
+# that wants alice/wonderland
+api_registry = registry
+api_basic_registry = basic_registry

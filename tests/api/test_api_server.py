@@ -56,8 +56,8 @@ def test_socket_is_0660_root_and_docker_group_and_removed_at_sigterm(api_service
 def test_a_second_service_on_a_live_socket_is_refused(api_service: ApiService) -> None:
     proc = subprocess.run([*SERVICE, "--root", str(api_service.root), "system", "service", "--time", "0",
                            api_service.host], capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
-    assert "in use by another service" in proc.stderr
+    assert proc.returncode == 125
+    assert proc.stderr.startswith("Error: ") and "in use by another service" in proc.stderr
     assert api_service.request("GET", "/_ping").status == 200
 
 
@@ -95,14 +95,14 @@ def test_default_idle_time_is_podmans(tmp_path: Path) -> None:
 def test_tcp_without_tls_is_refused(uri: str, tmp_path: Path) -> None:
     proc = subprocess.run([*SERVICE, "--root", str(tmp_path), "system", "service", uri],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 125
     assert "without TLS" in proc.stderr and proc.stderr.count("\n") == 1
 
 
 def test_insecure_tcp_only_on_loopback(tmp_path: Path) -> None:
     proc = subprocess.run([*SERVICE, "--root", str(tmp_path), "system", "service", "--insecure", "tcp://0.0.0.0:2375"],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1 and "loopback" in proc.stderr
+    assert proc.returncode == 125 and "loopback" in proc.stderr
     port = _free_port()
     service = subprocess.Popen([*SERVICE, "--root", str(tmp_path / "root"), "system", "service", "--time", "0",
                                 "--insecure", f"tcp://127.0.0.1:{port}"])

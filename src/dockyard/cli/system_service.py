@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 
 from dockyard.cli.context import Context, UsageError, require_args
+from dockyard.errors import InvalidArgumentError, StorageError
+
+EXIT_SERVICE = 125  # Podman's exit when the service cannot start
 
 
 def uint(value: str) -> int:
@@ -34,6 +37,7 @@ def register(commands: argparse._SubParsersAction, system_commands: argparse._Su
 
 
 def service_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    """Podman's exits: a socket it cannot serve is "Error: ..." and 125, a stop by signal or idle time 0."""
     from dockyard.api.server import ServiceOptions, serve
 
     require_args(args, "system service", 1, at_most=True)
@@ -42,7 +46,10 @@ def service_cmd(ctx: Context, args: argparse.Namespace) -> int:
         root=Path(ctx.root).absolute(), storage_driver=ctx.storage_driver, uri=uri, idle_time=float(args.time),
         tls=_tls(args), insecure=args.insecure,
     )  # fmt: skip
-    serve(options)
+    try:
+        serve(options)
+    except (InvalidArgumentError, StorageError) as exc:
+        raise UsageError(f"Error: {exc}", EXIT_SERVICE) from None
     return 0
 
 
