@@ -289,8 +289,9 @@ class Request:
 
     # answering without a Response ----------------------------------------------------
 
-    def stream(self, status: int = 200, content_type: str = "application/json") -> StreamWriter:
-        self._start(status, {"Content-Type": content_type, "Transfer-Encoding": "chunked"})
+    def stream(self, status: int = 200, content_type: str = "application/json",
+               headers: Mapping[str, str] | None = None) -> StreamWriter:
+        self._start(status, {"Content-Type": content_type, "Transfer-Encoding": "chunked", **(headers or {})})
         self._stream = StreamWriter(self._conn.wfile, head_only=self.method == "HEAD")
         return self._stream
 
