@@ -3,7 +3,6 @@ HTTP for exact shapes and status codes, a real Distribution registry for pull an
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import tarfile

@@ -6,7 +6,7 @@ import time
 from datetime import datetime, timezone
 
 from dockyard.cli.units import human_duration, human_size, human_size_with_precision
-from dockyard.engine.image_json import container_config, graph_driver, inspect_image  # noqa: F401 - the CLI's names for them
+from dockyard.engine.image_json import inspect_image  # noqa: F401 - the name the image commands use
 from dockyard.oci.timefmt import parse_time
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
