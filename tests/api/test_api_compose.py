@@ -2,7 +2,8 @@
 
 One project, brought up once for the module: ``web`` (busybox httpd on a named volume, an env var, a label, a
 published port, on the default network and on ``back`` with the alias ``www-alias``) and ``client`` (built
-from a Dockerfile, ``depends_on: web``, on ``back`` only, fetching from ``web`` by service name and alias).
+from a Dockerfile, ``depends_on: web``, on ``back`` only, fetching from ``web`` by service name and alias),
+and ``reader`` (``volumes_from: web:ro``, no network).
 The tests then drive ``ps``, ``logs``, ``exec -T``, a second ``up`` and, last, ``stop`` and ``down -v``.
 """
 
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.skipif(shutil.which("docker-compose") is None,
                                 reason="docker-compose missing (scripts/install installs Debian's docker-compose)")
 
 PROJECT = "dycompose"
+SERVICES = ("web", "client", "reader")
 
 COMPOSE_FILE = """\
 version: "3.8"
@@ -50,6 +52,11 @@ services:
     build: ./client
     depends_on: [web]
     networks: [back]
+  reader:
+    image: busybox:latest
+    command: ["sh", "-c", "exec sleep 3600"]
+    volumes_from: ["web:ro"]
+    network_mode: none
 volumes:
   www:
 networks:
@@ -119,7 +126,7 @@ def project(api_service: ApiService, api_busybox: str, tmp_path_factory: pytest.
     (base / "client" / "Dockerfile").write_text(CLIENT_DOCKERFILE)
     proj = Project(api_service, base, port)
     up = proj.compose("up", "-d", "--build", timeout=120)
-    assert f"Creating {PROJECT}_web_1" in up.stderr and f"Creating {PROJECT}_client_1" in up.stderr, up.stderr
+    assert all(f"Creating {PROJECT}_{s}_1" in up.stderr for s in SERVICES), up.stderr
     try:
         yield proj
     finally:
@@ -133,9 +140,9 @@ def test_published_port_answers_from_the_host(project: Project) -> None:
 def test_ps_lists_both_services_up_with_the_port(project: Project) -> None:
     out = project.compose("ps").stdout
     rows = {line.split()[0]: line for line in out.splitlines()[2:] if line.strip()}
-    assert set(rows) == {f"{PROJECT}_web_1", f"{PROJECT}_client_1"}, out
+    assert set(rows) == {f"{PROJECT}_{s}_1" for s in SERVICES}, out
     assert " Up " in rows[f"{PROJECT}_web_1"] and f"127.0.0.1:{project.port}->80/tcp" in rows[f"{PROJECT}_web_1"]
-    assert " Up" in rows[f"{PROJECT}_client_1"]
+    assert " Up" in rows[f"{PROJECT}_client_1"] and " Up" in rows[f"{PROJECT}_reader_1"]
     assert project.compose("ps", "-q", "web").stdout.strip() == project.service.docker(
         "ps", "-q", "--no-trunc", "--filter", "label=dockyard.test=web-label").stdout.strip()
 
@@ -149,6 +156,11 @@ def test_client_reaches_web_by_service_name_in_its_logs(project: Project) -> Non
 def test_exec_sees_env_volume_and_the_alias(project: Project) -> None:
     assert project.exec("web", "echo $GREETING; cat /www/index.html") == "compose\nhello-compose\n"
     assert project.exec("client", "wget -qO- http://www-alias/; wget -qO- http://web/") == "hello-compose\n" * 2
+
+
+def test_volumes_from_shares_the_volume_read_only(project: Project) -> None:
+    script = "cat /www/index.html; touch /www/x 2>/dev/null || echo read-only"
+    wait_for(lambda: project.exec("reader", script) == "hello-compose\nread-only\n", "the shared volume")
 
 
 def test_labels_name_the_project_and_service(project: Project) -> None:
@@ -169,7 +181,7 @@ def test_second_up_finds_the_running_containers(project: Project) -> None:
 def test_stop_then_down_removes_containers_network_and_volume(project: Project) -> None:
     project.compose("stop", "-t", "1")
     states = project.service.docker("ps", "-a", "--format", "{{.Names}} {{.State}}").stdout.split("\n")
-    assert sorted(s for s in states if s) == [f"{PROJECT}_client_1 exited", f"{PROJECT}_web_1 exited"]
+    assert sorted(s for s in states if s) == sorted(f"{PROJECT}_{s}_1 exited" for s in SERVICES)
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{project.port}/", timeout=2)
 

@@ -17,6 +17,7 @@ from dockyard.api.router import Route
 from dockyard.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from dockyard.engine.container_options import CreateOptions
     from dockyard.runtime.container_state import Container
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
@@ -53,10 +54,26 @@ def create(request: Request) -> Response:
 
     body = request.json()
     opts = create_options(body, request.arg("name"))
+    opts = _with_volumes_from(request, body, opts)
     container = request.engine.container_service.create(opts)
     if opts.tty and isinstance(body, dict):
         container_io.remember_console_size(container.id, (body.get("HostConfig") or {}).get("ConsoleSize"))
     return json_response({"Id": container.id, "Warnings": []}, 201)
+
+
+def _with_volumes_from(request: Request, body: object, opts: CreateOptions) -> CreateOptions:
+    """HostConfig.VolumesFrom (Compose's ``volumes_from``) added as ``--mount`` values."""
+    from dataclasses import replace
+
+    from dockyard.api.container_create import strings
+    from dockyard.engine.volumes_from import inherited_mounts, mount_targets
+
+    host = body.get("HostConfig") if isinstance(body, dict) else None
+    refs = strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom") if isinstance(host, dict) else ()
+    if not refs:
+        return opts
+    taken = mount_targets(opts.volumes, opts.mounts)
+    return replace(opts, mounts=opts.mounts + inherited_mounts(request.engine.container_service, refs, taken))
 
 
 def list_containers(request: Request) -> Response:
