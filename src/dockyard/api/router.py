@@ -116,6 +116,8 @@ class Router:
         raise HTTPError(404, "page not found")
 
     def _failed(self, request: Request, exc: Exception) -> Response:
+        if request.answered and isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return HIJACKED  # the client left mid-stream (Compose drops its /events stream): nothing to log
         if not isinstance(exc, DockyardError):
             print(f"dockyard api: {request.method} {request.raw_path}: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             message = f"internal error: {type(exc).__name__}: {exc}"
