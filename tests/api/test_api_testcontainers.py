@@ -8,6 +8,7 @@ rely on the context managers to remove what they started.
 from __future__ import annotations
 
 import urllib.request
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -62,3 +63,21 @@ def test_containers_on_a_network_reach_each_other_by_alias(tc_env: ApiService) -
                 assert client.get_logs()[0] == b"tc-ok\ndone\n"
         assert net.name in tc_env.cli("network", "ls", "--format", "{{.Name}}").stdout
     assert net.name not in tc_env.cli("network", "ls", "--format", "{{.Name}}").stdout
+
+
+def test_volume_mapping_tmpfs_and_copies_both_ways(tc_env: ApiService, tmp_path: Path) -> None:
+    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "h.txt").write_text("from-host\n")
+    box = (tc_container.DockerContainer("busybox:latest").with_command(["sh", "-c", "echo started; exec sleep 60"])
+           .with_volume_mapping(str(tmp_path / "in"), "/h", "ro").with_tmpfs_mount("/scratch")
+           .with_copy_into_container(b"copied-at-start\n", "/tmp/start.txt")
+           .waiting_for(LogMessageWaitStrategy("started")))
+    with box:
+        assert box.exec("cat /h/h.txt /tmp/start.txt").output == b"from-host\ncopied-at-start\n"
+        assert box.exec(["sh", "-c", "touch /h/x 2>/dev/null || echo ro"]).output == b"ro\n"
+        assert box.exec(["sh", "-c", "grep ' /scratch ' /proc/mounts"]).output.startswith(b"tmpfs /scratch tmpfs")
+        box.copy_into_container(b"later\n", "/tmp/later.txt")
+        box.copy_from_container("/tmp/later.txt", tmp_path / "out.txt")
+        assert (tmp_path / "out.txt").read_text() == "later\n"
