@@ -111,6 +111,22 @@ def test_anonymous_volumes_mount_flag_and_rm_v(dy: Dockyard, busybox_tar: Path, 
     assert len(dy("ps", "-aq").stdout.split()) == 1 and dy("volume", "ls", "-q").stdout.split() == sorted([kept, "mounted"])
 
 
+def test_local_bind_volume_names_a_host_directory(dy: Dockyard, tmp_path: Path) -> None:
+    """``-o type=none -o o=bind -o device=DIR``, as Compose files write it: containers use DIR itself."""
+    host = tmp_path / "host"
+    host.mkdir()
+    (host / "seed").write_text("from-host\n")
+    dy("volume", "create", "-o", "type=none", "-o", "o=bind", "-o", f"device={host}", "hostdir")
+    opts = json.loads(dy("volume", "inspect", "hostdir").stdout)[0]["Options"]
+    assert opts == {"type": "none", "o": "bind", "device": str(host)}
+    assert dy("run", "--rm", "-v", "hostdir:/d", "bb", "sh", "-c", "cat /d/seed; echo new > /d/made").stdout == "from-host\n"
+    assert (host / "made").read_text() == "new\n"
+    dy("volume", "rm", "hostdir")
+    assert sorted(os.listdir(host)) == ["made", "seed"]  # removing the volume leaves the directory alone
+    refused = dy("volume", "create", "-o", "type=tmpfs", "-o", "device=tmpfs", "tv", check=False)
+    assert refused.returncode == 1 and "not supported by dockyard's local driver" in refused.stderr
+
+
 def test_sizes_and_container_prune(dy: Dockyard) -> None:
     dy("run", "--name", "wrote", "--label", "keep=no", "bb", "sh", "-c", "echo 12345 > /five")
     dy("create", "--name", "kept", "--label", "keep=yes", "bb", "true")

@@ -173,6 +173,17 @@ def parse_mount_flag(spec: str) -> MountSpec:
     return MountSpec("volume", source, os.path.normpath(target), readonly, "z" if source else "", nocopy)
 
 
+def bind_device(options: dict[str, str]) -> str | None:
+    """The host directory of a local volume created with ``type=none,o=bind,device=DIR`` (Compose files use
+    it to name a host directory), else None. dockerd mounts it on ``_data``; a container mounts it directly."""
+    if options.get("type") != "none" or "bind" not in options.get("o", "").split(",") or set(options) - {"type", "o", "device"}:
+        return None
+    device = options.get("device", "")
+    if not os.path.isabs(device):
+        return None
+    return os.path.normpath(device)
+
+
 class VolumeStore:
     """Lifecycle: ``create`` (idempotent for an existing name) → used by containers → ``remove`` once unused."""
 
@@ -222,8 +233,9 @@ class VolumeStore:
         for key in options or {}:
             if key not in LOCAL_OPTIONS:
                 raise InvalidArgumentError(f'create {name}: invalid option key: "{key}"')
-        if options:
-            raise InvalidArgumentError(f"create {name}: driver options (-o) are not supported by dockyard's local driver yet")
+        if options and bind_device(options) is None:
+            raise InvalidArgumentError(f"create {name}: driver options (-o) other than a bind "
+                                       "(type=none, o=bind, device=DIR) are not supported by dockyard's local driver yet")
         return self._create(name, {"Driver": driver, "Labels": labels, "Options": options,
                                    "CreatedAt": rfc3339_nano(time.time_ns() // 10**9 * 10**9), "Anonymous": anonymous})
 
@@ -331,7 +343,8 @@ class VolumeStore:
         if spec.type == "tmpfs":
             return {**entry, "source": "", "name": None, "tmpfs_options": list(spec.tmpfs_options)}
         volume = self.create(spec.source) if spec.source else self.create(None)
-        return {**entry, "source": str(volume.mountpoint), "name": volume.name, "driver": volume.driver,
+        device = bind_device(volume.options or {})
+        return {**entry, "source": device or str(volume.mountpoint), "name": volume.name, "driver": volume.driver,
                 "anonymous": spec.source is None, "nocopy": spec.nocopy}
 
     def undo(self, entries: list[dict[str, Any]]) -> None:
