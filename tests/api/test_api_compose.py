@@ -3,7 +3,7 @@
 One project, brought up once for the module: ``web`` (busybox httpd on a named volume, an env var, a label, a
 published port, on the default network and on ``back`` with the alias ``www-alias``) and ``client`` (built
 from a Dockerfile, ``depends_on: web``, on ``back`` only, fetching from ``web`` by service name and alias),
-and ``reader`` (``volumes_from: web:ro``, no network).
+and ``reader`` (``volumes_from: web:ro``, a volume binding a host directory, no network).
 The tests then drive ``ps``, ``logs``, ``exec -T``, a second ``up`` and, last, ``stop`` and ``down -v``.
 """
 
@@ -56,9 +56,12 @@ services:
     image: busybox:latest
     command: ["sh", "-c", "exec sleep 3600"]
     volumes_from: ["web:ro"]
+    volumes: ["hostdir:/host"]
     network_mode: none
 volumes:
   www:
+  hostdir:
+    driver_opts: {{type: none, o: bind, device: "{hostdir}"}}
 networks:
   back:
 """
@@ -121,7 +124,8 @@ def wait_for(predicate: Callable[[], bool], what: str, deadline: float = 15) -> 
 def project(api_service: ApiService, api_busybox: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
     base = tmp_path_factory.mktemp("compose")
     port = free_port()
-    (base / "docker-compose.yml").write_text(COMPOSE_FILE.format(port=port))
+    (base / "hostdir").mkdir()
+    (base / "docker-compose.yml").write_text(COMPOSE_FILE.format(port=port, hostdir=base / "hostdir"))
     (base / "client").mkdir()
     (base / "client" / "Dockerfile").write_text(CLIENT_DOCKERFILE)
     proj = Project(api_service, base, port)
@@ -163,6 +167,11 @@ def test_volumes_from_shares_the_volume_read_only(project: Project) -> None:
     wait_for(lambda: project.exec("reader", script) == "hello-compose\nread-only\n", "the shared volume")
 
 
+def test_a_bind_volume_writes_to_the_host_directory(project: Project) -> None:
+    project.exec("reader", "echo from-reader > /host/out")
+    assert (project.dir / "hostdir" / "out").read_text() == "from-reader\n"
+
+
 def test_labels_name_the_project_and_service(project: Project) -> None:
     out = project.service.docker("ps", "--format", "{{.Names}}", "--filter",
                                  f"label=com.docker.compose.project={PROJECT}",
@@ -190,6 +199,7 @@ def test_stop_then_down_removes_containers_network_and_volume(project: Project) 
     cli = project.service.cli
     assert cli("ps", "-a", "-q").stdout == ""
     assert f"{PROJECT}_www" not in cli("volume", "ls", "-q").stdout
+    assert (project.dir / "hostdir" / "out").exists()  # down -v removes the volume, not the directory it names
     assert PROJECT not in cli("network", "ls", "--format", "{{.Name}}").stdout
     # Compose hangs up on its /events stream after each command: a client leaving is not a server error
     assert "dockyard api:" not in project.service.log.read_text(errors="replace")
