@@ -11,9 +11,10 @@ root that the crash sweep clears. Progress goes to the caller's
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from dockyard.build.builder import BuildOptions, Services
 from dockyard.build.cache import BuildCache
@@ -25,6 +26,7 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_docker_ref
 
 if TYPE_CHECKING:
+    from dockyard.build.executor import RunRequest, StepRunner
     from dockyard.engine import Engine
 
 __all__ = [
@@ -84,12 +86,9 @@ class BuildService:
     def services(self, progress: Progress, clamp_mtime: float | None) -> Services:
         """The builder's parts: RUN steps through runc, layers and cache in this store."""
         from dockyard.build.steps import Env
-        from dockyard.runtime.runc import Runc
-        from dockyard.runtime.step import RuncStepRunner
 
         engine = self.engine
-        runner = RuncStepRunner(Runc(engine.root / "runc"), engine.tmp)
-        env = Env(engine.snapshotter, engine.tmp, runner, clamp_mtime, engine.root / "build-cache")
+        env = Env(engine.snapshotter, engine.tmp, _RuncRunner(engine), clamp_mtime, engine.root / "build-cache")
         return Services(engine.images, engine.snapshotter.committed, env, self._ensure_image, progress, self.cache())
 
     def _ensure_image(self, name: str, always: bool) -> None:
@@ -124,6 +123,24 @@ class BuildService:
         removed, reclaimed = self.cache().prune()
         self.engine.events.pruned("builder", reclaimed)
         return PruneReport(tuple(removed), reclaimed)
+
+
+class _RuncRunner:
+    """RUN steps through runc, whose modules load with the first step that runs: a cached build runs none."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._runner: StepRunner | None = None
+        self._lock = threading.Lock()
+
+    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
+        with self._lock:  # steps of parallel stages run on worker threads
+            if self._runner is None:
+                from dockyard.runtime.runc import Runc
+                from dockyard.runtime.step import RuncStepRunner
+
+                self._runner = RuncStepRunner(Runc(self.engine.root / "runc"), self.engine.tmp)
+        return self._runner.run(request, output)
 
 
 def _inputs(source: BuildSource, scratch: Path) -> _Inputs:
