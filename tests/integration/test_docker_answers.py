@@ -197,6 +197,8 @@ def test_rmi_force_of_an_image_a_stopped_container_uses(both: Both, busybox_tar:
         assert run("image", "inspect", image_id, check=False).returncode == 1
         lines[name] = run("rm", "ans-rmi-c").stdout
     assert lines["docker"] == lines["dockyard"] == "ans-rmi-c\n"
+    # the hidden image went with its last container: its config blob too, not only its row
+    assert not (both.yard.root / "content" / "blobs" / "sha256" / image_id.removeprefix("sha256:")).exists()
     assert both.yard("system", "check").stdout == "store is clean\n"
 
 

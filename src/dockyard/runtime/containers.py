@@ -334,7 +334,8 @@ class ContainerStore:
         rootfs.unmount_rootfs(paths)
         freed = self.records.delete(container.id, container.image_id)
         container_event(self.db, "destroy", container.id, container.name, container.record)
-        self.release(freed)
+        self.release(freed.cache_ids)
+        self.images.delete_content(freed.content)
         if volumes:
             self.volumes.remove_anonymous(container.record.get("Volumes", []))
         rootfs.remove_dir(paths)
