@@ -27,7 +27,7 @@ from pathlib import Path
 
 TOPDIR_FL = 0x00020000  # FS_TOPDIR_FL: Orlov's top-level placement for the directories made in it
 TRIES = 8
-SLOW_NS = 50_000  # an empty file costs ~5-15 µs of CPU to create; a scan of recently freed inodes, far more
+SLOW_NS = 30_000  # an empty file costs ~5-18 µs of CPU to create; each recently freed inode before a usable one, ~20 ns
 NEW_PREFIX = ".new-"
 
 _spread: dict[Path, bool] = {}  # per process: whether a home carries TOPDIR
