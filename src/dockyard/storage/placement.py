@@ -19,6 +19,7 @@ the sweep removes as it does any directory no layer names).
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import struct
@@ -80,7 +81,7 @@ def make_layer_dir(home: Path, name: str) -> Path:
     """``home/name``, a new empty directory placed where creating files is cheap (see the module doc)."""
     target = home / name
     if os.path.lexists(target):
-        raise FileExistsError(17, "File exists", str(target))
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(target))
     if home not in _spread:
         _spread[home] = mark_top_dir(home)
     if not _spread[home]:  # every try would land in the same group
@@ -95,7 +96,8 @@ def make_layer_dir(home: Path, name: str) -> Path:
             if tries[-1][0] < SLOW_NS:
                 break
         tries.sort()
-        os.rename(tries.pop(0)[1], target)
+        os.rename(tries[0][1], target)
+        del tries[0]
     finally:
         for _, path in tries:
             os.rmdir(path)
