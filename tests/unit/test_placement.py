@@ -17,6 +17,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.conftest import Dockyard  # noqa: E402
+from tests.helpers import images  # noqa: E402
+
 from dockyard.storage.driver import Overlay2, Vfs  # noqa: E402
 from dockyard.storage.placement import (  # noqa: E402
     NEW_PREFIX,
@@ -145,3 +148,22 @@ def test_a_crash_between_tries_leaves_nothing_after_the_sweep(tmp_path: Path, dr
 
     assert store.leftovers({"kept"}) == []
     assert kept.is_dir()
+
+
+def test_the_next_command_sweeps_a_try_a_kill_left_and_check_finds_the_store_clean(
+    tmp_path: Path, dockyard: Dockyard
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("the store's layers need root")
+    dockyard("import", str(images.busybox_rootfs_tar(tmp_path / "bb.tar")), "bb:1")
+    home = dockyard.root / "overlay2"
+    left = home / f"{NEW_PREFIX}fedcba9876543210"
+    left.mkdir()
+    (left / ".probe").touch()  # killed between the probe's create and its unlink
+
+    dockyard("images")
+
+    assert not left.exists()
+    assert not [n for n in os.listdir(home) if n.startswith(NEW_PREFIX)]
+    assert dockyard("system", "check").stdout.strip().splitlines()[-1] == "store is clean"
+    assert dockyard("images", "-q", "bb:1").stdout.strip()
