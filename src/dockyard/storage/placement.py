@@ -1,10 +1,10 @@
 """Where a new layer directory lands on disk: away from inodes the file system freed moments ago.
 
-ext4 without a journal does not reuse an inode freed "recently" (60 s, 360 s while its
+ext4 without a journal avoids reusing an inode freed "recently" (60 s, 360 s while its
 inode-table block is dirty) while that block is cached: each allocation scans its block
-group from the first inode and checks every free one, so a group where a removed image's
-files were just freed costs a check of each of them for every new file (load right after
-``rmi``: ~0.4 ms of system time per file instead of ~10 µs). Files go to their
+group from the first inode and checks every free one until one is not recent, so a group
+where a removed image's files were just freed costs a check of each of them for every new
+file (load right after ``rmi``: ~0.4 ms of system time per file instead of ~10 µs). Files go to their
 directory's group and subdirectories start their search from it, so a layer's tree lives
 where its directory lands.
 
