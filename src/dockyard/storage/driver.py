@@ -1,8 +1,9 @@
 """The layer-directory interface the layer store uses, and the two drivers that implement it.
 
-A driver owns one directory per committed layer, named by a random cache ID
-(fresh names also avoid ext4's slow re-creation of just-deleted trees). The
-active (writable) layers are the snapshotters' (``storage.snapshotter``).
+A driver owns one directory per committed layer, named by a random cache ID and
+placed by ``storage.placement`` away from inodes a removal just freed (ext4
+without a journal is slow to allocate next to them). The active (writable)
+layers are the snapshotters' (``storage.snapshotter``).
 """
 
 from __future__ import annotations

@@ -49,8 +49,10 @@ class Overlay2:
 
     def create(self, cache_id: str, parents: list[str]) -> Path:
         """``parents`` bottom first."""
-        layer = self.home / cache_id
-        (layer / "diff").mkdir(parents=True)
+        from dockyard.storage.placement import make_layer_dir
+
+        layer = make_layer_dir(self.home, cache_id)
+        (layer / "diff").mkdir()
         import secrets
         from base64 import b32encode
 

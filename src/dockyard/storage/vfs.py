@@ -58,8 +58,9 @@ class Vfs:
         return self.home / cache_id / "diff"
 
     def create(self, cache_id: str, parents: list[str]) -> Path:
-        diff = self.diff_path(cache_id)
-        diff.parent.mkdir(parents=True)
+        from dockyard.storage.placement import make_layer_dir
+
+        diff = make_layer_dir(self.home, cache_id) / "diff"
         if parents:
             copy_tree(self.diff_path(parents[-1]), diff)
         else:
