@@ -123,10 +123,9 @@ class Engine:
 
     @cached_property
     def snapshotter(self) -> Snapshotter:
-        """The driver's active layers (containers, build steps) over the layer store."""
-        from dockyard.storage.driver import snapshotter_for
-
-        return snapshotter_for(self.driver, self.layers, self.tmp)
+        """The driver's active layers (containers, build steps) over the layer store (only the driver's own
+        module loads: ``inspect`` of a container asks it for the GraphDriver)."""
+        return self.driver.snapshotter(self.layers, self.tmp)
 
     @cached_property
     def container_service(self) -> ContainerService:

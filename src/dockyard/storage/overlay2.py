@@ -20,6 +20,7 @@ from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver
 if TYPE_CHECKING:
     from dockyard.archive.apply import Whiteouts
     from dockyard.storage.changes import Change
+    from dockyard.storage.layers import LayerStoreImpl
 
 
 def _valid_short(short: str) -> bool:
@@ -43,6 +44,10 @@ class Overlay2:
 
     def diff_path(self, cache_id: str) -> Path:
         return self.home / cache_id / "diff"
+
+    def snapshotter(self, layers: LayerStoreImpl, tmp: Path) -> Overlay2Snapshotter:
+        """This driver's snapshotter, over the layer store that owns its committed layers."""
+        return Overlay2Snapshotter(self, layers, tmp)
 
     def short_link(self, cache_id: str) -> str:
         return (self.home / cache_id / "link").read_text()

@@ -22,6 +22,7 @@ from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver
 if TYPE_CHECKING:
     from dockyard.archive.apply import Whiteouts
     from dockyard.storage.changes import Change
+    from dockyard.storage.layers import LayerStoreImpl
 
 
 def copy_tree(source: Path, target: Path) -> None:
@@ -56,6 +57,10 @@ class Vfs:
 
     def diff_path(self, cache_id: str) -> Path:
         return self.home / cache_id / "diff"
+
+    def snapshotter(self, layers: LayerStoreImpl, tmp: Path) -> VfsSnapshotter:
+        """This driver's snapshotter, over the layer store that owns its committed layers."""
+        return VfsSnapshotter(self, layers, tmp)
 
     def create(self, cache_id: str, parents: list[str]) -> Path:
         diff = self.diff_path(cache_id)
