@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 from dockyard.engine.network_json import network_settings
-from dockyard.oci.config import docker_container_config
 from dockyard.oci.linux_defaults import MASKED_PATHS, READONLY_PATHS
 
 if TYPE_CHECKING:
@@ -50,6 +49,8 @@ _OMIT_EMPTY = frozenset({"StorageOpt", "Tmpfs", "Sysctls", "Mounts", "Init"})
 
 def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's ``inspect`` of a container, key for key in Docker's order."""
+    from dockyard.oci.config import docker_container_config  # its record types are not ``ps``'s
+
     cdir = engine.root / "containers" / c.id
     run, rec = c.run, c.stored
     args = list(rec.process.args)
