@@ -31,7 +31,7 @@ INSPECT_TREE = {"ast", "dis", "tokenize"}
 # rmi deletes a layer directory through its storage driver's module alone (no tar code)
 RMI_NEEDS = {
     "dockyard.storage", "dockyard.storage.overlay2", "dockyard.storage.vfs", "dockyard.storage.dirs",
-    "dockyard.storage.mount", "dockyard.storage.snapshotter",
+    "dockyard.storage.mount",
 }  # fmt: skip
 
 RECORD = """

@@ -16,7 +16,8 @@ driver directories under it).
     graph_driver(...)                Docker's ``GraphDriver`` of inspect
 
 Mounts are data (``storage.mount.Mount``); the caller performs them.
-``overlay2`` and ``vfs`` implement it (``storage.overlay2``, ``storage.vfs``).
+``overlay2`` and ``vfs`` implement it (``storage.overlay2_snapshotter``, ``storage.vfs_snapshotter``), each over
+its driver's committed layers; a driver's ``snapshotter()`` builds it.
 """
 
 from __future__ import annotations
