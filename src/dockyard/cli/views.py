@@ -106,19 +106,6 @@ def container_config(value: Any) -> Any:
     return out
 
 
-def graph_driver(details: ImageDetails) -> dict[str, Any]:
-    """Docker's GraphDriver: overlay2 names the image's layer directories; other drivers name none."""
-    dirs = details.layer_dirs
-    if details.driver != "overlay2" or not dirs:
-        return {"Data": None, "Name": details.driver}
-    data: dict[str, str] = {}
-    if len(dirs) > 1:
-        data["LowerDir"] = ":".join(f"{d}/diff" for d in reversed(dirs[:-1]))
-    top = dirs[-1]
-    data.update({"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"})
-    return {"Data": data, "Name": "overlay2"}
-
-
 def _last_comment(data: dict[str, Any]) -> str:
     """dockerd's inspect falls back to the newest history entry's comment (``commit -m``, ``import -m``)."""
     history = data.get("history") or []
@@ -129,7 +116,6 @@ def inspect_image(details: ImageDetails) -> dict[str, Any]:
     image = details.image
     row = image.row
     layers_diff = image.config.diff_ids
-    graph = graph_driver(details)
     data = image.config.data
     tags = [t.familiar for t in sorted(image.tags, key=str)]
     digests = [d.familiar for d in sorted(image.digests, key=str)]
@@ -154,7 +140,7 @@ def inspect_image(details: ImageDetails) -> dict[str, Any]:
         out["OsVersion"] = data["os.version"]
     out["Size"] = row.size
     out["VirtualSize"] = row.size
-    out["GraphDriver"] = graph
+    out["GraphDriver"] = details.graph.to_json()
     out["RootFS"] = {"Type": "layers", "Layers": [str(d) for d in layers_diff]} if layers_diff else {"Type": "layers"}
     out["Metadata"] = {"LastTagTime": format_time(datetime.fromtimestamp(row.added, timezone.utc)) if tags else "0001-01-01T00:00:00Z"}
     return out

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
     from dockyard.image.store import Image, ImageStore
+    from dockyard.metadata.db import ImageRow
     from dockyard.engine.containers import ContainerService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
     from dockyard.storage.driver import Driver
+    from dockyard.storage.graph import GraphDriver
     from dockyard.storage.layers import LayerStoreImpl
     from dockyard.storage.snapshotter import Snapshotter
 
@@ -121,10 +123,16 @@ class Engine:
             self.root / "volumes", self.networking,
         )
 
+    def graph_driver(self, image: ImageRow | None, key: str | None = None, merged: str | None = None) -> GraphDriver:
+        """Docker's GraphDriver of ``image`` (``key`` None) or of the active layer ``key`` over it, from metadata
+        alone: ``inspect`` loads neither the driver nor the layer store."""
+        from dockyard.storage.graph import graph_driver
+
+        return graph_driver(self.driver_name, self.driver_home, self.images.cache_ids(image) if image else [], key, merged)
+
     @cached_property
     def snapshotter(self) -> Snapshotter:
-        """The driver's active layers (containers, build steps) over the layer store (only the driver's own
-        module loads: ``inspect`` of a container asks it for the GraphDriver)."""
+        """The driver's active layers (containers, build steps) over the layer store."""
         return self.driver.snapshotter(self.layers, self.tmp)
 
     @cached_property

@@ -7,7 +7,6 @@ answers with it).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -69,21 +68,11 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
         "RestartCount": run.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host_config(rec.host_config, rec.mounts),
-        "GraphDriver": _graph_driver(engine, c, cdir),
+        "GraphDriver": engine.graph_driver(engine.db.image(c.image_id), str(cdir / "layer"), str(cdir / "rootfs")).to_json(),
         "Mounts": inspect_mounts(rec.mounts),
         "Config": docker_container_config(rec.config.document()),
         "NetworkSettings": network_settings(engine.network_service.of_container(c), c.id),
     }
-
-
-def _graph_driver(engine: Engine, c: Container, cdir: Path) -> dict[str, object]:
-    """The snapshotter's view of the container's layer: LowerDir lists the image's layers, top first."""
-    from dockyard.oci.digest import Digest
-
-    row = engine.db.image(c.image_id)
-    top = Digest.parse(row.top_layer) if row and row.top_layer else None
-    graph = engine.snapshotter.graph_driver(top, key=str(cdir / "layer"), merged=str(cdir / "rootfs"))
-    return graph.to_json()
 
 
 def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str, Any]:

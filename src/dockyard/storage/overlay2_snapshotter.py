@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.storage.mount import Mount
-from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver, Parent, RunMounted, Usage
+from dockyard.storage.graph import GraphDriver, graph_driver
+from dockyard.storage.snapshotter import BaseSnapshotter, Committed, Parent, RunMounted, Usage
 
 if TYPE_CHECKING:
     from dockyard.storage.changes import Change
@@ -65,13 +66,4 @@ class Overlay2Snapshotter(BaseSnapshotter):
 
     def graph_driver(self, parent: Parent, key: str | None = None, merged: str | None = None) -> GraphDriver:
         resolved = self._parent(parent)
-        caches = list(resolved.cache_ids) if resolved else []
-        home = self.driver.home
-        if key is None:  # an image: its top layer is the "upper", the ones below the lower
-            if not caches:
-                return GraphDriver(self.name)
-            top = home / caches[-1]
-            lower = ":".join(str(home / c / "diff") for c in reversed(caches[:-1])) or None
-            return GraphDriver(self.name, lower, str(top / "diff"), str(top / "work"), str(top / "merged"))
-        lower = ":".join(str(home / c / "diff") for c in reversed(caches)) or None
-        return GraphDriver(self.name, lower, str(self.upper(key)), str(Path(key) / "work"), merged)
+        return graph_driver(self.name, self.driver.home, resolved.cache_ids if resolved else (), key, merged)

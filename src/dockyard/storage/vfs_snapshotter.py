@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.storage.dirs import copy_tree
 from dockyard.storage.mount import Mount
-from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver, Parent, RunMounted, Usage
+from dockyard.storage.graph import GraphDriver, graph_driver
+from dockyard.storage.snapshotter import BaseSnapshotter, Committed, Parent, RunMounted, Usage
 
 if TYPE_CHECKING:
     from dockyard.storage.changes import Change
@@ -68,6 +69,4 @@ class VfsSnapshotter(BaseSnapshotter):
         return Usage(size_rw(self.upper(key), found), sum(1 for c in found if c.kind != DELETED))
 
     def graph_driver(self, parent: Parent, key: str | None = None, merged: str | None = None) -> GraphDriver:
-        if key is None:
-            return GraphDriver(self.name)
-        return GraphDriver(self.name, None, str(self.upper(key)), str(Path(key) / "work"), merged)
+        return graph_driver(self.name, self.driver.home, (), key, merged)  # full copies: no parent to name
