@@ -10,7 +10,8 @@ TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are str
 if TYPE_CHECKING:
     from typing import Any
 
-    from dockyard.engine.network_reports import ContainerEndpoint, ContainerNetworks, NetworkReport
+    from dockyard.engine.container_networks import ContainerEndpoint, ContainerNetworks
+    from dockyard.engine.network_reports import NetworkReport
 
 DEFAULT_BRIDGE_OPTIONS = {
     "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
@@ -49,7 +50,7 @@ def host_config(record: dict[str, Any]) -> dict[str, Any]:
 def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
     user = e.network not in ("bridge", "host", "none")
     ipam = {"IPv4Address": e.ip} if e.ip else ({} if e.connected else None)
-    from dockyard.engine.network_reports import LiveEndpoint
+    from dockyard.engine.container_networks import LiveEndpoint
 
     live = e.live or LiveEndpoint()
     return {"IPAMConfig": ipam, "Links": None,
@@ -61,7 +62,7 @@ def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
 
 def network_settings(report: ContainerNetworks, cid: str) -> dict[str, Any]:
     """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
-    from dockyard.engine.network_reports import LiveEndpoint
+    from dockyard.engine.container_networks import LiveEndpoint
 
     top = report.bridge or LiveEndpoint()
     key = report.sandbox_key
