@@ -6,6 +6,7 @@ import time
 from datetime import datetime, timezone
 
 from dockyard.cli.units import human_duration, human_size, human_size_with_precision
+from dockyard.oci.container_config import CONTAINER_CONFIG_KEYS, CONTAINER_CONFIG_OMIT_EMPTY
 from dockyard.oci.timefmt import format_time, parse_time
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
     from dockyard.engine.images import ImageDetails
     from dockyard.image.store import Image, ImageSummary
 
-# Go struct fields with `omitempty` in Docker's container config
-_OMIT_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal", "StopTimeout", "Shell"}
 _ZERO: dict[str, Any] = {
     "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
     "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
@@ -93,15 +92,13 @@ def image_rows(images: list[ImageSummary], *, show_all: bool, no_trunc: bool, ha
 
 def container_config(value: Any) -> Any:
     """Docker re-marshals the config struct: zero values appear, omitempty fields only when set."""
-    from dockyard.oci.config import CONTAINER_CONFIG_KEYS
-
     if not isinstance(value, dict):
         return None
     out: dict[str, Any] = {}
     for key in CONTAINER_CONFIG_KEYS:
-        if key in value and value[key] not in (None, "", False, {}, [], 0) or key in value and key not in _OMIT_EMPTY:
+        if key in value and (value[key] not in (None, "", False, {}, [], 0) or key not in CONTAINER_CONFIG_OMIT_EMPTY):
             out[key] = value[key]
-        elif key not in _OMIT_EMPTY:
+        elif key not in CONTAINER_CONFIG_OMIT_EMPTY:
             out[key] = _ZERO.get(key)
     return out
 

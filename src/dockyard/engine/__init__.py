@@ -128,7 +128,8 @@ class Engine:
         alone: ``inspect`` loads neither the driver nor the layer store."""
         from dockyard.storage.graph import graph_driver
 
-        return graph_driver(self.driver_name, self.driver_home, self.images.cache_ids(image) if image else [], key, merged)
+        cache_ids = self.images.cache_ids(image) if image else []
+        return graph_driver(self.driver_name, self.driver_home, cache_ids, key, merged)
 
     @cached_property
     def snapshotter(self) -> Snapshotter:

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from dockyard.engine.network_json import network_settings
+from dockyard.oci.container_config import docker_container_config
 from dockyard.oci.linux_defaults import MASKED_PATHS, READONLY_PATHS
 
 if TYPE_CHECKING:
@@ -48,10 +49,9 @@ _OMIT_EMPTY = frozenset({"StorageOpt", "Tmpfs", "Sysctls", "Mounts", "Init"})
 
 def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's ``inspect`` of a container, key for key in Docker's order."""
-    from dockyard.oci.config import docker_container_config  # its record types are not ``ps``'s
-
     cdir = engine.root / "containers" / c.id
     run, rec = c.run, c.stored
+    image = engine.db.image(c.image_id)
     args = list(rec.process.args)
     driver = engine.driver_name
     return {
@@ -68,7 +68,7 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
         "RestartCount": run.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host_config(rec.host_config, rec.mounts),
-        "GraphDriver": engine.graph_driver(engine.db.image(c.image_id), str(cdir / "layer"), str(cdir / "rootfs")).to_json(),
+        "GraphDriver": engine.graph_driver(image, str(cdir / "layer"), str(cdir / "rootfs")).to_json(),
         "Mounts": inspect_mounts(rec.mounts),
         "Config": docker_container_config(rec.config.document()),
         "NetworkSettings": network_settings(engine.network_service.of_container(c), c.id),
