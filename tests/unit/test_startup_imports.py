@@ -106,6 +106,32 @@ def test_container_reads_import_only_the_container_store(store: Path, tmp_path: 
     assert heavy(modules) - CONTAINER_READS == set()
 
 
+@pytest.fixture(scope="module")
+def container(store: Path) -> str:
+    """A created container: ps and inspect then read a record, a state file and network files."""
+    subprocess.run([sys.executable, "-m", "dockyard", "--root", str(store), "create", "--name", "light", "bb:1", "true"],
+                   check=True, capture_output=True)  # fmt: skip
+    return "light"
+
+
+# what reading a container may load below the engine: its run state beside the record, and the network
+# files its NetworkSettings come from (not CNI, the spec builder, a storage driver or the layer store)
+CONTAINER_READ_ONLY = {
+    "dockyard.runtime", "dockyard.runtime.container_state", "dockyard.runtime.network",
+    "dockyard.runtime.network.records",
+}  # fmt: skip
+# the template engine, which a default table needs none of, and the image config's record types
+NOT_FOR_CONTAINER_READS = {"dockyard.cli.gotemplate.execute", "dockyard.cli.gotemplate.parser", "dockyard.oci.config"}
+
+
+@pytest.mark.parametrize("args", [["ps", "-a"], ["inspect", "light"], ["container", "inspect", "light"]])
+def test_container_reads_load_no_runtime_machinery(store: Path, container: str, tmp_path: Path, args: list[str]) -> None:
+    modules = imported(store, tmp_path, *args)
+    assert heavy(modules) - CONTAINER_READ_ONLY == set()
+    assert NOT_FOR_CONTAINER_READS & modules == set()
+    assert INSPECT_TREE & modules == set()
+
+
 @pytest.mark.parametrize("args", [
     ["images"], ["image", "inspect", "bb:1"], ["history", "bb:1"], ["tag", "bb:1", "bb:3"], ["ps", "-a"],
     ["volume", "ls"], ["network", "ls"],

@@ -9,10 +9,10 @@ from typing import Any, BinaryIO, Callable
 from dockyard.image.changes import apply_changes
 from dockyard.image.layerstore import LayerJob
 from dockyard.image.store import ImageStore
-from dockyard.oci.config import format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference
+from dockyard.oci.timefmt import format_time
 
 _GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
 
