@@ -139,3 +139,9 @@ def test_container_reads_load_no_runtime_machinery(store: Path, container: str, 
 def test_light_commands_never_load_inspect(store: Path, tmp_path: Path, args: list[str]) -> None:
     """Every record class on these paths has a docstring, so dataclasses never needs ``inspect``."""
     assert INSPECT_TREE & imported(store, tmp_path, *args) == set()
+
+
+@pytest.mark.parametrize("args", [["volume", "ls"], ["network", "ls"], ["images"], ["ps", "-a"]])
+def test_listings_load_no_event_log_or_log_format(store: Path, tmp_path: Path, args: list[str]) -> None:
+    """Listing writes no event and reads no container log: neither module loads."""
+    assert {"dockyard.metadata.events", "dockyard.runtime.logs"} & imported(store, tmp_path, *args) == set()
