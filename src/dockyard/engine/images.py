@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from dockyard.image.load import LoadResult
     from dockyard.image.store import Image, ImageSummary, Removal
     from dockyard.oci.digest import Digest
+    from dockyard.storage.graph import GraphDriver
 
 LoadProgress = collections.abc.Callable[[str, int], None]  # (layer, bytes) as each layer is stored
 
@@ -40,8 +41,7 @@ class ImageDetails:
     """``image inspect``: the image and where its layers live in the storage driver."""
 
     image: Image
-    driver: str
-    layer_dirs: list[str]  # the layers' driver directories, bottom first (overlay2's GraphDriver data)
+    graph: GraphDriver  # where its layers are in the storage driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +90,7 @@ class ImageService:
             raise ImageNotFoundError(_familiar_tagged(exc.name)) from exc
 
     def details(self, image: Image) -> ImageDetails:
-        engine = self.engine
-        return ImageDetails(image, engine.driver_name, [str(engine.driver_home / c) for c in engine.images.cache_ids(image.row)])
+        return ImageDetails(image, self.engine.graph_driver(image.row))
 
     def history(self, name: str) -> ImageHistory:
         store = self.engine.images

@@ -8,11 +8,11 @@ from typing import Any, BinaryIO, Callable
 from dockyard.image.changes import apply_changes
 from dockyard.image.layerstore import LayerJob
 from dockyard.image.store import ImageStore
-from dockyard.oci.config import format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest
 from dockyard.oci.platform import host_architecture
 from dockyard.oci.reference import Reference
+from dockyard.oci.timefmt import format_time
 
 def empty_container_config() -> dict[str, Any]:
     """The container config Docker writes for an image with no settings (Go zero values)."""

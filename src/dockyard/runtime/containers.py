@@ -28,6 +28,7 @@ from dockyard.metadata.containers import ContainerRecords
 from dockyard.metadata.db import Database
 from dockyard.metadata.events import container_event
 from dockyard.oci.digest import Digest
+from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime import container_layer, health, resources, rootfs, spawn
 from dockyard.runtime.container_state import (
     Container,
@@ -38,7 +39,6 @@ from dockyard.runtime.container_state import (
     write_state,
 )
 from dockyard.runtime.isolation import Isolation, check_container_network, parse_signal
-from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.rootfs import Paths
