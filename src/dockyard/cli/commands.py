@@ -37,7 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str, tuple[str, ...]]] = {
     "manifest": (MANAGEMENT, "COMMAND", "Manage Docker image manifests and manifest lists", ("manifest",)),
     "network": (MANAGEMENT, "COMMAND", "Manage networks", ("networks",)),
     "registry": (MANAGEMENT, "COMMAND", "Run a registry server", ("registry_server",)),
-    "system": (MANAGEMENT, "COMMAND", "Manage Docker", ("system", "events", "check")),
+    "system": (MANAGEMENT, "COMMAND", "Manage Docker", ("system", "events", "check", "system_service")),
     "volume": (MANAGEMENT, "COMMAND", "Manage volumes", ("volumes",)),
     # Commands
     "attach": (OTHER, "[OPTIONS] CONTAINER", "Attach local standard input, output, and error streams to a running container", ("attach",)),
@@ -148,6 +148,7 @@ SUBCOMMANDS: dict[str, dict[str, tuple[str, str, str | None]]] = {
         "events": ("[OPTIONS]", "Get real time events from the server", None),
         "info": ("[OPTIONS]", "Display system-wide information", None),
         "prune": ("[OPTIONS]", "Remove unused data", None),
+        "service": ("[OPTIONS] [URI]", "Run an API service", None),
     },
     "manifest": {
         "inspect": ("[OPTIONS] [MANIFEST_LIST] MANIFEST", "Display an image manifest, or manifest list", None),

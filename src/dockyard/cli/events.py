@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import Context, UsageError, require_args
+from dockyard.engine.events import event_message as message
 from dockyard.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -84,17 +85,3 @@ def _rfc3339_nano_fixed(time_nano: int) -> str:
     offset = moment.strftime("%z")
     zone = "Z" if offset in ("+0000", "") else f"{offset[:3]}:{offset[3:]}"
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}" + zone
-
-
-def message(event: Event) -> dict[str, Any]:
-    """Docker's events.Message: the deprecated status/id/from first, for containers and images only."""
-    out: dict[str, Any] = {}
-    if event.type in ("container", "image"):
-        out["status"], out["id"] = event.action, event.actor_id
-        if event.type == "container" and event.attributes.get("image"):
-            out["from"] = event.attributes["image"]
-    out.update({
-        "Type": event.type, "Action": event.action, "Actor": {"ID": event.actor_id, "Attributes": dict(event.attributes)},
-        "scope": "local", "time": event.time, "timeNano": event.time_nano,
-    })  # fmt: skip
-    return out

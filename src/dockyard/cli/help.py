@@ -89,6 +89,8 @@ def _flag(action: argparse.Action, docker_help: dict[str, str]) -> tuple[str, st
         kind = "filter" if long == "filter" else "list"
     elif action.type is int:
         kind = "int"
+    elif getattr(action.type, "__name__", "") == "uint":
+        kind = "uint"
     elif action.type is float:
         kind = "float"
     elif action.nargs == "?" and action.const is True:
@@ -100,7 +102,7 @@ def _flag(action: argparse.Action, docker_help: dict[str, str]) -> tuple[str, st
     default = action.default
     if kind in ("string",) and isinstance(default, str) and default:
         usage += f' (default "{default}")'
-    elif kind in ("int", "float") and default not in (None, 0):
+    elif kind in ("int", "uint", "float") and default not in (None, 0):
         usage += f" (default {default})"
     elif kind == "" and default is True:
         usage += " (default true)"

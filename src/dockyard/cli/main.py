@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 GLOBAL_OPTIONS_WITH_VALUE = frozenset({"--root", "--storage-driver", "-s"})
 IMAGE_FAMILY = frozenset({"images", "registry_client", "build"})  # their register() also fills ``image``
-SYSTEM_FAMILY = frozenset({"system", "events", "check"})  # their register() also fills ``system``
+SYSTEM_FAMILY = frozenset({"system", "events", "check", "system_service"})  # their register() also fills ``system``
 EXIT_ERROR = 1
 
 

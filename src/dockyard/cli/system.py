@@ -66,30 +66,12 @@ def info_text(info: SystemInfo) -> str:
 
 
 def info_document(info: SystemInfo) -> dict[str, Any]:
-    """``docker info --format '{{json .}}'``: the Engine API's SystemInfo, with the fields dockyard has."""
-    return {
-        "ID": info.id, "Containers": info.containers, "ContainersRunning": info.running,
-        "ContainersPaused": info.paused, "ContainersStopped": info.stopped, "Images": info.images,
-        "Driver": info.driver, "DriverStatus": [list(pair) for pair in info.driver_status],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "null"], "Authorization": None,
-                    "Log": [info.logging_driver]},
-        "Debug": False, "SystemTime": _now_rfc3339(), "LoggingDriver": info.logging_driver,
-        "CgroupDriver": info.cgroup_driver, "CgroupVersion": info.cgroup_version, "NEventsListener": 0,
-        "KernelVersion": info.kernel_version, "OperatingSystem": info.operating_system, "OSVersion": info.os_version,
-        "OSType": info.os_type, "Architecture": info.architecture, "IndexServerAddress": "https://index.docker.io/v1/",
-        "NCPU": info.ncpu, "MemTotal": info.mem_total, "DockerRootDir": info.root_dir, "Name": info.name,
-        "Labels": [], "ExperimentalBuild": False, "ServerVersion": info.server_version,
-        "Runtimes": {name: {"path": name} for name in sorted(info.runtimes)}, "DefaultRuntime": info.default_runtime,
-        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
-                  "RemoteManagers": None},
-        "LiveRestoreEnabled": False, "Isolation": "", "SecurityOptions": ["name=seccomp,profile=default"],
-        "Warnings": None, "ClientInfo": {"Debug": False, "Context": "default", "Plugins": [], "Warnings": None},
-    }  # fmt: skip
+    """``docker info --format '{{json .}}'``: the engine's SystemInfo document and the client's part."""
+    from dockyard.engine.system_json import info_document as server_document
 
-
-def _now_rfc3339() -> str:
-    stamp = time.time_ns()
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp // 10**9)) + f".{stamp % 10**9:09d}Z"
+    document = server_document(info)
+    document["ClientInfo"] = {"Debug": False, "Context": "default", "Plugins": [], "Warnings": None}
+    return document
 
 
 # df ------------------------------------------------------------------------------

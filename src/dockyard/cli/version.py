@@ -9,7 +9,7 @@ import sys
 from dockyard import __version__
 from dockyard.cli.context import Context, require_args
 from dockyard.cli.format import render
-from dockyard.engine.version import API_VERSION, MIN_API_VERSION
+from dockyard.engine.version import API_VERSION
 from dockyard.oci.platform import host_architecture
 from dockyard.errors import DockyardError
 
@@ -52,15 +52,9 @@ def client_info() -> dict[str, Any]:
 
 def server_info(ctx: Context) -> dict[str, Any]:
     """``{{.Server.…}}``: the engine's version report in Docker's field names."""
-    from dockyard.engine.version import engine_version
+    from dockyard.engine.version import engine_version, version_document
 
-    report = engine_version(ctx.engine)
-    components = [{"Name": c.name, "Version": c.version, "Details": c.details} for c in report.components]
-    return {
-        "Platform": {"Name": "dockyard Engine (in-process)"}, "Components": components, "Version": report.version,
-        "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "Os": "linux", "Arch": host_architecture(),
-        "KernelVersion": report.kernel_version, "Experimental": False,
-    }  # fmt: skip
+    return version_document(engine_version(ctx.engine), "dockyard Engine (in-process)")
 
 
 def version_text(info: dict[str, Any]) -> str:

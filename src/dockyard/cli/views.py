@@ -6,22 +6,14 @@ import time
 from datetime import datetime, timezone
 
 from dockyard.cli.units import human_duration, human_size, human_size_with_precision
-from dockyard.oci.container_config import CONTAINER_CONFIG_KEYS, CONTAINER_CONFIG_OMIT_EMPTY
-from dockyard.oci.timefmt import format_time, parse_time
+from dockyard.engine.image_json import inspect_image  # noqa: F401 - the name the image commands use
+from dockyard.oci.timefmt import parse_time
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
-    from dockyard.engine.images import ImageDetails
     from dockyard.image.store import Image, ImageSummary
-
-_ZERO: dict[str, Any] = {
-    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
-    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
-    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
-    "OnBuild": None, "Labels": None,
-}  # fmt: skip
 
 IMAGE_HEADERS = {
     "Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "Digest": "DIGEST",
@@ -88,59 +80,6 @@ def image_rows(images: list[ImageSummary], *, show_all: bool, no_trunc: bool, ha
             rows.append((stamp, {**base, "Repository": repo, "Tag": tag, "Digest": digest}))
     rows.sort(key=lambda item: -item[0])
     return [row for _, row in rows]
-
-
-def container_config(value: Any) -> Any:
-    """Docker re-marshals the config struct: zero values appear, omitempty fields only when set."""
-    if not isinstance(value, dict):
-        return None
-    out: dict[str, Any] = {}
-    for key in CONTAINER_CONFIG_KEYS:
-        if key in value and (value[key] not in (None, "", False, {}, [], 0) or key not in CONTAINER_CONFIG_OMIT_EMPTY):
-            out[key] = value[key]
-        elif key not in CONTAINER_CONFIG_OMIT_EMPTY:
-            out[key] = _ZERO.get(key)
-    return out
-
-
-def _last_comment(data: dict[str, Any]) -> str:
-    """dockerd's inspect falls back to the newest history entry's comment (``commit -m``, ``import -m``)."""
-    history = data.get("history") or []
-    return str(history[-1].get("comment", "")) if history else ""
-
-
-def inspect_image(details: ImageDetails) -> dict[str, Any]:
-    image = details.image
-    row = image.row
-    layers_diff = image.config.diff_ids
-    data = image.config.data
-    tags = [t.familiar for t in sorted(image.tags, key=str)]
-    digests = [d.familiar for d in sorted(image.digests, key=str)]
-    out: dict[str, Any] = {
-        "Id": str(image.id),
-        "RepoTags": tags,
-        "RepoDigests": digests,
-        "Parent": row.parent or "",
-        "Comment": data.get("comment") or _last_comment(data),
-        "Created": data.get("created", ""),
-        "Container": data.get("container", ""),
-        "ContainerConfig": container_config(data.get("container_config") or {}),
-        "DockerVersion": data.get("docker_version", ""),
-        "Author": data.get("author", ""),
-        "Config": container_config(data.get("config")),
-        "Architecture": data.get("architecture", ""),
-    }
-    if data.get("variant"):
-        out["Variant"] = data["variant"]
-    out["Os"] = data.get("os", "")
-    if data.get("os.version"):
-        out["OsVersion"] = data["os.version"]
-    out["Size"] = row.size
-    out["VirtualSize"] = row.size
-    out["GraphDriver"] = details.graph.to_json()
-    out["RootFS"] = {"Type": "layers", "Layers": [str(d) for d in layers_diff]} if layers_diff else {"Type": "layers"}
-    out["Metadata"] = {"LastTagTime": format_time(datetime.fromtimestamp(row.added, timezone.utc)) if tags else "0001-01-01T00:00:00Z"}
-    return out
 
 
 def history_rows(image: Image, layer_sizes: list[int], *, human: bool, no_trunc: bool) -> list[dict[str, Any]]:

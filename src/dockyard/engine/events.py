@@ -104,8 +104,10 @@ class EventLog:
         *,
         poll: float = POLL_SECONDS,
         clock: Callable[[], float] = time.time,
+        stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[Event]:
-        """Past events from ``since`` (none without it, as Docker), then new ones until ``until`` passes."""
+        """Past events from ``since`` (none without it, as Docker), then new ones until ``until`` passes
+        (or ``stop`` says so: the API's client has gone)."""
         last = self._reader.last_id()
         if since is not None or until is not None:
             for event in self.query(since, until, filters):
@@ -118,7 +120,7 @@ class EventLog:
                 last = event.id
                 if filters is None or filters(event):
                     yield event
-            if done:
+            if done or stop():
                 return
             time.sleep(poll)
 
@@ -128,3 +130,17 @@ class EventLog:
 
 def _nano(seconds: float | None) -> int | None:
     return None if seconds is None else int(round(seconds * 1_000_000_000))
+
+
+def event_message(event: Event) -> dict[str, object]:
+    """Docker's events.Message (``events --format``, ``GET /events``): the deprecated status/id/from first, for containers and images only."""
+    out: dict[str, object] = {}
+    if event.type in ("container", "image"):
+        out["status"], out["id"] = event.action, event.actor_id
+        if event.type == "container" and event.attributes.get("image"):
+            out["from"] = event.attributes["image"]
+    out.update({
+        "Type": event.type, "Action": event.action, "Actor": {"ID": event.actor_id, "Attributes": dict(event.attributes)},
+        "scope": "local", "time": event.time, "timeNano": event.time_nano,
+    })  # fmt: skip
+    return out

@@ -21,6 +21,7 @@ from typing import Iterator
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, StorageError
 from dockyard.image.store import Image, ImageStore
 from dockyard.oci.reference import Reference, parse_normalized
+from dockyard.registry.client.auth import Credentials
 from dockyard.registry.client.credentials import ConfigFile
 from dockyard.registry.client.manifests import NoSuchManifestError, RemoteManifest
 from dockyard.registry.client.hosts import load_options
@@ -31,13 +32,17 @@ from dockyard.registry.client.search import SearchResult
 from dockyard.registry.client.session import Connector
 
 __all__ = [
-    "Event", "LoginReport", "NoSuchManifestError", "LoginRequest", "LogoutReport", "PullPolicy", "PullProgress", "PullReport", "PullRequest",
+    "Credentials", "Event", "LoginRefusedError", "LoginReport", "NoSuchManifestError", "LoginRequest", "LogoutReport", "PullPolicy", "PullProgress", "PullReport", "PullRequest",
     "PushReport", "PushRequest", "RegistryConfig", "RegistryService", "RemoteManifest", "RequestError", "SearchResult", "parse_reference",
 ]  # fmt: skip
 
 
 class RequestError(InvalidArgumentError):
     """The request itself is wrong (flags that do not go together); nothing was asked of a registry."""
+
+
+class LoginRefusedError(DockyardError):
+    """The registry refused a login that ``check_login`` tried (the Engine API answers 401)."""
 
 
 class PullPolicy(StrEnum):
@@ -63,6 +68,7 @@ class PullRequest:
     all_tags: bool = False
     max_concurrent: int = DEFAULT_CONCURRENT_DOWNLOADS
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    auth: Credentials | None = None  # the API's X-Registry-Auth: this login instead of the stored ones
 
     def check(self) -> None:
         if self.all_tags and (self.reference.tag or self.reference.digest):
@@ -92,6 +98,7 @@ class PushRequest:
     reference: Reference
     all_tags: bool = False
     registry: RegistryConfig = field(default_factory=RegistryConfig)
+    auth: Credentials | None = None  # the API's X-Registry-Auth: this login instead of the stored ones
 
     def check(self) -> None:
         if self.reference.digest is not None:
@@ -168,8 +175,9 @@ class RegistryService:
     def credentials(self) -> ConfigFile:
         return ConfigFile(self.config_dir / "config.json")
 
-    def connector(self, config: RegistryConfig = RegistryConfig()) -> Connector:
-        """A connector with daemon.json, certs.d and the stored logins; the caller closes it."""
+    def connector(self, config: RegistryConfig = RegistryConfig(), auth: Credentials | None = None) -> Connector:
+        """A connector with daemon.json, certs.d and the stored logins (``auth`` instead, when given);
+        the caller closes it."""
         certs = self.root / "certs.d"
         options = load_options(
             self.root / "daemon.json",
@@ -177,15 +185,15 @@ class RegistryService:
             insecure=list(config.insecure),
             certs_dir=certs if certs.is_dir() else None,
         )
-        return Connector(options, self.credentials().get)
+        return Connector(options, self.credentials().get if auth is None else lambda _key: auth)
 
     @contextmanager
-    def _session(self, config: RegistryConfig) -> Iterator[Connector]:
+    def _session(self, config: RegistryConfig, auth: Credentials | None = None) -> Iterator[Connector]:
         """A connector closed afterwards; a registry's error reworded as Docker shows it."""
         from dockyard.registry.client.errors import describe
         from dockyard.registry.errcode import RegistryError
 
-        connector = self.connector(config)
+        connector = self.connector(config, auth)
         try:
             yield connector
         except RegistryError as exc:
@@ -204,7 +212,7 @@ class RegistryService:
         if not request.all_tags:
             ref = ref.with_default_tag()
         wanted = platforms.parse(request.platform) if request.platform else None
-        with self._session(request.registry) as connector:
+        with self._session(request.registry, request.auth) as connector:
             puller = Puller(self.images, connector, self.root / "downloads", self.tmp, progress or discard)
             results = puller.pull(ref, PullOptions(wanted, request.all_tags, request.max_concurrent))
         return PullReport(ref.name_only() if request.all_tags else ref, tuple(results))
@@ -216,7 +224,7 @@ class RegistryService:
         ref = request.reference
         if not request.all_tags:
             ref = ref.with_default_tag()
-        with self._session(request.registry) as connector:
+        with self._session(request.registry, request.auth) as connector:
             results = Pusher(self.images, connector, progress or discard).push(ref, request.all_tags)
         return PushReport(tuple(results))
 
@@ -234,6 +242,18 @@ class RegistryService:
         if stored is not None:  # the stored login still works: nothing to write
             return LoginReport(key, None)
         return LoginReport(key, config.path if config.store(key, creds) else None)
+
+    def check_login(self, request: LoginRequest) -> None:
+        """Whether the registry takes this login, storing nothing (the Engine API's ``/auth``)."""
+        from dockyard.registry.client.errors import LoginError
+        from dockyard.registry.client.login import verify_login
+
+        _, domain = _server(request.server)
+        try:
+            with self._session(request.registry) as connector:
+                verify_login(connector, domain, Credentials(request.username, request.password))
+        except LoginError as exc:
+            raise LoginRefusedError(str(exc)) from exc
 
     def stored_username(self, server: str) -> str | None:
         """The user a login to ``server`` stored, which ``login`` without a username reuses (as Docker 28)."""

@@ -62,3 +62,21 @@ def _runc_version() -> tuple[str, str] | None:
         elif line.startswith("commit: "):
             commit = line.removeprefix("commit: ").strip()
     return (version, commit) if version else None
+
+
+def version_document(
+    report: EngineVersion, platform_name: str, api_version: str = API_VERSION, min_api_version: str = MIN_API_VERSION
+) -> dict[str, object]:
+    """The Engine API's ``SystemVersion`` (``GET /version``, ``{{.Server}}`` of ``version --format``): one
+    document for both faces; each says which API versions it serves."""
+    components = []
+    for c in report.components:
+        details = dict(c.details)
+        if c.name == "Engine":
+            details.update(ApiVersion=api_version, MinAPIVersion=min_api_version)
+        components.append({"Name": c.name, "Version": c.version, "Details": details})
+    return {
+        "Platform": {"Name": platform_name}, "Components": components, "Version": report.version,
+        "ApiVersion": api_version, "MinAPIVersion": min_api_version, "Os": "linux", "Arch": host_architecture(),
+        "KernelVersion": report.kernel_version, "Experimental": False,
+    }  # fmt: skip
