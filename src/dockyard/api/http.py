@@ -396,6 +396,9 @@ class Connection:
                 raise BadRequestLine("bad Content-Length") from None
         connection = (headers.get("Connection") or "").lower()
         self.keep_alive = "close" not in connection and (proto != "HTTP/1.0" or "keep-alive" in connection)
+        if (headers.get("Expect") or "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it before a large body
+            self.wfile.flush()
         path, _, query = target.partition("?")
         return Request(self, method.upper(), path, query, headers, _Body(self.rfile, size))
 

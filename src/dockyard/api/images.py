@@ -28,6 +28,13 @@ SAVE_CHUNK = 1 << 20
 # reads -----------------------------------------------------------------------------------
 
 
+def for_version(document: dict[str, object], version: tuple[int, int]) -> dict[str, object]:
+    """What moby leaves out of an image document for newer clients: ``VirtualSize`` from API 1.44,
+    the deprecated ``Container``/``ContainerConfig`` from 1.45 (the CLI prints the 1.41 document)."""
+    dropped = (("VirtualSize",) if version >= (1, 44) else ()) + (("Container", "ContainerConfig") if version >= (1, 45) else ())
+    return {k: v for k, v in document.items() if k not in dropped}
+
+
 def list_images(request: Request) -> Response:
     """``GET /images/json``: newest first; intermediate images (untagged parents) only with ``all``."""
     from dockyard.engine.image_json import image_summary
@@ -44,7 +51,7 @@ def list_images(request: Request) -> Response:
         if not show_all and not summary.refs and summary.row.id in listing.parents:
             continue
         labels = engine.images.config(summary.row.id).labels
-        out.append(image_summary(summary, labels))
+        out.append(for_version(image_summary(summary, labels), request.version))
     out.sort(key=lambda doc: -int(doc["Created"]))
     return json_response(out)
 
@@ -52,7 +59,8 @@ def list_images(request: Request) -> Response:
 def inspect_image(request: Request) -> Response:
     from dockyard.engine.image_json import inspect_image as document
 
-    return json_response(document(request.engine.image_service.inspect(request.params["name"])))
+    details = request.engine.image_service.inspect(request.params["name"])
+    return json_response(for_version(document(details), request.version))
 
 
 def image_history(request: Request) -> Response:
