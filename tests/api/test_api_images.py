@@ -141,6 +141,14 @@ def test_pull_stream_is_dockers_json_progress(api_service: ApiService, api_busyb
     assert lines[0] == {"status": "Pulling from api/stream", "progressDetail": {}, "id": "2"}
     assert lines[-2]["status"].startswith("Digest: sha256:")
     assert lines[-1] == {"status": f"Status: Downloaded newer image for {name}:2"}
+    # without a tag anywhere the whole repository comes, as moby pulls it (docker-py's all_tags)
+    api_service.docker("tag", "busybox", f"{name}:3")
+    api_service.docker("push", f"{name}:3")
+    api_service.docker("rmi", f"{name}:2", f"{name}:3")
+    every = api_service.request("POST", f"/images/create?fromImage={name}").json_lines()
+    assert every[-1] == {"status": f"Status: Downloaded newer image for {name}"}
+    tags = {t for i in api_service.request("GET", "/images/json").json() for t in i["RepoTags"] or ()}
+    assert {f"{name}:2", f"{name}:3"} <= tags
 
 
 def test_docker_py_pull_push_with_registry_auth(api_service: ApiService, api_busybox: str, api_basic_registry: object) -> None:

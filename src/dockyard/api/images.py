@@ -181,7 +181,8 @@ def _pull(request: Request) -> Response:
     from dockyard.engine.registry import PullRequest, parse_reference
 
     ref = parse_reference(_pull_reference(request))
-    pull = PullRequest(ref, request.arg("platform") or "", auth=registry_auth(request))
+    every_tag = ref.tag is None and ref.digest is None  # no tag anywhere: moby pulls the whole repository
+    pull = PullRequest(ref, request.arg("platform") or "", every_tag, auth=registry_auth(request))
     pull.check()
     engine = request.engine
     progress = ProgressStream(request)
