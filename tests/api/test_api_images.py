@@ -3,6 +3,7 @@ HTTP for exact shapes and status codes, a real Distribution registry for pull an
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
@@ -221,3 +222,20 @@ def test_commit_a_container_the_cli_made(api_service: ApiService, api_busybox: s
     missing = api_service.request("POST", "/commit?container=nosuch")
     assert missing.status == 404
     api_service.cli("rm", cid)
+
+
+def test_build_from_a_private_base_with_x_registry_config(api_service: ApiService, api_busybox: str,
+                                                           api_basic_registry: object) -> None:
+    host = api_basic_registry.host  # type: ignore[attr-defined]
+    client = _client(api_service)
+    client.images.get("busybox").tag(f"{host}/private/base", "1")
+    client.images.push(f"{host}/private/base", "1", auth_config={"username": "alice", "password": "wonderland"})
+    client.images.remove(f"{host}/private/base:1")
+    context = _context_tar({"Dockerfile": f"FROM {host}/private/base:1\nLABEL from=private\n"})
+    refused = api_service.request("POST", "/build?t=fromprivate:1", context).json_lines()
+    assert "error" in refused[-1]  # the service holds no login for this registry
+    logins = {host: {"username": "alice", "password": "wonderland"}}
+    header = base64.urlsafe_b64encode(json.dumps(logins).encode()).decode()
+    built = api_service.request("POST", "/build?t=fromprivate:1", context, {"X-Registry-Config": header}).json_lines()
+    assert "aux" in built[-3] and "error" not in built[-1], built
+    assert api_service.request("GET", "/images/fromprivate:1/json").json()["Config"]["Labels"] == {"from": "private"}

@@ -110,22 +110,42 @@ def prune_images(request: Request) -> Response:
 # registry --------------------------------------------------------------------------------
 
 
-def registry_auth(request: Request) -> Credentials | None:
-    """``X-Registry-Auth``: base64url of an AuthConfig; empty (``{}``) means the stored logins."""
-    from dockyard.engine.registry import Credentials
-
-    header = request.headers.get("X-Registry-Auth")
+def _header_json(request: Request, name: str) -> object | None:
+    """A header holding base64url JSON (``X-Registry-Auth``, ``X-Registry-Config``)."""
+    header = request.headers.get(name)
     if not header:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
     except (ValueError, binascii.Error):
-        raise InvalidArgumentError("invalid X-Registry-Auth header: not base64 JSON") from None
+        raise InvalidArgumentError(f"invalid {name} header: not base64 JSON") from None
+
+
+def _credentials(data: object) -> Credentials | None:
+    """An AuthConfig object as a login; None when it holds nothing (``{}``: use the stored logins)."""
+    from dockyard.engine.registry import Credentials
+
     if not isinstance(data, dict):
         return None
     creds = Credentials(str(data.get("username") or ""), str(data.get("password") or ""),
                         str(data.get("identitytoken") or ""), str(data.get("registrytoken") or ""))  # fmt: skip
     return creds if any((creds.username, creds.password, creds.identity_token, creds.registry_token)) else None
+
+
+def registry_auth(request: Request) -> Credentials | None:
+    """``X-Registry-Auth``: the login for the registry of a pull or push."""
+    return _credentials(_header_json(request, "X-Registry-Auth"))
+
+
+def registry_config(request: Request) -> dict[str, Credentials]:
+    """``X-Registry-Config``: the client's logins by registry (config.json keys), for a build's base images."""
+    from dockyard.engine.registry import login_key
+
+    data = _header_json(request, "X-Registry-Config")
+    if not isinstance(data, dict):
+        return {}
+    found = {login_key(str(server)): _credentials(config) for server, config in data.items()}
+    return {key: creds for key, creds in found.items() if creds is not None}
 
 
 class ProgressStream:
