@@ -9,7 +9,7 @@ import sys
 import grimp
 import pytest
 
-CONTAINER_CLI = ("attach", "container_files", "container_filters", "container_logs", "containers", "isolation",
+CONTAINER_CLI = ("attach", "container_files", "container_logs", "containers", "isolation",
                  "lifecycle", "shared", "terminal")
 COMMAND_MODULES = ("attach", "build", "container_files", "container_logs", "containers", "images", "lifecycle",
                    "networks", "registry_client", "registry_server", "volumes")

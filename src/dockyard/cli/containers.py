@@ -21,7 +21,7 @@ from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_options import CreateOptions, HealthConfig, NetworkOptions
-    from dockyard.runtime.container_state import Container, RunState
+    from dockyard.runtime.container_state import Container
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
 PS_HEADERS = {
@@ -345,32 +345,13 @@ def _ps_args(p: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=ps_cmd)
 
 
-def _since(value: str, now: float) -> float:
-    moment = parse_time(value)
-    return now - moment.timestamp() if moment else 0.0
-
-
-def _status(run: RunState, now: float, health: str = "") -> str:
-    if run.status in ("running", "paused"):
-        up = "Up " + human_duration(_since(run.started_at, now))
-        if run.status == "paused":
-            return up + " (Paused)"
-        return up + (f" (health: {health})" if health == "starting" else f" ({health})" if health else "")
-    if run.status == "restarting":
-        return f"Restarting ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
-    if run.status == "exited":
-        return f"Exited ({run.exit_code}) {human_duration(_since(run.finished_at, now))} ago"
-    if run.status == "removing":
-        return "Removal In Progress"
-    return "Created"
-
-
 def ps_command(args: tuple[str, ...] | list[str], no_trunc: bool) -> str:
     """Docker's COMMAND: the daemon joins the arguments, quoting those with a space in '…'; the CLI truncates
     to 20 columns with … and prints it with strconv.Quote."""
     from dockyard.cli.gotemplate.gostrconv import go_quote
+    from dockyard.engine.container_json import command_line
 
-    command = " ".join([args[0], *(f"'{a}'" if " " in a else a for a in args[1:])]) if args else ""
+    command = command_line(args)
     return go_quote(command if no_trunc else ellipsis(command, 20))
 
 
@@ -401,7 +382,7 @@ def _go_time(value: str) -> str:
 def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
     """One container as Docker's ContainerContext, its fields in the order ``{{json .}}`` prints them (Go sorts
     the map); Ports, Networks and Size are filled in by the caller, ``Label`` by ``ps_cmd``."""
-    from dockyard.engine.container_json import mount_names
+    from dockyard.engine.container_json import mount_names, since, status_text
 
     state = c.run.status
     mounts = c.stored.mounts
@@ -412,9 +393,9 @@ def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
         "LocalVolumes": str(sum(1 for m in mounts if m.type == "volume" and (m.driver or "local") == "local")),
         "Mounts": ",".join(n if no_trunc else ellipsis(n, 15) for n in mount_names(mounts)),
         "Names": c.name, "Networks": "", "Platform": None, "Ports": "",
-        "RunningFor": human_duration(_since(c.created, now)) + " ago", "Size": "",
+        "RunningFor": human_duration(since(c.created, now)) + " ago", "Size": "",
         "State": "exited" if state == "removing" else state,
-        "Status": _status(c.run, now, (c.state.get("Health") or {}).get("Status", "")),
+        "Status": status_text(c.run, now, (c.state.get("Health") or {}).get("Status", "")),
     }
 
 
@@ -422,23 +403,10 @@ def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
 
 def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
     """Newest first; ``-n``/``-l`` and a status filter look at stopped containers too, as Docker's."""
-    last = 1 if args.latest else args.last
-    service = ctx.engine.container_service
-    containers = service.list()
-    if args.filter:
-        from dockyard.cli.container_filters import ContainerFilter
-        from dockyard.engine import container_json
+    from dockyard.cli.filters import parse_filters
 
-        keep = ContainerFilter(
-            args.filter, service.get, lambda ref: ctx.engine.images.resolve(ref).id,
-            lambda c: container_json.inspect_mounts(c.stored.mounts),
-            lambda c: container_json.ps_network_columns(ctx.engine, c)[1],
-        )
-        show_all = args.all or keep.shows_all or last > 0
-        containers = [c for c in containers if (show_all or c.running) and keep(c)]
-    else:
-        containers = [c for c in containers if args.all or last > 0 or c.running]
-    return containers[:last] if last > 0 else containers
+    last = 1 if args.latest else args.last
+    return ctx.engine.container_service.select(parse_filters(args.filter), show_all=args.all, last=last)
 
 
 def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:

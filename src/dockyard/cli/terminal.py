@@ -25,47 +25,21 @@ from dockyard.cli.context import EXIT_ERROR, UsageError
 from dockyard.engine import attach_protocol as proto
 
 
-DEFAULT_DETACH_KEYS = "ctrl-p,ctrl-q"
+DEFAULT_DETACH_KEYS = proto.DEFAULT_DETACH_KEYS
+DetachMatcher = proto.DetachMatcher
 # Docker's ForwardAllSignals minus the job-control and terminal ones a CLI must keep
 PROXIED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
-_CTRL = {"@": 0, "[": 27, "\\": 28, "]": 29, "^": 30, "_": 31}
 OUT_LIMIT = 1 << 20  # unsent stdin bytes before we stop reading our stdin
 
 
 def parse_detach_keys(spec: str) -> bytes:
-    """Docker's syntax: comma-separated keys, each one character or ``ctrl-<a-z@[\\]^_>``."""
-    keys = bytearray()
-    for part in spec.split(","):
-        if len(part) == 1:
-            keys.append(ord(part))
-        elif len(part) == 6 and part.lower().startswith("ctrl-") and (part[5].lower().isalpha() or part[5] in _CTRL):
-            c = part[5].lower()
-            keys.append(ord(c) - 96 if c.isalpha() else _CTRL[c])
-        else:
-            raise UsageError(f"Invalid detach keys ({spec}) provided", EXIT_ERROR)
-    return bytes(keys)
+    """Docker's syntax (``engine.attach_protocol``); a bad spec is the user's error (exit 1)."""
+    from dockyard.errors import InvalidArgumentError
 
-
-class DetachMatcher:
-    """Finds the detach sequence in typed input; bytes of a broken prefix are passed on, as Docker's escape proxy."""
-
-    def __init__(self, keys: bytes) -> None:
-        self.keys = keys
-        self.matched = 0
-
-    def feed(self, data: bytes) -> tuple[bytes, bool]:
-        out = bytearray()
-        for byte in data:
-            if byte == self.keys[self.matched]:
-                self.matched += 1
-                if self.matched == len(self.keys):
-                    return bytes(out), True
-                continue
-            out += self.keys[: self.matched]
-            self.matched = 1 if byte == self.keys[0] else 0
-            if not self.matched:
-                out.append(byte)
-        return bytes(out), False
+    try:
+        return proto.parse_detach_keys(spec)
+    except InvalidArgumentError as exc:
+        raise UsageError(str(exc), EXIT_ERROR) from None
 
 
 # the far end ------------------------------------------------------------------------

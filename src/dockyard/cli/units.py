@@ -7,10 +7,11 @@ parsed exactly as ``--memory``/``--shm-size`` flags parse them.
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
 from collections.abc import Callable
+
+from dockyard.oci.timefmt import INT64_MIN as _INT64_MIN, human_duration as human_duration
 
 KB = 1000
 MB = 1000 * KB
@@ -32,7 +33,6 @@ _BINARY_ABBRS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 # go-units' `^(\d+(\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$`; Go's \d is ASCII-only.
 _SIZE_RE = re.compile(r"([0-9]+(?:\.[0-9]+)*) ?([kKmMgGtTpP])?[iI]?[bB]?")
 
-_INT64_MIN = -(2**63)
 
 
 def _go_g(value: float, precision: int) -> str:
@@ -100,57 +100,6 @@ def bytes_size(size: float) -> str:
     return _custom_size(4, size, 1024.0, _BINARY_ABBRS)
 
 
-def _to_nanoseconds(duration: float | datetime.timedelta) -> int:
-    if isinstance(duration, datetime.timedelta):
-        ns = (duration.days * 86400 + duration.seconds) * 10**9 + duration.microseconds * 1000
-    elif not math.isfinite(duration):
-        ns = _INT64_MIN
-    else:
-        # Rounding (not Go's truncation) keeps 0.3s from turning into 299999999ns.
-        ns = round(duration * 1e9)
-    # time.Duration is an int64; Go's out-of-range conversion yields MinInt64 on amd64.
-    return ns if _INT64_MIN <= ns < 2**63 else _INT64_MIN
-
-
-def _go_units(ns: int, unit: int) -> float:
-    """time.Duration.Seconds/Minutes/Hours: whole part plus fraction, as Go sums them."""
-    whole = abs(ns) // unit
-    frac = abs(ns) % unit
-    sign = -1 if ns < 0 else 1
-    return sign * (float(whole) + float(frac) / float(unit))
-
-
-def human_duration(duration: float | datetime.timedelta) -> str:
-    """HumanDuration for a duration in seconds (or a timedelta).
-
-    E.g. 90 -> "About a minute", 5400 -> "2 hours", 3 days -> "3 days".
-    """
-    ns = _to_nanoseconds(duration)
-    seconds = int(_go_units(ns, 10**9))
-    if seconds < 1:
-        return "Less than a second"
-    if seconds == 1:
-        return "1 second"
-    if seconds < 60:
-        return f"{seconds} seconds"
-    minutes = int(_go_units(ns, 60 * 10**9))
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    exact_hours = _go_units(ns, 3600 * 10**9)
-    hours = int(exact_hours + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(exact_hours) // 24 // 365} years"
 
 
 def _parse_size(size_str: str, unit_map: dict[str, int]) -> int:

@@ -15,12 +15,13 @@ if TYPE_CHECKING:
 from dockyard.engine.network_json import network_settings
 from dockyard.oci.container_config import docker_container_config
 from dockyard.oci.linux_defaults import MASKED_PATHS, READONLY_PATHS
+from dockyard.oci.timefmt import human_duration, parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.engine.container_reports import Sizes
     from dockyard.metadata.container_record import HostConfig, MountRecord
-    from dockyard.runtime.container_state import Container
+    from dockyard.runtime.container_state import Container, RunState
 
 # Docker 20.10's HostConfig (api/types/container/host_config.go) in its field order, holding what dockerd stores
 # for a container created without flags; the record's own values are laid over these (``host_config``), so a
@@ -183,3 +184,71 @@ def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
 
     report = engine.network_service.of_container(c, ids=False)
     return ps_ports(report.ports), [e.network for e in report.endpoints]
+
+
+# the container list (ps, GET /containers/json) --------------------------------------
+
+
+def since(value: str, now: float) -> float:
+    """Seconds from the RFC 3339 time ``value`` to ``now`` (0 for no time)."""
+    moment = parse_time(value)
+    return now - moment.timestamp() if moment else 0.0
+
+
+def status_text(run: RunState, now: float, health: str = "") -> str:
+    """Docker's STATUS (``ps``, the Engine API's container list): ``Up 3 seconds (healthy)``, ``Exited (0) …``."""
+    if run.status in ("running", "paused"):
+        up = "Up " + human_duration(since(run.started_at, now))
+        if run.status == "paused":
+            return up + " (Paused)"
+        return up + (f" (health: {health})" if health == "starting" else f" ({health})" if health else "")
+    if run.status == "restarting":
+        return f"Restarting ({run.exit_code}) {human_duration(since(run.finished_at, now))} ago"
+    if run.status == "exited":
+        return f"Exited ({run.exit_code}) {human_duration(since(run.finished_at, now))} ago"
+    if run.status == "removing":
+        return "Removal In Progress"
+    return "Created"
+
+
+def command_line(args: tuple[str, ...] | list[str]) -> str:
+    """The daemon's Command of a listed container: the arguments joined, those with a space quoted in '…'."""
+    return " ".join([args[0], *(f"'{a}'" if " " in a else a for a in args[1:])]) if args else ""
+
+
+def summary_ports(ports: dict[str, Any]) -> list[dict[str, Any]]:
+    """ContainerSummary.Ports from NetworkSettings.Ports: one entry per host binding, or the bare exposed port."""
+    from dockyard.engine.network_json import port_sort_key
+
+    out: list[dict[str, Any]] = []
+    for key in sorted(ports, key=port_sort_key):
+        port, proto = port_sort_key(key)
+        for binding in ports[key] or [None]:
+            entry: dict[str, Any] = {"PrivatePort": port, "Type": proto or "tcp"}
+            if binding is not None:
+                entry = {"IP": binding["HostIp"], **entry, "PublicPort": int(binding["HostPort"])}
+            out.append(entry)
+    return out
+
+
+def _unix(value: str) -> int:
+    moment = parse_time(value)
+    return int(moment.timestamp()) if moment else 0
+
+
+def summary_json(engine: Engine, c: Container, now: float, sizes: Sizes | None = None) -> dict[str, Any]:
+    """Docker's ContainerSummary (``GET /containers/json``), from the same record ``inspect`` shows."""
+    settings = network_settings(engine.network_service.of_container(c), c.id)
+    state = c.run.status
+    out: dict[str, Any] = {
+        "Id": c.id, "Names": ["/" + c.name], "Image": c.stored.image, "ImageID": c.image_id,
+        "Command": command_line(c.stored.process.args), "Created": _unix(c.created),
+        "Ports": summary_ports(settings["Ports"]), "Labels": c.stored.config.labels,
+        "State": "exited" if state == "removing" else state,
+        "Status": status_text(c.run, now, (c.state.get("Health") or {}).get("Status", "")),
+        "HostConfig": {"NetworkMode": c.stored.host_config.network_mode},
+        "NetworkSettings": {"Networks": settings["Networks"]}, "Mounts": inspect_mounts(c.stored.mounts),
+    }
+    if sizes is not None:
+        out["SizeRw"], out["SizeRootFs"] = sizes.rw, sizes.root_fs
+    return out

@@ -17,6 +17,7 @@ from dockyard.errors import ConflictError, DockyardError
 
 if TYPE_CHECKING:
     import socket
+    import subprocess
 
     from dockyard.engine import Engine
     from dockyard.engine.container_reports import AttachStream, LogStream, PruneReport, Sizes, TopReport
@@ -26,9 +27,10 @@ if TYPE_CHECKING:
     from dockyard.runtime.container_state import Container
     from dockyard.runtime.containers import ContainerStore, CreateOptions
     from dockyard.runtime.control import Sample, Stats
-    from dockyard.runtime.copy import CopyOptions
+    from dockyard.runtime.copy import CopyOptions, PathStat
     from dockyard.runtime.exec import ExecOptions, ExecProcess
     from dockyard.runtime.restart import RestartPolicy
+    from dockyard.runtime.spawn import ForkedProcess
 
 BUSY = ("running", "paused", "restarting", "starting")  # states ``container prune`` leaves alone
 
@@ -61,6 +63,26 @@ class ContainerService:
         """Newest first."""
         return self._reader.list()
 
+    def select(self, filters: dict[str, list[str]], *, show_all: bool = False, last: int = -1) -> list[Container]:
+        """``ps``/``GET /containers/json``: newest first; ``last`` > 0 (``-n``, ``limit``) and a status filter
+        look at stopped containers too, as Docker's. Raises InvalidArgumentError for a bad filter."""
+        containers = self.list()
+        if filters:
+            from dockyard.engine import container_json
+            from dockyard.engine.container_filters import ContainerFilter
+
+            engine = self._engine
+            keep = ContainerFilter(
+                filters, self.get, lambda ref: engine.images.resolve(ref).id,
+                lambda c: container_json.inspect_mounts(c.stored.mounts),
+                lambda c: container_json.ps_network_columns(engine, c)[1],
+            )
+            show_all = show_all or keep.shows_all or last > 0
+            containers = [c for c in containers if (show_all or c.running) and keep(c)]
+        else:
+            containers = [c for c in containers if show_all or last > 0 or c.running]
+        return containers[:last] if last > 0 else containers
+
     def inspect(self, container: Container, *, size: bool = False) -> dict[str, object]:
         """Docker's inspect document (with SizeRw/SizeRootFs when ``size``)."""
         from dockyard.engine import container_json
@@ -82,12 +104,81 @@ class ContainerService:
         """ImageNotFoundError when the image is not local (the face decides whether to pull)."""
         return self._store.create(opts)
 
-    def start(self, container: Container) -> None:
+    def start(self, container: Container, *, reap: bool = False) -> None:
         """Start a created or stopped container and return once its process runs; a running one is left as is.
-        Raises ContainerStartError (with Docker's exit code) when the runtime cannot start the process."""
+        Raises ContainerStartError (with Docker's exit code) when the runtime cannot start the process.
+        ``reap``: the caller lives on (the API server), so a thread collects the monitor it forked when it ends."""
         proc = self._store.start(container)
         if proc is not None:
             self._store.wait_started(container, proc)
+            if reap:
+                _reap(proc)
+
+    def start_streamed(self, container: Container, stdin: bool, size: tuple[int, int] | None = None) -> AttachStream | None:
+        """``start`` with a stream attached from the first byte, for an attach client that waited for the start
+        (the Engine API's attach before start): HELLO is sent (with the terminal's ``size``), the monitor is reaped by a
+        thread. None when the container runs already (``connect`` reaches it then)."""
+        from dockyard.runtime.attach import hello
+
+        stream = self.start_attached(container)
+        if stream is None:
+            return None
+        try:
+            stream.sock.sendall(hello(stdin, size))
+            self._store.wait_started(container, stream.monitor)
+        except BaseException:
+            stream.sock.close()
+            raise
+        _reap(stream.monitor)
+        return stream
+
+    def wait_condition(self, container: Container, condition: str, poll: float = 0.05) -> int:
+        """Block until ``condition`` holds (Docker's ``wait``): ``not-running`` (now, or when it stops),
+        ``next-exit`` (the end of its next run: a created container's first) or ``removed``; the exit code
+        seen last. InvalidArgumentError for another condition."""
+        from dockyard.errors import InvalidArgumentError, NotFoundError
+
+        if condition not in ("not-running", "next-exit", "removed"):
+            raise InvalidArgumentError(f"invalid condition: {condition!r}")
+        began = time.time()
+        state = self._store.state(container.id)
+        first_finish = state.get("FinishedAt")
+        code = int(state.get("ExitCode", 0))
+        while True:
+            status = state.get("Status")
+            if status != "removing":
+                code = int(state.get("ExitCode", 0))
+            elif (logged := self._logged_exit(container.id, began)) is not None:
+                code = logged  # removed (``--rm``) before a look saw its exit: the die event has the code
+            # an exit counts though a restart policy starts it again (dockerd wakes its waiters when it restarts)
+            ended = state.get("FinishedAt") != first_finish and (status == "restarting" or status not in BUSY)
+            if condition == "not-running" and (status not in BUSY or ended):
+                return code
+            if condition == "next-exit" and (ended or status == "removing"):
+                return code
+            if condition == "removed" and status == "removing":
+                try:
+                    self._reader.get(container.id)
+                except NotFoundError:
+                    return code
+            time.sleep(poll if time.time() - began < 10 else 10 * poll)  # a long wait looks less often
+            state = self._store.state(container.id)
+
+    def _logged_exit(self, cid: str, since: float) -> int | None:
+        """The exit code of the container's last ``die`` event since ``since``, if any."""
+        from dockyard.engine.events import EventFilter
+
+        died = self._engine.events.query(since, None, EventFilter.parse({"container": [cid], "event": ["die"]}))
+        return int(died[-1].attributes.get("exitCode", 0)) if died else None
+
+    def resize(self, container: Container, rows: int, cols: int) -> None:
+        """A running container's terminal size (through its monitor; not an attach, so no event)."""
+        from dockyard.runtime import attach
+
+        if not container.running:
+            raise ConflictError(f"Container {container.id} is not running")
+        with attach.connect(self._store.paths(container.id).dir / attach.SOCKET_NAME) as sock:
+            sock.sendall(attach.hello(False, (rows, cols)))
 
     def stop(self, container: Container, timeout: float | None = None) -> None:
         self._store.stop(container, timeout)
@@ -97,9 +188,9 @@ class ContainerService:
 
         control.kill(self._store, container, sig)
 
-    def restart(self, container: Container, timeout: float | None = None) -> None:
+    def restart(self, container: Container, timeout: float | None = None, *, reap: bool = False) -> None:
         self._store.stop(container, timeout)
-        self.start(self._store.get(container.id))
+        self.start(self._store.get(container.id), reap=reap)
         self._event("restart", container)
 
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
@@ -294,11 +385,24 @@ class ContainerService:
 
         copy_from(self._store, container, src, dest, out_fd, opts)
 
+    def stat_path(self, container: Container, path: str) -> PathStat:
+        """A container path as ``HEAD /containers/{id}/archive`` reports it; ContainerPathNotFoundError."""
+        from dockyard.runtime.copy import stat_path
+
+        return stat_path(self._store, container, path)
+
     def copy_to(self, container: Container, src: str | None, dest: str, in_fd: int, opts: CopyOptions) -> None:
         """``cp SRC CTR:DEST``; with ``src`` None a tar is read from ``in_fd``."""
         from dockyard.runtime.copy import copy_to
 
         copy_to(self._store, container, src, dest, in_fd, opts)
+
+
+def _reap(proc: ForkedProcess | subprocess.Popen[bytes]) -> None:
+    """Collect a monitor this long-lived process forked once it exits (no zombie stays behind)."""
+    import threading
+
+    threading.Thread(target=proc.wait, name=f"reap-{proc.pid}", daemon=True).start()
 
 
 def not_attachable(container: Container) -> ConflictError | None:

@@ -16,6 +16,7 @@ import shutil
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,12 @@ class CreateOptions:
     isolation: Isolation = field(default_factory=Isolation)  # security, limits, restart, stop, init, runtime
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
     healthcheck: HealthConfig | None = None  # the --health-* flags (merged with the image's at create)
+
+
+def _threaded() -> bool:
+    """Whether this process runs more than one thread (threading is only loaded by code that starts some)."""
+    threading = sys.modules.get("threading")
+    return threading is not None and threading.active_count() > 1
 
 
 class ContainerStore:
@@ -223,6 +230,13 @@ class ContainerStore:
         if self.networking is not None:
             self.networking.check_start(container.id, container.record)
         fd = attach.fileno() if attach is not None else None
+        if _threaded():
+            # a fork of a threaded process (the API server) inherits other threads' sqlite state and locks
+            # mid-use: the monitor starts as a new interpreter there
+            return subprocess.Popen(
+                self.monitor_argv(container.id, fd), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE, start_new_session=True, pass_fds=() if fd is None else (fd,),
+            )
         # a forked monitor skips a new interpreter's start; it keeps the root's lock (no sweep while it runs)
         keep = spawn.fds_of(self.home.parent / "lock") | ({fd} if fd is not None else set())
         return spawn.fork(lambda: self.monitor(container.id, fd), keep, self.db.close, self.db.reopen)  # type: ignore[return-value]

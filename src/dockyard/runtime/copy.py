@@ -50,6 +50,28 @@ class CopyOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class PathStat:
+    """Docker's container path stat (``X-Docker-Container-Path-Stat``): ``mode`` in Go's FileMode bits."""
+
+    name: str
+    size: int
+    mode: int
+    mtime: float  # seconds since the epoch
+    link_target: str  # the container path a symlink resolves to, else ""
+
+
+# Go's os.FileMode type bits for the stat's file types (Docker's clients read them)
+_GO_TYPE_BITS = ((stat.S_ISDIR, 1 << 31), (stat.S_ISLNK, 1 << 27), (stat.S_ISBLK, (1 << 26)), (stat.S_ISFIFO, 1 << 25),
+                 (stat.S_ISSOCK, 1 << 24), (stat.S_ISCHR, (1 << 26) | (1 << 21)))
+
+
+def go_file_mode(mode: int) -> int:
+    bits = mode & 0o777
+    bits |= (1 << 23) * bool(mode & stat.S_ISUID) | (1 << 22) * bool(mode & stat.S_ISGID) | (1 << 20) * bool(mode & stat.S_ISVTX)
+    return bits | next((go for test, go in _GO_TYPE_BITS if test(mode)), 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Source:
     path: str  # resolved host path of the entry to copy
     is_dir: bool
@@ -208,6 +230,27 @@ def copy_from(store: ContainerStore, container: Container, src: str, dest: str |
         _apply(Path(place_dir), lambda out: write_tree(out, source, arcname, owner, init_entries(root)))
 
     fsview.run_private(work)
+
+
+def stat_path(store: ContainerStore, container: Container, path: str) -> PathStat:
+    """The container path ``path`` (its last part not followed), as ``HEAD /containers/{id}/archive`` reports it;
+    ContainerPathNotFoundError when it is not there."""
+    view = container_fs.container_view(store, container, volumes=True)
+
+    def work() -> PathStat:
+        root = fsview.enter(view, rootfs.secure_join)
+        resolved = _resolve_in(root, path, False)
+        try:
+            st = os.lstat(resolved)
+        except OSError:
+            raise ContainerPathNotFoundError(f"Could not find the file {path} in container {container.name}") from None
+        target = ""
+        if stat.S_ISLNK(st.st_mode):
+            rel = os.path.relpath(rootfs.secure_join(root, path), root)
+            target = "/" if rel == "." else "/" + rel
+        return PathStat(_split(path)[1] or "/", st.st_size, go_file_mode(st.st_mode), st.st_mtime, target)
+
+    return fsview.run_private(work)
 
 
 # host -> container -------------------------------------------------------------

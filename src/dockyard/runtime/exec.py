@@ -54,6 +54,7 @@ class ExecOptions:
     interactive: bool = False
     privileged: bool = False
     detach: bool = False
+    console_size: tuple[int, int] | None = None  # (rows, columns) of its terminal from the first byte
 
 
 @dataclass(slots=True)
@@ -69,7 +70,18 @@ class ExecProcess:
 
     def wait(self) -> int:
         """Its exit code as a shell reports it (128+signal); we are its reaper (see ``Exec.start``)."""
-        code = wait_for(self.pid)
+        return self._exited(wait_for(self.pid))
+
+    def wait_alone(self) -> int:
+        """``wait`` for a caller whose other children are not ours to reap (the API server's monitors and
+        execs): only this process is collected."""
+        try:
+            _, status = os.waitpid(self.pid, 0)
+        except ChildProcessError:
+            return self._exited(255)
+        return self._exited(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+    def _exited(self, code: int) -> int:
         if self.on_exit is not None:
             self.on_exit(code)
         return code
@@ -119,6 +131,8 @@ def exec_process(spec: dict[str, Any], record: dict[str, Any], root: Path, opts:
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
     process = {k: v for k, v in spec["process"].items() if k != "consoleSize"}
+    if opts.tty and opts.console_size and all(opts.console_size):
+        process["consoleSize"] = {"height": opts.console_size[0], "width": opts.console_size[1]}
     process.update(terminal=opts.tty, args=list(opts.args), env=env, cwd=opts.workdir or process.get("cwd", "/"),
                    user={"uid": uid, "gid": gid, "additionalGids": [gid, *groups]})  # Docker lists the primary group too
     if opts.privileged:

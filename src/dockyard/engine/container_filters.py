@@ -1,4 +1,4 @@
-"""``ps --filter``: Docker's container filters, checked as dockerd checks them.
+"""Docker's container filters (``ps --filter``, the Engine API's ``filters``), checked as dockerd checks them.
 
 Docker matches ``id`` and ``name`` as regular expressions searched in the full
 ID and in the name with its leading slash; ``status``, ``exited``, ``label``,
@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any, Callable
 
-from dockyard.cli.filters import parse_filters
 from dockyard.errors import DockyardError, InvalidArgumentError
 
 if TYPE_CHECKING:
@@ -75,11 +74,10 @@ def _health(values: list[str]) -> Check:
 
 
 class ContainerFilter:
-    """Built once per ``ps``; ``shows_all`` says whether stopped containers are candidates."""
+    """Built once per listing from the filters by key; ``shows_all`` says whether stopped containers are candidates."""
 
-    def __init__(self, values: list[str], lookup: Callable[[str], Container], resolve_image: Callable[[str], str],
+    def __init__(self, filters: dict[str, list[str]], lookup: Callable[[str], Container], resolve_image: Callable[[str], str],
                  mounts: Callable[[Container], list[dict[str, Any]]], networks: Callable[[Container], list[str]]) -> None:
-        filters = parse_filters(values)
         for key in filters:
             if key not in PS_FILTERS:
                 raise InvalidArgumentError(f"Invalid filter '{key}'")

@@ -1,0 +1,98 @@
+"""Network and volume routes over a real ``dockyard system service``: the docker CLI and docker-py, raw HTTP for
+Docker's shapes and status codes, and the dockyard CLI on the same store."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.api.conftest import ApiService
+from tests.helpers.network import delete_store_bridges
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, overlay mounts and bridges")
+
+
+@pytest.fixture(scope="module")
+def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
+    api_service.cli("import", str(busybox_tar), "bb")
+    yield api_service
+    delete_store_bridges(api_service.root)
+
+
+def test_volume_create_list_inspect_use_and_remove(svc: ApiService) -> None:
+    svc.docker("volume", "create", "--label", "team=a", "data")
+    assert svc.docker("volume", "ls", "--format", "{{.Name}}").stdout.split() == ["data"]
+    assert svc.docker("volume", "ls", "-q", "--filter", "label=team=b").stdout == ""
+    doc = svc.request("GET", "/volumes/data").json()
+    assert doc == json.loads(svc.cli("volume", "inspect", "data").stdout)[0]
+    assert doc["Labels"] == {"team": "a"} and doc["Driver"] == "local"  # type: ignore[index]
+    listed = svc.request("GET", "/volumes").json()
+    assert listed["Warnings"] is None and [v["Name"] for v in listed["Volumes"]] == ["data"]  # type: ignore[index]
+    svc.docker("run", "--rm", "-v", "data:/data", "bb", "sh", "-c", "echo kept > /data/f")
+    assert svc.docker("run", "--rm", "-v", "data:/data", "bb", "cat", "/data/f").stdout == "kept\n"
+    svc.docker("run", "-d", "--name", "user", "-v", "data:/data", "bb", "sleep", "100")
+    busy = svc.request("DELETE", "/volumes/data")
+    assert busy.status == 409
+    svc.docker("rm", "-f", "user")
+    svc.docker("volume", "rm", "data")
+    missing = svc.request("GET", "/volumes/data")
+    assert missing.status == 404 and "no such volume" in missing.json()["message"].lower()  # type: ignore[index]
+
+
+def test_volume_create_and_prune_by_api(svc: ApiService) -> None:
+    made = svc.request("POST", "/volumes/create", {"Name": "scratch", "Labels": {"tmp": "1"}})
+    assert made.status == 201 and made.json()["Name"] == "scratch"  # type: ignore[index]
+    assert "scratch" in svc.cli("volume", "ls", "-q").stdout
+    pruned = svc.request("POST", '/volumes/prune?filters={"label":["tmp=1"]}').json()
+    assert pruned["VolumesDeleted"] == ["scratch"] and pruned["SpaceReclaimed"] == 0  # type: ignore[index]
+    bad = svc.request("GET", '/volumes?filters={"colour":["red"]}')
+    assert (bad.status, bad.json()) == (400, {"message": "Invalid filter 'colour'"})
+
+
+def test_network_create_list_inspect_connect_and_remove(svc: ApiService) -> None:
+    net_id = svc.docker("network", "create", "--subnet", "10.231.0.0/24", "--label", "app=x", "apinet").stdout.strip()
+    assert len(net_id) == 64
+    names = svc.docker("network", "ls", "--format", "{{.Name}}").stdout.split()
+    assert {"apinet", "bridge", "host", "none"} <= set(names)
+    assert svc.docker("network", "ls", "-q", "--filter", "label=app=x").stdout.strip() == net_id[:12]
+    doc = svc.request("GET", "/networks/apinet").json()
+    assert doc["Id"] == net_id and doc["IPAM"]["Config"][0]["Subnet"] == "10.231.0.0/24"  # type: ignore[index]
+    assert doc == json.loads(svc.cli("network", "inspect", "apinet").stdout)[0]
+    svc.docker("run", "-d", "--name", "member", "--network", "apinet", "bb", "sleep", "100")
+    members = svc.request("GET", "/networks/apinet").json()["Containers"]  # type: ignore[index]
+    assert [m["Name"] for m in members.values()] == ["member"]  # type: ignore[union-attr]
+    assert members[next(iter(members))]["IPv4Address"].startswith("10.231.0.")  # type: ignore[index]
+    in_use = svc.request("DELETE", "/networks/apinet")
+    assert in_use.status == 409
+    svc.docker("rm", "-f", "member")
+    svc.docker("create", "--name", "later", "bb", "true")
+    private = svc.request("POST", "/networks/none/connect", {"Container": "later"})
+    assert private.status == 409
+    assert svc.request("POST", "/networks/apinet/connect", {"Container": "later"}).status == 200
+    assert "apinet" in svc.request("GET", "/containers/later/json").json()["NetworkSettings"]["Networks"]  # type: ignore[index]
+    assert svc.request("POST", "/networks/apinet/disconnect", {"Container": "later"}).status == 200
+    svc.docker("rm", "later")
+    svc.docker("network", "rm", "apinet")
+    gone = svc.request("GET", "/networks/apinet")
+    assert gone.status == 404
+
+
+def test_network_create_and_prune_by_docker_py(svc: ApiService) -> None:
+    docker = pytest.importorskip("docker")
+    client = docker.DockerClient(base_url=svc.host, version="1.45")
+    try:
+        net = client.networks.create("pynet", driver="bridge", labels={"made": "py"})
+        assert client.networks.get(net.id).name == "pynet"
+        assert [n.name for n in client.networks.list(filters={"label": "made=py"})] == ["pynet"]
+        assert client.networks.prune(filters={"label": "made=py"}) == {"NetworksDeleted": ["pynet"]}
+        with pytest.raises(docker.errors.NotFound):
+            client.networks.get("pynet")
+        vol = client.volumes.create("pyvol")
+        assert vol.attrs["Mountpoint"].endswith("/volumes/pyvol/_data")
+        vol.remove()
+    finally:
+        client.close()
