@@ -15,7 +15,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are str
 if TYPE_CHECKING:
     from typing import Any
 
-    from dockyard.engine.images import ImageDetails
+    from dockyard.engine.image_reports import ImageDetails
     from dockyard.image.store import Image, ImageSummary
 
 _ZERO: dict[str, Any] = {
