@@ -128,7 +128,7 @@ class Engine:
         alone: ``inspect`` loads neither the driver nor the layer store."""
         from dockyard.storage.graph import graph_driver
 
-        cache_ids = self.images.cache_ids(image) if image else []
+        cache_ids = [row.cache_id for row in self.db.layer_chain(image.top_layer)] if image and image.top_layer else []
         return graph_driver(self.driver_name, self.driver_home, cache_ids, key, merged)
 
     @cached_property

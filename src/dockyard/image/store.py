@@ -175,10 +175,6 @@ class ImageStore:
         """The sizes of an image's layers, bottom first, from metadata alone."""
         return [row.size for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
 
-    def cache_ids(self, image: ImageRow) -> list[str]:
-        """The storage driver directories of an image's layers, bottom first, from metadata alone."""
-        return [row.cache_id for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
-
     # creation ------------------------------------------------------------------
 
     def add(
