@@ -11,6 +11,7 @@ from typing import Iterator
 import pytest
 
 from tests.api.conftest import ApiService
+from tests.helpers.network import delete_store_bridges
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc and overlay mounts")
 
@@ -22,6 +23,7 @@ def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
     api_service.docker("run", "-d", "--name", "box", "bb", "sleep", "1000")
     yield api_service
     api_service.docker("rm", "-f", "box", check=False)
+    delete_store_bridges(api_service.root)
 
 
 def test_docker_exec_output_exit_code_and_stdin(svc: ApiService) -> None:

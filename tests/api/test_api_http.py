@@ -201,3 +201,10 @@ def test_head_sends_headers_only(client: socket.socket) -> None:
         assert chunk, data
         data += chunk
     assert b'"abc"' not in data and data.count(b"HTTP/1.1 200 OK") == 2
+
+
+def test_expect_100_continue_is_answered_before_the_body(client: socket.socket) -> None:
+    client.sendall(b"POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\n")
+    assert client.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    client.sendall(b"ok")
+    assert _read_response(client)[1] == b'{"size":2,"q":null,"f":false}\n'

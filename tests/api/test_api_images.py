@@ -3,6 +3,7 @@ HTTP for exact shapes and status codes, a real Distribution registry for pull an
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import tarfile
@@ -33,17 +34,21 @@ def _context_tar(files: dict[str, str]) -> bytes:
 
 
 def test_list_inspect_history_shapes(api_service: ApiService, api_busybox: str) -> None:
-    listed = api_service.request("GET", "/v1.45/images/json").json()
+    listed = api_service.request("GET", "/v1.41/images/json").json()
     assert isinstance(listed, list)
     entry = next(i for i in listed if "busybox:latest" in i["RepoTags"])
     assert set(entry) == {"Containers", "Created", "Id", "Labels", "ParentId", "RepoDigests", "RepoTags",
-                          "SharedSize", "Size", "VirtualSize"}
+                          "SharedSize", "Size", "VirtualSize"}  # dockerd 20.10's
+    newer = next(i for i in api_service.request("GET", "/v1.45/images/json").json() if i["Id"] == entry["Id"])
+    assert set(entry) - set(newer) == {"VirtualSize"}  # gone from API 1.44, as moby answers
     assert entry["Id"].startswith("sha256:") and entry["Size"] > 0 and entry["RepoDigests"] is None
-    inspected = api_service.request("GET", "/images/busybox/json").json()
+    inspected = api_service.request("GET", "/v1.41/images/busybox/json").json()
     assert inspected["Id"] == entry["Id"] and inspected["RepoTags"] == ["busybox:latest"]
     # the API and the CLI print one document
     cli = json.loads(api_service.cli("image", "inspect", "busybox").stdout)[0]
     assert {k: v for k, v in cli.items() if k != "Metadata"} == {k: v for k, v in inspected.items() if k != "Metadata"}
+    latest = api_service.request("GET", "/images/busybox/json").json()
+    assert set(inspected) - set(latest) == {"VirtualSize", "Container", "ContainerConfig"}
     history = api_service.request("GET", "/images/busybox:latest/history").json()
     assert history[0]["Id"] == entry["Id"] and history[0]["Tags"] == ["busybox:latest"]
     assert set(history[0]) == {"Comment", "Created", "CreatedBy", "Id", "Size", "Tags"}
@@ -137,6 +142,14 @@ def test_pull_stream_is_dockers_json_progress(api_service: ApiService, api_busyb
     assert lines[0] == {"status": "Pulling from api/stream", "progressDetail": {}, "id": "2"}
     assert lines[-2]["status"].startswith("Digest: sha256:")
     assert lines[-1] == {"status": f"Status: Downloaded newer image for {name}:2"}
+    # without a tag anywhere the whole repository comes, as moby pulls it (docker-py's all_tags)
+    api_service.docker("tag", "busybox", f"{name}:3")
+    api_service.docker("push", f"{name}:3")
+    api_service.docker("rmi", f"{name}:2", f"{name}:3")
+    every = api_service.request("POST", f"/images/create?fromImage={name}").json_lines()
+    assert every[-1] == {"status": f"Status: Downloaded newer image for {name}"}
+    tags = {t for i in api_service.request("GET", "/images/json").json() for t in i["RepoTags"] or ()}
+    assert {f"{name}:2", f"{name}:3"} <= tags
 
 
 def test_docker_py_pull_push_with_registry_auth(api_service: ApiService, api_busybox: str, api_basic_registry: object) -> None:
@@ -209,3 +222,20 @@ def test_commit_a_container_the_cli_made(api_service: ApiService, api_busybox: s
     missing = api_service.request("POST", "/commit?container=nosuch")
     assert missing.status == 404
     api_service.cli("rm", cid)
+
+
+def test_build_from_a_private_base_with_x_registry_config(api_service: ApiService, api_busybox: str,
+                                                           api_basic_registry: object) -> None:
+    host = api_basic_registry.host  # type: ignore[attr-defined]
+    client = _client(api_service)
+    client.images.get("busybox").tag(f"{host}/private/base", "1")
+    client.images.push(f"{host}/private/base", "1", auth_config={"username": "alice", "password": "wonderland"})
+    client.images.remove(f"{host}/private/base:1")
+    context = _context_tar({"Dockerfile": f"FROM {host}/private/base:1\nLABEL from=private\n"})
+    refused = api_service.request("POST", "/build?t=fromprivate:1", context).json_lines()
+    assert "error" in refused[-1]  # the service holds no login for this registry
+    logins = {host: {"username": "alice", "password": "wonderland"}}
+    header = base64.urlsafe_b64encode(json.dumps(logins).encode()).decode()
+    built = api_service.request("POST", "/build?t=fromprivate:1", context, {"X-Registry-Config": header}).json_lines()
+    assert "aux" in built[-3] and "error" not in built[-1], built
+    assert api_service.request("GET", "/images/fromprivate:1/json").json()["Config"]["Labels"] == {"from": "private"}

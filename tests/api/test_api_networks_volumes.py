@@ -96,3 +96,56 @@ def test_network_create_and_prune_by_docker_py(svc: ApiService) -> None:
         vol.remove()
     finally:
         client.close()
+
+
+COMPOSE_PROJECT = """\
+version: "3"
+services:
+  db:
+    image: bb
+    command: sh -c "echo db up > /data/ready; echo db up; while true; do sleep 1; done"
+    volumes: ["data:/data"]
+    networks: [app]
+  web:
+    image: bb
+    command: sh -c "echo web up; while true; do sleep 1; done"
+    depends_on: [db]
+    ports: ["127.0.0.1:18093:80"]
+    volumes: ["data:/shared"]
+    networks: [app]
+volumes:
+  data:
+networks:
+  app:
+"""
+
+
+def test_docker_compose_up_ps_logs_exec_down(svc: ApiService, tmp_path: Path) -> None:
+    """docker-compose 1.29 on a project with two services, a user network, a named volume, a published port
+    and depends_on: all of it goes through the container, network and volume routes."""
+    import shutil
+    import subprocess
+
+    if shutil.which("docker-compose") is None:
+        pytest.skip("docker-compose is not installed")
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_PROJECT)
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKER_HOST": svc.host, "DOCKER_CONFIG": str(svc.docker_config)}
+        done = subprocess.run(["docker-compose", "-p", "cmp", *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, f"docker-compose {' '.join(args)}:\n{done.stderr}\n{svc.log_tail()}"
+        return done
+
+    compose("up", "-d")
+    try:
+        listed = compose("ps").stdout
+        assert "cmp_db_1" in listed and "cmp_web_1" in listed and "127.0.0.1:18093->80/tcp" in listed
+        assert "cmp_app" in svc.cli("network", "ls").stdout and "cmp_data" in svc.cli("volume", "ls").stdout
+        logs = compose("logs", "--no-color").stdout
+        assert "db up" in logs and "web up" in logs
+        assert compose("exec", "-T", "web", "cat", "/shared/ready").stdout == "db up\n"  # the volume both mount
+    finally:
+        compose("down", "-v", "-t", "1")
+    assert svc.docker("ps", "-aq", "--filter", "label=com.docker.compose.project=cmp").stdout == ""
+    assert "cmp_app" not in svc.cli("network", "ls").stdout and "cmp_data" not in svc.cli("volume", "ls").stdout

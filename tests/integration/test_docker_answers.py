@@ -142,6 +142,39 @@ def test_inspect_format_json_is_the_list_on_one_line(both: Both, args: list[str]
     assert list(ours_list[0]) == list(theirs_list[0])
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inspect", "ans-nosuch"],
+        ["inspect", "--type", "image", "ans-nosuch"],
+        ["inspect", "--type", "container", "ans-nosuch"],
+        ["inspect", "--type", "network", "ans-nosuch"],
+        ["inspect", "--type", "volume", "ans-nosuch"],
+        ["inspect", "--type", "plugin", "ans-nosuch"],
+        ["inspect", "--type", "bogus", "ans-nosuch"],
+    ],
+)
+def test_inspect_of_a_missing_object(both: Both, args: list[str]) -> None:
+    theirs, ours = both(*args)
+    assert (ours.returncode, ours.stdout, ours.stderr) == (theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+def test_inspect_tries_a_container_then_an_image_a_network_a_volume(both: Both) -> None:
+    """Docker's CLI order: a container named like an image is the container; networks and volumes answer too."""
+    for run in (both.dockerd.run, both.yard):
+        run("create", "--name", "ansbox", IMAGES[0], "sh")
+    try:
+        for tool, run in (("docker", both.dockerd.run), ("dockyard", both.yard)):
+            container_id = run("inspect", "--type", "container", "--format", "{{.Id}}", "ansbox").stdout
+            assert run("inspect", "--format", "{{.Id}}", "ansbox").stdout == container_id, tool
+        theirs, ours = both("inspect", "--format", "{{.Name}}", "bridge", "ansvol")
+        assert ours.returncode == theirs.returncode == 0
+        assert ours.stdout == theirs.stdout == "bridge\nansvol\n"
+    finally:
+        for run in (both.dockerd.run, both.yard):
+            run("rm", "ansbox")
+
+
 def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
     theirs, ours = both("images", "answers/a:1", "--format", "{{json .Digest}}|{{json .}}")
     assert ours.stdout.split("|")[0] == theirs.stdout.split("|")[0] == '"<none>"'
@@ -197,6 +230,8 @@ def test_rmi_force_of_an_image_a_stopped_container_uses(both: Both, busybox_tar:
         assert run("image", "inspect", image_id, check=False).returncode == 1
         lines[name] = run("rm", "ans-rmi-c").stdout
     assert lines["docker"] == lines["dockyard"] == "ans-rmi-c\n"
+    # the hidden image went with its last container: its config blob too, not only its row
+    assert not (both.yard.root / "content" / "blobs" / "sha256" / image_id.removeprefix("sha256:")).exists()
     assert both.yard("system", "check").stdout == "store is clean\n"
 
 

@@ -110,7 +110,8 @@ def test_rename_replace_and_delete(records: ContainerRecords) -> None:
     records.replace(dataclasses.replace(first, host_config=HostConfig(network_mode="host")))
     stored = records.lookup("three")
     assert stored is not None and stored.host_config.network_mode == "host" and stored.config == first.config
-    assert records.delete(first.id, IMAGE) == [] and records.delete(first.id, IMAGE) == []
+    freed, again = records.delete(first.id, IMAGE), records.delete(first.id, IMAGE)
+    assert (freed.cache_ids, freed.content, again.cache_ids, again.content) == ([], [], [], [])
     assert records.db.layer(LAYER).refcount == 2
 
 

@@ -19,6 +19,8 @@ import pytest
 from tests.helpers import images
 
 HEAVY = ("dockyard.archive", "dockyard.registry", "dockyard.build", "dockyard.runtime", "dockyard.storage")
+# where inspect's GraphDriver comes from: the layout worked out from metadata, without driver or layer store
+GRAPH = {"dockyard.storage", "dockyard.storage.graph"}
 # What the container read commands may load: the run state reader beside the record (metadata/) and,
 # until ps stops building it, the container store.
 CONTAINER_READS = {
@@ -31,7 +33,7 @@ INSPECT_TREE = {"ast", "dis", "tokenize"}
 # rmi deletes a layer directory through its storage driver's module alone (no tar code)
 RMI_NEEDS = {
     "dockyard.storage", "dockyard.storage.overlay2", "dockyard.storage.vfs", "dockyard.storage.dirs",
-    "dockyard.storage.mount", "dockyard.storage.snapshotter",
+    "dockyard.storage.mount",
 }  # fmt: skip
 
 RECORD = """
@@ -68,7 +70,7 @@ def imported(root: Path, tmp_path: Path, *args: str) -> set[str]:
 
 
 def heavy(modules: set[str]) -> set[str]:
-    return {m for m in modules if m.startswith(HEAVY)}
+    return {m for m in modules if m.startswith(HEAVY)} - GRAPH
 
 
 @pytest.mark.parametrize("args", [
@@ -104,6 +106,35 @@ def test_container_reads_import_only_the_container_store(store: Path, tmp_path: 
     assert heavy(modules) - CONTAINER_READS == set()
 
 
+@pytest.fixture(scope="module")
+def container(store: Path) -> str:
+    """A created container: ps and inspect then read a record, a state file and network files."""
+    subprocess.run([sys.executable, "-m", "dockyard", "--root", str(store), "create", "--name", "light", "bb:1", "true"],
+                   check=True, capture_output=True)  # fmt: skip
+    return "light"
+
+
+# what reading a container may load below the engine: its run state beside the record, and the network
+# files its NetworkSettings come from (not CNI, the spec builder, a storage driver or the layer store)
+CONTAINER_READ_ONLY = {
+    "dockyard.runtime", "dockyard.runtime.container_state", "dockyard.runtime.network",
+    "dockyard.runtime.network.records",
+}  # fmt: skip
+# the template engine, which a default table needs none of, the image config's record types, and the image
+# store (a container names its image by ID; its GraphDriver comes from the layer rows)
+NOT_FOR_CONTAINER_READS = {
+    "dockyard.cli.gotemplate.execute", "dockyard.cli.gotemplate.parser", "dockyard.oci.config", "dockyard.image.store",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [["ps", "-a"], ["inspect", "light"], ["container", "inspect", "light"]])
+def test_container_reads_load_no_runtime_machinery(store: Path, container: str, tmp_path: Path, args: list[str]) -> None:
+    modules = imported(store, tmp_path, *args)
+    assert heavy(modules) - CONTAINER_READ_ONLY == set()
+    assert NOT_FOR_CONTAINER_READS & modules == set()
+    assert INSPECT_TREE & modules == set()
+
+
 @pytest.mark.parametrize("args", [
     ["images"], ["image", "inspect", "bb:1"], ["history", "bb:1"], ["tag", "bb:1", "bb:3"], ["ps", "-a"],
     ["volume", "ls"], ["network", "ls"],
@@ -111,3 +142,9 @@ def test_container_reads_import_only_the_container_store(store: Path, tmp_path: 
 def test_light_commands_never_load_inspect(store: Path, tmp_path: Path, args: list[str]) -> None:
     """Every record class on these paths has a docstring, so dataclasses never needs ``inspect``."""
     assert INSPECT_TREE & imported(store, tmp_path, *args) == set()
+
+
+@pytest.mark.parametrize("args", [["volume", "ls"], ["network", "ls"], ["images"], ["ps", "-a"]])
+def test_listings_load_no_event_log_or_log_format(store: Path, tmp_path: Path, args: list[str]) -> None:
+    """Listing writes no event and reads no container log: neither module loads."""
+    assert {"dockyard.metadata.events", "dockyard.runtime.logs"} & imported(store, tmp_path, *args) == set()

@@ -84,6 +84,7 @@ def _extra_hosts(request: Request) -> tuple[str, ...]:
 
 
 def build(request: Request) -> Response:
+    from dockyard.api.images import registry_config
     from dockyard.engine.build import BuildOptions, BuildRequest, BuildSource, parse_tag
 
     tags = [parse_tag(t) for t in request.query.get("t", []) if t]
@@ -97,7 +98,7 @@ def build(request: Request) -> Response:
     source = BuildSource(remote or "-", request.arg("dockerfile") or "", None if remote else request.body_stream())
     progress = BuildStream(request.stream(), request.flag("q"))
     try:
-        report = request.engine.builder.build(BuildRequest(source, options), progress)
+        report = request.engine.builder.build(BuildRequest(source, options, auths=registry_config(request)), progress)
     except DockyardError as exc:
         message = str(exc)
         progress.send({"errorDetail": {"message": message}, "error": message}, always=True)

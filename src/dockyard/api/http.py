@@ -64,7 +64,11 @@ def json_response(obj: object, status: int = 200) -> Response:
 
 
 def empty(status: int = 204) -> Response:
+    """A response without a body: 204, 201 of a tag, 304 of a start of a running container."""
     return Response(status, b"", "")
+
+
+JSONResponse = json_response  # the module map's name for it
 
 
 class Headers(dict[str, str]):
@@ -155,6 +159,9 @@ class StreamWriter:
             if not self._head_only:
                 self._wfile.write(b"0\r\n\r\n")
             self._wfile.flush()
+
+
+StreamResponse = StreamWriter  # the module map's name for it
 
 
 class HijackedSocket(socket.socket):
@@ -397,6 +404,9 @@ class Connection:
                 raise BadRequestLine("bad Content-Length") from None
         connection = (headers.get("Connection") or "").lower()
         self.keep_alive = "close" not in connection and (proto != "HTTP/1.0" or "keep-alive" in connection)
+        if (headers.get("Expect") or "").lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")  # curl waits for it before a large body
+            self.wfile.flush()
         path, _, query = target.partition("?")
         return Request(self, method.upper(), path, query, headers, _Body(self.rfile, size))
 

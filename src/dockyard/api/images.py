@@ -28,6 +28,13 @@ SAVE_CHUNK = 1 << 20
 # reads -----------------------------------------------------------------------------------
 
 
+def for_version(document: dict[str, object], version: tuple[int, int]) -> dict[str, object]:
+    """What moby leaves out of an image document for newer clients: ``VirtualSize`` from API 1.44,
+    the deprecated ``Container``/``ContainerConfig`` from 1.45 (the CLI prints the 1.41 document)."""
+    dropped = (("VirtualSize",) if version >= (1, 44) else ()) + (("Container", "ContainerConfig") if version >= (1, 45) else ())
+    return {k: v for k, v in document.items() if k not in dropped}
+
+
 def list_images(request: Request) -> Response:
     """``GET /images/json``: newest first; intermediate images (untagged parents) only with ``all``."""
     from dockyard.engine.image_json import image_summary
@@ -44,7 +51,7 @@ def list_images(request: Request) -> Response:
         if not show_all and not summary.refs and summary.row.id in listing.parents:
             continue
         labels = engine.images.config(summary.row.id).labels
-        out.append(image_summary(summary, labels))
+        out.append(for_version(image_summary(summary, labels), request.version))
     out.sort(key=lambda doc: -int(doc["Created"]))
     return json_response(out)
 
@@ -52,7 +59,8 @@ def list_images(request: Request) -> Response:
 def inspect_image(request: Request) -> Response:
     from dockyard.engine.image_json import inspect_image as document
 
-    return json_response(document(request.engine.image_service.inspect(request.params["name"])))
+    details = request.engine.image_service.inspect(request.params["name"])
+    return json_response(for_version(document(details), request.version))
 
 
 def image_history(request: Request) -> Response:
@@ -102,22 +110,42 @@ def prune_images(request: Request) -> Response:
 # registry --------------------------------------------------------------------------------
 
 
-def registry_auth(request: Request) -> Credentials | None:
-    """``X-Registry-Auth``: base64url of an AuthConfig; empty (``{}``) means the stored logins."""
-    from dockyard.engine.registry import Credentials
-
-    header = request.headers.get("X-Registry-Auth")
+def _header_json(request: Request, name: str) -> object | None:
+    """A header holding base64url JSON (``X-Registry-Auth``, ``X-Registry-Config``)."""
+    header = request.headers.get(name)
     if not header:
         return None
     try:
-        data = json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
+        return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))
     except (ValueError, binascii.Error):
-        raise InvalidArgumentError("invalid X-Registry-Auth header: not base64 JSON") from None
+        raise InvalidArgumentError(f"invalid {name} header: not base64 JSON") from None
+
+
+def _credentials(data: object) -> Credentials | None:
+    """An AuthConfig object as a login; None when it holds nothing (``{}``: use the stored logins)."""
+    from dockyard.engine.registry import Credentials
+
     if not isinstance(data, dict):
         return None
     creds = Credentials(str(data.get("username") or ""), str(data.get("password") or ""),
                         str(data.get("identitytoken") or ""), str(data.get("registrytoken") or ""))  # fmt: skip
     return creds if any((creds.username, creds.password, creds.identity_token, creds.registry_token)) else None
+
+
+def registry_auth(request: Request) -> Credentials | None:
+    """``X-Registry-Auth``: the login for the registry of a pull or push."""
+    return _credentials(_header_json(request, "X-Registry-Auth"))
+
+
+def registry_config(request: Request) -> dict[str, Credentials]:
+    """``X-Registry-Config``: the client's logins by registry (config.json keys), for a build's base images."""
+    from dockyard.engine.registry import login_key
+
+    data = _header_json(request, "X-Registry-Config")
+    if not isinstance(data, dict):
+        return {}
+    found = {login_key(str(server)): _credentials(config) for server, config in data.items()}
+    return {key: creds for key, creds in found.items() if creds is not None}
 
 
 class ProgressStream:
@@ -173,7 +201,8 @@ def _pull(request: Request) -> Response:
     from dockyard.engine.registry import PullRequest, parse_reference
 
     ref = parse_reference(_pull_reference(request))
-    pull = PullRequest(ref, request.arg("platform") or "", auth=registry_auth(request))
+    every_tag = ref.tag is None and ref.digest is None  # no tag anywhere: moby pulls the whole repository
+    pull = PullRequest(ref, request.arg("platform") or "", every_tag, auth=registry_auth(request))
     pull.check()
     engine = request.engine
     progress = ProgressStream(request)

@@ -40,9 +40,12 @@ def info(request: Request) -> Response:
 
 
 def disk_usage(request: Request) -> Response:
+    from dockyard.api.images import for_version
     from dockyard.engine.system_json import disk_usage_document
 
-    return json_response(disk_usage_document(request.engine.system.disk_usage()))
+    document = disk_usage_document(request.engine.system.disk_usage())
+    document["Images"] = [for_version(image, request.version) for image in document["Images"]]
+    return json_response(document)
 
 
 def timestamp(value: str | None, name: str) -> float | None:

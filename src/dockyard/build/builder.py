@@ -29,13 +29,13 @@ from dockyard.build.schedule import Scheduler, Wait, Work
 from dockyard.build.shell import Lex
 from dockyard.build.state import DEFAULT_PATH, HistoryItem, StageState
 from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
-from dockyard.image.importer import host_architecture
 from dockyard.image.layerstore import LayerJob, StagedLayers
 from dockyard.image.store import ImageStore
-from dockyard.oci.config import format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest
+from dockyard.oci.platform import host_architecture
 from dockyard.oci.reference import Reference, parse_docker_ref
+from dockyard.oci.timefmt import format_time
 from dockyard.storage.snapshotter import Committed
 
 CONFIG_ORDER = ("User", "ExposedPorts", "Env", "Entrypoint", "Cmd", "Volumes", "WorkingDir", "Labels", "StopSignal",

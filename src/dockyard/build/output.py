@@ -8,7 +8,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dockyard.archive.export import write_diff_tar
 from dockyard.errors import InvalidArgumentError, StorageError
 
 
@@ -31,6 +30,8 @@ class Output:
         return cls(kind, dest)
 
     def write(self, rootfs: Path, clamp_mtime: float | None) -> None:
+        from dockyard.archive.export import write_diff_tar  # only when exporting
+
         if self.kind == "local":
             Path(self.dest).mkdir(parents=True, exist_ok=True)
             # GNU cp keeps modes, owners, links and times; --no-dereference: links stay links

@@ -13,7 +13,7 @@ from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, requi
 from dockyard.cli.filters import parse_filters, parse_until
 from dockyard.cli.units import human_size
 from dockyard.errors import DockyardError, InvalidArgumentError
-from dockyard.oci.config import parse_time
+from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
     from dockyard.runtime.container_state import Container

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable, Iterable
 from dockyard.cli.context import Context, UsageError, require_args
 from dockyard.cli.filters import parse_until
 from dockyard.errors import InvalidArgumentError
-from dockyard.oci.config import parse_time
+from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine.container_reports import LogStream

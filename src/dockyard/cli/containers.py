@@ -16,7 +16,7 @@ from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, re
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError, NotFoundError
 from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
@@ -439,30 +439,74 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
 # inspect ---------------------------------------------------------------------------
 
 
-def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
-    """Docker's ``inspect``: each name as an image, else as a container (``--type`` picks one)."""
-    from dockyard.cli import views
+# Docker's CLI tries a name as these, in this order, when no --type is given
+_INSPECT_ORDER = ("container", "image", "network", "volume")
+_DOCKER_TYPES = ("config", "container", "image", "network", "node", "plugin", "secret", "service", "task", "volume")
+_TYPE_LIST = ", ".join(f'"{kind}"' for kind in _DOCKER_TYPES)
 
+
+def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    """Docker's ``inspect``: each name as a container, else an image, a network, a volume; ``--type`` picks one,
+    and then a miss is the daemon's answer for that kind rather than "No such object"."""
     require_args(args, "inspect", 1)
-    if args.type not in ("", "image", "container"):
-        raise UsageError(f'"{args.type}" is not a valid value for --type', 1)
+    if args.type and args.type not in _DOCKER_TYPES:
+        raise UsageError(f'unknown type: "{args.type}": must be one of {_TYPE_LIST}', 1)
     found: list[dict[str, Any]] = []
-    missing: list[str] = []
-    service = ctx.engine.container_service
+    errors: list[str] = []
     for name in args.args:
+        if not args.type:
+            document = next((d for kind in _INSPECT_ORDER if (d := _inspect_as(ctx, kind, name, args.size)) is not None), None)
+            if document is None:
+                errors.append(f"Error: No such object: {name}")
+            else:
+                found.append(document)
+            continue
         try:
-            if args.type in ("", "image"):
-                try:
-                    image = ctx.engine.images.get(name)
-                    found.append(views.inspect_image(ctx.engine.image_service.details(image)))
-                    continue
-                except (ImageNotFoundError, DockyardError):
-                    if args.type == "image":
-                        raise
-            found.append(service.inspect(service.get(name), size=getattr(args, "size", False)))
-        except DockyardError:
-            missing.append(name)
+            found.append(_inspect_one(ctx, args.type, name, args.size))
+        except DockyardError as exc:
+            errors.append(f"Error response from daemon: {_daemon_answer(args.type, name, exc)}")
     sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
-    for name in missing:
-        print(f"Error: No such object: {name}", file=sys.stderr)
-    return EXIT_ERROR if missing else 0
+    for line in errors:
+        print(line, file=sys.stderr)
+    return EXIT_ERROR if errors else 0
+
+
+def _inspect_as(ctx: Context, kind: str, name: str, size: bool) -> dict[str, Any] | None:
+    try:
+        return _inspect_one(ctx, kind, name, size)
+    except DockyardError:
+        return None
+
+
+def _inspect_one(ctx: Context, kind: str, name: str, size: bool) -> dict[str, Any]:
+    """One object's document; DockyardError (NotFoundError as a rule) when there is none of that kind."""
+    engine = ctx.engine
+    if kind == "container":
+        service = engine.container_service
+        return service.inspect(service.get(name), size=size)
+    if kind == "image":
+        from dockyard.engine.image_json import inspect_image
+
+        return inspect_image(engine.image_service.inspect(name))
+    if kind == "network":
+        from dockyard.engine.network_json import network_json
+
+        return network_json(engine.network_service.inspect(name))
+    if kind == "volume":
+        from dockyard.engine.volume_json import volume_json
+
+        return volume_json(engine.volume_service.inspect(name))
+    if kind == "plugin":
+        raise NotFoundError(f'plugin "{name}" not found')
+    raise DockyardError(
+        'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'
+    )
+
+
+def _daemon_answer(kind: str, name: str, exc: DockyardError) -> str:
+    """What dockerd answers for a missing object of ``kind``, as Docker's CLI 28 prints it."""
+    if kind == "image":
+        return f"no such image: {name}: {exc}"
+    if kind == "volume":
+        return f"get {name}: no such volume"
+    return str(exc)

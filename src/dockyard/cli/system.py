@@ -155,7 +155,7 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _ago(stamp: str, now: float) -> str:
-    from dockyard.oci.config import parse_time
+    from dockyard.oci.timefmt import parse_time
 
     moment = parse_time(stamp)
     return human_duration(now - moment.timestamp()) + " ago" if moment else ""

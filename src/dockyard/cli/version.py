@@ -9,7 +9,8 @@ import sys
 from dockyard import __version__
 from dockyard.cli.context import Context, require_args
 from dockyard.cli.format import render
-from dockyard.engine.version import API_VERSION, go_arch
+from dockyard.engine.version import API_VERSION
+from dockyard.oci.platform import host_architecture
 from dockyard.errors import DockyardError
 
 TYPE_CHECKING = False
@@ -45,7 +46,7 @@ def client_info() -> dict[str, Any]:
     """What ``--format`` sees as ``{{.Client.…}}`` (Docker's field names)."""
     return {
         "Version": __version__, "ApiVersion": API_VERSION, "DefaultAPIVersion": API_VERSION,
-        "PythonVersion": platform.python_version(), "Os": "linux", "Arch": go_arch(), "Context": "default",
+        "PythonVersion": platform.python_version(), "Os": "linux", "Arch": host_architecture(), "Context": "default",
     }  # fmt: skip
 
 

@@ -30,11 +30,13 @@ if TYPE_CHECKING:
     from dockyard.engine.system import SystemService
     from dockyard.engine.volumes import VolumeService
     from dockyard.image.store import Image, ImageStore
+    from dockyard.metadata.db import ImageRow
     from dockyard.engine.containers import ContainerService
     from dockyard.runtime.containers import ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking
     from dockyard.runtime.volumes import VolumeStore
     from dockyard.storage.driver import Driver
+    from dockyard.storage.graph import GraphDriver
     from dockyard.storage.layers import LayerStoreImpl
     from dockyard.storage.snapshotter import Snapshotter
 
@@ -121,12 +123,18 @@ class Engine:
             self.root / "volumes", self.networking,
         )
 
+    def graph_driver(self, image: ImageRow | None, key: str | None = None, merged: str | None = None) -> GraphDriver:
+        """Docker's GraphDriver of ``image`` (``key`` None) or of the active layer ``key`` over it, from metadata
+        alone: ``inspect`` loads neither the driver nor the layer store."""
+        from dockyard.storage.graph import graph_driver
+
+        cache_ids = [row.cache_id for row in self.db.layer_chain(image.top_layer)] if image and image.top_layer else []
+        return graph_driver(self.driver_name, self.driver_home, cache_ids, key, merged)
+
     @cached_property
     def snapshotter(self) -> Snapshotter:
         """The driver's active layers (containers, build steps) over the layer store."""
-        from dockyard.storage.driver import snapshotter_for
-
-        return snapshotter_for(self.driver, self.layers, self.tmp)
+        return self.driver.snapshotter(self.layers, self.tmp)
 
     @cached_property
     def container_service(self) -> ContainerService:

@@ -11,9 +11,10 @@ root that the crash sweep clears. Progress goes to the caller's
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from dockyard.build.builder import BuildOptions, Services
 from dockyard.build.cache import BuildCache
@@ -25,7 +26,9 @@ from dockyard.oci.digest import Digest
 from dockyard.oci.reference import Reference, parse_docker_ref
 
 if TYPE_CHECKING:
+    from dockyard.build.executor import RunRequest, StepRunner
     from dockyard.engine import Engine
+    from dockyard.registry.client.auth import Credentials
 
 __all__ = [
     "BuildOptions", "BuildReport", "BuildRequest", "BuildService", "BuildSource", "BuildStepError", "Output", "Progress",
@@ -52,6 +55,7 @@ class BuildRequest:
     source: BuildSource
     options: BuildOptions = field(default_factory=BuildOptions)
     output: Output | None = None  # --output: export the filesystem instead of storing an image
+    auths: dict[str, Credentials] = field(default_factory=dict)  # X-Registry-Config: logins for base images
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +85,21 @@ class BuildService:
         """The build cache with its RUN cache mounts."""
         return BuildCache(self.engine.db, self.engine.layers, self.engine.root / "build-cache")
 
-    def services(self, progress: Progress, clamp_mtime: float | None) -> Services:
-        """The builder's parts: RUN steps through runc, layers and cache in this store."""
+    def services(self, progress: Progress, clamp_mtime: float | None, auths: dict[str, Credentials] | None = None) -> Services:
+        """The builder's parts: RUN steps through runc, layers and cache in this store; base images
+        pulled with ``auths`` when given (config.json keys -> logins), else the stored logins."""
         from dockyard.build.steps import Env
-        from dockyard.runtime.runc import Runc
-        from dockyard.runtime.step import RuncStepRunner
 
         engine = self.engine
-        runner = RuncStepRunner(Runc(engine.root / "runc"), engine.tmp)
-        env = Env(engine.snapshotter, engine.tmp, runner, clamp_mtime, engine.root / "build-cache")
-        return Services(engine.images, engine.snapshotter.committed, env, self._ensure_image, progress, self.cache())
+        env = Env(engine.snapshotter, engine.tmp, _RuncRunner(engine), clamp_mtime, engine.root / "build-cache")
 
-    def _ensure_image(self, name: str, always: bool) -> None:
-        self.engine.ensure_image(name, "always" if always else "missing")
+        def ensure_image(name: str, always: bool) -> None:
+            from dockyard.engine.registry import PullPolicy
+
+            policy = PullPolicy.ALWAYS if always else PullPolicy.MISSING
+            engine.registry.ensure_image(name, policy, auths=auths)
+
+        return Services(engine.images, engine.snapshotter.committed, env, ensure_image, progress, self.cache())
 
     def build(self, request: BuildRequest, progress: Progress) -> BuildReport:
         """Build (or export) the Dockerfile's target; errors are DockyardErrors (BuildStepError for a step)."""
@@ -110,7 +116,8 @@ class BuildService:
                 where = f"{inputs.name}:{exc.line}" if exc.line else inputs.name
                 raise InvalidArgumentError(f"{where}: {exc}") from None
             context = BuildContext(inputs.context, load_ignore(inputs.context, inputs.path)) if inputs.context else None
-            builder = Builder(self.services(progress, request.options.epoch), dockerfile, context, request.options)
+            services = self.services(progress, request.options.epoch, request.auths)
+            builder = Builder(services, dockerfile, context, request.options)
             if request.output is not None:
                 builder.export(request.output)
                 return BuildReport(None)
@@ -124,6 +131,24 @@ class BuildService:
         removed, reclaimed = self.cache().prune()
         self.engine.events.pruned("builder", reclaimed)
         return PruneReport(tuple(removed), reclaimed)
+
+
+class _RuncRunner:
+    """RUN steps through runc, whose modules load with the first step that runs: a cached build runs none."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._runner: StepRunner | None = None
+        self._lock = threading.Lock()
+
+    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
+        with self._lock:  # steps of parallel stages run on worker threads
+            if self._runner is None:
+                from dockyard.runtime.runc import Runc
+                from dockyard.runtime.step import RuncStepRunner
+
+                self._runner = RuncStepRunner(Runc(self.engine.root / "runc"), self.engine.tmp)
+        return self._runner.run(request, output)
 
 
 def _inputs(source: BuildSource, scratch: Path) -> _Inputs:

@@ -7,14 +7,14 @@ answers with it).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
-from dockyard.errors import NotFoundError
-from dockyard.oci.config import docker_container_config
+from dockyard.engine.network_json import network_settings
+from dockyard.oci.container_config import docker_container_config
+from dockyard.oci.linux_defaults import MASKED_PATHS, READONLY_PATHS
 from dockyard.oci.timefmt import human_duration, parse_time
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from dockyard.engine.container_reports import Sizes
     from dockyard.metadata.container_record import HostConfig, MountRecord
     from dockyard.runtime.container_state import Container, RunState
-    from dockyard.runtime.network.attachment import ContainerNetworking
 
 # Docker 20.10's HostConfig (api/types/container/host_config.go) in its field order, holding what dockerd stores
 # for a container created without flags; the record's own values are laid over these (``host_config``), so a
@@ -53,8 +52,9 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     """Docker's ``inspect`` of a container, key for key in Docker's order."""
     cdir = engine.root / "containers" / c.id
     run, rec = c.run, c.stored
+    image = engine.db.image(c.image_id)
     args = list(rec.process.args)
-    driver = engine.driver.name
+    driver = engine.driver_name
     return {
         "Id": c.id, "Created": c.created, "Path": args[0], "Args": args[1:],
         "State": {
@@ -69,21 +69,11 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
         "RestartCount": run.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
         "HostConfig": host_config(rec.host_config, rec.mounts),
-        "GraphDriver": _graph_driver(engine, c, cdir),
+        "GraphDriver": engine.graph_driver(image, str(cdir / "layer"), str(cdir / "rootfs")).to_json(),
         "Mounts": inspect_mounts(rec.mounts),
         "Config": docker_container_config(rec.config.document()),
-        "NetworkSettings": network_settings(engine, c),
+        "NetworkSettings": network_settings(engine.network_service.of_container(c), c.id),
     }
-
-
-def _graph_driver(engine: Engine, c: Container, cdir: Path) -> dict[str, object]:
-    """The snapshotter's view of the container's layer: LowerDir lists the image's layers, top first."""
-    from dockyard.oci.digest import Digest
-
-    row = engine.db.image(c.image_id)
-    top = Digest.parse(row.top_layer) if row and row.top_layer else None
-    graph = engine.snapshotter.graph_driver(top, key=str(cdir / "layer"), merged=str(cdir / "rootfs"))
-    return graph.to_json()
 
 
 def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str, Any]:
@@ -97,8 +87,6 @@ def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str
     if merged["Privileged"]:  # dockerd unmasks /proc and turns labelling off for a privileged container
         merged["MaskedPaths"] = merged["ReadonlyPaths"] = None
     else:
-        from dockyard.runtime.spec import MASKED_PATHS, READONLY_PATHS
-
         merged["MaskedPaths"] = merged["MaskedPaths"] or list(MASKED_PATHS)
         merged["ReadonlyPaths"] = merged["ReadonlyPaths"] or list(READONLY_PATHS)
     if merged["Privileged"] or "host" in (merged["IpcMode"], merged["PidMode"]):
@@ -184,16 +172,6 @@ def mount_names(mounts: tuple[MountRecord, ...]) -> list[str]:
 # networks --------------------------------------------------------------------------
 
 
-def _attached(networking: ContainerNetworking, c: Container) -> dict[str, dict[str, Any]]:
-    return networking.describe(c.id) if c.running else {}
-
-
-def _ports(c: Container, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    from dockyard.engine.network_json import port_map
-
-    return port_map(c.record["Config"].get("ExposedPorts"), attached)
-
-
 def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
     """``ps``'s PORTS text and the names of the networks the container joined."""
     mode = c.stored.host_config.network_mode
@@ -204,50 +182,8 @@ def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
         return "", ["bridge" if mode == "default" else mode]
     from dockyard.engine.network_json import ps_ports
 
-    networking = engine.networking
-    joined = [e["network"] for e in networking.networks_of(c.id, c.record)]
-    return ps_ports(_ports(c, _attached(networking, c))), joined if joined or mode not in ("host", "none") else [mode]
-
-
-def _endpoint(live: dict[str, Any], network_id: str, entry: dict[str, Any], cid: str) -> dict[str, Any]:
-    user = entry["network"] not in ("bridge", "host", "none")
-    ipam = {"IPv4Address": entry["ip"]} if entry.get("ip") else ({} if entry["connected"] else None)
-    return {"IPAMConfig": ipam, "Links": None,
-            "Aliases": [*entry["aliases"], cid[:12]] if user else None, "NetworkID": network_id,
-            "EndpointID": live.get("EndpointID", ""), "Gateway": live.get("Gateway", ""), "IPAddress": live.get("IPAddress", ""),
-            "IPPrefixLen": live.get("IPPrefixLen", 0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": live.get("MacAddress", ""), "DriverOpts": {} if entry["connected"] else None}
-
-
-def _network_id(engine: Engine, name: str) -> str:
-    try:
-        return engine.networking.networks.get(name).id
-    except NotFoundError:
-        return ""
-
-
-def network_settings(engine: Engine, c: Container) -> dict[str, Any]:
-    """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
-    import hashlib
-
-    mode = c.record["HostConfig"].get("NetworkMode", "none")
-    networking = engine.networking
-    entries = networking.networks_of(c.id, c.record)
-    attached = _attached(networking, c)
-    if not entries and mode in ("host", "none"):
-        entries = [{"network": mode, "aliases": [], "connected": False}]
-    networks = {e["network"]: _endpoint(attached.get(e["network"], {}), _network_id(engine, e["network"]), e, c.id)
-                for e in entries}
-    top = attached.get("bridge", {})
-    key = next((e["SandboxKey"] for e in attached.values()), "")
-    return {
-        "Bridge": "", "SandboxID": hashlib.sha256(key.encode()).hexdigest() if key else "",
-        "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "Ports": _ports(c, attached), "SandboxKey": key, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "EndpointID": top.get("EndpointID", ""), "Gateway": top.get("Gateway", ""), "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": top.get("IPAddress", ""), "IPPrefixLen": top.get("IPPrefixLen", 0),
-        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""), "Networks": networks,
-    }
+    report = engine.network_service.of_container(c, ids=False)
+    return ps_ports(report.ports), [e.network for e in report.endpoints]
 
 
 # the container list (ps, GET /containers/json) --------------------------------------
@@ -302,7 +238,7 @@ def _unix(value: str) -> int:
 
 def summary_json(engine: Engine, c: Container, now: float, sizes: Sizes | None = None) -> dict[str, Any]:
     """Docker's ContainerSummary (``GET /containers/json``), from the same record ``inspect`` shows."""
-    settings = network_settings(engine, c)
+    settings = network_settings(engine.network_service.of_container(c), c.id)
     state = c.run.status
     out: dict[str, Any] = {
         "Id": c.id, "Names": ["/" + c.name], "Image": c.stored.image, "ImageID": c.image_id,

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from dockyard.oci.container_config import CONTAINER_CONFIG_KEYS, CONTAINER_CONFIG_OMIT_EMPTY
 from dockyard.oci.timefmt import format_time
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from typing import Any
 
-    from dockyard.engine.images import ImageDetails
+    from dockyard.engine.image_reports import ImageDetails
     from dockyard.image.store import Image, ImageSummary
 
-# Go struct fields with `omitempty` in Docker's container config
-_OMIT_EMPTY = {"ExposedPorts", "Healthcheck", "ArgsEscaped", "NetworkDisabled", "MacAddress", "StopSignal", "StopTimeout", "Shell"}
 _ZERO: dict[str, Any] = {
     "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
     "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
@@ -29,30 +28,15 @@ _ZERO: dict[str, Any] = {
 
 def container_config(value: Any) -> Any:
     """Docker re-marshals the config struct: zero values appear, omitempty fields only when set."""
-    from dockyard.oci.config import CONTAINER_CONFIG_KEYS
-
     if not isinstance(value, dict):
         return None
     out: dict[str, Any] = {}
     for key in CONTAINER_CONFIG_KEYS:
-        if key in value and value[key] not in (None, "", False, {}, [], 0) or key in value and key not in _OMIT_EMPTY:
+        if key in value and (value[key] not in (None, "", False, {}, [], 0) or key not in CONTAINER_CONFIG_OMIT_EMPTY):
             out[key] = value[key]
-        elif key not in _OMIT_EMPTY:
+        elif key not in CONTAINER_CONFIG_OMIT_EMPTY:
             out[key] = _ZERO.get(key)
     return out
-
-
-def graph_driver(details: ImageDetails) -> dict[str, Any]:
-    """Docker's GraphDriver: overlay2 names the image's layer directories; other drivers name none."""
-    dirs = details.layer_dirs
-    if details.driver != "overlay2" or not dirs:
-        return {"Data": None, "Name": details.driver}
-    data: dict[str, str] = {}
-    if len(dirs) > 1:
-        data["LowerDir"] = ":".join(f"{d}/diff" for d in reversed(dirs[:-1]))
-    top = dirs[-1]
-    data.update({"MergedDir": f"{top}/merged", "UpperDir": f"{top}/diff", "WorkDir": f"{top}/work"})
-    return {"Data": data, "Name": "overlay2"}
 
 
 def _last_comment(data: dict[str, Any]) -> str:
@@ -65,7 +49,6 @@ def inspect_image(details: ImageDetails) -> dict[str, Any]:
     image = details.image
     row = image.row
     layers_diff = image.config.diff_ids
-    graph = graph_driver(details)
     data = image.config.data
     tags = [t.familiar for t in sorted(image.tags, key=str)]
     digests = [d.familiar for d in sorted(image.digests, key=str)]
@@ -90,7 +73,7 @@ def inspect_image(details: ImageDetails) -> dict[str, Any]:
         out["OsVersion"] = data["os.version"]
     out["Size"] = row.size
     out["VirtualSize"] = row.size
-    out["GraphDriver"] = graph
+    out["GraphDriver"] = details.graph.to_json()
     out["RootFS"] = {"Type": "layers", "Layers": [str(d) for d in layers_diff]} if layers_diff else {"Type": "layers"}
     out["Metadata"] = {"LastTagTime": format_time(datetime.fromtimestamp(row.added, timezone.utc)) if tags else "0001-01-01T00:00:00Z"}
     return out

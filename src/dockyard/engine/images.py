@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections.abc
 import os
-from dataclasses import dataclass
 
 from dockyard.engine.image_filters import image_filter, matching_refs, prune_filter
 from dockyard.errors import ImageNotFoundError, InvalidArgumentError, NotFoundError
@@ -19,37 +18,13 @@ if TYPE_CHECKING:
     from typing import BinaryIO, Callable
 
     from dockyard.engine import Engine
+    from dockyard.engine.image_reports import ImageDetails, ImageHistory, ImageList
     from dockyard.engine.image_writes import ImportOptions, PruneReport
     from dockyard.image.load import LoadResult
     from dockyard.image.store import Image, ImageSummary, Removal
     from dockyard.oci.digest import Digest
 
 LoadProgress = collections.abc.Callable[[str, int], None]  # (layer, bytes) as each layer is stored
-
-
-@dataclass(frozen=True, slots=True)
-class ImageList:
-    """``images``: the selected images, and the IDs of images another image names as its parent."""
-
-    images: list[ImageSummary]
-    parents: set[str]
-
-
-@dataclass(frozen=True, slots=True)
-class ImageDetails:
-    """``image inspect``: the image and where its layers live in the storage driver."""
-
-    image: Image
-    driver: str
-    layer_dirs: list[str]  # the layers' driver directories, bottom first (overlay2's GraphDriver data)
-
-
-@dataclass(frozen=True, slots=True)
-class ImageHistory:
-    """``history``: the image and the sizes of its layers."""
-
-    image: Image
-    layer_sizes: list[int]  # bottom first, one per non-empty history entry
 
 
 class ImageService:
@@ -60,6 +35,8 @@ class ImageService:
 
     def list(self, filters: dict[str, list[str]]) -> ImageList:
         """Images that pass Docker's ``images`` filters (dangling, label, before, since, reference)."""
+        from dockyard.engine.image_reports import ImageList
+
         store = self.engine.images
         summaries = store.summaries()
         keep = image_filter(filters, lambda image: store.config(image.row.id).labels, self._created)
@@ -90,10 +67,13 @@ class ImageService:
             raise ImageNotFoundError(_familiar_tagged(exc.name)) from exc
 
     def details(self, image: Image) -> ImageDetails:
-        engine = self.engine
-        return ImageDetails(image, engine.driver_name, [str(engine.driver_home / c) for c in engine.images.cache_ids(image.row)])
+        from dockyard.engine.image_reports import ImageDetails
+
+        return ImageDetails(image, self.engine.graph_driver(image.row))
 
     def history(self, name: str) -> ImageHistory:
+        from dockyard.engine.image_reports import ImageHistory
+
         store = self.engine.images
         try:
             image = store.get(name)

@@ -6,11 +6,12 @@ Both faces print these (the CLI's ``inspect``, the Engine API's responses).
 
 from __future__ import annotations
 
-import hashlib
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
-    from dockyard.engine.network_reports import ContainerEndpoint, ContainerNetworks, NetworkReport
+    from typing import Any
+
+    from dockyard.engine.container_networks import ContainerEndpoint, ContainerNetworks
+    from dockyard.engine.network_reports import NetworkReport
 
 DEFAULT_BRIDGE_OPTIONS = {
     "com.docker.network.bridge.default_bridge": "true", "com.docker.network.bridge.enable_icc": "true",
@@ -49,7 +50,7 @@ def host_config(record: dict[str, Any]) -> dict[str, Any]:
 def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
     user = e.network not in ("bridge", "host", "none")
     ipam = {"IPv4Address": e.ip} if e.ip else ({} if e.connected else None)
-    from dockyard.engine.network_reports import LiveEndpoint
+    from dockyard.engine.container_networks import LiveEndpoint
 
     live = e.live or LiveEndpoint()
     return {"IPAMConfig": ipam, "Links": None,
@@ -61,10 +62,12 @@ def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
 
 def network_settings(report: ContainerNetworks, cid: str) -> dict[str, Any]:
     """Docker's NetworkSettings: the top-level address fields describe the default bridge only."""
-    from dockyard.engine.network_reports import LiveEndpoint
+    from dockyard.engine.container_networks import LiveEndpoint
 
     top = report.bridge or LiveEndpoint()
     key = report.sandbox_key
+    if key:
+        import hashlib  # ~2 ms to load; only an attached container has a sandbox to hash
     return {
         "Bridge": "", "SandboxID": hashlib.sha256(key.encode()).hexdigest() if key else "",
         "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": report.ports,
@@ -94,9 +97,9 @@ def ps_ports(ports: dict[str, Any]) -> str:
 def port_map(exposed: dict[str, Any] | None, attached: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """NetworkSettings.Ports: each exposed port with the host bindings of the sandbox's endpoints
     (``attached``, empty when the container does not run: then no ports at all)."""
-    from dockyard.runtime.network.ports import network_ports
-
     if not attached:
         return {}
+    from dockyard.runtime.network.ports import network_ports
+
     mappings = [m for e in attached.values() for m in e["PortMappings"]]
     return network_ports(mappings, exposed or {})

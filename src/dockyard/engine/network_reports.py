@@ -1,15 +1,12 @@
-"""What the network service reports: ``network inspect``'s members, prune's result, and a container's
-networks (``ps``, ``inspect``, ``port``). A module of their own, so ``network ls`` and ``ps`` do not create
-these classes at start."""
+"""What the network service reports of networks: ``network inspect``'s members and prune's result (a
+container's networks are ``container_networks``'). A module of their own, so ``network ls`` and ``ps`` do
+not create these classes at start."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from dockyard.metadata.networks import Network
-
-PortMap = dict[str, list[dict[str, str]] | None]  # NetworkSettings.Ports: "80/tcp" -> [{HostIp, HostPort}]
-
 
 @dataclass(frozen=True, slots=True)
 class NetworkMember:
@@ -34,37 +31,3 @@ class NetworkPruneReport:
     """The networks ``network prune`` removed."""
 
     deleted: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class LiveEndpoint:
-    """What a running container has on one network (its sandbox's record)."""
-
-    endpoint_id: str = ""
-    gateway: str = ""
-    ip_address: str = ""
-    prefix_len: int = 0
-    mac: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerEndpoint:
-    """One network a container is on: from its mode, or from ``network connect``."""
-
-    network: str
-    network_id: str  # "" when the network is gone
-    aliases: tuple[str, ...]
-    ip: str  # the address asked with --ip
-    connected: bool  # True: added by ``network connect``
-    live: LiveEndpoint | None  # None: not attached (the container is not running)
-
-
-@dataclass(frozen=True, slots=True)
-class ContainerNetworks:
-    """A container's networks: ``ps``'s NETWORKS and PORTS, ``inspect``'s NetworkSettings."""
-
-    mode: str  # HostConfig.NetworkMode
-    endpoints: tuple[ContainerEndpoint, ...]
-    ports: PortMap
-    sandbox_key: str  # "" when not attached
-    bridge: LiveEndpoint | None  # the default bridge's endpoint: inspect's top-level address fields

@@ -2,7 +2,7 @@
 ``inspect`` and ``port`` show of a container's networks, with typed options in and typed reports out.
 
 Listing reads the ``networks`` rows alone; bridges, CNI, the container
-runtime and the report types (``network_reports``) load only when an
+runtime and the report types (``network_reports``, ``container_networks``) load only when an
 operation touches them, so ``network ls`` starts fast.
 """
 
@@ -20,13 +20,8 @@ from dockyard.metadata.networks import Network, NetworkSpec, get_network, list_n
 from dockyard.runtime.network import records
 
 if TYPE_CHECKING:
-    from dockyard.engine.network_reports import (
-        ContainerNetworks,
-        LiveEndpoint,
-        NetworkPruneReport,
-        NetworkReport,
-        PortMap,
-    )
+    from dockyard.engine.container_networks import ContainerNetworks, LiveEndpoint, PortMap
+    from dockyard.engine.network_reports import NetworkPruneReport, NetworkReport
     from dockyard.runtime.containers import Container, ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 
@@ -179,7 +174,7 @@ class NetworkService:
 
     def of_container(self, c: Container, *, ids: bool = True) -> ContainerNetworks:
         """``ids=False`` leaves ``network_id`` empty (``ps`` shows names only)."""
-        from dockyard.engine.network_reports import ContainerEndpoint, ContainerNetworks
+        from dockyard.engine.container_networks import ContainerEndpoint, ContainerNetworks
 
         mode = c.record["HostConfig"].get("NetworkMode", "none")
         attached = self._attached(c)
@@ -205,7 +200,7 @@ class NetworkService:
 
 
 def _live(doc: dict[str, Any]) -> LiveEndpoint:
-    from dockyard.engine.network_reports import LiveEndpoint
+    from dockyard.engine.container_networks import LiveEndpoint
 
     return LiveEndpoint(doc.get("EndpointID", ""), doc.get("Gateway", ""), doc.get("IPAddress", ""),
                         doc.get("IPPrefixLen", 0), doc.get("MacAddress", ""))

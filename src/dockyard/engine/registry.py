@@ -33,7 +33,7 @@ from dockyard.registry.client.session import Connector
 
 __all__ = [
     "Credentials", "Event", "LoginRefusedError", "LoginReport", "NoSuchManifestError", "LoginRequest", "LogoutReport", "PullPolicy", "PullProgress", "PullReport", "PullRequest",
-    "PushReport", "PushRequest", "RegistryConfig", "RegistryService", "RemoteManifest", "RequestError", "SearchResult", "parse_reference",
+    "PushReport", "PushRequest", "RegistryConfig", "RegistryService", "RemoteManifest", "RequestError", "SearchResult", "login_key", "parse_reference",
 ]  # fmt: skip
 
 
@@ -288,9 +288,11 @@ class RegistryService:
     # images the engine needs ---------------------------------------------------------------
 
     def ensure_image(
-        self, ref: str, pull: PullPolicy = PullPolicy.MISSING, platform: str | None = None, progress: PullProgress | None = None
+        self, ref: str, pull: PullPolicy = PullPolicy.MISSING, platform: str | None = None, progress: PullProgress | None = None,
+        auths: dict[str, Credentials] | None = None,
     ) -> Image:
-        """The local image ``ref``, pulled first as ``pull`` says (``missing``: when absent, or not of ``platform``)."""
+        """The local image ``ref``, pulled first as ``pull`` says (``missing``: when absent, or not of ``platform``);
+        ``auths`` (config.json keys -> logins, the API's X-Registry-Config) stand in for the stored logins."""
         if pull is not PullPolicy.ALWAYS:
             try:
                 image = self.images.get(ref)
@@ -299,7 +301,9 @@ class RegistryService:
             except ImageNotFoundError:
                 if pull is PullPolicy.NEVER:
                     raise
-        report = self.pull(PullRequest(parse_reference(ref), platform or ""), progress)
+        reference = parse_reference(ref)
+        auth = auths.get(_server(reference.domain)[0]) if auths else None
+        report = self.pull(PullRequest(reference, platform or "", auth=auth), progress)
         if progress is not None:
             progress(Event("", report.status))
         return self.images.get(str(report.reference))
@@ -313,6 +317,11 @@ def _runs_on(image: Image, platform: str) -> bool:
     data = image.config.data
     offered = Platform(str(data.get("architecture", "")), str(data.get("os", "")), str(data.get("variant", "")))
     return any(platforms.matches(offered, c) for c in platforms.candidates(platforms.parse(platform)))
+
+
+def login_key(server: str) -> str:
+    """The config.json key of a login server as typed (``https://index.docker.io/v1/``, ``host:5000``)."""
+    return _server(server)[0]
 
 
 def _server(server: str) -> tuple[str, str]:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 from dockyard import __version__
 from dockyard.errors import InvalidArgumentError, NotFoundError
-from dockyard.oci.config import parse_time
+from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
     from dockyard.engine import Engine

@@ -6,13 +6,14 @@ import platform
 import subprocess
 from dataclasses import dataclass
 
+from dockyard.oci.platform import host_architecture
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from dockyard.engine import Engine
 
 API_VERSION = "1.41"  # the Docker Engine API whose behaviour dockyard follows (Docker 20.10's)
 MIN_API_VERSION = "1.12"
-_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +35,12 @@ class EngineVersion:
     components: list[Component]  # the engine itself first, then the OCI runtime
 
 
-def go_arch() -> str:
-    """This machine's architecture as Go (and Docker) names it."""
-    return _ARCH.get(platform.machine(), platform.machine())
-
-
 def engine_version(engine: Engine) -> EngineVersion:
     from dockyard import __version__
 
     details = {
         "ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION, "PythonVersion": platform.python_version(),
-        "Os": "linux", "Arch": go_arch(), "KernelVersion": platform.release(), "Experimental": "false",
+        "Os": "linux", "Arch": host_architecture(), "KernelVersion": platform.release(), "Experimental": "false",
         "StorageDriver": engine.driver_name,
     }  # fmt: skip
     components = [Component("Engine", __version__, details)]
@@ -81,6 +77,6 @@ def version_document(
         components.append({"Name": c.name, "Version": c.version, "Details": details})
     return {
         "Platform": {"Name": platform_name}, "Components": components, "Version": report.version,
-        "ApiVersion": api_version, "MinAPIVersion": min_api_version, "Os": "linux", "Arch": go_arch(),
+        "ApiVersion": api_version, "MinAPIVersion": min_api_version, "Os": "linux", "Arch": host_architecture(),
         "KernelVersion": report.kernel_version, "Experimental": False,
     }  # fmt: skip

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import platform
 from datetime import datetime, timezone
 from typing import Any, BinaryIO, Callable
 
 from dockyard.image.changes import apply_changes
 from dockyard.image.layerstore import LayerJob
 from dockyard.image.store import ImageStore
-from dockyard.oci.config import format_time
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest
+from dockyard.oci.platform import host_architecture
 from dockyard.oci.reference import Reference
-
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64"}
-
-
-def host_architecture() -> str:
-    machine = platform.machine()
-    return _GOARCH.get(machine, machine)
-
+from dockyard.oci.timefmt import format_time
 
 def empty_container_config() -> dict[str, Any]:
     """The container config Docker writes for an image with no settings (Go zero values)."""

@@ -69,6 +69,8 @@ class LayerJob:
 
 @dataclass(frozen=True, slots=True)
 class Layer:
+    """A stored layer: its chain and diff IDs, its size and its tar's size."""
+
     chain_id: Digest
     diff_id: Digest
     size: int

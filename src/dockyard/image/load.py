@@ -175,7 +175,7 @@ def _verified_blob(archive: _Archive, descriptor: Descriptor) -> bytes:
 
 def _resolve_manifest(archive: _Archive, descriptor: Descriptor, depth: int = 0) -> Manifest:
     """Follow nested indexes to the manifest for this host's platform."""
-    from dockyard.image.importer import host_architecture  # one helper for the platform, no cycle
+    from dockyard.oci.platform import host_architecture
 
     if depth > 4:
         raise InvalidContentError("invalid archive: indexes nested too deep")

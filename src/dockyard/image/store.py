@@ -175,10 +175,6 @@ class ImageStore:
         """The sizes of an image's layers, bottom first, from metadata alone."""
         return [row.size for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
 
-    def cache_ids(self, image: ImageRow) -> list[str]:
-        """The storage driver directories of an image's layers, bottom first, from metadata alone."""
-        return [row.cache_id for row in self.db.layer_chain(image.top_layer)] if image.top_layer else []
-
     # creation ------------------------------------------------------------------
 
     def add(
@@ -285,10 +281,14 @@ class ImageStore:
                 return Removal(untagged, [row.id])
             removed_layers += self._delete(row, deleted, prune)
         (self._release or self.layers.cleanup)(removed_layers)
-        for image_id in self._deleted_configs:
-            self.content.delete(Digest.parse(image_id))
+        self.delete_content(self._deleted_configs)
         self._deleted_configs.clear()
         return Removal(untagged, deleted)
+
+    def delete_content(self, digests: list[str]) -> None:
+        """Blobs a committed removal left unnamed (``unnamed_content``)."""
+        for digest in digests:
+            self.content.delete(Digest.parse(digest))
 
     def _check_unused(self, row: ImageRow, *, force: bool, by_ref: bool) -> None:
         users = self.db.containers_using(row.id)
@@ -306,10 +306,7 @@ class ImageStore:
         while current is not None:
             self.log_event("delete", current.id, current.id)
             layers = self.db.delete_image(current.id)
-            self._deleted_configs.append(current.id)
-            # compressed blobs a pull kept for a layer no longer stored go with it
-            for layer in layers:
-                self._deleted_configs += self.db.forget_blobs(layer.diff_id)
+            self._deleted_configs += self.db.unnamed_content(current.id, layers)
             # Docker lists the image, then each layer it released, top first
             deleted += [current.id, *(layer.chain_id for layer in layers)]
             freed += [layer.cache_id for layer in layers]

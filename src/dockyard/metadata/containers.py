@@ -35,6 +35,17 @@ def _record(row: tuple[str, str, str, str, str]) -> ContainerRecord:
     return ContainerRecord.parse(row[0], row[1], row[2], row[3], json.loads(row[4]))
 
 
+class Freed:
+    """What deleting a container's row freed, for the caller to remove once it committed.
+    (A plain class: ``ps`` imports this module, and a dataclass costs a millisecond to define.)"""
+
+    __slots__ = ("cache_ids", "content")
+
+    def __init__(self, cache_ids: list[str], content: list[str]) -> None:
+        self.cache_ids = cache_ids  # layer directories
+        self.content = content  # content-store digests (the config and blobs of an image ``rmi -f`` hid)
+
+
 class ContainerRecords:
     """Lookups and writes of container rows."""
 
@@ -75,17 +86,20 @@ class ContainerRecords:
             if top_layer:
                 self.db.acquire_layer(top_layer)
 
-    def delete(self, cid: str, image_id: str) -> list[str]:
-        """Remove the row and its reference on the image's top layer; the layer cache IDs that freed."""
+    def delete(self, cid: str, image_id: str) -> Freed:
+        """Remove the row and its reference on the image's top layer; what that freed."""
         with self.db.transaction() as conn:
             gone = conn.execute("DELETE FROM containers WHERE id=?", (cid,)).rowcount == 0
             image = self.db.image(image_id)
             if gone or not image:
-                return []
+                return Freed([], [])
             freed = self.db.release_layer(image.top_layer) if image.top_layer else []
+            content: list[str] = []
             if self.db.is_removed(image_id) and not self.db.containers_using(image_id):
-                freed += self.db.delete_image(image_id)  # the last user of an image rmi -f removed
-            return [row.cache_id for row in freed]
+                gone_layers = self.db.delete_image(image_id)  # the last user of an image rmi -f removed
+                content = self.db.unnamed_content(image_id, gone_layers)
+                freed += gone_layers
+            return Freed([row.cache_id for row in freed], content)
 
     def rename(self, cid: str, new_name: str) -> None:
         """ConflictError (Docker's words) when another container has the name."""

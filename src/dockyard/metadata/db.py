@@ -376,5 +376,13 @@ class Database:
         self._conn.execute("DELETE FROM blobs WHERE diff_id=?", (diff_id,))
         return digests
 
+    def unnamed_content(self, image_id: str, layers: list[LayerRow]) -> list[str]:
+        """What a deleted image leaves unnamed in the content store: its config, and the compressed
+        blobs of the layers it freed. The caller deletes them once the transaction commits."""
+        out = [image_id]
+        for layer in layers:
+            out += self.forget_blobs(layer.diff_id)
+        return out
+
     def record_blob(self, digest: str, diff_id: str, media_type: str, size: int) -> None:
         self._conn.execute("INSERT OR REPLACE INTO blobs VALUES (?,?,?,?)", (digest, diff_id, media_type, size))

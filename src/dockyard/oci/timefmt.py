@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from datetime import datetime, timedelta, timezone
 
 INT64_MIN = -(2**63)
@@ -33,6 +34,15 @@ def format_time(moment: datetime) -> str:
     moment = moment.astimezone(timezone.utc)
     frac = f"{moment.microsecond:06d}".rstrip("0")
     return moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{frac}" if frac else "") + "Z"
+
+
+def rfc3339_nano(ns: int | None = None) -> str:
+    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
+    ns = time.time_ns() if ns is None else ns
+    seconds, frac = divmod(ns, 10**9)
+    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{frac:09d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
 
 
 # go-units' HumanDuration (the version Docker 20.10 vendors): ``ps`` STATUS, ``images`` CREATED

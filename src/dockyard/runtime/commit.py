@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any, Iterator
 from dockyard.archive.tarstream import TarStream
 from dockyard.image.changes import apply_changes
 from dockyard.image.layerstore import LayerJob
-from dockyard.oci.config import docker_container_config, format_time
+from dockyard.oci.container_config import docker_container_config
 from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest, Digester
 from dockyard.oci.reference import Reference
+from dockyard.oci.timefmt import format_time
 from dockyard.runtime import container_fs
 
 if TYPE_CHECKING:

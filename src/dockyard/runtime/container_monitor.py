@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Callable
 from dockyard.errors import DockyardError
 from dockyard.metadata.container_record import HealthConfig
 from dockyard.metadata.events import container_event, volume_events
+from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime import container_spec, health, resources, rootfs, spawn
 from dockyard.runtime import monitor as mon
 from dockyard.runtime.container_state import STOP_MARKER, starttime, write_state
 from dockyard.runtime.isolation import restart_policy
-from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.restart import next_delay
 from dockyard.runtime.rootfs import Paths
 

@@ -29,6 +29,7 @@ from dockyard.metadata.containers import ContainerRecords
 from dockyard.metadata.db import Database
 from dockyard.metadata.events import container_event
 from dockyard.oci.digest import Digest
+from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime import container_layer, health, resources, rootfs, spawn
 from dockyard.runtime.container_state import (
     Container,
@@ -39,7 +40,6 @@ from dockyard.runtime.container_state import (
     write_state,
 )
 from dockyard.runtime.isolation import Isolation, check_container_network, parse_signal
-from dockyard.runtime.logs import rfc3339_nano
 from dockyard.runtime.names import VALID_NAME, random_name
 from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.rootfs import Paths
@@ -348,7 +348,8 @@ class ContainerStore:
         rootfs.unmount_rootfs(paths)
         freed = self.records.delete(container.id, container.image_id)
         container_event(self.db, "destroy", container.id, container.name, container.record)
-        self.release(freed)
+        self.release(freed.cache_ids)
+        self.images.delete_content(freed.content)
         if volumes:
             self.volumes.remove_anonymous(container.record.get("Volumes", []))
         rootfs.remove_dir(paths)

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgumentError
 from dockyard.metadata.container_record import HealthConfig
+from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime.container_state import HEALTH_FILE, read_state, starttime
-from dockyard.runtime.logs import rfc3339_nano
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import ContainerStore

@@ -9,25 +9,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
+
+from dockyard.oci.timefmt import rfc3339_nano
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from typing import Iterator
 
 MAX_LINE = 16 * 1024  # Docker splits longer lines into partial entries
-
-
-def rfc3339_nano(ns: int | None = None) -> str:
-    """Go's time.RFC3339Nano in UTC: trailing zeros of the fraction dropped."""
-    ns = time.time_ns() if ns is None else ns
-    seconds, frac = divmod(ns, 10**9)
-    base = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    fraction = f"{frac:09d}".rstrip("0")
-    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
 
 
 def entry(data: bytes, stream: str, ns: int | None = None) -> bytes:

@@ -15,6 +15,7 @@ import platform
 from typing import Any
 
 from dockyard.errors import InvalidArgumentError
+from dockyard.oci.platform import host_architecture
 
 ALLOW = "SCMP_ACT_ALLOW"
 
@@ -124,17 +125,9 @@ DEFAULT_PROFILE: dict[str, Any] = {
     ],
 }
 
-# Go's GOARCH names, which the profile's arch conditions use
-_GOARCH = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386", "i386": "386", "armv7l": "arm",
-           "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64": "mips64"}
 _NATIVE = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "386": "SCMP_ARCH_X86", "arm": "SCMP_ARCH_ARM",
            "ppc64le": "SCMP_ARCH_PPC64LE", "s390x": "SCMP_ARCH_S390X", "riscv64": "SCMP_ARCH_RISCV64",
            "mips64": "SCMP_ARCH_MIPS64"}
-
-
-def native_arch() -> str:
-    machine = platform.machine()
-    return _GOARCH.get(machine, machine)
 
 
 def kernel_version() -> tuple[int, int]:
@@ -173,7 +166,7 @@ def resolve(profile: dict[str, Any], caps: list[str] | tuple[str, ...], arch: st
     """The ``linux.seccomp`` section of config.json for a process holding ``caps``."""
     if not isinstance(profile, dict) or "defaultAction" not in profile:
         raise InvalidArgumentError("Decoding seccomp profile failed: missing defaultAction")
-    arch = arch or native_arch()
+    arch = arch or host_architecture()
     kernel = kernel or kernel_version()
     held = frozenset(caps)
     out: dict[str, Any] = {"defaultAction": profile["defaultAction"]}

@@ -12,6 +12,7 @@ from typing import Any
 
 from dockyard.errors import InvalidArgumentError
 from dockyard.metadata.container_record import ProcessRecord
+from dockyard.oci.linux_defaults import MASKED_PATHS, READONLY_PATHS
 from dockyard.runtime.resources import Limits, linux_resources
 
 INIT_PATH = "/sbin/docker-init"  # where Docker binds its init (tini) for --init
@@ -39,12 +40,6 @@ DEFAULT_CAPABILITIES: tuple[str, ...] = tuple(
     )
 )
 
-# moby oci/defaults.go
-MASKED_PATHS: tuple[str, ...] = (
-    "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-    "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
-)
-READONLY_PATHS: tuple[str, ...] = ("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger")
 
 
 @dataclass(frozen=True, slots=True)

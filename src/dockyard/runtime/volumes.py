@@ -35,9 +35,8 @@ from dockyard.errors import (
     StorageError,
 )
 from dockyard.metadata.db import Database
-from dockyard.metadata.events import record as record_event
 from dockyard.metadata.volumes import volume_users
-from dockyard.runtime.logs import rfc3339_nano
+from dockyard.oci.timefmt import rfc3339_nano
 
 # ``volume ls`` imports this module: the mount and copy-up machinery (storage, archive, subprocess) and the
 # removal tools (shutil, with its compression modules) load on use
@@ -258,6 +257,8 @@ class VolumeStore:
             os.fsync(fd)
         finally:
             os.close(fd)
+        from dockyard.metadata.events import record as record_event  # not at import: ``volume ls`` emits nothing
+
         record_event(self.db, "volume", "create", name, {"driver": str(meta["Driver"])})  # Docker: for an existing one too
         return self.get(name)
 
@@ -278,6 +279,8 @@ class VolumeStore:
             if not force:
                 raise VolumeNotFoundError(name) from None
             return
+        from dockyard.metadata.events import record as record_event
+
         record_event(self.db, "volume", "destroy", name, {"driver": "local"})
         import shutil
 

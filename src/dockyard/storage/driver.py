@@ -1,8 +1,9 @@
 """The layer-directory interface the layer store uses, and the two drivers that implement it.
 
-A driver owns one directory per committed layer, named by a random cache ID
-(fresh names also avoid ext4's slow re-creation of just-deleted trees). The
-active (writable) layers are the snapshotters' (``storage.snapshotter``).
+A driver owns one directory per committed layer, named by a random cache ID and
+placed by ``storage.placement`` away from inodes a removal just freed (ext4
+without a journal is slow to allocate next to them). The active (writable)
+layers are the snapshotters' (``storage.snapshotter``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from dockyard.storage.dirs import new_cache_id
 from dockyard.storage.mount import Mount
-from dockyard.storage.overlay2 import Overlay2, Overlay2Snapshotter
+from dockyard.storage.overlay2 import Overlay2
 from dockyard.storage.snapshotter import Snapshotter
-from dockyard.storage.vfs import Vfs, VfsSnapshotter
+from dockyard.storage.vfs import Vfs
 
 if TYPE_CHECKING:
     from dockyard.archive.apply import Whiteouts
@@ -38,6 +39,8 @@ class Driver(Protocol):
 
     def diff_path(self, cache_id: str) -> Path: ...
 
+    def snapshotter(self, layers: LayerStoreImpl, tmp: Path) -> Snapshotter: ...
+
     def remove(self, cache_id: str) -> None: ...
 
     def mounts(self, layers: list[str], upper: str | None) -> list[Mount]: ...
@@ -56,5 +59,4 @@ DRIVERS: dict[str, type[Overlay2] | type[Vfs]] = {"overlay2": Overlay2, "vfs": V
 
 def snapshotter_for(driver: Driver, layers: LayerStoreImpl, tmp: Path) -> Snapshotter:
     """The snapshotter of ``driver``'s kind, over the layer store that owns its committed layers."""
-    kind = Overlay2Snapshotter if isinstance(driver, Overlay2) else VfsSnapshotter
-    return kind(driver, layers, tmp)
+    return driver.snapshotter(layers, tmp)

@@ -1,4 +1,5 @@
-"""overlay2: Docker's layer layout, and the snapshotter that stacks active layers on it with overlayfs.
+"""overlay2: Docker's layer layout (its snapshotter, which stacks active layers on it with overlayfs, is
+``storage.overlay2_snapshotter``).
 
 Layer directories: ``<id>/diff``, ``<id>/link`` (the short name), ``<id>/lower``
 (the parents' short names), ``<id>/work``, and ``l/<short> -> ../<id>/diff``,
@@ -11,15 +12,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
 
 from dockyard.storage.dirs import remove_tree, sweep_each, write_atomic
 from dockyard.storage.mount import Mount
-from dockyard.storage.snapshotter import BaseSnapshotter, Committed, GraphDriver, Parent, RunMounted, Usage
 
+TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from dockyard.archive.apply import Whiteouts
-    from dockyard.storage.changes import Change
+    from dockyard.storage.layers import LayerStoreImpl
+    from dockyard.storage.overlay2_snapshotter import Overlay2Snapshotter
 
 
 def _valid_short(short: str) -> bool:
@@ -44,13 +45,22 @@ class Overlay2:
     def diff_path(self, cache_id: str) -> Path:
         return self.home / cache_id / "diff"
 
+    def snapshotter(self, layers: LayerStoreImpl, tmp: Path) -> Overlay2Snapshotter:
+        """This driver's snapshotter, over the layer store that owns its committed layers (its module loads
+        here: ``rmi`` deletes layer directories without it)."""
+        from dockyard.storage.overlay2_snapshotter import Overlay2Snapshotter
+
+        return Overlay2Snapshotter(self, layers, tmp)
+
     def short_link(self, cache_id: str) -> str:
         return (self.home / cache_id / "link").read_text()
 
     def create(self, cache_id: str, parents: list[str]) -> Path:
         """``parents`` bottom first."""
-        layer = self.home / cache_id
-        (layer / "diff").mkdir(parents=True)
+        from dockyard.storage.placement import make_layer_dir
+
+        layer = make_layer_dir(self.home, cache_id)
+        (layer / "diff").mkdir()
         import secrets
         from base64 import b32encode
 
@@ -141,65 +151,3 @@ class Overlay2:
             import shutil
 
             shutil.rmtree(path)  # what remove could not delete: say why
-
-
-class Overlay2Snapshotter(BaseSnapshotter):
-    """Active layers as overlay upper directories (``<key>/diff``, ``<key>/work``) over the parent's layers."""
-
-    name = "overlay2"
-    driver: Overlay2
-
-    def prepare(self, key: str, parent: Parent) -> list[Mount]:
-        root = Path(key)
-        (root / "diff").mkdir(parents=True)
-        (root / "work").mkdir()
-        return self.mounts(key, parent)
-
-    def mounts(self, key: str, parent: Parent) -> list[Mount]:
-        resolved = self._parent(parent)
-        if resolved is None or not resolved.cache_ids:
-            return [Mount("bind", str(self.upper(key)), ("rbind",))]  # no parent: the upper is the whole root
-        return self.driver.mounts(list(resolved.cache_ids), key)
-
-    def changes(self, key: str, parent: Parent, run_mounted: RunMounted[list[Change]]) -> list[Change]:
-        from dockyard.storage.changes import overlay_changes
-
-        resolved = self._parent(parent)
-        upper = self.upper(key)
-        if resolved is None or not resolved.cache_ids:
-            return overlay_changes(upper, None)
-        lower = self.driver.mounts(list(resolved.cache_ids), None)
-        return run_mounted(lower, lambda root: overlay_changes(upper, root))
-
-    def write_changes(self, key: str, changes: list[Change], out: BinaryIO) -> None:
-        from dockyard.storage.changes import write_overlay_layer
-
-        write_overlay_layer(self.upper(key), changes, out)
-
-    def _changes_for_diff(self, key: str, parent: Committed | None) -> Path:
-        return self.upper(key)  # the upper directory is the change set
-
-    def usage(self, key: str, parent: Parent) -> Usage:
-        size = inodes = 0
-        seen: set[int] = set()
-        for dirpath, dirnames, filenames in os.walk(self.upper(key)):
-            for name in dirnames + filenames:
-                st = os.lstat(os.path.join(dirpath, name))
-                inodes += 1
-                if not os.path.isdir(os.path.join(dirpath, name)) and st.st_ino not in seen:
-                    seen.add(st.st_ino)
-                    size += st.st_size
-        return Usage(size, inodes)
-
-    def graph_driver(self, parent: Parent, key: str | None = None, merged: str | None = None) -> GraphDriver:
-        resolved = self._parent(parent)
-        caches = list(resolved.cache_ids) if resolved else []
-        home = self.driver.home
-        if key is None:  # an image: its top layer is the "upper", the ones below the lower
-            if not caches:
-                return GraphDriver(self.name)
-            top = home / caches[-1]
-            lower = ":".join(str(home / c / "diff") for c in reversed(caches[:-1])) or None
-            return GraphDriver(self.name, lower, str(top / "diff"), str(top / "work"), str(top / "merged"))
-        lower = ":".join(str(home / c / "diff") for c in reversed(caches)) or None
-        return GraphDriver(self.name, lower, str(self.upper(key)), str(Path(key) / "work"), merged)

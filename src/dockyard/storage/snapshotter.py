@@ -16,7 +16,8 @@ driver directories under it).
     graph_driver(...)                Docker's ``GraphDriver`` of inspect
 
 Mounts are data (``storage.mount.Mount``); the caller performs them.
-``overlay2`` and ``vfs`` implement it (``storage.overlay2``, ``storage.vfs``).
+``overlay2`` and ``vfs`` implement it (``storage.overlay2_snapshotter``, ``storage.vfs_snapshotter``), each over
+its driver's committed layers; a driver's ``snapshotter()`` builds it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO, Callable, Protocol, TypeVar, Union
 
 from dockyard.oci.digest import Digest
 from dockyard.storage.dirs import remove_tree
+from dockyard.storage.graph import GraphDriver
 from dockyard.storage.mount import Mount
 
 if TYPE_CHECKING:
@@ -59,26 +61,6 @@ class Usage:
 
     size: int  # bytes of the regular files and links the layer added or changed
     inodes: int
-
-
-@dataclass(frozen=True, slots=True)
-class GraphDriver:
-    """Docker's ``GraphDriver`` of ``inspect``; ``data`` None prints as null."""
-
-    name: str
-    lower_dir: str | None = None
-    upper_dir: str | None = None
-    work_dir: str | None = None
-    merged_dir: str | None = None
-
-    def data(self) -> dict[str, str] | None:
-        fields = {"LowerDir": self.lower_dir, "MergedDir": self.merged_dir, "UpperDir": self.upper_dir,
-                  "WorkDir": self.work_dir}
-        out = {k: v for k, v in fields.items() if v is not None}
-        return out or None
-
-    def to_json(self) -> dict[str, object]:
-        return {"Data": self.data(), "Name": self.name}
 
 
 class Snapshotter(Protocol):

@@ -26,6 +26,9 @@ class _CallError(Exception):
 
 @dataclass(frozen=True)
 class _Func:
+    """A template function: its implementation, its parameters' Go types, the variadic one, and whether it is one of
+    Go's own builtins (``and``/``or`` short-circuit) rather than docker/cli's or a method."""
+
     impl: Callable[..., object]
     params: tuple[str, ...] = ()
     variadic: str | None = None

@@ -8,26 +8,19 @@ the first listed on a tie (what containerd's ordered matcher does).
 
 from __future__ import annotations
 
-import platform as _platform
 from pathlib import Path
 
 from dockyard.oci.descriptor import Descriptor, Platform
+from dockyard.oci.platform import GOARCH, goarch, host_architecture
 from dockyard.registry.client.errors import InvalidPlatformError, PlatformNotFoundError
 
-_ARCH_ALIASES = {
-    "x86_64": "amd64", "x86-64": "amd64", "amd64": "amd64",
-    "i386": "386", "i686": "386", "386": "386",
-    "aarch64": "arm64", "arm64": "arm64",
-    "armhf": "arm", "armel": "arm", "arm": "arm", "armv7l": "arm", "armv6l": "arm",
-    "ppc64le": "ppc64le", "s390x": "s390x", "riscv64": "riscv64", "mips64le": "mips64le",
-}  # fmt: skip
 
 
 def normalize(p: Platform) -> Platform:
     os_name = p.os.lower()
     os_name = {"macos": "darwin"}.get(os_name, os_name)
     raw_arch = p.architecture.lower()
-    arch = _ARCH_ALIASES.get(raw_arch, raw_arch)
+    arch = goarch(raw_arch)
     variant = p.variant.lower()
     if raw_arch == "armhf":
         variant = "v7"
@@ -57,7 +50,7 @@ def parse(spec: str) -> Platform:
         raise InvalidPlatformError(f'"{spec}": unknown operating system or architecture: invalid argument')
     if len(parts) == 1:
         word = parts[0].lower()
-        if word in _ARCH_ALIASES:
+        if word in GOARCH:
             return normalize(Platform(architecture=word, os="linux"))
         if word not in _KNOWN_OS:  # containerd's Parse: one word must name an OS or an architecture
             raise InvalidPlatformError(f'"{spec}": unknown operating system or architecture: invalid argument')
@@ -79,7 +72,7 @@ def _arm_variant() -> str:
 
 
 def host() -> Platform:
-    arch = _ARCH_ALIASES.get(_platform.machine().lower(), _platform.machine().lower())
+    arch = host_architecture()
     variant = _arm_variant() if arch == "arm" else ""
     return normalize(Platform(architecture=arch, os="linux", variant=variant))
 

@@ -43,7 +43,7 @@ from dockyard.metadata.networks import (
     name_taken,
     update_config,
 )
-from dockyard.runtime.logs import rfc3339_nano
+from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
 from dockyard.runtime.network.iptables import (
     drop_masquerade_without,
