@@ -9,6 +9,7 @@ The tests then drive ``ps``, ``logs``, ``exec -T``, a second ``up`` and, last, `
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -78,10 +79,11 @@ class Project:
     service: ApiService
     dir: Path
     port: int
+    name: str = PROJECT
 
     def compose(self, *args: str, check: bool = True, timeout: float = 60) -> Result:
         env = {**os.environ, "DOCKER_HOST": self.service.host, "DOCKER_CONFIG": str(self.service.docker_config)}
-        proc = subprocess.run(["docker-compose", "-p", PROJECT, *args], cwd=self.dir, capture_output=True,
+        proc = subprocess.run(["docker-compose", "-p", self.name, *args], cwd=self.dir, capture_output=True,
                               timeout=timeout, env=env)
         result = Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
         if check and proc.returncode != 0:
@@ -203,3 +205,34 @@ def test_stop_then_down_removes_containers_network_and_volume(project: Project) 
     assert PROJECT not in cli("network", "ls", "--format", "{{.Name}}").stdout
     # Compose hangs up on its /events stream after each command: a client leaving is not a server error
     assert "dockyard api:" not in project.service.log.read_text(errors="replace")
+
+
+HEALTH_FILE = """\
+version: "2.4"
+services:
+  db:
+    image: busybox:latest
+    command: ["sh", "-c", "sleep 1; touch /tmp/ready; exec sleep 60"]
+    healthcheck: {test: ["CMD", "test", "-f", "/tmp/ready"], interval: 1s, timeout: 1s, retries: 20}
+  job:
+    image: busybox:latest
+    command: ["sh", "-c", "test -f /never || echo job-ran; exit 3"]
+    depends_on: {db: {condition: service_healthy}}
+"""
+
+
+def test_attached_up_waits_for_health_and_returns_the_exit_code(api_service: ApiService, api_busybox: str,
+                                                                 tmp_path: Path) -> None:
+    """``up --exit-code-from``: attach to both, start ``job`` once ``db`` is healthy, stop all when it exits."""
+    (tmp_path / "docker-compose.yml").write_text(HEALTH_FILE)
+    proj = Project(api_service, tmp_path, 0, "dyhealth")
+    try:
+        up = proj.compose("up", "--no-color", "--abort-on-container-exit", "--exit-code-from", "job", "-t", "1",
+                          check=False)
+        assert up.returncode == 3, up.stderr
+        assert "job_1  | job-ran" in up.stdout, up.stdout
+        db = json.loads(api_service.docker("inspect", "dyhealth_db_1").stdout)[0]["State"]
+        assert db["Status"] == "exited"  # stopped when job exited
+        assert 0 in [probe["ExitCode"] for probe in db["Health"]["Log"]]  # a probe passed before job started
+    finally:
+        proj.compose("down", "-t", "1", check=False)
