@@ -81,8 +81,10 @@ class Project:
     port: int
     name: str = PROJECT
 
-    def compose(self, *args: str, check: bool = True, timeout: float = 60) -> Result:
+    def compose(self, *args: str, check: bool = True, timeout: float = 60, api: str | None = None) -> Result:
         env = {**os.environ, "DOCKER_HOST": self.service.host, "DOCKER_CONFIG": str(self.service.docker_config)}
+        if api:
+            env["COMPOSE_API_VERSION"] = api
         proc = subprocess.run(["docker-compose", "-p", self.name, *args], cwd=self.dir, capture_output=True,
                               timeout=timeout, env=env)
         result = Result(proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace"))
@@ -236,3 +238,31 @@ def test_attached_up_waits_for_health_and_returns_the_exit_code(api_service: Api
         assert 0 in [probe["ExitCode"] for probe in db["Health"]["Log"]]  # a probe passed before job started
     finally:
         proj.compose("down", "-t", "1", check=False)
+
+
+RECREATE_FILE = """\
+version: "3.8"
+services:
+  s:
+    image: busybox:latest
+    command: ["sh", "-c", "exec sleep 600"]
+    volumes: ["/anon"]
+    environment: {{V: "{v}"}}
+"""
+
+
+def test_changed_service_is_recreated_keeping_its_anonymous_volume(api_service: ApiService, api_busybox: str,
+                                                                   tmp_path: Path) -> None:
+    """Compose 1.29 reads the image's ``ContainerConfig`` to recreate, a field API 1.45 omits (as dockerd 26+
+    does, where Compose 1.29 fails the same way with KeyError 'ContainerConfig'): it must ask for 1.44."""
+    proj = Project(api_service, tmp_path, 0, "dyrecreate")
+    (tmp_path / "docker-compose.yml").write_text(RECREATE_FILE.format(v=1))
+    try:
+        proj.compose("up", "-d", api="1.44")
+        proj.exec("s", "echo kept > /anon/f")
+        (tmp_path / "docker-compose.yml").write_text(RECREATE_FILE.format(v=2))
+        up = proj.compose("up", "-d", "-t", "1", api="1.44")
+        assert "Recreating dyrecreate_s_1" in up.stderr, up.stderr
+        assert proj.compose("exec", "-T", "s", "sh", "-c", "echo $V; cat /anon/f", api="1.44").stdout == "2\nkept\n"
+    finally:
+        proj.compose("down", "-v", "-t", "1", check=False)
