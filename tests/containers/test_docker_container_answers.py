@@ -201,6 +201,20 @@ def test_ps_columns_and_json_as_docker(dy: Dockyard, docker: Docker, tmp_path: P
         "\"sh -c 'echo one; ec…\"")
 
 
+def test_ps_networks_column_by_network_mode(dy: Dockyard, docker: Docker) -> None:
+    """A container in another's network namespace (container:NAME) is on no network: the column is empty."""
+    base, _ = both(dy, docker, "bb", "sleep", "100")
+    names = {"base": base["Name"][1:]}
+    for mode in ("none", "host", "container:" + names["base"]):
+        ours, _ = both(dy, docker, "--network", mode, "bb", "true")
+        names[mode] = ours["Name"][1:]
+    for name in names.values():
+        fmt = ("--format", "{{.Networks}}|{{.Ports}}")
+        mine = dy("ps", "-a", "--filter", f"name=^{name}$", *fmt).stdout
+        theirs = docker("ps", "-a", "--filter", f"name=^{name}$", *fmt).stdout.decode()
+        assert mine == theirs, name
+
+
 def test_command_column_and_env_rules_as_pure_functions() -> None:
     from dockyard.cli.containers import ellipsis, ps_command
     from dockyard.runtime.spec import DEFAULT_PATH, config_env, process_env

@@ -175,6 +175,25 @@ def test_inspect_tries_a_container_then_an_image_a_network_a_volume(both: Both) 
             run("rm", "ansbox")
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["version", "--format", "{{.Bogus}}"],
+        ["version", "--format", "{{.Server.Bogus}}"],
+        ["version", "--format", "{{.Client.Bogus}}"],
+        ["version", "--format", "{{.Server.Platform.Bogus}}"],
+        ["version", "--format", "{{.Bogus"],
+        ["info", "--format", "{{.Bogus}}"],
+        ["info", "--format", "{{.Bogus"],
+    ],
+)
+def test_version_and_info_templates_fail_on_an_unknown_field(both: Both, args: list[str]) -> None:
+    """Their documents are Go structs: Go's error naming the type, exit 1 (64 when it does not parse)."""
+    theirs, ours = both(*args)
+    assert (ours.returncode, ours.stdout) == (theirs.returncode, theirs.stdout)
+    assert ours.stderr.replace("docker", "dockyard") == theirs.stderr
+
+
 def test_json_of_a_context_escapes_html_as_docker(both: Both) -> None:
     theirs, ours = both("images", "answers/a:1", "--format", "{{json .Digest}}|{{json .}}")
     assert ours.stdout.split("|")[0] == theirs.stdout.split("|")[0] == '"<none>"'

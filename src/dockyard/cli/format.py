@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ def render(
     errors: tuple[str, str] = (PARSE_ERROR, PARSE_ERROR),
     parse_code: int = 1,
     strict_maps: bool = False,
+    name: str = "",
 ) -> str:
     """Render rows with a ``--format`` value; ``table …`` adds a header and aligns columns.
 
@@ -63,8 +65,9 @@ def render(
     and a callable value is a method with string parameters (ps's ``Label``).
     A template that cannot be parsed or executed raises UsageError with ``errors``' prefix (parse,
     execute), as the docker CLI words it for the command; exit 1, or ``parse_code`` for one that
-    does not parse (``info`` and ``version`` exit 64 there). ``strict_maps`` fails on a key a map
-    lacks (Go's missingkey=error, as ``inspect`` runs its templates).
+    does not parse (``info`` and ``version`` exit 64 there); an empty execute prefix prints Go's
+    error alone. ``strict_maps`` fails on a key a map lacks (Go's missingkey=error, as ``inspect``
+    runs its templates); ``name`` is the template's, which Go's messages quote (``version``).
     """
     if fmt == "json":
         fmt = JSON_FORMAT
@@ -80,7 +83,7 @@ def render(
         lines = [_substitute(text, row) for row in rows]
         header = _substitute(text, headers)
     else:
-        lines, header = _execute(text, rows, headers, is_table, go_type, errors, parse_code, strict_maps)
+        lines, header = _execute(text, rows, headers, is_table, go_type, errors, parse_code, strict_maps, name)
     if not is_table:
         return "".join(line + "\n" for line in lines)
     return tabulate([header, *lines]) if rows or header.strip() else ""
@@ -95,6 +98,7 @@ def _execute(
     errors: tuple[str, str],
     parse_code: int,
     strict_maps: bool = False,
+    name: str = "",
 ) -> tuple[list[str], str]:
     from dockyard.cli import gotemplate
     from dockyard.cli.context import UsageError
@@ -103,9 +107,9 @@ def _execute(
         rows = [_struct(gotemplate, go_type, row) for row in rows]
 
     try:
-        template = gotemplate.parse(text)
+        template = gotemplate.parse(text, name)
         # Docker renders the header row with functions that pass column names through
-        header_template = gotemplate.parse(text, funcs=gotemplate.HEADER_FUNCS) if is_table else None
+        header_template = gotemplate.parse(text, name, funcs=gotemplate.HEADER_FUNCS) if is_table else None
     except gotemplate.TemplateError as exc:
         raise UsageError(f"{errors[0]}: {exc}", parse_code) from None
     template.missing_key_error = strict_maps
@@ -117,7 +121,27 @@ def _execute(
         lines = [template.execute(row) for row in rows]
         return lines, header_template.execute(headers) if header_template is not None else ""
     except gotemplate.TemplateError as exc:
-        raise UsageError(f"{errors[1]}: {exc}", 1) from None
+        raise UsageError(f"{errors[1]}: {exc}" if errors[1] else str(exc), 1) from None
+
+
+def render_document(fmt: str, document: Any, *, name: str = "", parse_code: int = 1) -> str:
+    """``version``/``info --format``: one Go struct through a template. As the docker CLI, a template that
+    fails while running still ends the output's line, and the error is Go's message alone."""
+    from dockyard.cli.context import UsageError
+
+    try:
+        return render(fmt, [document], {}, name=name, parse_code=parse_code, errors=(PARSE_ERROR, ""))
+    except UsageError as exc:
+        if exc.code != parse_code:
+            sys.stdout.write("\n")
+        raise
+
+
+def go_struct(go_type: str, fields: Mapping[str, Any]) -> Any:
+    """``fields`` as a Go struct of ``go_type`` for a template: a field it lacks is Go's error, not "<no value>"."""
+    from dockyard.cli import gotemplate
+
+    return _struct(gotemplate, go_type, fields)
 
 
 def _struct(gotemplate: Any, go_type: str, row: Mapping[str, Any]) -> Any:

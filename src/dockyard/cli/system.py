@@ -9,7 +9,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from dockyard.cli.context import EXIT_ERROR, Context, Parser, UsageError, confirm, require_args
-from dockyard.cli.format import render, tabulate
+from dockyard.cli.format import go_struct, render, render_document, tabulate
 from dockyard.cli.units import bytes_size, human_duration, human_size
 
 EXIT_TEMPLATE = 64  # the docker CLI's exit for a --format it cannot parse
@@ -39,7 +39,8 @@ def info_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "info", 0, at_most=True)
     info = ctx.engine.system.info()
     if args.format:
-        sys.stdout.write(render(args.format, [info_document(info)], {}, parse_code=EXIT_TEMPLATE))
+        document = go_struct("system.dockerInfo", info_document(info))  # an unknown field is Go's error
+        sys.stdout.write(render_document(args.format, document, parse_code=EXIT_TEMPLATE))
         return 0
     sys.stdout.write(info_text(info))
     return 0

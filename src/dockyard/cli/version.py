@@ -8,7 +8,7 @@ import sys
 
 from dockyard import __version__
 from dockyard.cli.context import Context, require_args
-from dockyard.cli.format import render
+from dockyard.cli.format import go_struct, render_document
 from dockyard.engine.version import API_VERSION
 from dockyard.oci.platform import host_architecture
 from dockyard.errors import DockyardError
@@ -36,7 +36,14 @@ def version_cmd(ctx: Context, args: argparse.Namespace) -> int:
             sys.stdout.write(version_text({"Client": client, "Server": None}))
         raise
     if args.format:
-        sys.stdout.write(render(args.format, [info], {}, parse_code=64))  # the docker CLI's exit for a --format it cannot parse
+        # Go structs, as the docker CLI's template sees them: an unknown field is an error naming the type
+        server = info["Server"]
+        document = go_struct("system.versionInfo", {
+            "Client": go_struct("system.clientVersion", info["Client"]),
+            "Server": go_struct("*types.Version", {**server, "Platform": go_struct("struct { Name string }", server["Platform"])}),
+        })  # fmt: skip
+        # 64: the docker CLI's exit for a --format it cannot parse
+        sys.stdout.write(render_document(args.format, document, name="version", parse_code=64))
     else:
         sys.stdout.write(version_text(info))
     return 0

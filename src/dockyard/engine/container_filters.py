@@ -1,7 +1,7 @@
 """Docker's container filters (``ps --filter``, the Engine API's ``filters``), checked as dockerd checks them.
 
 Docker matches ``id`` and ``name`` as regular expressions searched in the full
-ID and in the name with its leading slash; ``status``, ``exited``, ``label``,
+ID, and in the name with its leading slash or without it (``^web$`` and ``^/web$`` both match); ``status``, ``exited``, ``label``,
 ``ancestor``, ``before``/``since``, ``volume`` and ``network`` as below. A
 ``status`` filter looks at stopped containers too, as ``-a`` does (``exited``
 does not: Docker needs ``-a`` for it).
@@ -86,7 +86,7 @@ class ContainerFilter:
         if "id" in filters:
             checks.append(lambda c: _search(filters["id"], c.id))
         if "name" in filters:
-            checks.append(lambda c: _search(filters["name"], "/" + c.name))
+            checks.append(lambda c: _search(filters["name"], "/" + c.name) or _search(filters["name"], c.name))
         if "label" in filters:
             checks.append(_labels(filters["label"]))
         if "exited" in filters:

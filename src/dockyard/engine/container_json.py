@@ -175,6 +175,8 @@ def mount_names(mounts: tuple[MountRecord, ...]) -> list[str]:
 def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
     """``ps``'s PORTS text and the names of the networks the container joined."""
     mode = c.stored.host_config.network_mode
+    if mode.startswith("container:"):
+        return "", []  # it joins another container's namespace, and no network: Docker's column is empty
     state = engine.root / "network"
     if not (state / "connections" / f"{c.id}.json").exists() and not (c.running and (state / "sandboxes" / f"{c.id}.json").exists()):
         # never ``network connect``ed and not attached now: no ports, the network its mode names (no network
