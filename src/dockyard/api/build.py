@@ -95,7 +95,10 @@ def build(request: Request) -> Response:
         extra_hosts=_extra_hosts(request),
     )  # fmt: skip
     remote = request.arg("remote") or ""
-    source = BuildSource(remote or "-", request.arg("dockerfile") or "", None if remote else request.body_stream())
+    # the first value, as Go's FormValue reads it: docker-py sends a Dockerfile from outside the context as
+    # dockerfile=<name in the tar>&dockerfile=<its text>
+    dockerfile = next(iter(request.query.get("dockerfile", [])), "")
+    source = BuildSource(remote or "-", dockerfile, None if remote else request.body_stream())
     progress = BuildStream(request.stream(), request.flag("q"))
     try:
         report = request.engine.builder.build(BuildRequest(source, options, auths=registry_config(request)), progress)
