@@ -85,7 +85,7 @@ def _extra_hosts(request: Request) -> tuple[str, ...]:
 
 def build(request: Request) -> Response:
     from dockyard.api.images import registry_config
-    from dockyard.engine.build import BuildOptions, BuildRequest, BuildSource, parse_tag
+    from dockyard.engine.build import BuildOptions, BuildRequest, BuildSource, BuildStepError, parse_tag
 
     tags = [parse_tag(t) for t in request.query.get("t", []) if t]
     options = BuildOptions(
@@ -104,7 +104,10 @@ def build(request: Request) -> Response:
         report = request.engine.builder.build(BuildRequest(source, options, auths=registry_config(request)), progress)
     except DockyardError as exc:
         message = str(exc)
-        progress.send({"errorDetail": {"message": message}, "error": message}, always=True)
+        detail: dict[str, object] = {"message": message}
+        if isinstance(exc, BuildStepError) and exc.code:
+            detail["code"] = exc.code  # a RUN's exit code, as dockerd's JSONError carries it
+        progress.send({"errorDetail": detail, "error": message}, always=True)
         return HIJACKED
     image_id = str(report.image_id)
     progress.send({"aux": {"ID": image_id}}, always=True)
