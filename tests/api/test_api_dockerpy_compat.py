@@ -80,3 +80,12 @@ def test_build_failure_carries_the_run_exit_code(api_service: ApiService, api_bu
     reply = api_service.request("POST", "/build?nocache=1", body, {"Content-Type": "application/x-tar"})
     last = reply.json_lines()[-1]
     assert last["errorDetail"] == {"message": last["error"], "code": 3}, json.dumps(last)
+
+
+def test_build_extra_hosts_repeated(api_service: ApiService, api_busybox: str) -> None:
+    # api_build_test.py::BuildTest::test_build_with_extra_hosts: docker-py sends extrahosts=a:ip&extrahosts=b:ip
+    body = _context_tar({"Dockerfile": f"FROM {api_busybox}\nRUN cat /etc/hosts\n"})
+    reply = api_service.request("POST", "/build?nocache=1&extrahosts=one.test:127.0.0.1&extrahosts=two.test:127.0.0.2,"
+                                "three.test:127.0.0.3", body, {"Content-Type": "application/x-tar"})
+    printed = "".join(str(line.get("stream", "")) for line in reply.json_lines())
+    assert "127.0.0.1\tone.test" in printed and "127.0.0.2\ttwo.test" in printed and "127.0.0.3\tthree.test" in printed

@@ -74,9 +74,9 @@ def _cache_from(request: Request) -> list[str]:
 
 
 def _extra_hosts(request: Request) -> tuple[str, ...]:
-    """``extrahosts=name:ip,...`` as /etc/hosts lines."""
+    """``extrahosts=name:ip,...`` as /etc/hosts lines; docker-py repeats the parameter, one host each."""
     lines = []
-    for item in (request.arg("extrahosts") or "").split(","):
+    for item in ",".join(request.query.get("extrahosts", [])).split(","):
         name, sep, address = item.strip().partition(":")
         if sep:
             lines.append(f"{address}\t{name}")
