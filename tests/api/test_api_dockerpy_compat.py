@@ -89,3 +89,23 @@ def test_build_extra_hosts_repeated(api_service: ApiService, api_busybox: str) -
                                 "three.test:127.0.0.3", body, {"Content-Type": "application/x-tar"})
     printed = "".join(str(line.get("stream", "")) for line in reply.json_lines())
     assert "127.0.0.1\tone.test" in printed and "127.0.0.2\ttwo.test" in printed and "127.0.0.3\tthree.test" in printed
+
+
+def test_aliases_leave_out_the_short_id_from_api_1_45(api_service: ApiService, api_busybox: str) -> None:
+    # models_containers_test.py::ContainerCollectionTest::test_run_with_networking_config and
+    # ..._only_undeclared_network: from API 1.45 a network's Aliases are only the ones asked for
+    client = _client(api_service)
+    net = client.create_network("compat-aliases")["Id"]
+    try:
+        config = client.create_networking_config({"compat-aliases": client.create_endpoint_config(aliases=["hello"])})
+        cid = client.create_container(api_busybox, "true", networking_config=config,
+                                      host_config=client.create_host_config(network_mode="compat-aliases"))["Id"]
+        old = api_service.request("GET", f"/v1.41/containers/{cid}/json").json()
+        new = api_service.request("GET", f"/v1.45/containers/{cid}/json").json()
+        assert isinstance(old, dict) and isinstance(new, dict)
+        assert old["NetworkSettings"]["Networks"]["compat-aliases"]["Aliases"] == ["hello", cid[:12]]
+        assert new["NetworkSettings"]["Networks"]["compat-aliases"]["Aliases"] == ["hello"]
+        client.remove_container(cid, force=True)
+    finally:
+        client.remove_network(net)
+        client.close()
