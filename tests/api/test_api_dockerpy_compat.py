@@ -75,11 +75,13 @@ def test_build_with_a_dockerfile_outside_the_context(api_service: ApiService, ap
 
 
 def test_build_failure_carries_the_run_exit_code(api_service: ApiService, api_busybox: str) -> None:
-    # api_build_test.py::BuildTest::test_build_with_network_mode: errorDetail.code is the RUN's exit code
+    # api_build_test.py::BuildTest::test_build_with_network_mode: errorDetail.code is the RUN's exit code;
+    # models_images_test.py::ImageCollectionTest::test_build_with_error: the classic builder's message
     body = _context_tar({"Dockerfile": f"FROM {api_busybox}\nRUN exit 3\n"})
     reply = api_service.request("POST", "/build?nocache=1", body, {"Content-Type": "application/x-tar"})
     last = reply.json_lines()[-1]
-    assert last["errorDetail"] == {"message": last["error"], "code": 3}, json.dumps(last)
+    message = "The command '/bin/sh -c exit 3' returned a non-zero code: 3"
+    assert last == {"errorDetail": {"message": message, "code": 3}, "error": message}, json.dumps(last)
 
 
 def test_build_extra_hosts_repeated(api_service: ApiService, api_busybox: str) -> None:

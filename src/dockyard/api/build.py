@@ -106,6 +106,8 @@ def build(request: Request) -> Response:
         message = str(exc)
         detail: dict[str, object] = {"message": message}
         if isinstance(exc, BuildStepError) and exc.code:
+            if exc.command:  # the classic builder's words, which docker-py's BuildError shows
+                message = detail["message"] = f"The command '{exc.command}' returned a non-zero code: {exc.code}"
             detail["code"] = exc.code  # a RUN's exit code, as dockerd's JSONError carries it
         progress.send({"errorDetail": detail, "error": message}, always=True)
         return HIJACKED
