@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 
 import docker
+import pytest
 
 from tests.api.conftest import ApiService
 
@@ -110,4 +111,17 @@ def test_aliases_leave_out_the_short_id_from_api_1_45(api_service: ApiService, a
         client.remove_container(cid, force=True)
     finally:
         client.remove_network(net)
+        client.close()
+
+
+def test_load_of_a_body_that_is_no_archive(api_service: ApiService) -> None:
+    # models_images_test.py::ImageCollectionTest::test_load_error: a 200 whose stream carries the error
+    reply = api_service.request("POST", "/images/load", b"abc", {"Content-Type": "application/x-tar"})
+    assert reply.status == 200
+    assert "errorDetail" in reply.json_lines()[-1]
+    client = docker.DockerClient(base_url=api_service.host, version="auto", timeout=120)
+    try:
+        with pytest.raises(docker.errors.ImageLoadError):
+            client.images.load(b"abc")
+    finally:
         client.close()
