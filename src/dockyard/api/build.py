@@ -74,9 +74,9 @@ def _cache_from(request: Request) -> list[str]:
 
 
 def _extra_hosts(request: Request) -> tuple[str, ...]:
-    """``extrahosts=name:ip,...`` as /etc/hosts lines."""
+    """``extrahosts=name:ip,...`` as /etc/hosts lines; docker-py repeats the parameter, one host each."""
     lines = []
-    for item in (request.arg("extrahosts") or "").split(","):
+    for item in ",".join(request.query.get("extrahosts", [])).split(","):
         name, sep, address = item.strip().partition(":")
         if sep:
             lines.append(f"{address}\t{name}")
@@ -85,7 +85,7 @@ def _extra_hosts(request: Request) -> tuple[str, ...]:
 
 def build(request: Request) -> Response:
     from dockyard.api.images import registry_config
-    from dockyard.engine.build import BuildOptions, BuildRequest, BuildSource, parse_tag
+    from dockyard.engine.build import BuildOptions, BuildRequest, BuildSource, BuildStepError, parse_tag
 
     tags = [parse_tag(t) for t in request.query.get("t", []) if t]
     options = BuildOptions(
@@ -95,13 +95,21 @@ def build(request: Request) -> Response:
         extra_hosts=_extra_hosts(request),
     )  # fmt: skip
     remote = request.arg("remote") or ""
-    source = BuildSource(remote or "-", request.arg("dockerfile") or "", None if remote else request.body_stream())
+    # the first value, as Go's FormValue reads it: docker-py sends a Dockerfile from outside the context as
+    # dockerfile=<name in the tar>&dockerfile=<its text>
+    dockerfile = next(iter(request.query.get("dockerfile", [])), "")
+    source = BuildSource(remote or "-", dockerfile, None if remote else request.body_stream())
     progress = BuildStream(request.stream(), request.flag("q"))
     try:
         report = request.engine.builder.build(BuildRequest(source, options, auths=registry_config(request)), progress)
     except DockyardError as exc:
         message = str(exc)
-        progress.send({"errorDetail": {"message": message}, "error": message}, always=True)
+        detail: dict[str, object] = {"message": message}
+        if isinstance(exc, BuildStepError) and exc.code:
+            if exc.command:  # the classic builder's words, which docker-py's BuildError shows
+                message = detail["message"] = f"The command '{exc.command}' returned a non-zero code: {exc.code}"
+            detail["code"] = exc.code  # a RUN's exit code, as dockerd's JSONError carries it
+        progress.send({"errorDetail": detail, "error": message}, always=True)
         return HIJACKED
     image_id = str(report.image_id)
     progress.send({"aux": {"ID": image_id}}, always=True)

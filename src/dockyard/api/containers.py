@@ -89,7 +89,15 @@ def list_containers(request: Request) -> Response:
 
 def inspect(request: Request) -> Response:
     service = request.engine.container_service
-    return json_response(service.inspect(lookup(request), size=request.flag("size")))
+    document = service.inspect(lookup(request), size=request.flag("size"))
+    settings = document.get("NetworkSettings")
+    networks = settings.get("Networks") if isinstance(settings, dict) else None
+    if request.version >= (1, 45) and isinstance(networks, dict):
+        # moby stopped listing the short ID among a network's aliases in API 1.45 (docker-py 7.1+ expects that)
+        short = str(document["Id"])[:12]
+        for endpoint in networks.values():
+            endpoint["Aliases"] = [a for a in endpoint.get("Aliases") or () if a != short] or None
+    return json_response(document)
 
 
 # lifecycle ---------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from dockyard.api.http import HIJACKED, HTTPError, Request, Response, StreamWriter, empty, json_response
 from dockyard.api.router import Route
-from dockyard.errors import ImageNotFoundError, InvalidArgumentError
+from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError
 
 if TYPE_CHECKING:
     from dockyard.engine.registry import Credentials, Event
@@ -321,8 +321,14 @@ def save_images(request: Request) -> Response:
 
 
 def load_images(request: Request) -> Response:
-    """``POST /images/load``: a docker-archive or OCI layout in the body; ``Loaded image: ...`` lines."""
-    result = request.engine.image_service.load(None, request.body_stream())
+    """``POST /images/load``: a docker-archive or OCI layout in the body; ``Loaded image: ...`` lines.
+    A body that is no archive is a 200 whose stream carries the error, as moby answers (docker-py raises
+    ImageLoadError from it)."""
+    try:
+        result = request.engine.image_service.load(None, request.body_stream())
+    except DockyardError as exc:
+        request.stream().json_line({"errorDetail": {"message": str(exc)}, "error": str(exc)})
+        return HIJACKED
     stream = request.stream()
     for line in [*result.renamed, *result.loaded]:
         stream.json_line({"stream": line + "\n"})

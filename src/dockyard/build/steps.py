@@ -181,7 +181,7 @@ def execute_run(env: Env, parent: Committed | None, plan: RunPlan, output: Calla
     if code[0] != 0:
         result.unlink(missing_ok=True)
         argv = " ".join(plan.request.argv)
-        raise BuildStepError(f"executor failed running [{argv}]: exit code: {code[0]}", label, list(tail), code[0])
+        raise BuildStepError(f"executor failed running [{argv}]: exit code: {code[0]}", label, list(tail), code[0], argv)
     return result
 
 

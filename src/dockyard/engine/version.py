@@ -79,4 +79,6 @@ def version_document(
         "Platform": {"Name": platform_name}, "Components": components, "Version": report.version,
         "ApiVersion": api_version, "MinAPIVersion": min_api_version, "Os": "linux", "Arch": host_architecture(),
         "KernelVersion": report.kernel_version, "Experimental": False,
+        # fields SystemVersion always carries (clients such as docker-py expect them); no Go build, no commit
+        "GitCommit": "", "GoVersion": "",
     }  # fmt: skip

@@ -32,6 +32,7 @@ from dockyard.oci.digest import Digest, Digester
 from dockyard.oci.reference import Reference
 from dockyard.oci.timefmt import format_time
 from dockyard.runtime import container_fs
+from dockyard.runtime.runc import RuncError
 
 if TYPE_CHECKING:
     from dockyard.image.store import ImageStore
@@ -113,7 +114,14 @@ def _frozen(store: ContainerStore, container: Container, pause: bool) -> Iterato
     runtime = store.runtime(container.record)
     guard, done = _thaw_if_we_die(runtime, container.id)  # before pausing: no window left unguarded
     try:
-        runtime.pause(container.id)
+        try:
+            runtime.pause(container.id)
+        except RuncError:
+            # the process ended after its state was read (a short command just started): nothing to freeze
+            if runtime.status(container.id) in ("running", "paused"):
+                raise
+            yield
+            return
         try:
             yield
         finally:
