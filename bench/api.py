@@ -42,7 +42,7 @@ sys.path.insert(0, str(REPO))
 from bench import workloads  # noqa: E402
 from bench.build import _context  # noqa: E402
 from bench.light import BUSYBOX, setup  # noqa: E402
-from bench.pull_push import REPOSITORY, TAG, PullPushBench  # noqa: E402
+from bench.pull_push import PullPushBench  # noqa: E402
 from bench.run import DockerTool, DockyardTool, Result, Side, log, measure, private_dockerd, process_cpu, run_on_disk  # noqa: E402
 from tests.helpers.dockerd import BUSYBOX_TAG, Dockerd, skip_reason  # noqa: E402
 from tests.registry_client.servers import REGISTRY  # noqa: E402
