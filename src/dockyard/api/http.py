@@ -438,12 +438,11 @@ class Connection:
         headers = {"Content-Type": response.content_type, **response.headers} if response.content_type else dict(response.headers)
         if response.status not in (204, 304):
             headers.setdefault("Content-Length", str(len(response.body)))
-        self.write_head(response.status, headers)
-        if request.method != "HEAD" and response.status not in (204, 304):
-            self.wfile.write(response.body)
-        self.wfile.flush()
+        body = response.body if request.method != "HEAD" and response.status not in (204, 304) else b""
+        self.write_head(response.status, headers, body)
 
-    def write_head(self, status: int, headers: Mapping[str, str]) -> None:
+    def write_head(self, status: int, headers: Mapping[str, str], body: bytes = b"") -> None:
+        """The status line and headers, and a whole body with them: one send, not two."""
         from email.utils import formatdate
 
         lines = [f"HTTP/1.1 {status} {REASONS.get(status, 'Unknown')}"]
@@ -451,7 +450,7 @@ class Connection:
         if not self.keep_alive and status != 101:
             all_headers["Connection"] = "close"
         lines += [f"{k}: {v}" for k, v in all_headers.items()]
-        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        self.wfile.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
         self.wfile.flush()
 
     def take_socket(self) -> socket.socket:
@@ -479,9 +478,7 @@ class Connection:
         try:
             self.keep_alive = False
             body = json.dumps({"message": text}, separators=(",", ":")).encode() + b"\n"
-            self.write_head(status, {"Content-Type": "application/json", "Content-Length": str(len(body))})
-            self.wfile.write(body)
-            self.wfile.flush()
+            self.write_head(status, {"Content-Type": "application/json", "Content-Length": str(len(body))}, body)
         except OSError:
             pass
 
