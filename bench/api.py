@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,7 @@ from bench.light import BUSYBOX, setup  # noqa: E402
 from bench.pull_push import PullPushBench  # noqa: E402
 from bench.run import DockerTool, DockyardTool, Result, Side, log, measure, private_dockerd, process_cpu, run_on_disk  # noqa: E402
 from tests.helpers.dockerd import BUSYBOX_TAG, Dockerd, skip_reason  # noqa: E402
+from tests.helpers.processes import stop_gently  # noqa: E402
 from tests.registry_client.servers import REGISTRY  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "api.json"
@@ -107,13 +107,7 @@ class ApiService:
         return self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_gently(self.proc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from typing import Iterator
 import pytest
 
 from tests.conftest import Dockyard, Result
+from tests.helpers.processes import stop_gently
 from tests.registry_client.conftest import basic_registry, registry  # noqa: F401 - fixtures used here
 
 
@@ -129,14 +129,7 @@ def start_service(base: Path, *extra: str) -> ApiService:
 
 def stop_service(service: ApiService) -> int:
     """SIGTERM, as systemd stops it; the exit code."""
-    if service.process.poll() is None:
-        service.process.send_signal(signal.SIGTERM)
-        try:
-            service.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            service.process.kill()
-            service.process.wait()
-    return service.process.returncode
+    return stop_gently(service.process)
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,14 @@ found missing or wrong, each pinned here with the docker-py test it came from.""
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from pathlib import Path
 
 import docker
 import pytest
 
 from tests.api.conftest import ApiService
+from tests.helpers import images
 
 
 def _client(api_service: ApiService) -> docker.APIClient:
@@ -19,14 +18,7 @@ def _client(api_service: ApiService) -> docker.APIClient:
 
 
 def _context_tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return images.layer_tar_bytes([images.file(name, text) for name, text in files.items()])
 
 
 def test_version_has_every_system_version_field(api_service: ApiService) -> None:

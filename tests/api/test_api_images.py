@@ -4,7 +4,6 @@ HTTP for exact shapes and status codes, a real Distribution registry for pull an
 from __future__ import annotations
 
 import base64
-import io
 import json
 import tarfile
 from pathlib import Path
@@ -13,6 +12,7 @@ import docker
 import pytest
 
 from tests.api.conftest import ApiService
+from tests.helpers import images
 
 
 def _client(api_service: ApiService) -> docker.DockerClient:
@@ -20,14 +20,7 @@ def _client(api_service: ApiService) -> docker.DockerClient:
 
 
 def _context_tar(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name, text in files.items():
-            data = text.encode()
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+    return images.layer_tar_bytes([images.file(name, text) for name, text in files.items()])
 
 
 # reads -------------------------------------------------------------------------------------

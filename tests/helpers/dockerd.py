@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 import pytest
 
 from . import cgroups, images
+from .processes import stop_gently
 
 __all__ = [
     "BUSYBOX_TAG",
@@ -302,12 +303,7 @@ class Dockerd:
                     self.run("rm", "-f", *ids, check=False, timeout=60)
             except subprocess.TimeoutExpired:
                 pass
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+            stop_gently(self.proc)
             if self.containerd_pid is None and os.path.exists(SYSTEM_CONTAINERD_SOCK):
                 # dockerd used the system containerd: drop our namespaces there
                 self._remove_containerd_namespaces()

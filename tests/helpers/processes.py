@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 
@@ -20,3 +22,15 @@ def processes_under(root: Path) -> list[str]:
         if str(root) in cmdline and state != "Z" and int(pid) != os.getpid():
             found.append(cmdline)
     return found
+
+
+def stop_gently(proc: subprocess.Popen[bytes], timeout: float = 20) -> int:
+    """SIGTERM, as systemd stops a service; SIGKILL after ``timeout``. The exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
