@@ -174,14 +174,13 @@ def mount_names(mounts: tuple[MountRecord, ...]) -> list[str]:
 
 def ps_network_columns(engine: Engine, c: Container) -> tuple[str, list[str]]:
     """``ps``'s PORTS text and the names of the networks the container joined."""
-    mode = c.stored.host_config.network_mode
-    if mode.startswith("container:"):
-        return "", []  # it joins another container's namespace, and no network: Docker's column is empty
-    state = engine.root / "network"
-    if not (state / "connections" / f"{c.id}.json").exists() and not (c.running and (state / "sandboxes" / f"{c.id}.json").exists()):
+    from dockyard.runtime.network.records import connections_file, mode_networks, sandbox_file
+
+    home = engine.root / "network"
+    if not connections_file(home, c.id).exists() and not (c.running and sandbox_file(home, c.id).exists()):
         # never ``network connect``ed and not attached now: no ports, the network its mode names (no network
         # state to load)
-        return "", ["bridge" if mode == "default" else mode]
+        return "", mode_networks(c.stored.host_config.network_mode)
     from dockyard.engine.network_json import ps_ports
 
     report = engine.network_service.of_container(c, ids=False)

@@ -22,6 +22,15 @@ def network_name(mode: str) -> str | None:
     return "bridge" if mode == "default" else mode
 
 
+def mode_networks(mode: str) -> list[str]:
+    """The networks a container never ``network connect``ed lists (``ps`` NETWORKS): the one its mode
+    attaches to, ``host`` or ``none`` as themselves, and none in another container's namespace."""
+    name = network_name(mode)
+    if name is not None:
+        return [name]
+    return [mode] if mode in ("host", "none") else []
+
+
 def connections_file(home: Path, cid: str) -> Path:
     return home / "connections" / f"{cid}.json"
 
