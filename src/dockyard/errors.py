@@ -99,3 +99,13 @@ class UnsafePathError(InvalidArchiveError):
 
 class StorageError(DockyardError):
     """The store could not complete a write (disk full, driver failure)."""
+
+
+class NotSwarmManagerError(DockyardError):
+    """Swarm objects (services, nodes, tasks, secrets, configs): dockyard is never a swarm manager."""
+
+    MESSAGE = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
+               "node to swarm and try again.")  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(self.MESSAGE)

@@ -7,11 +7,9 @@ from typing import Callable
 
 from dockyard.api.http import HTTPError, Request, Response, json_response
 from dockyard.api.router import API_VERSION, MIN_API_VERSION, Route, version_text
-from dockyard.errors import InvalidArgumentError
+from dockyard.errors import InvalidArgumentError, NotSwarmManagerError
 
 _NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate", "Pragma": "no-cache"}
-NOT_A_MANAGER = ('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this '
-                 "node to swarm and try again.")  # fmt: skip
 NOT_IN_SWARM = "This node is not part of a swarm"
 
 
@@ -125,8 +123,8 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/system/df", disk_usage),
     Route("GET", "/events", events),
     Route("POST", "/auth", auth),
-    *(Route("GET", path, _error(503, NOT_A_MANAGER)) for path in _SWARM_READS),
-    *(Route(method, path, _error(503, NOT_A_MANAGER)) for method, path in _SWARM_WRITES),
+    *(Route("GET", path, _error(503, NotSwarmManagerError.MESSAGE)) for path in _SWARM_READS),
+    *(Route(method, path, _error(503, NotSwarmManagerError.MESSAGE)) for method, path in _SWARM_WRITES),
     Route("POST", "/swarm/init", _error(501, _NO_SWARM)),
     Route("POST", "/swarm/join", _error(501, _NO_SWARM)),
     Route("POST", "/swarm/leave", _error(503, NOT_IN_SWARM)),

@@ -12,11 +12,13 @@ if TYPE_CHECKING:
     from typing import Any
 
 from dockyard.cli import isolation
-from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, require_args
+from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, missing_object_line, require_args
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
-from dockyard.errors import DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError, NotFoundError
+from dockyard.errors import (
+    DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError, NotFoundError, NotSwarmManagerError,
+)  # fmt: skip
 from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
@@ -464,7 +466,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
         try:
             found.append(_inspect_one(ctx, args.type, name, args.size))
         except DockyardError as exc:
-            errors.append(f"Error response from daemon: {_daemon_answer(args.type, name, exc)}")
+            errors.append(missing_object_line(args.type, name, exc))
     sys.stdout.write(render_inspect(args.format, found) if args.format else to_json(found) + "\n")
     for line in errors:
         print(line, file=sys.stderr)
@@ -498,15 +500,4 @@ def _inspect_one(ctx: Context, kind: str, name: str, size: bool) -> dict[str, An
         return volume_json(engine.volume_service.inspect(name))
     if kind == "plugin":
         raise NotFoundError(f'plugin "{name}" not found')
-    raise DockyardError(
-        'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'
-    )
-
-
-def _daemon_answer(kind: str, name: str, exc: DockyardError) -> str:
-    """What dockerd answers for a missing object of ``kind``, as Docker's CLI 28 prints it."""
-    if kind == "image":
-        return f"no such image: {name}: {exc}"
-    if kind == "volume":
-        return f"get {name}: no such volume"
-    return str(exc)
+    raise NotSwarmManagerError()

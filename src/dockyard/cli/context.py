@@ -208,6 +208,17 @@ def error_line(exc: DockyardError) -> str:
     return f"Error response from daemon: {exc}"
 
 
+def missing_object_line(kind: str, name: str, exc: DockyardError) -> str:
+    """The daemon's answer for a missing ``kind`` (image, volume, container, ...) as Docker's CLI 28 prints it."""
+    if kind == "image":
+        answer = f"no such image: {name}: {exc}"
+    elif kind == "volume":
+        answer = f"get {name}: no such volume"
+    else:
+        answer = str(exc)
+    return f"Error response from daemon: {answer}"
+
+
 def confirm(warning: str, sep: str = "\n") -> bool:
     """Docker's prune prompt; only ``y``/``yes`` goes ahead."""
     sys.stdout.write(f"{warning}{sep}Are you sure you want to continue? [y/N] ")

@@ -7,7 +7,7 @@ import os
 import sys
 
 from dockyard.cli import views
-from dockyard.cli.context import Context, UsageError, confirm, error_line, require_args
+from dockyard.cli.context import Context, UsageError, confirm, error_line, missing_object_line, require_args
 from dockyard.cli.filters import parse_filters
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.units import human_size
@@ -289,7 +289,7 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
             details = service.inspect(name)
         except (ImageNotFoundError, InvalidArgumentError) as exc:
             # Docker 28 names the object, then the daemon's answer
-            missing.append(f"Error response from daemon: no such image: {name}: {exc}")
+            missing.append(missing_object_line("image", name, exc))
             continue
         found.append(views.inspect_image(details))
     if args.format:

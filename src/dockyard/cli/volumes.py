@@ -8,7 +8,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are str
 if TYPE_CHECKING:
     from typing import Any
 
-from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
+from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, missing_object_line, require_args
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.engine.volumes import PRUNE_FILTERS, VolumeCreateOptions, VolumeFilters
 from dockyard.errors import DockyardError, NotFoundError
@@ -126,9 +126,9 @@ def inspect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for name in args.args:
         try:
             found.append(volume_json(ctx.engine.volume_service.inspect(name)))
-        except NotFoundError:
+        except NotFoundError as exc:
             # the daemon's answer, as Docker's CLI 28 prints it; what was found still prints ([] when nothing)
-            print(f"Error response from daemon: get {name}: no such volume", file=sys.stderr)
+            print(missing_object_line("volume", name, exc), file=sys.stderr)
             failed = True
     if args.format:
         sys.stdout.write(render_inspect(args.format, found) if found else "\n")
