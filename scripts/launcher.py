@@ -7,7 +7,8 @@ pip's console script runs ``python3`` with site processing, and reading the ``.p
 site-packages costs ~50 ms at every start, more than a light command's whole work. The launcher
 runs ``python3.X -S`` and puts the package's dir and site-packages on ``sys.path`` itself (after
 PYTHONPATH's entries, where the ``.pth`` files would put them; paths fixed when it is written).
-The package is compiled to bytecode here too, so no start compiles it.
+The package is compiled to bytecode here too, so no start compiles it, and so is the code of its
+record classes' methods (``dockyard.cli.startup`` says how).
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ def write_launcher(script: str) -> None:
     os.chmod(partial, 0o755)
     os.replace(partial, script)
     compileall.compile_dir(package_dir, quiet=1)
+    from dockyard.cli.startup import write_record_caches
+
+    write_record_caches("dockyard")
 
 
 if __name__ == "__main__":

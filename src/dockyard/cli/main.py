@@ -151,31 +151,6 @@ def entry() -> None:
     exit_quickly(main())
 
 
-def defer_inspect() -> None:
-    """Load ``inspect`` when something first uses it rather than when it is imported.
-
-    ``dataclasses`` imports it at its top (with ast, dis and tokenize: ~8 ms, a sixth of a light
-    command) but uses it only to write a signature into a record class that has no docstring.
-    A stand-in module takes the name; the first attribute asked of it imports the real module
-    in its place and answers from it, so every user of ``inspect`` still gets the real thing.
-    """
-    if "inspect" in sys.modules:
-        return
-    import types
-
-    class DeferredInspect(types.ModuleType):
-        def __getattr__(self, name: str) -> object:
-            if sys.modules.get("inspect") is self:
-                del sys.modules["inspect"]
-            from importlib import import_module
-
-            return getattr(import_module("inspect"), name)
-
-    stand_in = DeferredInspect("inspect")
-    stand_in.__spec__ = None  # an import of a module without a spec does not ask for its attributes
-    sys.modules["inspect"] = stand_in
-
-
 def exit_quickly(code: int) -> None:
     """Exit without the interpreter's teardown (~8 ms of freeing every module) when nothing waits
     for it: no atexit callback and no other thread; otherwise (or if a flush fails) exit normally."""
@@ -193,7 +168,6 @@ def exit_quickly(code: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    defer_inspect()  # here, not in entry(): ``python -m dockyard`` and the tests come in through main
     argv = sys.argv[1:] if argv is None else argv
     words = command_words(argv)
     if not words:
@@ -209,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     elif not known(words[0]):
         print(f"dockyard: unknown command: dockyard {words[0]}\n\nRun 'dockyard --help' for more information", file=sys.stderr)
         return EXIT_ERROR
+    from dockyard.cli.startup import prepare
+
+    prepare()  # here, not in entry(): ``python -m dockyard`` and the tests come in through main
     return run(build_parser(words), argv)
 
 
