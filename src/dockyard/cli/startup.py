@@ -1,8 +1,9 @@
 """What a command's start costs, kept small: a light command spends most of its time importing.
 
-Two stdlib modules are loaded only when something uses them (``inspect``, which ``dataclasses``
-imports at its top, and ``gettext``, which ``argparse`` does), and the code of the record classes'
-methods comes from a cache written at install time instead of being compiled at every start.
+Three stdlib modules are loaded only when something uses them (``inspect``, which ``dataclasses``
+imports at its top, ``gettext``, which ``argparse`` does, and ``urllib.parse``, which ``pathlib``
+does), and the code of the record classes' methods comes from a cache written at install time
+instead of being compiled at every start.
 
 ``dataclasses`` writes each method of a record class (``__init__``, ``__repr__``, ``__eq__``,
 ``__hash__``, the frozen ``__setattr__``...) as source text and compiles it: ~0.5 ms a class, and
@@ -17,10 +18,12 @@ from __future__ import annotations
 import marshal
 import os
 import sys
+import types
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
     from types import CodeType
+    from typing import Callable
 
 CACHE_SUFFIX = f".records.{sys.implementation.cache_tag}.marshal"  # beside the module's .pyc
 
@@ -29,6 +32,7 @@ def prepare() -> None:
     """Everything a start does before the command's modules are imported."""
     defer_module("inspect")  # dataclasses imports it (with ast, dis, tokenize: ~8 ms) for docstring-less records
     defer_module("gettext")  # argparse imports it (with locale: ~1.5 ms) to translate messages it never translates
+    defer_module("urllib.parse")  # pathlib imports it (with ipaddress: ~2 ms) for Path.as_uri alone
     import dataclasses
 
     if not isinstance(getattr(dataclasses, "exec", None), RecordCode):
@@ -43,22 +47,47 @@ def defer_module(name: str) -> None:
     """
     if name in sys.modules:
         return
-    import types
-
-    class Deferred(types.ModuleType):
-        def __getattr__(self, attr: str) -> object:
-            if sys.modules.get(name) is self:
-                del sys.modules[name]
-            from importlib import import_module
-
-            return getattr(import_module(name), attr)
-
     stand_in = Deferred(name)
     stand_in.__spec__ = None  # an import of a module without a spec does not ask for its attributes
     sys.modules[name] = stand_in
-    if name == "gettext":  # argparse's ``from gettext import gettext, ngettext`` must not load the real one
+    parent, _, child = name.rpartition(".")
+    if parent:  # ``import urllib.parse`` then ``urllib.parse.X`` reads the package's attribute
+        from importlib import import_module
+
+        setattr(import_module(parent), child, stand_in)
+    # the names the importers above take with ``from NAME import ...``, which must not load the real module
+    if name == "gettext":
         stand_in.__dict__["gettext"] = _identity
         stand_in.__dict__["ngettext"] = _plural
+    elif name == "urllib.parse":
+        stand_in.__dict__["quote_from_bytes"] = _forward(name, "quote_from_bytes")
+
+
+class Deferred(types.ModuleType):
+    """A module's stand-in in ``sys.modules`` until something uses the module."""
+
+    def __getattr__(self, attr: str) -> object:
+        if attr == "__path__":  # asked by every ``from NAME import ...``: these modules are not packages
+            raise AttributeError(attr)
+        return getattr(real_module(self.__name__), attr)
+
+
+def real_module(name: str) -> types.ModuleType:
+    """Module ``name`` itself, imported in place of its stand-in if it has one."""
+    from importlib import import_module
+
+    if isinstance(sys.modules.get(name), Deferred):
+        del sys.modules[name]
+    return import_module(name)
+
+
+def _forward(module: str, attr: str) -> Callable[..., object]:
+    """A function of ``module`` that loads the module when it is first called."""
+
+    def call(*args: object, **kwargs: object) -> object:
+        return getattr(real_module(module), attr)(*args, **kwargs)  # type: ignore[no-any-return]
+
+    return call
 
 
 def _identity(message: str) -> str:

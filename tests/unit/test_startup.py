@@ -1,4 +1,5 @@
-"""The record classes' method code comes from the install-time cache, and a changed class still gets its own code.
+"""What a start skips: the record classes' method code comes from the install-time cache (a changed class still
+gets its own code), and the deferred stdlib modules load only when used, then as themselves.
 
 Each step runs in a fresh interpreter, as the launcher and a user's next command do.
 """
@@ -104,3 +105,38 @@ def test_a_missing_or_damaged_cache_only_costs_the_compile(tmp_path: Path) -> No
     seen = json.loads(run(USE, base))
     assert seen["repr"] == "Point(x=1, y=0, tags=())"
     assert seen["cached"] == 0 and not seen["served"]
+
+
+DEFERRED = """
+import sys
+sys.path[:0] = [sys.argv[2]]
+from dockyard.cli.startup import prepare
+prepare()
+import argparse, pathlib, dataclasses
+loaded_early = sorted(m for m in ("locale", "ipaddress", "ast", "tokenize") if m in sys.modules)
+parser = argparse.ArgumentParser(prog="x")
+parser.add_argument("--n", type=int)
+print(loaded_early)
+print(parser.format_usage().strip())
+print(pathlib.Path("/a b").as_uri())
+import urllib.parse
+print(urllib.parse.urlsplit("http://h/p").netloc)
+from urllib.parse import quote
+print(quote("a b"))
+import gettext, inspect
+print(gettext.dgettext("d", "same"), inspect.isclass(int))
+print(all(type(sys.modules[m]).__name__ == "module" for m in ("urllib.parse", "gettext", "inspect")))
+"""
+
+
+def test_deferred_modules_load_only_when_used_and_then_are_the_real_ones(tmp_path: Path) -> None:
+    lines = run(DEFERRED, tmp_path).splitlines()
+    assert lines == [
+        "[]",  # argparse, pathlib and dataclasses imported without gettext's locale, urllib's ipaddress, inspect's ast
+        "usage: x [-h] [--n N]",
+        "file:///a%20b",
+        "h",
+        "a%20b",
+        "same True",
+        "True",
+    ]
