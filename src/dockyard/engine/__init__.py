@@ -47,6 +47,14 @@ DEFAULT_ROOT = "/var/lib/dockyard"
 NETWORK_HOST_LOCK = Path("/run/dockyard/network.lock")  # host-wide: bridges and subnets are shared by every root
 
 
+def dockyard_command() -> list[str]:
+    """``dockyard`` as a new interpreter that finds this process's modules without site processing (~40 ms a start,
+    as the launcher skips it): where a threaded process (the API service) cannot fork a container's monitor."""
+    paths = [p for p in sys.path if p]  # '' would be the child's working directory, not this one's
+    boot = f"import sys; sys.path[:] = {paths!r}; from dockyard.cli.main import entry; entry()"
+    return [sys.executable, "-S", "-c", boot]
+
+
 class Engine:
     def __init__(self, root: Path, storage_driver: str | None = None) -> None:
         root = Path(os.path.abspath(root))  # mounts and runc run elsewhere: a relative --root would not reach them
@@ -116,7 +124,7 @@ class Engine:
         """Built on first use: image commands start without loading the runtime."""
         from dockyard.runtime.containers import ContainerStore
 
-        monitor = [sys.executable, "-m", "dockyard", "--root", str(self.root), "container-monitor"]
+        monitor = [*dockyard_command(), "--root", str(self.root), "container-monitor"]
         return ContainerStore(
             self.root / "containers", self.db, self.images, self.snapshotter, self.layers.cleanup,
             lambda cid, fd: [*monitor, cid, *(["--attach-fd", str(fd)] if fd is not None else [])],
