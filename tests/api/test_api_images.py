@@ -217,6 +217,36 @@ def test_commit_a_container_the_cli_made(api_service: ApiService, api_busybox: s
     api_service.cli("rm", cid)
 
 
+def test_commit_with_a_config_body_merges_it_over_the_containers_as_dockerd_does(api_service: ApiService,
+                                                                                 api_busybox: str) -> None:
+    cid = api_service.cli("create", "--env", "A=ctr", "--env", "D=4", "--label", "l=ctr", "--label", "k=ctr",
+                          "--expose", "80", "--user", "1:1", "-w", "/tmp", "--health-cmd", "true",
+                          "--health-retries", "2", "busybox", "sleep", "1").stdout.strip()
+    body = {"Cmd": ["echo", "mine"], "Env": ["A=mine", "C=3"], "Labels": {"l": "mine"}, "ExposedPorts": {"81/tcp": {}},
+            "Healthcheck": {"Interval": 5000000000}}
+    reply = api_service.request("POST", f"/commit?container={cid}&repo=merged&tag=1&changes=ENV%20B%3D2", body)
+    assert reply.status == 201, reply.json()
+    config = api_service.request("GET", "/images/merged:1/json").json()["Config"]
+    # dockerd 20.10's answer to the same container, body and change: the body's values, the change applied
+    # to them, then what the body leaves empty taken from the container (Go's zero values elsewhere)
+    assert config == {
+        "Hostname": "", "Domainname": "", "User": "1:1", "AttachStdin": False, "AttachStdout": False,
+        "AttachStderr": False, "ExposedPorts": {"80/tcp": {}, "81/tcp": {}}, "Tty": False, "OpenStdin": False,
+        "StdinOnce": False, "Env": ["A=mine", "C=3", "B=2", "D=4"], "Cmd": ["echo", "mine"],
+        "Healthcheck": {"Test": ["CMD-SHELL", "true"], "Interval": 5000000000, "Retries": 2},
+        "Image": "", "Volumes": None, "WorkingDir": "/tmp", "Entrypoint": None, "OnBuild": None,
+        "Labels": {"k": "ctr", "l": "mine"},
+    }
+    # an empty body is no config: the container's own, with the change
+    reply = api_service.request("POST", f"/commit?container={cid}&repo=merged&tag=2&changes=ENV%20B%3D2", {})
+    own = api_service.request("GET", "/images/merged:2/json").json()["Config"]
+    assert own["Env"] == ["A=ctr", "D=4", "B=2"] and own["Cmd"] == ["sleep", "1"] and own["AttachStdout"] is True
+    assert own["Labels"] == {"k": "ctr", "l": "ctr"}
+    bad = api_service.request("POST", f"/commit?container={cid}", ["not", "an", "object"])
+    assert bad.status == 400
+    api_service.cli("rm", cid)
+
+
 def test_build_from_a_private_base_with_x_registry_config(api_service: ApiService, api_busybox: str,
                                                            api_basic_registry: object) -> None:
     host = api_basic_registry.host  # type: ignore[attr-defined]

@@ -346,8 +346,12 @@ def commit(request: Request) -> Response:
         raise InvalidArgumentError("refusing to create a tag with a digest reference")
     service = request.engine.container_service
     container = service.get(request.arg("container") or "")
+    body = request.json()  # the config to commit with; empty (the docker CLI) or null: the container's
+    if body is not None and not isinstance(body, dict):
+        raise InvalidArgumentError("invalid JSON: the commit's config must be an object")
     options = CommitOptions(message=request.arg("comment") or "", author=request.arg("author") or "",
-                            changes=_changes(request), pause=request.flag("pause", True), tag=ref)  # fmt: skip
+                            changes=_changes(request), pause=request.flag("pause", True), tag=ref,
+                            config=body or None)  # fmt: skip
     return json_response({"Id": str(service.commit(container, options))}, 201)
 
 

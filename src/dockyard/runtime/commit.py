@@ -8,9 +8,10 @@ container is frozen (runc pause) while its layer is read, as Docker does with
 ``--pause``, and thawed after, even on error, and by a guard process if the
 command is killed meanwhile.
 
-The config is the container's config with ``-c`` changes applied, and the
-history gains the entry Docker writes (``empty_layer`` when nothing changed,
-and then no layer is added).
+The config is the container's config, or the one the API's request body
+gives, with ``-c`` changes applied and then, as dockerd merges it, what it
+leaves empty filled from the container's; the history gains the entry Docker
+writes (``empty_layer`` when nothing changed, and then no layer is added).
 """
 
 from __future__ import annotations
@@ -47,6 +48,15 @@ class CommitOptions:
     changes: list[str] = field(default_factory=list)
     pause: bool = True
     tag: Reference | None = None
+    config: dict[str, Any] | None = None  # Docker's container Config JSON the API's body gives (None: the container's)
+
+
+# Go's zero values of container.Config's fields that a JSON body may leave out and dockerd still writes
+GO_ZERO_CONFIG: dict[str, Any] = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None, "Cmd": None,
+    "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None,
+}  # fmt: skip
 
 
 def container_config(container: Container) -> dict[str, Any]:
@@ -56,8 +66,10 @@ def container_config(container: Container) -> dict[str, Any]:
 
 def image_config(base: dict[str, Any], container: Container, opts: CommitOptions, diff_id: Digest | None,
                  created: datetime) -> bytes:
-    config = copy.deepcopy(container_config(container))
+    own = container_config(container)
+    config = copy.deepcopy(own if opts.config is None else {**GO_ZERO_CONFIG, **opts.config})
     apply_changes(config, opts.changes)
+    merge_config(config, own)
     config = docker_container_config(config)  # a key a change added takes its place in Go's order
     when = format_time(created)
     entry: dict[str, Any] = {"created": when}
@@ -84,6 +96,29 @@ def image_config(base: dict[str, Any], container: Container, opts: CommitOptions
         if key in base:
             document[key] = base[key]
     return canonical_json(dict(sorted(document.items())))
+
+
+def merge_config(config: dict[str, Any], container: dict[str, Any]) -> None:
+    """Fill what ``config`` leaves empty from the container's config, key by key as dockerd's commit merges."""
+    for key in ("User", "WorkingDir", "StopSignal"):
+        if not config.get(key):
+            config[key] = container.get(key)
+    for key in ("ExposedPorts", "Volumes"):  # sets as JSON objects: the union
+        if config.get(key) or container.get(key):
+            config[key] = {**(container.get(key) or {}), **(config.get(key) or {})}
+    env = config.get("Env") or []
+    names = {e.partition("=")[0] for e in env}
+    config["Env"] = [*env, *(e for e in container.get("Env") or [] if e.partition("=")[0] not in names)]
+    config["Labels"] = {**(container.get("Labels") or {}), **(config.get("Labels") or {})}
+    if not config.get("Entrypoint"):
+        if not config.get("Cmd"):
+            config["Cmd"] = container.get("Cmd")
+        if config.get("Entrypoint") is None:
+            config["Entrypoint"] = container.get("Entrypoint")
+    theirs = container.get("Healthcheck")
+    if theirs:
+        mine = config.get("Healthcheck")
+        config["Healthcheck"] = theirs if mine is None else {**theirs, **{k: v for k, v in mine.items() if v}}
 
 
 def _thaw_if_we_die(runtime: Runc, cid: str) -> tuple[int, int]:
