@@ -1,9 +1,10 @@
 """What a command's start costs, kept small: a light command spends most of its time importing.
 
 Three stdlib modules are loaded only when something uses them (``inspect``, which ``dataclasses``
-imports at its top, ``gettext``, which ``argparse`` does, and ``urllib.parse``, which ``pathlib``
-does), and the code of the record classes' methods comes from a cache written at install time
-instead of being compiled at every start.
+imports at its top and asks only for the signature of a record class without a docstring,
+``gettext``, which ``argparse`` does, and ``urllib.parse``, which ``pathlib`` does), and the code
+of the record classes' methods comes from a cache written at install time instead of being
+compiled at every start.
 
 ``dataclasses`` writes each method of a record class (``__init__``, ``__repr__``, ``__eq__``,
 ``__hash__``, the frozen ``__setattr__``...) as source text and compiles it: ~0.5 ms a class, and
@@ -37,6 +38,7 @@ def prepare() -> None:
 
     if not isinstance(getattr(dataclasses, "exec", None), RecordCode):
         dataclasses.exec = RecordCode()  # type: ignore[attr-defined]  # the module's only use of exec
+        dataclasses.inspect = Unsigned  # type: ignore[attr-defined]  # and its only use of inspect
 
 
 def defer_module(name: str) -> None:
@@ -96,6 +98,15 @@ def _identity(message: str) -> str:
 
 def _plural(singular: str, plural: str, n: int) -> str:
     return singular if n == 1 else plural
+
+
+class Unsigned:
+    """``inspect`` as ``dataclasses`` sees it: a record class without a docstring gets its name as one, not its
+    signature, which would load the real ``inspect`` at the first such class of a command."""
+
+    @staticmethod
+    def signature(obj: object) -> object:
+        raise ValueError("no signatures at start-up")
 
 
 class RecordCode:

@@ -10,7 +10,6 @@ directory ``containers/<id>/`` (see ``rootfs``). Its run state lives in
 from __future__ import annotations
 
 import os
-import secrets
 import select
 import shutil
 import socket
@@ -40,7 +39,7 @@ from dockyard.runtime.container_state import (
     write_state,
 )
 from dockyard.runtime.isolation import Isolation, check_container_network, parse_signal
-from dockyard.runtime.names import VALID_NAME, random_name
+from dockyard.runtime.names import VALID_NAME, new_id, random_name
 from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc
@@ -158,7 +157,7 @@ class ContainerStore:
         config = self.images.config(image.id).config
         process = merge_process(config, opts.overrides)
         specs = [parse_volume_flag(v) for v in opts.volumes] + [parse_mount_flag(m) for m in opts.mounts]
-        cid = secrets.token_hex(32)
+        cid = new_id()
         host_network = opts.network == "host"
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
         network = opts.network

@@ -1,7 +1,8 @@
-"""Docker's random container names: adjective_surname (a short selection of moby's namesgenerator)."""
+"""Docker's random IDs, and container names: adjective_surname (a short selection of moby's namesgenerator)."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 
@@ -18,3 +19,9 @@ _RIGHT = ("albattani", "babbage", "bohr", "curie", "darwin", "dijkstra", "einste
 def random_name(attempt: int = 0) -> str:
     name = f"{random.choice(_LEFT)}_{random.choice(_RIGHT)}"
     return name + str(random.randint(0, 10)) if attempt else name
+
+
+def new_id() -> str:
+    """A container's or network's ID: 32 random bytes in hex, as moby's stringid (``secrets.token_hex``'s bytes,
+    without the hmac and OpenSSL ``secrets`` imports at every ``create``)."""
+    return os.urandom(32).hex()

@@ -11,7 +11,7 @@ holds it.
 
 from __future__ import annotations
 
-import platform
+import os
 from typing import Any
 
 from dockyard.errors import InvalidArgumentError
@@ -131,7 +131,7 @@ _NATIVE = {"amd64": "SCMP_ARCH_X86_64", "arm64": "SCMP_ARCH_AARCH64", "386": "SC
 
 
 def kernel_version() -> tuple[int, int]:
-    parts = platform.release().split(".")
+    parts = os.uname().release.split(".")
     try:
         return int(parts[0]), int(parts[1].split("-")[0])
     except (IndexError, ValueError):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import fcntl
 import ipaddress
 import json
-import secrets
 import shutil
 import subprocess
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ from dockyard.errors import (
 )
 from dockyard.metadata.db import Database
 from dockyard.metadata.events import record as record_event
+from dockyard.runtime.names import new_id
 from dockyard.metadata.networks import (
     Network,
     NetworkSpec,
@@ -116,7 +116,7 @@ class NetworkStore:
         subnet = self._parse_subnet(spec.subnet) if spec.subnet else None
         if subnet and spec.gateway:
             self._check_gateway(subnet, spec.gateway)
-        nid = secrets.token_hex(32)
+        nid = new_id()
         if name_taken(self.db, spec.name):
             raise ConflictError(f"network with name {spec.name} already exists")
         config = {"internal": spec.internal, "labels": spec.labels, "bridge": f"br-{nid[:12]}",
