@@ -71,6 +71,13 @@ class Engine:
         fcntl.flock(self._lock, fcntl.LOCK_SH)
 
     @cached_property
+    def rootless(self) -> bool:
+        """Started by an unprivileged user (and running in its user namespace)."""
+        from dockyard.engine.rootless import is_rootless
+
+        return is_rootless()
+
+    @cached_property
     def run_dir(self) -> Path:
         """Run-time state outside the store: ``/run/dockyard`` for root, the user's own dir when rootless
         (engine/rootless.py)."""
@@ -84,7 +91,7 @@ class Engine:
         if self.driver_name == "overlay2":
             from dockyard.storage.overlay2 import Overlay2
 
-            return Overlay2(self.driver_home)
+            return Overlay2(self.driver_home, userxattr=self.rootless)
         from dockyard.storage.vfs import Vfs
 
         return Vfs(self.driver_home)
@@ -229,7 +236,7 @@ class Engine:
 
         scratch = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
-            return "overlay2" if overlay_supported(scratch) else "vfs"
+            return "overlay2" if overlay_supported(scratch, userxattr=self.rootless) else "vfs"
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 

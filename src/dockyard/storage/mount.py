@@ -82,13 +82,15 @@ def unmount(target: Path) -> None:
         raise StorageError(f"unmount {target}: {os.strerror(err)}")
 
 
-def overlay_supported(scratch: Path) -> bool:
-    """Try a real two-lower overlay mount: the kernel and the backing filesystem both must agree."""
+def overlay_supported(scratch: Path, *, userxattr: bool = False) -> bool:
+    """Try a real two-lower overlay mount: the kernel and the backing filesystem both must agree
+    (``userxattr``: as a user namespace mounts it, keeping its state in ``user.overlay.*``)."""
     dirs = [scratch / n for n in ("l1", "l2", "m")]
+    options = ("userxattr",) if userxattr else ()
     try:
         for d in dirs:
             d.mkdir(parents=True, exist_ok=True)
-        mount_all([Mount("overlay", "overlay", (f"lowerdir={dirs[1]}:{dirs[0]}",))], dirs[2])
+        mount_all([Mount("overlay", "overlay", (*options, f"lowerdir={dirs[1]}:{dirs[0]}"))], dirs[2])
     except (StorageError, OSError):
         return False
     else:
