@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ import pytest
 from tests.conftest import tree_digest
 from tests.helpers import images
 from tests.helpers.rootless import BASE, RootlessUser
+from tests.registry_client.conftest import docker_archive
 
 
 def layer_files(store: Path, name: str) -> list[Path]:
@@ -56,30 +58,39 @@ def test_a_file_owned_by_uid_1000_is_owned_by_its_subordinate_id_on_the_host(roo
     assert {m.name: m.uid for m in members}["home/app/data"] == 1000
 
 
+def load_opaque_image(user: RootlessUser, *driver: str) -> None:
+    """opq:1, busybox under a layer that makes /etc opaque (only /etc/only left) and deletes /bin/ls, then
+    built on: a COPY --from reads its merged view through the driver's mount, another COPY writes through one."""
+    layers = [images.layer_tar_bytes(images.busybox_rootfs_entries()), images.layer_tar_bytes([
+        images.directory("etc"), images.opaque_whiteout("etc"), images.file("etc/only", b"x"), images.whiteout("bin/ls"),
+    ])]  # fmt: skip
+    docker_archive(user.work / "opq.tar", layers, "opq:1")
+    ctx = user.work / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM opq:1\nCOPY --from=opq:1 /etc /seen\nCOPY Dockerfile /etc/copied\n")
+    subprocess.run(["chown", "-R", f"{user.uid}:{user.gid}", str(user.work)], check=True)
+    user.run([*driver, "load", "-i", "opq.tar"], check=True)
+    user.run([*driver, "build", "-q", "-t", "built:1", "ctx"], check=True)
+    user.run(["save", "-o", "built.tar", "built:1"], check=True)
+    layers_out = list(images.docker_archive_layers(user.work / "built.tar").values())
+    assert {"etc/.wh..wh..opq", "bin/.wh.ls"} <= {m.name for m in layers_out[1]}
+    # the lower /etc is hidden (fuse-overlayfs marks every directory it makes opaque, as Podman's layers show)
+    assert sorted(m.name for m in layers_out[2] if not m.isdir()) in (["seen/only"], ["seen/.wh..wh..opq", "seen/only"])
+    assert [m.name for m in layers_out[3] if not m.isdir()] == ["etc/copied"]
+
+
 def test_the_store_uses_native_overlay_with_userxattr(rootless_user: RootlessUser) -> None:
-    base = images.busybox_rootfs_tar(rootless_user.work / "bb.tar")
-    top = images.layer_tar(rootless_user.work / "top.tar", [images.directory("etc"), images.opaque_whiteout("etc"),
-                                                             images.file("etc/only", b"x")])  # fmt: skip
-    for p in (base, top):
-        os.chown(p, rootless_user.uid, rootless_user.gid)
-    rootless_user.run(["import", "bb.tar", "bb:1"], check=True)
+    load_opaque_image(rootless_user)
     info = rootless_user.run(["info"], check=True).stdout
-    assert " Storage Driver: overlay2\n" in info
+    assert " Storage Driver: overlay2\n" in info and "  userxattr: true\n" in info
     assert "  rootless\n" in info
     assert (rootless_user.store / "storage-driver").read_text().strip() == "overlay2"
-    # an opaque directory: user.overlay.opaque where the namespace refuses trusted.*
-    dockerfile = rootless_user.work / "ctx"
-    dockerfile.mkdir()
-    (dockerfile / "Dockerfile").write_text("FROM bb:1\nADD top.tar /\n")
-    os.replace(top, dockerfile / "top.tar")
-    subprocess.run(["chown", "-R", f"{rootless_user.uid}:{rootless_user.gid}", str(dockerfile)], check=True)
-    rootless_user.run(["build", "-q", "-t", "opaque:1", "ctx"], check=True)
-    opaque = [p.parent for p in layer_files(rootless_user.store, "etc/only")]
-    assert opaque and all(os.getxattr(p, "user.overlay.opaque") == b"y" for p in opaque)
-    history = rootless_user.run(["save", "opaque:1", "-o", "opaque.tar"], check=True)
-    assert history.returncode == 0
-    names = [m.name for ms in images.docker_archive_layers(rootless_user.work / "opaque.tar").values() for m in ms]
-    assert "etc/.wh..wh..opq" in names
+    # on disk: user.overlay.opaque where the namespace refuses trusted.*, a 0/0 whiteout owned by the user
+    [only] = layer_files(rootless_user.store, "etc/only")
+    assert os.getxattr(only.parent, "user.overlay.opaque") == b"y"
+    [ls] = [p for p in layer_files(rootless_user.store, "bin/ls") if not os.path.islink(p)]
+    st = os.lstat(ls)
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == 0 and st.st_uid == rootless_user.uid
 
 
 def test_a_second_command_joins_the_namespace_of_the_first(rootless_user: RootlessUser) -> None:
@@ -195,3 +206,15 @@ def test_xdg_data_home_and_root_flag_choose_the_store(rootless_user: RootlessUse
     rootless_user.run(["--root", str(rootless_user.work / "other"), "images"], check=True)
     assert (rootless_user.work / "other" / "dockyard.db").is_file()
     assert not rootless_user.store.exists()
+
+
+def test_fuse_overlayfs_serves_where_chosen(rootless_user: RootlessUser) -> None:
+    """The fallback where the kernel refuses overlay in a user namespace (chosen here by flag: this kernel
+    allows it). /dev/fuse is 0600 on this VM where distributions ship 0666: the test opens it to users."""
+    os.chmod("/dev/fuse", 0o666)
+    load_opaque_image(rootless_user, "--storage-driver", "fuse-overlayfs")
+    info = rootless_user.run(["info", "--format", "{{.Driver}} {{json .SecurityOptions}}"], check=True)
+    assert info.stdout == 'fuse-overlayfs ["name=seccomp,profile=default","name=rootless"]\n'
+    [only] = layer_files(rootless_user.store.parent / "dockyard", "etc/only") or [None]
+    assert only is None  # the layout is overlay2's, under the driver's own name
+    assert [os.getxattr(p.parent, "user.overlay.opaque") for p in (rootless_user.store / "fuse-overlayfs").glob("*/diff/etc/only")] == [b"y"]

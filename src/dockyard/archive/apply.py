@@ -35,7 +35,8 @@ WHITEOUT_META_PREFIX = b".wh..wh."
 WHITEOUT_OPAQUE = b".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
 USER_OPAQUE_XATTR = "user.overlay.opaque"
-OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.")
+FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"  # what fuse-overlayfs writes where trusted.* is refused
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -58,13 +59,24 @@ class Whiteouts(Enum):
 
 def is_opaque(path: str | bytes) -> bool:
     """An opaque directory of either overlay flavour (an image's own overlay xattrs are never written)."""
-    for key in (OPAQUE_XATTR, USER_OPAQUE_XATTR):
+    for key in (OPAQUE_XATTR, USER_OPAQUE_XATTR, FUSE_OPAQUE_XATTR):
         try:
             if os.getxattr(path, key, follow_symlinks=False) == b"y":
                 return True
         except OSError:
             pass
     return False
+
+
+def upper_marker(name: str) -> str | None:
+    """What a ``.wh.`` name in an upper directory stands for: fuse-overlayfs, where it cannot make a device
+    or set a trusted xattr, marks an opaque directory with ``.wh..wh..opq`` and ``.wh..opq`` entries (the
+    directory's xattr says it too: "") and a deleted NAME with a ``.wh.NAME`` file ("NAME"); None: a real entry."""
+    if not name.startswith(".wh."):
+        return None
+    if name in (".wh..wh..opq", ".wh..opq"):
+        return ""
+    return name[len(".wh.") :]
 
 
 def image_xattrs(xattrs: dict[str, bytes]) -> dict[str, bytes]:

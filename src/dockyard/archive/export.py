@@ -18,7 +18,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from dockyard.archive.apply import OVERLAY_XATTR_PREFIXES, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, is_opaque
+from dockyard.archive.apply import OVERLAY_XATTR_PREFIXES, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, is_opaque, upper_marker
 from dockyard.archive.tarsplit import FileRef, read_records
 from dockyard.errors import InvalidContentError
 
@@ -68,7 +68,11 @@ def _add_tree(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, 
         if member_name in exclude:
             continue
         st = os.lstat(path)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        marker = upper_marker(name)
+        if marker == "":
+            continue  # fuse-overlayfs's opaque marks: the directory's xattr already said it
+        if marker or (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
+            name = marker or name
             whiteout = tarfile.TarInfo(f"{rel}/{WHITEOUT_PREFIX.decode()}{name}" if rel else f"{WHITEOUT_PREFIX.decode()}{name}")
             whiteout.mtime = _mtime(st.st_mtime, clamp)
             tar.addfile(whiteout)

@@ -160,6 +160,8 @@ class SystemService:
         )
 
     def _driver_status(self) -> tuple[tuple[str, str], ...]:
+        if self._engine.driver.name == "fuse-overlayfs":
+            return (("Backing Filesystem", _backing_fs(str(self._engine.root))), ("Supports d_type", "true"))
         if self._engine.driver.name != "overlay2":
             return ()
         return (("Backing Filesystem", _backing_fs(str(self._engine.root))), ("Supports d_type", "true"),

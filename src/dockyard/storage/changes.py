@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.archive.apply import WHITEOUT_PREFIX, is_opaque
+from dockyard.archive.apply import WHITEOUT_PREFIX, is_opaque, upper_marker
 from dockyard.archive.export import write_diff_tar
 
 INIT_FILES = frozenset({"etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console", "etc/mtab"})
@@ -65,8 +65,13 @@ def overlay_changes(upper: Path, lower: Path | None) -> list[Change]:
             child = f"{rel}/{name}" if rel else name
             path = os.path.join(up, child)
             st = os.lstat(path)
+            marker = upper_marker(name)
+            if marker == "":
+                continue  # fuse-overlayfs's opaque marks (the directory's xattr says it too)
+            if marker:
+                child = f"{rel}/{marker}" if rel else marker
             in_lower = low is not None and os.path.lexists(os.path.join(low, child))
-            if _is_whiteout(st):
+            if marker or _is_whiteout(st):
                 if in_lower:
                     out.append(Change(DELETED, child))
                 continue

@@ -154,3 +154,29 @@ class Overlay2:
             import shutil
 
             shutil.rmtree(path)  # what remove could not delete: say why
+
+
+class FuseOverlay(Overlay2):
+    """overlay2's layout mounted by ``fuse-overlayfs``: a user namespace where the kernel refuses overlay.
+    It reads the kernel's whiteouts and opaque xattrs, so layers are applied as for overlay with userxattr."""
+
+    name = "fuse-overlayfs"
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home, userxattr=True)
+
+    def mounts(self, layers: list[str], upper: str | None) -> list[Mount]:
+        return [fuse_mount(m) if m.type == "overlay" else m for m in super().mounts(layers, upper)]
+
+
+def fuse_mount(overlay: Mount) -> Mount:
+    """An overlay mount as fuse-overlayfs takes it: absolute directories, no kernel-only option."""
+    options = []
+    for opt in overlay.options:
+        key, _, value = opt.partition("=")
+        if key == "userxattr":
+            continue
+        if key in ("lowerdir", "upperdir", "workdir") and overlay.cwd:
+            value = ":".join(os.path.join(overlay.cwd, v) for v in value.split(":"))
+        options.append(f"{key}={value}")
+    return Mount("fuse-overlayfs", "fuse-overlayfs", tuple(options))
