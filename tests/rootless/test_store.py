@@ -225,3 +225,32 @@ def test_fuse_overlayfs_serves_where_chosen(rootless_user: RootlessUser) -> None
     [only] = layer_files(rootless_user.store.parent / "dockyard", "etc/only") or [None]
     assert only is None  # the layout is overlay2's, under the driver's own name
     assert [os.getxattr(p.parent, "user.overlay.opaque") for p in (rootless_user.store / "fuse-overlayfs").glob("*/diff/etc/only")] == [b"y"]
+
+
+def test_the_api_service_of_a_user_listens_in_its_run_dir(rootless_user: RootlessUser) -> None:
+    import http.client
+    import json
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(rootless_user.run_dir / "dockyard.sock"))
+
+    service = rootless_user.popen(["system", "service", "--time", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (rootless_user.run_dir / "dockyard.sock").exists():
+            assert service.poll() is None and time.monotonic() < deadline, service.stderr.read() if service.stderr else ""
+            time.sleep(0.05)
+        conn = UnixConnection("localhost")
+        conn.request("GET", "/info")
+        info = json.loads(conn.getresponse().read())
+        assert info["DockerRootDir"] == str(rootless_user.store)
+        assert "name=rootless" in info["SecurityOptions"]
+        assert os.stat(rootless_user.run_dir / "dockyard.sock").st_uid == rootless_user.uid
+    finally:
+        for pid in rootless_user.processes():
+            if pid != rootless_user.pause_pid():
+                os.kill(pid, signal.SIGTERM)
+        service.wait(timeout=30)
