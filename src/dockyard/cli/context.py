@@ -7,7 +7,7 @@ import collections.abc
 import sys
 from pathlib import Path
 
-from dockyard.errors import DockyardError, ImageNotFoundError, StreamError
+from dockyard.errors import DockyardError, ImageNotFoundError, StreamError, UnmappedOwnerError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -148,17 +148,29 @@ UNDECLARED = _Undeclared()
 class Context:
     """Lazily opens the engine, so ``--help`` and usage errors need no store."""
 
-    def __init__(self, root: Path, storage_driver: str | None) -> None:
-        self.root = root
+    def __init__(self, root: Path | None, storage_driver: str | None) -> None:
+        self._root = root  # None: the default store (root's, or the user's when rootless)
         self.storage_driver = storage_driver
         self._engine: Engine | None = None
 
     @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            from dockyard.engine import Engine
+    def root(self) -> Path:
+        if self._root is None:
+            from dockyard.engine import default_root
 
-            self._engine = Engine(self.root, self.storage_driver)
+            self._root = default_root()
+        return self._root
+
+    @property
+    def engine(self) -> Engine:
+        """Opened on first use; a user's command first joins (or makes) its user namespace, where the
+        store's layers keep the owners their images give them."""
+        if self._engine is None:
+            from dockyard.engine import Engine, enter_user_namespace
+
+            root = self.root
+            enter_user_namespace()
+            self._engine = Engine(root, self.storage_driver)
         return self._engine
 
     @property
@@ -201,7 +213,7 @@ def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool
 
 def error_line(exc: DockyardError) -> str:
     """Docker prints client-side errors as "Error: …", daemon errors as "Error response from daemon: …"."""
-    if isinstance(exc, ImageNotFoundError):
+    if isinstance(exc, (ImageNotFoundError, UnmappedOwnerError)):
         return f"Error: {exc}"
     if isinstance(exc, StreamError):
         return str(exc)
