@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from dockyard.api import container_io
+from dockyard.api import container_io, container_ws
 from dockyard.api.http import HIJACKED, HTTPError, Request, Response, empty, json_response
 from dockyard.api.router import Route
 from dockyard.errors import InvalidArgumentError
@@ -282,4 +282,5 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/containers/{id}/changes", changes),
     Route("POST", "/containers/{id}/resize", resize),
     *container_io.ROUTES,
+    *container_ws.ROUTES,
 )

@@ -326,6 +326,11 @@ class Request:
             self._start(200, {"Content-Type": content_type})
         return self._conn.take_socket()
 
+    def switch_protocols(self, headers: Mapping[str, str]) -> socket.socket:
+        """101 with ``headers`` (a websocket handshake's answer), then the raw socket as ``hijack`` hands it over."""
+        self._start(101, dict(headers))
+        return self._conn.take_socket()
+
     def _start(self, status: int, headers: dict[str, str]) -> None:
         if self.answered:
             raise RuntimeError("response already started")
