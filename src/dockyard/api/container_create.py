@@ -45,6 +45,8 @@ def create_options(body: object, name: str | None) -> CreateOptions:
         auto_remove=bool(host.get("AutoRemove")), interactive=bool(config.get("OpenStdin")),
         tty=bool(config.get("Tty")), detach=not attached, no_new_privileges=isolation.no_new_privileges,
         isolation=isolation, healthcheck=_healthcheck(config.get("Healthcheck")),
+        links=strings(host.get("Links"), "HostConfig.Links"),
+        volumes_from=strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom"),
     )
 
 

@@ -65,6 +65,8 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     _network_flags(p)
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--mount", action="append", default=[])
+    p.add_argument("--volumes-from", action="append", default=[])
+    p.add_argument("--link", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("--pull", default="missing")
     p.add_argument("--platform")
@@ -174,7 +176,20 @@ def _options(args: argparse.Namespace) -> CreateOptions:
         network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=iso.no_new_privileges, isolation=iso,
         detach=args.detach and args.command == "run", healthcheck=_healthcheck(args),
+        links=tuple(_link(args, raw) for raw in args.link), volumes_from=tuple(args.volumes_from),
     )
+
+
+def _link(args: argparse.Namespace, raw: str) -> str:
+    """Docker's client checks a link's form (ValidateLink) before anything is sent."""
+    from dockyard.engine.container_options import parse_link
+
+    try:
+        parse_link(raw)
+    except InvalidArgumentError as exc:
+        raise UsageError(f'invalid argument "{raw}" for "--link" flag: {exc}\n\n'
+                         f"Run 'dockyard {args.command} --help' for more information") from None
+    return raw
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> Container:
@@ -305,15 +320,32 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="CONTAINER")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("-l", "--link", action="store_true")
     p.set_defaults(handler=rm_cmd)
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    if args.link:
+        return _rm_links(ctx, args)
     if args.force and args.args:  # Docker: -f of a container that does not exist is reported, but no failure
         args.args = [name for name in args.args if _exists(ctx, name)]
         if not args.args:
             return 0
     return each(ctx, args, "rm", lambda c: ctx.engine.container_service.remove(c, force=args.force, volumes=args.volumes))
+
+
+def _rm_links(ctx: Context, args: argparse.Namespace) -> int:
+    """``rm --link PARENT/ALIAS``: the links go, the containers stay."""
+    require_args(args, "rm", 1)
+    failed = False
+    for name in args.args:
+        try:
+            ctx.engine.container_service.remove_link(name)
+            print(name)
+        except DockyardError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = True
+    return EXIT_ERROR if failed else 0
 
 
 def _label_header(name: str) -> str:

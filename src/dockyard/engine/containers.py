@@ -196,6 +196,27 @@ class ContainerService:
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         self._store.remove(container, force=force, volumes=volumes)
 
+    def remove_link(self, name: str) -> None:
+        """``rm --link PARENT/ALIAS``: the parent forgets the link; both containers stay (dockerd's rmLink)."""
+        from dockyard.runtime import links
+
+        self.get(name)  # 404 for a name that names nothing
+        path = name.removeprefix("/")
+        parent_name, _, alias = path.rpartition("/")
+        if not parent_name:
+            raise DockyardError("Conflict, cannot remove the default link name of the container")
+        parent = self.get(parent_name)
+        links.unlink(self._reader.records, parent.stored, alias)
+
+    def link_names(self) -> dict[str, list[str]]:
+        """Container ID -> the ``/PARENT/ALIAS`` names the links of others give it."""
+        out: dict[str, list[str]] = {}
+        for parent in self._reader.records.all():
+            for stored in parent.host_config.links or ():
+                child, _, alias = stored.partition(":")
+                out.setdefault(child, []).append(f"/{parent.name}/{alias}")
+        return out
+
     def pause(self, container: Container) -> None:
         from dockyard.runtime import control
 

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from dockyard.runtime.containers import Container
 
 
-def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str | None = None) -> None:
-    """Mount the root filesystem and write config.json for this start."""
+def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str | None = None,
+            linked_env: tuple[str, ...] = ()) -> None:
+    """Mount the root filesystem and write config.json for this start (``linked_env``: the links' variables)."""
     rootfs.mount_rootfs(mounts, paths)
     rec = container.record
     proc = rec["Process"]
@@ -33,7 +34,7 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
                                             host.get("DnsSearch") or [], host.get("DnsOptions") or []))
     hostname, etc, netns = _network_source(host, paths, rec["Config"]["Hostname"], netns)
     tty = bool(rec["Config"].get("Tty"))
-    env = process_env(proc["env"], hostname, tty)
+    env = process_env(proc["env"], hostname, tty, linked_env)
     env += [f"HOME={home}"] * (not any(e.startswith("HOME=") for e in env))  # runc's default, last as there
     workdir = rootfs.secure_join(root, proc["cwd"])
     if not workdir.exists():
