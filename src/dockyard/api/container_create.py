@@ -89,6 +89,8 @@ def _mount_flag(mount: object) -> str:
         fields.append(f"bind-propagation={propagation}")
     if (m.get("VolumeOptions") or {}).get("NoCopy"):
         fields.append("volume-nocopy")
+    if (m.get("VolumeOptions") or {}).get("Subpath"):
+        fields.append(f"volume-subpath={m['VolumeOptions']['Subpath']}")
     tmpfs = m.get("TmpfsOptions") or {}
     if tmpfs.get("SizeBytes"):
         fields.append(f"tmpfs-size={int(tmpfs['SizeBytes'])}")

@@ -140,8 +140,10 @@ def _mount_flag(spec: str, tmpfs: dict[str, tuple[str, ...]]) -> dict[str, Any]:
         out["ReadOnly"] = True
     if kind == "bind" and fields.get("bind-propagation"):
         out["BindOptions"] = {"Propagation": fields["bind-propagation"]}
-    if kind == "volume" and "volume-nocopy" in fields:
-        out["VolumeOptions"] = {"NoCopy": (fields["volume-nocopy"] or "true").lower() in ("1", "true"),
+    if kind == "volume" and ("volume-nocopy" in fields or fields.get("volume-subpath")):
+        nocopy = "volume-nocopy" in fields and (fields["volume-nocopy"] or "true").lower() in ("1", "true")
+        out["VolumeOptions"] = {**({"NoCopy": nocopy} if "volume-nocopy" in fields else {}),
+                                **({"Subpath": fields["volume-subpath"]} if fields.get("volume-subpath") else {}),
                                 "DriverConfig": {}}
     if kind == "tmpfs":
         options = dict(o.split("=", 1) for o in tmpfs.get(os.path.normpath(target), ()))

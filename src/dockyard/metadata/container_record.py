@@ -281,12 +281,13 @@ class MountRecord:
     anonymous: bool = False  # volumes: removed with the container (rm -v, --rm)
     nocopy: bool = False  # volumes
     tmpfs_options: tuple[str, ...] = ()  # tmpfs
+    subpath: str = ""  # volumes: the directory of it mounted (VolumeOptions.Subpath)
 
     @classmethod
     def parse(cls, v: dict[str, Any]) -> MountRecord:
         return cls(v.get("type", "bind"), v.get("source", ""), v["destination"], bool(v.get("readonly")), v.get("mode"),
                    v.get("propagation"), v.get("name"), v.get("driver"), bool(v.get("anonymous")), bool(v.get("nocopy")),
-                   tuple(v.get("tmpfs_options") or ()))
+                   tuple(v.get("tmpfs_options") or ()), v.get("subpath") or "")
 
     def document(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "destination": self.destination, "readonly": self.readonly,
@@ -295,6 +296,8 @@ class MountRecord:
             out["tmpfs_options"] = list(self.tmpfs_options)
         elif self.type == "volume":
             out.update(driver=self.driver, anonymous=self.anonymous, nocopy=self.nocopy)
+            if self.subpath:
+                out["subpath"] = self.subpath
         return out
 
 
