@@ -119,9 +119,10 @@ def _network(config: dict[str, Any], host: dict[str, Any]) -> NetworkOptions:
     endpoints = ((config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
     endpoint = endpoints.get(mode) or (next(iter(endpoints.values())) if len(endpoints) == 1 else None) or {}
     ip = ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    mac = endpoint.get("MacAddress") or config.get("MacAddress") or None  # Config's before API 1.44, still honoured
     return run_network_options(list(_publish_specs(host.get("PortBindings") or {})), bool(host.get("PublishAllPorts")),
                                list(config.get("ExposedPorts") or {}), list(strings(host.get("ExtraHosts"), "ExtraHosts")),
-                               list(strings(endpoint.get("Aliases"), "Aliases")), ip)
+                               list(strings(endpoint.get("Aliases"), "Aliases")), ip, mac)
 
 
 def _security_opts(opts: tuple[str, ...]) -> tuple[bool, str, list[str]]:

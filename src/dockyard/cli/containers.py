@@ -139,6 +139,7 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-host", action="append", default=[])
     p.add_argument("--network-alias", "--net-alias", action="append", default=[])
     p.add_argument("--ip")
+    p.add_argument("--mac-address")
 
 
 def _network_options(args: argparse.Namespace) -> NetworkOptions:
@@ -158,7 +159,15 @@ def _network_options(args: argparse.Namespace) -> NetworkOptions:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
     if args.network == "host" and (args.publish or args.publish_all):
         print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip)
+    if args.mac_address:
+        from dockyard.engine.container_options import check_mac
+
+        try:
+            check_mac(args.mac_address)
+        except InvalidArgumentError as exc:
+            raise UsageError(f"dockyard: {exc}\n\nRun 'dockyard {command} --help' for more information") from None
+    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip,
+                               args.mac_address)
 
 
 def _options(args: argparse.Namespace) -> CreateOptions:

@@ -307,6 +307,7 @@ class NetworkRequest:
 
     aliases: tuple[str, ...] = ()
     ipv4_address: str = ""
+    mac_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +337,7 @@ class ContainerRecord:
             ProcessRecord(tuple(p["args"]), tuple(p["env"]), p["cwd"], p["user"]),
             ContainerConfig.parse(doc["Config"]), HostConfig.parse(doc["HostConfig"]),
             tuple(MountRecord.parse(v) for v in doc.get("Volumes", [])),
-            NetworkRequest(tuple(net.get("Aliases") or ()), net.get("IPv4Address") or ""),
+            NetworkRequest(tuple(net.get("Aliases") or ()), net.get("IPv4Address") or "", net.get("MacAddress") or ""),
             doc.get("Seccomp", ""), bool(doc.get("NoNewPrivileges")),
         )
 
@@ -346,7 +347,8 @@ class ContainerRecord:
             "Image": self.image, "Process": self.process.document(), "Config": self.config.document(),
             "HostConfig": self.host_config.document(), "Volumes": [m.document() for m in self.mounts],
             "NoNewPrivileges": self.no_new_privileges, "Seccomp": self.seccomp,
-            "Networking": {"Aliases": list(self.networking.aliases), "IPv4Address": self.networking.ipv4_address},
+            "Networking": {"Aliases": list(self.networking.aliases), "IPv4Address": self.networking.ipv4_address,
+                           **({"MacAddress": self.networking.mac_address} if self.networking.mac_address else {})},
         }
 
 
