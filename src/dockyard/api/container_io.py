@@ -468,11 +468,11 @@ def archive_put(request: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/containers/{id}/logs", logs),
-    Route("POST", "/containers/{id}/attach", attach),
+    Route("GET", "/containers/{id:path}/logs", logs),
+    Route("POST", "/containers/{id:path}/attach", attach),
     *container_stats.ROUTES,
-    Route("GET", "/containers/{id}/export", export),
-    Route("HEAD", "/containers/{id}/archive", archive_head),
-    Route("GET", "/containers/{id}/archive", archive_get),
-    Route("PUT", "/containers/{id}/archive", archive_put),
+    Route("GET", "/containers/{id:path}/export", export),
+    Route("HEAD", "/containers/{id:path}/archive", archive_head),
+    Route("GET", "/containers/{id:path}/archive", archive_get),
+    Route("PUT", "/containers/{id:path}/archive", archive_put),
 )

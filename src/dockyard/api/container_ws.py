@@ -38,4 +38,4 @@ def attach_ws(request: Request) -> Response:
             ws.close()  # the container ended (or the client left): our close frame
 
 
-ROUTES: tuple[Route, ...] = (Route("GET", "/containers/{id}/attach/ws", attach_ws),)
+ROUTES: tuple[Route, ...] = (Route("GET", "/containers/{id:path}/attach/ws", attach_ws),)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import select
 import socket
 import struct
+import time
 from collections.abc import Mapping
 from enum import IntEnum
 
@@ -180,22 +182,32 @@ class WebSocket:
         for opcode, payload in messages:
             if opcode == Opcode.PING:
                 self.sock.sendall(encode(Opcode.PONG, payload))
-            elif opcode == Opcode.CLOSE:
-                self.close(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else NORMAL_CLOSURE)
+            elif opcode == Opcode.CLOSE:  # the client began closing: answer, and that is all
+                self.close(int.from_bytes(payload[:2], "big") if len(payload) >= 2 else NORMAL_CLOSURE, linger=0)
                 return data or b""
             elif opcode in (Opcode.TEXT, Opcode.BINARY):
                 data += payload
         return data or None
 
-    def close(self, code: int = NORMAL_CLOSURE) -> None:
-        """Our close frame (once); the socket itself is the server's to close."""
+    def close(self, code: int = NORMAL_CLOSURE, linger: float = 2.0) -> None:
+        """Our close frame (once); the socket itself is the server's to close. When we begin the closing
+        handshake, the client's answering close frame is awaited a moment (``linger``): a client that answers
+        to a socket already gone would fail on a broken pipe."""
         if self.closed:
             return
         self.closed = True
         try:
             self.sock.sendall(encode(Opcode.CLOSE, code.to_bytes(2, "big")))
         except OSError:
-            pass
+            return
+        deadline = time.monotonic() + linger
+        while (left := deadline - time.monotonic()) > 0 and select.select([self.sock], [], [], left)[0]:
+            try:
+                chunk = self.sock.recv(1 << 16)
+                if not chunk or any(op == Opcode.CLOSE for op, _ in self.decoder.feed(chunk)):
+                    return
+            except (OSError, ProtocolError):
+                return
 
     def shutdown(self, how: int) -> None:
         self.close()

@@ -281,6 +281,9 @@ class ContainerStore:
                 return
             state = self.state(container.id)
             if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited", "restarting"):
+                if state.get("Status") == "exited" and state.get("Error") and not state.get("Pid"):
+                    # it never ran: the monitor wrote why before its state, which may come first to this look
+                    raise start_error(state["Error"], int(state.get("ExitCode") or 125))
                 return
         raise ContainerStartError("timed out waiting for the container to start", 125)
 

@@ -24,7 +24,7 @@ def inherited_mounts(get: Callable[[str], Container], refs: Iterable[str], taken
     for ref in refs:
         name, _, mode = ref.partition(":")
         if mode not in ("", "ro", "rw") or not name:
-            raise InvalidArgumentError(f"invalid mode for volumes-from: {ref}")
+            raise InvalidArgumentError(f"invalid mode: {mode}")
         for m in get(name).stored.mounts:
             if m.type == "tmpfs" or m.destination in taken:
                 continue
