@@ -341,7 +341,11 @@ def pump(monitor: socket.socket, client: AttachClient, streams: frozenset[int], 
     matcher = proto.DetachMatcher(keys) if keys else None
     sources = [monitor, client] if stdin else [monitor]
     while True:
-        readable, _, _ = select.select(sources, [], [])
+        buffered = getattr(client, "buffered", None)  # bytes that came with the request, before the hijack
+        if client in sources and buffered is not None and buffered():
+            readable = [client]
+        else:
+            readable, _, _ = select.select(sources, [], [])
         if monitor in readable:
             try:
                 data = monitor.recv(1 << 16)

@@ -173,6 +173,10 @@ class HijackedSocket(socket.socket):
         super().__init__(sock.family, sock.type, sock.proto, fileno=sock.detach())
         self._pending = pending
 
+    def buffered(self) -> bool:
+        """Whether bytes read before the hijack wait here (``select`` on the socket cannot see them)."""
+        return bool(self._pending)
+
     def recv(self, size: int, flags: int = 0) -> bytes:
         if self._pending:
             data, self._pending = self._pending[:size], self._pending[size:]

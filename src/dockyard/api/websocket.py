@@ -163,6 +163,11 @@ class WebSocket:
     def fileno(self) -> int:
         return self.sock.fileno()
 
+    def buffered(self) -> bool:
+        """Whether the hijacked socket holds bytes ``select`` cannot see (a frame sent right after the 101)."""
+        buffered = getattr(self.sock, "buffered", None)
+        return bool(buffered is not None and buffered())
+
     def sendall(self, data: bytes) -> None:
         self.sock.sendall(encode(self.opcode, data))
 
