@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are str
 if TYPE_CHECKING:
     from typing import Any
 
-from dockyard.cli import isolation
+from dockyard.cli import health, isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, missing_object_line, require_args
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
@@ -22,7 +22,7 @@ from dockyard.errors import (
 from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
-    from dockyard.engine.container_options import CreateOptions, HealthConfig, NetworkOptions
+    from dockyard.engine.container_options import CreateOptions, NetworkOptions
     from dockyard.runtime.container_state import Container
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -72,52 +72,8 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--platform")
     p.add_argument("--cidfile")
     isolation.add_flags(p)
-    _health_flags(p)
+    health.add_flags(p)
     p.add_argument("--help", action="help")
-
-
-def _health_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--health-cmd", default="", help="Command to run to check health")
-    p.add_argument("--health-interval", help="Time between running the check")
-    p.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
-    p.add_argument("--health-start-period",
-                   help="Start period for the container to initialize before starting health-retries countdown")
-    p.add_argument("--health-timeout", help="Maximum time to allow one check")
-    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
-
-
-def _healthcheck(args: argparse.Namespace) -> HealthConfig | None:
-    """The ``--health-*`` flags as Docker's client reads them (its messages, exit 125); None when none is given."""
-    names = ("interval", "timeout", "retries", "start-period")
-    if not (args.health_cmd or args.no_healthcheck or any(getattr(args, f"health_{n.replace('-', '_')}") for n in names)):
-        return None  # the common case loads nothing more
-    from dockyard.engine.container_options import HealthConfig, parse_duration
-
-    values: dict[str, int] = {}
-    for flag in names:
-        raw = getattr(args, f"health_{flag.replace('-', '_')}")
-        try:
-            values[flag] = 0 if raw is None else parse_duration(raw) if flag != "retries" else int(raw, 10)
-        except (ValueError, InvalidArgumentError) as exc:
-            detail = f'strconv.ParseInt: parsing "{raw}": invalid syntax' if flag == "retries" else str(exc)
-            raise UsageError(f'invalid argument "{raw}" for "--health-{flag}" flag: {detail}\n'
-                             f"See 'dockyard {args.command} --help'.") from None
-    given = bool(args.health_cmd) or any(values.values())
-    if args.no_healthcheck:
-        if given:
-            raise _health_error(args, "--no-healthcheck conflicts with --health-* options")
-        return HealthConfig(test=("NONE",))
-    if not given:
-        return None
-    for flag, value in values.items():
-        if value < 0:
-            raise _health_error(args, f"--health-{flag} cannot be negative")
-    return HealthConfig(("CMD-SHELL", args.health_cmd) if args.health_cmd else (), values["interval"],
-                        values["timeout"], values["start-period"], values["retries"])
-
-
-def _health_error(args: argparse.Namespace, message: str) -> UsageError:
-    return UsageError(f"dockyard: {message}.\nSee 'dockyard {args.command} --help'.")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -184,7 +140,7 @@ def _options(args: argparse.Namespace) -> CreateOptions:
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
         network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=iso.no_new_privileges, isolation=iso,
-        detach=args.detach and args.command == "run", healthcheck=_healthcheck(args),
+        detach=args.detach and args.command == "run", healthcheck=health.healthcheck(args),
         links=tuple(_link(args, raw) for raw in args.link), volumes_from=tuple(args.volumes_from),
     )
 
