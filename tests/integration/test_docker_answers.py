@@ -341,7 +341,8 @@ def test_links_give_dockers_variables_hosts_line_and_names(both: Both) -> None:
         ip = run("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "ans-child").strip()
         out = run("run", "--name", "ans-parent", "--link", "ans-child:db", "--add-host", "extra:1.2.3.4", IMAGES[0],
                   "sh", "-c", "env | grep ^DB_ | sort; grep -v localhost /etc/hosts | grep -v ip6")
-        links = run("inspect", "-f", "{{json .HostConfig.Links}}", "ans-parent")
+        links = run("inspect", "-f", "{{json .HostConfig.Links}}", "ans-parent") + run(
+            "ps", "-a", "--no-trunc", "--filter", "name=ans-child", "--format", "{{.Names}}")
         removed = run("rm", "--link", "ans-parent/db") + run("inspect", "-f", "{{json .HostConfig.Links}}", "ans-parent")
         run("rm", "-f", "ans-parent", "ans-child")
         results.append((_masked(out, ip).splitlines()[:-1], links, removed))  # the last line: the parent's own

@@ -398,8 +398,6 @@ def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
     }
 
 
-
-
 def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
     """Newest first; ``-n``/``-l`` and a status filter look at stopped containers too, as Docker's."""
     from dockyard.cli.filters import parse_filters
@@ -420,6 +418,10 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for row, c in zip(rows, containers):
         ports, joined = container_json.ps_network_columns(ctx.engine, c)
         row.update(Ports=ports, Networks=",".join(joined))
+    if args.no_trunc:  # Docker's untruncated NAMES: the links' names too (PARENT/ALIAS)
+        linked = ctx.engine.container_service.link_names()
+        for row, c in zip(rows, containers):
+            row["Names"] = ",".join([c.name, *sorted(n[1:] for n in linked.get(c.id, ()))])
     fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
     if "Size" in fmt or "json ." in fmt:  # the CLI asks for sizes when the template uses them (json . does)
         from dockyard.cli.units import human_size_with_precision
