@@ -92,11 +92,15 @@ def test_links_give_env_and_hosts_lines_and_a_name_that_rm_link_removes(svc: Api
     default = svc.request("DELETE", "/containers/lchild?link=1")
     assert default.json() == {"message": "Conflict, cannot remove the default link name of the container"}
     assert inspect(svc, "lchild")["State"]["Running"] is True  # the containers stay
+    # an exec in a running parent gets the links' variables too, as dockerd sets them up again for it
+    create(svc, ["sleep", "30"], "lrunner", NetworkMode="bridge", Links=["lchild:db"])
+    assert svc.request("POST", "/containers/lrunner/start").status == 204
+    assert "DB_NAME=/lrunner/db" in svc.docker("exec", "lrunner", "env").stdout.splitlines()
     # a child that is down stops the parent's start, in dockerd's words
     assert svc.request("POST", "/containers/lchild/kill").status == 204
     refused = svc.request("POST", "/containers/lparent/start")
     assert refused.json() == {"message": "Cannot link to a non running container: /lchild AS /lparent/lchild"}
-    remove(svc, "lparent", "lchild")
+    remove(svc, "lparent", "lrunner", "lchild")
 
 
 def test_links_refused_as_dockerd_refuses_them(svc: ApiService) -> None:

@@ -354,7 +354,13 @@ class ContainerService:
         from dockyard.runtime import exec as rexec
 
         store = self._store
-        prepared = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name)
+        linked: tuple[str, ...] = ()
+        if store.networking is not None:  # dockerd sets up the links again for an exec (a child must run)
+            from dockyard.runtime import links
+
+            linked = tuple(links.env(links.gather(container, store.get, store.networking.describe)))
+        prepared = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name,
+                                 linked)
         events = rexec.ExecEvents(store.db, container, opts.args)
         events.created()
         events.started()  # Docker logs it before the process starts (and no exec_die when it cannot)
