@@ -112,6 +112,8 @@ class FrameDecoder:
                 if not self._fragments:
                     raise ProtocolError("a continuation frame without a message")
                 self._fragments.append(payload)
+                if sum(map(len, self._fragments)) > self.max_frame:  # a message is bounded as a frame is
+                    raise ProtocolError("message too big", TOO_BIG)
             else:
                 if self._fragments:
                     raise ProtocolError("a new message inside a fragmented one")
