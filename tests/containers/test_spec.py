@@ -97,9 +97,13 @@ def test_run_flags_in_the_spec() -> None:
     from dockyard.runtime.container_spec import resolv_conf as flag_resolv_conf
     from dockyard.runtime.spec import RunSpec, namespaces
 
-    shared = {"pid": "/proc/7/ns/pid"}  # --pid container:ID, --ipc host
+    shared = {"pid": "/proc/7/ns/pid", "uts": None}  # --pid container:ID, --ipc host
     assert namespaces(False, "/n", shared) == [{"type": "pid", "path": "/proc/7/ns/pid"}, {"type": "uts"},
                                                {"type": "mount"}, {"type": "network", "path": "/n"}]
+    # --uts host: no namespace of its own, nor a hostname; --cgroupns private: one of its own
+    assert namespaces(False, "/n", {"pid": None, "ipc": None, "cgroup": None}) == [
+        {"type": "pid"}, {"type": "ipc"}, {"type": "mount"}, {"type": "network", "path": "/n"}, {"type": "cgroup"}]
+    assert "hostname" not in build_spec(_input(flags=RunSpec(namespaces={"pid": None, "ipc": None})))
     spec = build_spec(_input(flags=RunSpec(rlimits=({"type": "RLIMIT_NOFILE", "hard": 2, "soft": 1},), shm_size=1 << 20,
                                            sysctls={"net.ipv4.ip_forward": "1"}, tmpfs=(("/run", "size=1m"),))))
     assert spec["process"]["rlimits"] == [{"type": "RLIMIT_NOFILE", "hard": 2, "soft": 1}]

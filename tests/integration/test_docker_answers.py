@@ -305,10 +305,63 @@ def test_forced_removal_of_something_missing_is_no_failure(both: Both, args: lis
         ["run", "Bad"],
         ["run", "--rm", "-m", "1k", "answers/a:1", "sh"],
         ["run", "--rm", "-m", "abc", "answers/a:1", "sh"],
+        # links, --volumes-from and the namespace, device, isolation and MAC flags
+        ["create", "--link", "a:b:c", "answers/a:1", "true"],
+        ["create", "--link", "ans-nosuch:x", "answers/a:1", "true"],
+        ["create", "--network", "host", "--link", "ans-c:x", "answers/a:1", "true"],
+        ["rm", "--link", "ans-c"],
+        ["rm", "--link", "ans-c/nosuch"],
+        ["create", "--volumes-from", "ans-nosuch", "answers/a:1", "true"],
+        ["create", "--volumes-from", "ans-c:xx", "answers/a:1", "true"],
+        ["create", "--cgroupns", "bad", "answers/a:1", "true"],
+        ["create", "--uts", "bad", "answers/a:1", "true"],
+        ["create", "--uts", "host", "-h", "named", "answers/a:1", "true"],
+        ["create", "--device-cgroup-rule", "x 1:2 r", "answers/a:1", "true"],
+        ["create", "--isolation", "hyperv", "answers/a:1", "true"],
+        ["run", "--rm", "--mac-address", "zz", "answers/a:1", "true"],
     ],
 )
 def test_errors_are_dockers(both: Both, args: list[str]) -> None:
     same_failure(*both(*args))
+
+
+def _masked(text: str, *addresses: str) -> str:
+    for address in addresses:
+        text = text.replace(address, "IP")
+    return text
+
+
+def test_links_give_dockers_variables_hosts_line_and_names(both: Both) -> None:
+    """A child with variables and ports (a range too); the parent's link variables and hosts line as Docker's,
+    addresses aside; ``rm --link`` drops the link from inspect."""
+    results = []
+    for run in (lambda *a: both.dockerd.run(*a).stdout, lambda *a: both.yard(*a).stdout):
+        run("run", "-d", "--name", "ans-child", "-h", "kid", "-e", "FOO=1", "-e", "HOME=/h", "--expose", "80",
+            "--expose", "53/udp", "--expose", "8000-8002", IMAGES[0], "sleep", "60")
+        ip = run("inspect", "-f", "{{.NetworkSettings.IPAddress}}", "ans-child").strip()
+        out = run("run", "--name", "ans-parent", "--link", "ans-child:db", "--add-host", "extra:1.2.3.4", IMAGES[0],
+                  "sh", "-c", "env | grep ^DB_ | sort; grep -v localhost /etc/hosts | grep -v ip6")
+        links = run("inspect", "-f", "{{json .HostConfig.Links}}", "ans-parent") + run(
+            "ps", "-a", "--no-trunc", "--filter", "name=ans-child", "--format", "{{.Names}}")
+        removed = run("rm", "--link", "ans-parent/db") + run("inspect", "-f", "{{json .HostConfig.Links}}", "ans-parent")
+        run("rm", "-f", "ans-parent", "ans-child")
+        results.append((_masked(out, ip).splitlines()[:-1], links, removed))  # the last line: the parent's own
+    assert results[1] == results[0]
+    assert "DB_PORT_8000_TCP_START=tcp://IP:8000" in results[0][0]
+
+
+def test_volumes_from_and_namespace_fields_in_inspect(both: Both) -> None:
+    template = ("{{json .HostConfig.VolumesFrom}} {{.HostConfig.CgroupnsMode}} {{.HostConfig.UTSMode}} "
+                "{{json .HostConfig.DeviceCgroupRules}} {{.HostConfig.Isolation}} {{.HostConfig.VolumeDriver}} "
+                "{{len .Mounts}}")
+    shown = []
+    for run in (lambda *a: both.dockerd.run(*a).stdout, lambda *a: both.yard(*a).stdout):
+        run("create", "--name", "ans-vsrc", "-v", "ansvol:/data", IMAGES[0], "true")
+        run("create", "--name", "ans-vdst", "--volumes-from", "ans-vsrc:ro", "--cgroupns", "private", "--uts", "host",
+            "--device-cgroup-rule", "c 7:128 rwm", "--isolation", "default", "--volume-driver", "foo", IMAGES[0], "true")
+        shown.append(run("inspect", "-f", template, "ans-vdst"))
+        run("rm", "ans-vdst", "ans-vsrc")
+    assert shown[1] == shown[0]
 
 
 def test_push_failure_is_a_stream_error(both: Both) -> None:

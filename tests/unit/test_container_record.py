@@ -39,7 +39,9 @@ def document(**config: object) -> dict[str, object]:
             "LogConfig": {"Type": "json-file", "Config": {"max-size": "1k"}}, "Dns": ["1.1.1.1"], "DnsOptions": [],
             "DnsSearch": ["x"], "GroupAdd": ["10"], "IpcMode": "private", "PidMode": "host", "ShmSize": 1 << 27,
             "CpusetCpus": "0", "Devices": [{"PathOnHost": "/dev/null", "PathInContainer": "/dev/n", "CgroupPermissions": "rw"}],
-            "MemoryReservation": 0, "Ulimits": [{"Name": "nofile", "Hard": 2, "Soft": 1}], "Sysctls": {"net.a": "1"},
+            "MemoryReservation": 0, "Ulimits": [{"Name": "nofile", "Hard": 2, "Soft": 1}], "CgroupnsMode": "private",
+            "UTSMode": "host", "DeviceCgroupRules": ["c 1:3 r"], "Isolation": "default", "VolumeDriver": "",
+            "Sysctls": {"net.a": "1"}, "Links": ["b" * 64 + ":db"], "VolumesFrom": ["other:ro"],
         },
         "Volumes": [
             {"type": "volume", "destination": "/data", "readonly": False, "mode": "", "propagation": None,

@@ -45,6 +45,8 @@ def create_options(body: object, name: str | None) -> CreateOptions:
         auto_remove=bool(host.get("AutoRemove")), interactive=bool(config.get("OpenStdin")),
         tty=bool(config.get("Tty")), detach=not attached, no_new_privileges=isolation.no_new_privileges,
         isolation=isolation, healthcheck=_healthcheck(config.get("Healthcheck")),
+        links=strings(host.get("Links"), "HostConfig.Links"),
+        volumes_from=strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom"),
     )
 
 
@@ -87,6 +89,8 @@ def _mount_flag(mount: object) -> str:
         fields.append(f"bind-propagation={propagation}")
     if (m.get("VolumeOptions") or {}).get("NoCopy"):
         fields.append("volume-nocopy")
+    if (m.get("VolumeOptions") or {}).get("Subpath"):
+        fields.append(f"volume-subpath={m['VolumeOptions']['Subpath']}")
     tmpfs = m.get("TmpfsOptions") or {}
     if tmpfs.get("SizeBytes"):
         fields.append(f"tmpfs-size={int(tmpfs['SizeBytes'])}")
@@ -115,9 +119,10 @@ def _network(config: dict[str, Any], host: dict[str, Any]) -> NetworkOptions:
     endpoints = ((config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
     endpoint = endpoints.get(mode) or (next(iter(endpoints.values())) if len(endpoints) == 1 else None) or {}
     ip = ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None
+    mac = endpoint.get("MacAddress") or config.get("MacAddress") or None  # Config's before API 1.44, still honoured
     return run_network_options(list(_publish_specs(host.get("PortBindings") or {})), bool(host.get("PublishAllPorts")),
                                list(config.get("ExposedPorts") or {}), list(strings(host.get("ExtraHosts"), "ExtraHosts")),
-                               list(strings(endpoint.get("Aliases"), "Aliases")), ip)
+                               list(strings(endpoint.get("Aliases"), "Aliases")), ip, mac)
 
 
 def _security_opts(opts: tuple[str, ...]) -> tuple[bool, str, list[str]]:

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from dockyard.api import container_stats
 from dockyard.api.http import HIJACKED, Request, Response, StreamWriter
@@ -215,7 +215,7 @@ def _register(cid: str, stdin: bool) -> _Waiter:
     return waiter
 
 
-def _wait_for_start(engine: Engine, container: Container, client: socket.socket, waiter: _Waiter) -> socket.socket | None:
+def _wait_for_start(engine: Engine, container: Container, client: AttachClient, waiter: _Waiter) -> socket.socket | None:
     """The monitor's stream once the container runs: handed over by ``start``, or connected when someone
     else started it. None when the client went away or the start failed."""
     stdin = waiter.stdin
@@ -246,7 +246,7 @@ def _withdraw(cid: str, waiter: _Waiter) -> bool:
         return True
 
 
-def _gone(client: socket.socket) -> bool:
+def _gone(client: AttachClient) -> bool:
     """Whether the client hung up. Not an end of its input: a client with nothing to send closes its
     writing side at once (the docker CLI without ``-i``); on a unix socket a hang-up is both sides closed."""
     poller = select.poll()
@@ -268,6 +268,16 @@ def _connect(engine: Engine, container: Container, stdin: bool) -> socket.socket
     return sock
 
 
+class AttachClient(Protocol):
+    """The client's end of an attach: its hijacked socket, or a websocket over it (``container_ws``).
+    ``recv`` gives None when what arrived carried no data (a websocket ping), b"" at the end of its input."""
+
+    def fileno(self) -> int: ...
+    def recv(self, size: int) -> bytes | None: ...
+    def sendall(self, data: bytes) -> None: ...
+    def shutdown(self, how: int) -> None: ...
+
+
 def attach(request: Request) -> Response:
     """Hijacked: ``logs`` replays the log, ``stream`` joins the container's streams until it exits."""
     container = _lookup(request)
@@ -276,14 +286,21 @@ def attach(request: Request) -> Response:
     if not streams and not stdin:
         raise InvalidArgumentError("Bad parameters: you must choose at least one stream")
     tty = _tty(container)
-    keys = detach_keys(request.arg("detachKeys")) if tty and stdin else None  # a bad spec: 400 before the 101
+    return serve_attach(request, container, streams, stdin, tty, lambda: request.hijack(content_type(request, tty)))
+
+
+def serve_attach(request: Request, container: Container, streams: frozenset[int], stdin: bool, raw: bool,
+                 open_client: Callable[[], AttachClient]) -> Response:
+    """An attach once its parameters are checked: ``open_client`` answers the request and gives the client's
+    end; output goes to it raw (``raw``) or in multiplexed frames."""
+    keys = detach_keys(request.arg("detachKeys")) if _tty(container) and stdin else None  # a bad spec: 400 first
     follow = request.flag("stream")
     waiter = _register(container.id, stdin) if follow and not container.running else None
     try:
-        client = request.hijack(content_type(request, tty))
+        client = open_client()
         if request.flag("logs"):
             with request.engine.container_service.logs(container) as log:
-                _replay(log, LogQuery(streams, tty), client.sendall)
+                _replay(log, LogQuery(streams, raw), client.sendall)
     except BaseException:
         if waiter is not None:
             _withdraw(container.id, waiter)
@@ -295,7 +312,7 @@ def attach(request: Request) -> Response:
         monitor = _wait_for_start(request.engine, container, client, waiter or _register(container.id, stdin))
     if monitor is not None:
         with monitor:
-            pump(monitor, client, streams, stdin, tty, keys)
+            pump(monitor, client, streams, stdin, raw, keys)
     return HIJACKED
 
 
@@ -306,7 +323,7 @@ def detach_keys(spec: str | None) -> bytes:
     return proto.parse_detach_keys(spec or proto.DEFAULT_DETACH_KEYS)
 
 
-def detached(client: socket.socket) -> None:
+def detached(client: AttachClient) -> None:
     """The client typed the detach keys: its connection ends, the container runs on."""
     try:
         client.shutdown(socket.SHUT_RDWR)
@@ -314,17 +331,21 @@ def detached(client: socket.socket) -> None:
         pass
 
 
-def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int], stdin: bool, tty: bool,
+def pump(monitor: socket.socket, client: AttachClient, streams: frozenset[int], stdin: bool, raw: bool,
          keys: bytes | None = None) -> None:
     """Between the monitor's frames and the client's bytes, until the container exits, the client leaves or
-    types the detach ``keys``."""
+    types the detach ``keys``; output goes raw (``raw``) or in multiplexed frames."""
     from dockyard.engine import attach_protocol as proto
 
     reader = proto.FrameReader()
     matcher = proto.DetachMatcher(keys) if keys else None
     sources = [monitor, client] if stdin else [monitor]
     while True:
-        readable, _, _ = select.select(sources, [], [])
+        buffered = getattr(client, "buffered", None)  # bytes that came with the request, before the hijack
+        if client in sources and buffered is not None and buffered():
+            readable = [client]
+        else:
+            readable, _, _ = select.select(sources, [], [])
         if monitor in readable:
             try:
                 data = monitor.recv(1 << 16)
@@ -337,7 +358,7 @@ def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int],
                     return
                 if kind in (proto.Kind.STDOUT, proto.Kind.STDERR) and int(kind) in streams:
                     try:
-                        client.sendall(payload if tty else mux(int(kind), payload))
+                        client.sendall(payload if raw else mux(int(kind), payload))
                     except OSError:
                         return
         if client in readable:
@@ -345,6 +366,8 @@ def pump(monitor: socket.socket, client: socket.socket, streams: frozenset[int],
                 data = client.recv(1 << 16)
             except OSError:
                 data = b""
+            if data is None:
+                continue
             if not data:  # the client closed its input (CloseWrite): the container's stdin ends
                 monitor.sendall(proto.frame(proto.Kind.CLOSE_STDIN))
                 sources = [monitor]
@@ -449,11 +472,11 @@ def archive_put(request: Request) -> Response:
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("GET", "/containers/{id}/logs", logs),
-    Route("POST", "/containers/{id}/attach", attach),
+    Route("GET", "/containers/{id:path}/logs", logs),
+    Route("POST", "/containers/{id:path}/attach", attach),
     *container_stats.ROUTES,
-    Route("GET", "/containers/{id}/export", export),
-    Route("HEAD", "/containers/{id}/archive", archive_head),
-    Route("GET", "/containers/{id}/archive", archive_get),
-    Route("PUT", "/containers/{id}/archive", archive_put),
+    Route("GET", "/containers/{id:path}/export", export),
+    Route("HEAD", "/containers/{id:path}/archive", archive_head),
+    Route("GET", "/containers/{id:path}/archive", archive_get),
+    Route("PUT", "/containers/{id:path}/archive", archive_put),
 )

@@ -84,4 +84,4 @@ def stats(request: Request) -> Response:
         return HIJACKED  # removed meanwhile
 
 
-ROUTES: tuple[Route, ...] = (Route("GET", "/containers/{id}/stats", stats),)
+ROUTES: tuple[Route, ...] = (Route("GET", "/containers/{id:path}/stats", stats),)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from dockyard.api import container_io
+from dockyard.api import container_io, container_ws
 from dockyard.api.http import HIJACKED, HTTPError, Request, Response, empty, json_response
 from dockyard.api.router import Route
 from dockyard.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from dockyard.engine.container_options import CreateOptions
     from dockyard.runtime.container_state import Container
 
 WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
@@ -54,26 +53,10 @@ def create(request: Request) -> Response:
 
     body = request.json()
     opts = create_options(body, request.arg("name"))
-    opts = _with_volumes_from(request, body, opts)
     container = request.engine.container_service.create(opts)
     if opts.tty and isinstance(body, dict):
         container_io.remember_console_size(container.id, (body.get("HostConfig") or {}).get("ConsoleSize"))
     return json_response({"Id": container.id, "Warnings": []}, 201)
-
-
-def _with_volumes_from(request: Request, body: object, opts: CreateOptions) -> CreateOptions:
-    """HostConfig.VolumesFrom (Compose's ``volumes_from``) added as ``--mount`` values."""
-    from dataclasses import replace
-
-    from dockyard.api.container_create import strings
-    from dockyard.engine.volumes_from import inherited_mounts, mount_targets
-
-    host = body.get("HostConfig") if isinstance(body, dict) else None
-    refs = strings(host.get("VolumesFrom"), "HostConfig.VolumesFrom") if isinstance(host, dict) else ()
-    if not refs:
-        return opts
-    taken = mount_targets(opts.volumes, opts.mounts)
-    return replace(opts, mounts=opts.mounts + inherited_mounts(request.engine.container_service, refs, taken))
 
 
 def list_containers(request: Request) -> Response:
@@ -84,7 +67,9 @@ def list_containers(request: Request) -> Response:
     containers = service.select(filters_of(request), show_all=request.flag("all"), last=limit)
     sized = request.flag("size")
     now = time.time()
-    return json_response([summary_json(request.engine, c, now, service.sizes(c) if sized else None) for c in containers])
+    names = service.link_names()
+    return json_response([summary_json(request.engine, c, now, service.sizes(c) if sized else None, names.get(c.id))
+                          for c in containers])
 
 
 def inspect(request: Request) -> Response:
@@ -205,6 +190,10 @@ def wait(request: Request) -> Response:
 
 
 def remove(request: Request) -> Response:
+    """``link=1``: only the link ``PARENT/ALIAS`` goes (the id holds a slash then)."""
+    if request.flag("link"):
+        request.engine.container_service.remove_link(request.params["id"])
+        return empty(204)
     container = lookup(request)
     request.engine.container_service.remove(container, force=request.flag("force"), volumes=request.flag("v"))
     return empty(204)
@@ -267,19 +256,20 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/containers/create", create),
     Route("GET", "/containers/json", list_containers),
     Route("POST", "/containers/prune", prune),
-    Route("GET", "/containers/{id}/json", inspect),
-    Route("POST", "/containers/{id}/start", start),
-    Route("POST", "/containers/{id}/stop", stop),
-    Route("POST", "/containers/{id}/restart", restart),
-    Route("POST", "/containers/{id}/kill", kill),
-    Route("POST", "/containers/{id}/pause", pause),
-    Route("POST", "/containers/{id}/unpause", unpause),
-    Route("POST", "/containers/{id}/rename", rename),
-    Route("POST", "/containers/{id}/update", update),
-    Route("POST", "/containers/{id}/wait", wait),
-    Route("DELETE", "/containers/{id}", remove),
-    Route("GET", "/containers/{id}/top", top),
-    Route("GET", "/containers/{id}/changes", changes),
-    Route("POST", "/containers/{id}/resize", resize),
+    Route("GET", "/containers/{id:path}/json", inspect),
+    Route("POST", "/containers/{id:path}/start", start),
+    Route("POST", "/containers/{id:path}/stop", stop),
+    Route("POST", "/containers/{id:path}/restart", restart),
+    Route("POST", "/containers/{id:path}/kill", kill),
+    Route("POST", "/containers/{id:path}/pause", pause),
+    Route("POST", "/containers/{id:path}/unpause", unpause),
+    Route("POST", "/containers/{id:path}/rename", rename),
+    Route("POST", "/containers/{id:path}/update", update),
+    Route("POST", "/containers/{id:path}/wait", wait),
+    Route("DELETE", "/containers/{id:path}", remove),
+    Route("GET", "/containers/{id:path}/top", top),
+    Route("GET", "/containers/{id:path}/changes", changes),
+    Route("POST", "/containers/{id:path}/resize", resize),
     *container_io.ROUTES,
+    *container_ws.ROUTES,
 )

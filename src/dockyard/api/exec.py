@@ -312,7 +312,7 @@ def _pump_terminal(process: ExecProcess, client: socket.socket | None, stdin: bo
 
 
 ROUTES: tuple[Route, ...] = (
-    Route("POST", "/containers/{id}/exec", create),
+    Route("POST", "/containers/{id:path}/exec", create),
     Route("POST", "/exec/{id}/start", start),
     Route("POST", "/exec/{id}/resize", resize),
     Route("GET", "/exec/{id}/json", inspect),

@@ -173,6 +173,10 @@ class HijackedSocket(socket.socket):
         super().__init__(sock.family, sock.type, sock.proto, fileno=sock.detach())
         self._pending = pending
 
+    def buffered(self) -> bool:
+        """Whether bytes read before the hijack wait here (``select`` on the socket cannot see them)."""
+        return bool(self._pending)
+
     def recv(self, size: int, flags: int = 0) -> bytes:
         if self._pending:
             data, self._pending = self._pending[:size], self._pending[size:]
@@ -324,6 +328,11 @@ class Request:
             self._start(101, {"Content-Type": content_type, "Connection": "Upgrade", "Upgrade": upgrade})
         else:
             self._start(200, {"Content-Type": content_type})
+        return self._conn.take_socket()
+
+    def switch_protocols(self, headers: Mapping[str, str]) -> socket.socket:
+        """101 with ``headers`` (a websocket handshake's answer), then the raw socket as ``hijack`` hands it over."""
+        self._start(101, dict(headers))
         return self._conn.take_socket()
 
     def _start(self, status: int, headers: dict[str, str]) -> None:

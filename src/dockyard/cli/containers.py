@@ -11,7 +11,7 @@ TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are str
 if TYPE_CHECKING:
     from typing import Any
 
-from dockyard.cli import isolation
+from dockyard.cli import health, isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, missing_object_line, require_args
 from dockyard.cli.format import render, render_inspect, to_json
 from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
@@ -22,7 +22,7 @@ from dockyard.errors import (
 from dockyard.oci.timefmt import parse_time
 
 if TYPE_CHECKING:
-    from dockyard.engine.container_options import CreateOptions, HealthConfig, NetworkOptions
+    from dockyard.engine.container_options import CreateOptions, NetworkOptions
     from dockyard.runtime.container_state import Container
 
 PS_FORMAT = "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}"
@@ -65,57 +65,15 @@ def _create_flags(p: argparse.ArgumentParser) -> None:
     _network_flags(p)
     p.add_argument("-v", "--volume", action="append", default=[])
     p.add_argument("--mount", action="append", default=[])
+    p.add_argument("--volumes-from", action="append", default=[])
+    p.add_argument("--link", action="append", default=[])
     p.add_argument("--security-opt", action="append", default=[])
     p.add_argument("--pull", default="missing")
     p.add_argument("--platform")
     p.add_argument("--cidfile")
     isolation.add_flags(p)
-    _health_flags(p)
+    health.add_flags(p)
     p.add_argument("--help", action="help")
-
-
-def _health_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--health-cmd", default="", help="Command to run to check health")
-    p.add_argument("--health-interval", help="Time between running the check")
-    p.add_argument("--health-retries", help="Consecutive failures needed to report unhealthy")
-    p.add_argument("--health-start-period",
-                   help="Start period for the container to initialize before starting health-retries countdown")
-    p.add_argument("--health-timeout", help="Maximum time to allow one check")
-    p.add_argument("--no-healthcheck", action="store_true", help="Disable any container-specified HEALTHCHECK")
-
-
-def _healthcheck(args: argparse.Namespace) -> HealthConfig | None:
-    """The ``--health-*`` flags as Docker's client reads them (its messages, exit 125); None when none is given."""
-    names = ("interval", "timeout", "retries", "start-period")
-    if not (args.health_cmd or args.no_healthcheck or any(getattr(args, f"health_{n.replace('-', '_')}") for n in names)):
-        return None  # the common case loads nothing more
-    from dockyard.engine.container_options import HealthConfig, parse_duration
-
-    values: dict[str, int] = {}
-    for flag in names:
-        raw = getattr(args, f"health_{flag.replace('-', '_')}")
-        try:
-            values[flag] = 0 if raw is None else parse_duration(raw) if flag != "retries" else int(raw, 10)
-        except (ValueError, InvalidArgumentError) as exc:
-            detail = f'strconv.ParseInt: parsing "{raw}": invalid syntax' if flag == "retries" else str(exc)
-            raise UsageError(f'invalid argument "{raw}" for "--health-{flag}" flag: {detail}\n'
-                             f"See 'dockyard {args.command} --help'.") from None
-    given = bool(args.health_cmd) or any(values.values())
-    if args.no_healthcheck:
-        if given:
-            raise _health_error(args, "--no-healthcheck conflicts with --health-* options")
-        return HealthConfig(test=("NONE",))
-    if not given:
-        return None
-    for flag, value in values.items():
-        if value < 0:
-            raise _health_error(args, f"--health-{flag} cannot be negative")
-    return HealthConfig(("CMD-SHELL", args.health_cmd) if args.health_cmd else (), values["interval"],
-                        values["timeout"], values["start-period"], values["retries"])
-
-
-def _health_error(args: argparse.Namespace, message: str) -> UsageError:
-    return UsageError(f"dockyard: {message}.\nSee 'dockyard {args.command} --help'.")
 
 
 def _run_args(p: argparse.ArgumentParser) -> None:
@@ -137,6 +95,7 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--add-host", action="append", default=[])
     p.add_argument("--network-alias", "--net-alias", action="append", default=[])
     p.add_argument("--ip")
+    p.add_argument("--mac-address")
 
 
 def _network_options(args: argparse.Namespace) -> NetworkOptions:
@@ -156,7 +115,15 @@ def _network_options(args: argparse.Namespace) -> NetworkOptions:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
     if args.network == "host" and (args.publish or args.publish_all):
         print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip)
+    if args.mac_address:
+        from dockyard.engine.container_options import check_mac
+
+        try:
+            check_mac(args.mac_address)
+        except InvalidArgumentError as exc:
+            raise UsageError(f"dockyard: {exc}\n\nRun 'dockyard {command} --help' for more information") from None
+    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip,
+                               args.mac_address)
 
 
 def _options(args: argparse.Namespace) -> CreateOptions:
@@ -173,8 +140,21 @@ def _options(args: argparse.Namespace) -> CreateOptions:
         image=args.image, name=args.name, overrides=overrides, hostname=args.hostname,
         network=args.network, net=net, volumes=tuple(args.volume), mounts=tuple(args.mount), auto_remove=args.rm,
         interactive=args.interactive, tty=args.tty, no_new_privileges=iso.no_new_privileges, isolation=iso,
-        detach=args.detach and args.command == "run", healthcheck=_healthcheck(args),
+        detach=args.detach and args.command == "run", healthcheck=health.healthcheck(args),
+        links=tuple(_link(args, raw) for raw in args.link), volumes_from=tuple(args.volumes_from),
     )
+
+
+def _link(args: argparse.Namespace, raw: str) -> str:
+    """Docker's client checks a link's form (ValidateLink) before anything is sent."""
+    from dockyard.engine.container_options import parse_link
+
+    try:
+        parse_link(raw)
+    except InvalidArgumentError as exc:
+        raise UsageError(f'invalid argument "{raw}" for "--link" flag: {exc}\n\n'
+                         f"Run 'dockyard {args.command} --help' for more information") from None
+    return raw
 
 
 def _create(ctx: Context, args: argparse.Namespace) -> Container:
@@ -305,15 +285,32 @@ def _rm_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="CONTAINER")
     p.add_argument("-f", "--force", action="store_true")
     p.add_argument("-v", "--volumes", action="store_true")
+    p.add_argument("-l", "--link", action="store_true")
     p.set_defaults(handler=rm_cmd)
 
 
 def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
+    if args.link:
+        return _rm_links(ctx, args)
     if args.force and args.args:  # Docker: -f of a container that does not exist is reported, but no failure
         args.args = [name for name in args.args if _exists(ctx, name)]
         if not args.args:
             return 0
     return each(ctx, args, "rm", lambda c: ctx.engine.container_service.remove(c, force=args.force, volumes=args.volumes))
+
+
+def _rm_links(ctx: Context, args: argparse.Namespace) -> int:
+    """``rm --link PARENT/ALIAS``: the links go, the containers stay."""
+    require_args(args, "rm", 1)
+    failed = False
+    for name in args.args:
+        try:
+            ctx.engine.container_service.remove_link(name)
+            print(name)
+        except DockyardError as exc:
+            print(f"Error response from daemon: {exc}", file=sys.stderr)
+            failed = True
+    return EXIT_ERROR if failed else 0
 
 
 def _label_header(name: str) -> str:
@@ -401,8 +398,6 @@ def ps_row(c: Container, no_trunc: bool, now: float) -> dict[str, Any]:
     }
 
 
-
-
 def _listed(ctx: Context, args: argparse.Namespace) -> list[Container]:
     """Newest first; ``-n``/``-l`` and a status filter look at stopped containers too, as Docker's."""
     from dockyard.cli.filters import parse_filters
@@ -423,6 +418,10 @@ def ps_cmd(ctx: Context, args: argparse.Namespace) -> int:
     for row, c in zip(rows, containers):
         ports, joined = container_json.ps_network_columns(ctx.engine, c)
         row.update(Ports=ports, Networks=",".join(joined))
+    if args.no_trunc:  # Docker's untruncated NAMES: the links' names too (PARENT/ALIAS)
+        linked = ctx.engine.container_service.link_names()
+        for row, c in zip(rows, containers):
+            row["Names"] = ",".join([c.name, *sorted(n[1:] for n in linked.get(c.id, ()))])
     fmt = args.format or (PS_FORMAT + "\t{{.Size}}" if args.size else PS_FORMAT)
     if "Size" in fmt or "json ." in fmt:  # the CLI asks for sizes when the template uses them (json . does)
         from dockyard.cli.units import human_size_with_precision

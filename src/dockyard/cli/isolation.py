@@ -55,8 +55,12 @@ def add_flags(p: argparse.ArgumentParser) -> None:
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """Namespaces, devices, DNS, kernel settings, more limits and logging."""
     for flag in ("--ulimit", "--device", "--dns", "--dns-search", "--dns-option", "--sysctl", "--group-add", "--tmpfs",
-                 "--log-opt"):
+                 "--log-opt", "--device-cgroup-rule"):
         p.add_argument(flag, action="append", default=[])
+    p.add_argument("--cgroupns", default="")
+    p.add_argument("--uts", default="")
+    p.add_argument("--isolation", default="")
+    p.add_argument("--volume-driver", default="")
     p.add_argument("--shm-size")
     p.add_argument("--memory-reservation")
     p.add_argument("--cpuset-cpus", default="")
@@ -271,12 +275,30 @@ def _size(args: argparse.Namespace, dest: str) -> int:
     return _value(args, dest, parse)
 
 
+def _mode_error(args: argparse.Namespace, message: str) -> UsageError:
+    """Docker 28's words for a namespace flag its client refuses."""
+    return UsageError(f"dockyard: {message}\n\nRun 'dockyard {args.command} --help' for more information")
+
+
+def _device_cgroup_rule(args: argparse.Namespace, raw: str) -> str:
+    from dockyard.engine.container_options import DEVICE_CGROUP_RULE
+
+    if not DEVICE_CGROUP_RULE.fullmatch(raw):
+        raise UsageError(f'invalid argument "{raw}" for "--device-cgroup-rule" flag: invalid device cgroup format '
+                         f"'{raw}'\n\nRun 'dockyard {args.command} --help' for more information")
+    return raw
+
+
 def run_flags(args: argparse.Namespace) -> RunFlags:
     """The namespace, device, DNS, kernel, limit and log flags, checked as Docker's client checks them."""
     from dockyard.engine.container_options import RunFlags
 
     if args.pid not in ("", "host") and not (args.pid.startswith("container:") and args.pid[10:]):
         raise _client_error(args, "--pid: invalid PID mode")
+    if args.cgroupns not in ("", "host", "private"):
+        raise _mode_error(args, "--cgroupns: invalid CGROUP mode")
+    if args.uts not in ("", "host"):
+        raise _mode_error(args, "--uts: invalid UTS mode")
     if args.log_driver == "none" and args.log_opt:
         raise _client_error(args, "invalid logging opts for driver none")
     ulimits = {u.name: u for u in (_ulimit(args, raw) for raw in args.ulimit)}  # the last of a name wins
@@ -291,5 +313,7 @@ def run_flags(args: argparse.Namespace) -> RunFlags:
         sysctls=tuple(sysctls.items()) or None,
         tmpfs=tuple(tmpfs.items()) or None, cpuset_cpus=args.cpuset_cpus,
         devices=tuple(_device(args, raw) for raw in args.device), memory_reservation=_size(args, "memory_reservation"),
-        ulimits=tuple(ulimits.values()),
+        ulimits=tuple(ulimits.values()), cgroupns_mode=args.cgroupns or None, uts_mode=args.uts,
+        device_cgroup_rules=tuple(_device_cgroup_rule(args, r) for r in args.device_cgroup_rule) or None,
+        isolation=args.isolation, volume_driver=args.volume_driver,
     )

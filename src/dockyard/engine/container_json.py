@@ -20,7 +20,7 @@ from dockyard.oci.timefmt import human_duration, parse_time
 if TYPE_CHECKING:
     from dockyard.engine import Engine
     from dockyard.engine.container_reports import Sizes
-    from dockyard.metadata.container_record import HostConfig, MountRecord
+    from dockyard.metadata.container_record import ContainerRecord, HostConfig, MountRecord
     from dockyard.runtime.container_state import Container, RunState
 
 # Docker 20.10's HostConfig (api/types/container/host_config.go) in its field order, holding what dockerd stores
@@ -68,7 +68,7 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
         "HostsPath": str(cdir / "hosts"), "LogPath": str(cdir / f"{c.id}-json.log"), "Name": "/" + c.name,
         "RestartCount": run.restart_count, "Driver": driver, "Platform": "linux", "MountLabel": "",
         "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": None,
-        "HostConfig": host_config(rec.host_config, rec.mounts),
+        "HostConfig": host_config(rec.host_config, rec.mounts, _links(engine, rec)),
         "GraphDriver": engine.graph_driver(image, str(cdir / "layer"), str(cdir / "rootfs")).to_json(),
         "Mounts": inspect_mounts(rec.mounts),
         "Config": docker_container_config(rec.config.document()),
@@ -76,9 +76,26 @@ def inspect_json(engine: Engine, c: Container) -> dict[str, Any]:
     }
 
 
-def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = ()) -> dict[str, Any]:
+def _links(engine: Engine, rec: ContainerRecord) -> list[str] | None:
+    """HostConfig.Links as dockerd shows its link graph: ``/CHILD:/PARENT/ALIAS`` with today's names (a link
+    whose child is gone is left out)."""
+    if not rec.host_config.links:
+        return None
+    from dockyard.metadata.containers import ContainerRecords
+
+    records = ContainerRecords(engine.db)
+    out = []
+    for stored in rec.host_config.links:
+        child_id, _, alias = stored.partition(":")
+        child = records.lookup(child_id)
+        if child is not None:
+            out.append(f"/{child.name}:/{rec.name}/{alias}")
+    return out or None
+
+
+def host_config(h: HostConfig, mounts: tuple[MountRecord, ...] = (), links: list[str] | None = None) -> dict[str, Any]:
     """The HostConfig of inspect: Docker's defaults with the record's values laid over them, in Docker's order."""
-    stored = {**h.document(), "Mounts": _mount_flags(h, mounts)}
+    stored = {**h.document(), "Mounts": _mount_flags(h, mounts), "Links": links}
     # a key the record leaves unset (absent or None) shows dockerd's default
     merged = {key: default if stored.get(key) is None else stored[key] for key, default in _HOST_CONFIG_DEFAULTS.items()}
     if stored.get("CgroupnsMode") is None:  # dockerd's default: a namespace of its own on cgroup v2 only
@@ -123,8 +140,10 @@ def _mount_flag(spec: str, tmpfs: dict[str, tuple[str, ...]]) -> dict[str, Any]:
         out["ReadOnly"] = True
     if kind == "bind" and fields.get("bind-propagation"):
         out["BindOptions"] = {"Propagation": fields["bind-propagation"]}
-    if kind == "volume" and "volume-nocopy" in fields:
-        out["VolumeOptions"] = {"NoCopy": (fields["volume-nocopy"] or "true").lower() in ("1", "true"),
+    if kind == "volume" and ("volume-nocopy" in fields or fields.get("volume-subpath")):
+        nocopy = "volume-nocopy" in fields and (fields["volume-nocopy"] or "true").lower() in ("1", "true")
+        out["VolumeOptions"] = {**({"NoCopy": nocopy} if "volume-nocopy" in fields else {}),
+                                **({"Subpath": fields["volume-subpath"]} if fields.get("volume-subpath") else {}),
                                 "DriverConfig": {}}
     if kind == "tmpfs":
         options = dict(o.split("=", 1) for o in tmpfs.get(os.path.normpath(target), ()))
@@ -237,12 +256,14 @@ def _unix(value: str) -> int:
     return int(moment.timestamp()) if moment else 0
 
 
-def summary_json(engine: Engine, c: Container, now: float, sizes: Sizes | None = None) -> dict[str, Any]:
-    """Docker's ContainerSummary (``GET /containers/json``), from the same record ``inspect`` shows."""
+def summary_json(engine: Engine, c: Container, now: float, sizes: Sizes | None = None,
+                 link_names: list[str] | None = None) -> dict[str, Any]:
+    """Docker's ContainerSummary (``GET /containers/json``), from the same record ``inspect`` shows;
+    ``link_names``: the ``/PARENT/ALIAS`` names links give it, listed after its own as dockerd lists them."""
     settings = network_settings(engine.network_service.of_container(c), c.id)
     state = c.run.status
     out: dict[str, Any] = {
-        "Id": c.id, "Names": ["/" + c.name], "Image": c.stored.image, "ImageID": c.image_id,
+        "Id": c.id, "Names": ["/" + c.name, *sorted(link_names or ())], "Image": c.stored.image, "ImageID": c.image_id,
         "Command": command_line(c.stored.process.args), "Created": _unix(c.created),
         "Ports": summary_ports(settings["Ports"]), "Labels": c.stored.config.labels,
         "State": "exited" if state == "removing" else state,

@@ -16,8 +16,9 @@ if TYPE_CHECKING:
     from dockyard.runtime.copy import ContainerPathNotFoundError, CopyOptions, CopyPathError
     from dockyard.runtime.exec import EXEC_FAILED, ExecOptions, ExecStartError
     from dockyard.runtime.health import HealthConfig, parse_duration
-    from dockyard.runtime.isolation import DeviceMapping, Isolation, RunFlags, Ulimit
-    from dockyard.runtime.network.attachment import NetworkOptions
+    from dockyard.runtime.isolation import DEVICE_CGROUP_RULE, DeviceMapping, Isolation, RunFlags, Ulimit
+    from dockyard.runtime.links import parse_link
+    from dockyard.runtime.network.attachment import NetworkOptions, check_mac
     from dockyard.runtime.network.hosts import parse_extra_host
     from dockyard.runtime.network.ports import parse_expose, parse_publish
     from dockyard.runtime.resources import ULIMITS, Limits, parse_nano_cpus
@@ -28,9 +29,9 @@ _WHERE = {
     "CommitOptions": "commit", "ContainerNotFoundError": "container_state", "ContainerStartError": "containers",
     "CreateOptions": "containers", "ContainerPathNotFoundError": "copy", "CopyOptions": "copy", "CopyPathError": "copy",
     "EXEC_FAILED": "exec", "ExecOptions": "exec", "ExecStartError": "exec", "HealthConfig": "health",
-    "parse_duration": "health", "Isolation": "isolation",
+    "parse_duration": "health", "Isolation": "isolation", "DEVICE_CGROUP_RULE": "isolation", "parse_link": "links",
     "RunFlags": "isolation", "Ulimit": "isolation", "DeviceMapping": "isolation", "ULIMITS": "resources",
-    "NetworkOptions": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",
+    "NetworkOptions": "network.attachment", "check_mac": "network.attachment", "parse_extra_host": "network.hosts", "parse_expose": "network.ports",
     "parse_publish": "network.ports", "Limits": "resources", "parse_nano_cpus": "resources",
     "RestartPolicy": "restart", "Overrides": "spec", "parse_env_file": "spec",
 }  # fmt: skip

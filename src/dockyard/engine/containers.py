@@ -196,6 +196,27 @@ class ContainerService:
     def remove(self, container: Container, *, force: bool = False, volumes: bool = False) -> None:
         self._store.remove(container, force=force, volumes=volumes)
 
+    def remove_link(self, name: str) -> None:
+        """``rm --link PARENT/ALIAS``: the parent forgets the link; both containers stay (dockerd's rmLink)."""
+        from dockyard.runtime import links
+
+        self.get(name)  # 404 for a name that names nothing
+        path = name.removeprefix("/")
+        parent_name, _, alias = path.rpartition("/")
+        if not parent_name:
+            raise DockyardError("Conflict, cannot remove the default link name of the container")
+        parent = self.get(parent_name)
+        links.unlink(self._reader.records, parent.stored, alias)
+
+    def link_names(self) -> dict[str, list[str]]:
+        """Container ID -> the ``/PARENT/ALIAS`` names the links of others give it."""
+        out: dict[str, list[str]] = {}
+        for parent in self._reader.records.all():
+            for stored in parent.host_config.links or ():
+                child, _, alias = stored.partition(":")
+                out.setdefault(child, []).append(f"/{parent.name}/{alias}")
+        return out
+
     def pause(self, container: Container) -> None:
         from dockyard.runtime import control
 
@@ -333,7 +354,13 @@ class ContainerService:
         from dockyard.runtime import exec as rexec
 
         store = self._store
-        prepared = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name)
+        linked: tuple[str, ...] = ()
+        if store.networking is not None:  # dockerd sets up the links again for an exec (a child must run)
+            from dockyard.runtime import links
+
+            linked = tuple(links.env(links.gather(container, store.get, store.networking.describe)))
+        prepared = rexec.prepare(store.runtime(container.record), container, store.paths(container.id), opts, name,
+                                 linked)
         events = rexec.ExecEvents(store.db, container, opts.args)
         events.created()
         events.started()  # Docker logs it before the process starts (and no exec_die when it cannot)

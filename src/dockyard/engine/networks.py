@@ -60,11 +60,11 @@ def _term(net: Network, key: str, value: str) -> bool:
 
 
 def run_network_options(publish: list[str], publish_all: bool, expose: list[str], add_host: list[str],
-                        aliases: list[str], ip: str | None) -> NetworkOptions:
+                        aliases: list[str], ip: str | None, mac: str | None = None) -> NetworkOptions:
     """``run``/``create``'s network flags, typed; the specs are checked at ``create`` (InvalidArgumentError)."""
     from dockyard.runtime.network.attachment import NetworkOptions
 
-    return NetworkOptions(tuple(publish), publish_all, tuple(expose), tuple(add_host), tuple(aliases), ip)
+    return NetworkOptions(tuple(publish), publish_all, tuple(expose), tuple(add_host), tuple(aliases), ip, mac)
 
 
 def check_ports(publish: list[str], expose: list[str]) -> None:

@@ -156,6 +156,11 @@ class RunFlags:
     devices: tuple[DeviceMapping, ...] = ()
     memory_reservation: int = 0
     ulimits: tuple[Ulimit, ...] = ()
+    cgroupns_mode: str | None = None  # None: dockerd's default for the host's cgroup version
+    uts_mode: str = ""
+    device_cgroup_rules: tuple[str, ...] | None = None
+    isolation: str = ""
+    volume_driver: str = ""
 
     @classmethod
     def parse(cls, h: dict[str, Any]) -> RunFlags:
@@ -170,6 +175,8 @@ class RunFlags:
             tuple(DeviceMapping(d["PathOnHost"], d["PathInContainer"], d["CgroupPermissions"]) for d in h.get("Devices") or ()),
             h.get("MemoryReservation") or 0,
             tuple(Ulimit(u["Name"], u["Soft"], u["Hard"]) for u in h.get("Ulimits") or ()),
+            h.get("CgroupnsMode") or None, h.get("UTSMode") or "", _strings(h.get("DeviceCgroupRules")),
+            h.get("Isolation") or "", h.get("VolumeDriver") or "",
         )
 
     def document(self) -> dict[str, Any]:
@@ -184,6 +191,9 @@ class RunFlags:
                          "CgroupPermissions": d.permissions} for d in self.devices],
             "MemoryReservation": self.memory_reservation,
             "Ulimits": [{"Name": u.name, "Hard": u.hard, "Soft": u.soft} for u in self.ulimits],
+            "CgroupnsMode": self.cgroupns_mode, "UTSMode": self.uts_mode,
+            "DeviceCgroupRules": _list(self.device_cgroup_rules), "Isolation": self.isolation,
+            "VolumeDriver": self.volume_driver,
         }
         if self.sysctls is not None:
             out["Sysctls"] = dict(self.sysctls)
@@ -218,6 +228,8 @@ class HostConfig:
     publish_all_ports: bool = False
     extra_hosts: tuple[str, ...] | None = None
     flags: RunFlags = field(default_factory=lambda: RunFlags())
+    links: tuple[str, ...] | None = None  # CHILD_ID:ALIAS (runtime.links)
+    volumes_from: tuple[str, ...] | None = None  # CONTAINER[:ro|rw] as asked
 
     @classmethod
     def parse(cls, h: dict[str, Any]) -> HostConfig:
@@ -232,7 +244,8 @@ class HostConfig:
             h.get("Runtime") or "runc",
             {port: tuple((b.get("HostIp", ""), b.get("HostPort", "")) for b in bindings or ())
              for port, bindings in (h.get("PortBindings") or {}).items()},
-            bool(h.get("PublishAllPorts")), _strings(h.get("ExtraHosts")), RunFlags.parse(h),
+            bool(h.get("PublishAllPorts")), _strings(h.get("ExtraHosts")), RunFlags.parse(h), _strings(h.get("Links")),
+            _strings(h.get("VolumesFrom")),
         )
 
     def document(self) -> dict[str, Any]:
@@ -249,7 +262,7 @@ class HostConfig:
             "PortBindings": {port: [{"HostIp": ip, "HostPort": host_port} for ip, host_port in bindings]
                              for port, bindings in self.port_bindings.items()},
             "PublishAllPorts": self.publish_all_ports, "ExtraHosts": _list(self.extra_hosts),
-            **self.flags.document(),
+            **self.flags.document(), "Links": _list(self.links), "VolumesFrom": _list(self.volumes_from),
         }
 
 
@@ -268,12 +281,13 @@ class MountRecord:
     anonymous: bool = False  # volumes: removed with the container (rm -v, --rm)
     nocopy: bool = False  # volumes
     tmpfs_options: tuple[str, ...] = ()  # tmpfs
+    subpath: str = ""  # volumes: the directory of it mounted (VolumeOptions.Subpath)
 
     @classmethod
     def parse(cls, v: dict[str, Any]) -> MountRecord:
         return cls(v.get("type", "bind"), v.get("source", ""), v["destination"], bool(v.get("readonly")), v.get("mode"),
                    v.get("propagation"), v.get("name"), v.get("driver"), bool(v.get("anonymous")), bool(v.get("nocopy")),
-                   tuple(v.get("tmpfs_options") or ()))
+                   tuple(v.get("tmpfs_options") or ()), v.get("subpath") or "")
 
     def document(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type, "destination": self.destination, "readonly": self.readonly,
@@ -282,6 +296,8 @@ class MountRecord:
             out["tmpfs_options"] = list(self.tmpfs_options)
         elif self.type == "volume":
             out.update(driver=self.driver, anonymous=self.anonymous, nocopy=self.nocopy)
+            if self.subpath:
+                out["subpath"] = self.subpath
         return out
 
 
@@ -291,6 +307,7 @@ class NetworkRequest:
 
     aliases: tuple[str, ...] = ()
     ipv4_address: str = ""
+    mac_address: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +337,7 @@ class ContainerRecord:
             ProcessRecord(tuple(p["args"]), tuple(p["env"]), p["cwd"], p["user"]),
             ContainerConfig.parse(doc["Config"]), HostConfig.parse(doc["HostConfig"]),
             tuple(MountRecord.parse(v) for v in doc.get("Volumes", [])),
-            NetworkRequest(tuple(net.get("Aliases") or ()), net.get("IPv4Address") or ""),
+            NetworkRequest(tuple(net.get("Aliases") or ()), net.get("IPv4Address") or "", net.get("MacAddress") or ""),
             doc.get("Seccomp", ""), bool(doc.get("NoNewPrivileges")),
         )
 
@@ -330,7 +347,8 @@ class ContainerRecord:
             "Image": self.image, "Process": self.process.document(), "Config": self.config.document(),
             "HostConfig": self.host_config.document(), "Volumes": [m.document() for m in self.mounts],
             "NoNewPrivileges": self.no_new_privileges, "Seccomp": self.seccomp,
-            "Networking": {"Aliases": list(self.networking.aliases), "IPv4Address": self.networking.ipv4_address},
+            "Networking": {"Aliases": list(self.networking.aliases), "IPv4Address": self.networking.ipv4_address,
+                           **({"MacAddress": self.networking.mac_address} if self.networking.mac_address else {})},
         }
 
 

@@ -14,7 +14,7 @@ from dockyard.errors import DockyardError
 from dockyard.metadata.container_record import HealthConfig
 from dockyard.metadata.events import container_event, volume_events
 from dockyard.oci.timefmt import rfc3339_nano
-from dockyard.runtime import container_spec, health, resources, rootfs, spawn
+from dockyard.runtime import container_spec, health, links, resources, rootfs, spawn
 from dockyard.runtime import monitor as mon
 from dockyard.runtime.container_state import STOP_MARKER, starttime, write_state
 from dockyard.runtime.isolation import restart_policy
@@ -39,9 +39,16 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
     server = mon.attach_server(paths, container.record["Config"], attach_fd, container.record["HostConfig"].get("LogConfig"))
     sandbox = None
     try:
+        children: list[links.Linked] = []
         if store.networking is not None:
-            sandbox = store.networking.attach(cid, container.name, container.record, paths.hosts)
-        container_spec.prepare(container, store.rootfs_mounts(container), paths, str(sandbox.netns) if sandbox else None)
+            children = links.gather(container, store.get, store.networking.describe)
+            record = container.record
+            if children:  # the links' hosts lines come after --add-host's, as dockerd writes them
+                extra = [*(record["HostConfig"].get("ExtraHosts") or ()), *links.hosts_entries(children)]
+                record = {**record, "HostConfig": {**record["HostConfig"], "ExtraHosts": extra}}
+            sandbox = store.networking.attach(cid, container.name, record, paths.hosts)
+        container_spec.prepare(container, store.rootfs_mounts(container), paths, str(sandbox.netns) if sandbox else None,
+                               tuple(links.env(children)))
         volume_events(store.db, "mount", cid, container.record.get("Volumes", []))
         check = _healthcheck(container.record)
         prober: list[int | None] = [None]  # this run's probe loop

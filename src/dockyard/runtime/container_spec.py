@@ -12,14 +12,16 @@ from dockyard.runtime import resources, rootfs
 from dockyard.runtime.isolation import init_binary, namespace_paths, peer_pid, resources_for, security_for
 from dockyard.runtime.rootfs import SHM_DIR, Paths
 from dockyard.runtime.spec import RunSpec, SpecInput, Volume, build_spec, process_env, resolve_user
+from dockyard.runtime.volumes import subpath_source
 from dockyard.storage.mount import Mount, mount_all
 
 if TYPE_CHECKING:
     from dockyard.runtime.containers import Container
 
 
-def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str | None = None) -> None:
-    """Mount the root filesystem and write config.json for this start."""
+def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str | None = None,
+            linked_env: tuple[str, ...] = ()) -> None:
+    """Mount the root filesystem and write config.json for this start (``linked_env``: the links' variables)."""
     rootfs.mount_rootfs(mounts, paths)
     rec = container.record
     proc = rec["Process"]
@@ -33,7 +35,7 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
                                             host.get("DnsSearch") or [], host.get("DnsOptions") or []))
     hostname, etc, netns = _network_source(host, paths, rec["Config"]["Hostname"], netns)
     tty = bool(rec["Config"].get("Tty"))
-    env = process_env(proc["env"], hostname, tty)
+    env = process_env(proc["env"], hostname, tty, linked_env)
     env += [f"HOME={home}"] * (not any(e.startswith("HOME=") for e in env))  # runc's default, last as there
     workdir = rootfs.secure_join(root, proc["cwd"])
     if not workdir.exists():
@@ -45,7 +47,7 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
         args=tuple(proc["args"]), env=tuple(env), cwd=proc["cwd"], uid=uid, gid=gid, additional_gids=(gid, *groups),
         rootfs=str(root), hostname=hostname, cgroups_path=f"/dockyard/{container.id}",
         host_network=rec["HostConfig"]["NetworkMode"] == "host", no_new_privileges=rec["NoNewPrivileges"], tty=tty,
-        volumes=tuple(Volume(v["source"], v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
+        volumes=tuple(Volume(_source(v), v["destination"], v["readonly"], _tmpfs_options(v)) for v in rec["Volumes"]),
         etc_files={f"/etc/{name}": str(etc.dir / name) for name in ("hosts", "hostname", "resolv.conf")},
         netns_path=netns,
         security=security_for(rec["HostConfig"], rec.get("Seccomp", "")), resources=resources_for(rec["HostConfig"]),
@@ -54,6 +56,11 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
     tmp = paths.spec.with_suffix(".tmp")
     tmp.write_text(json.dumps(spec, indent=1))
     os.replace(tmp, paths.spec)
+
+
+def _source(entry: dict[str, Any]) -> str:
+    """What a mount binds: the volume's directory, or the part of it a subpath names (checked at each start)."""
+    return subpath_source(entry["source"], entry["subpath"]) if entry.get("subpath") else entry["source"]
 
 
 def _tmpfs_options(entry: dict[str, Any]) -> tuple[str, ...] | None:

@@ -109,9 +109,21 @@ class ContainerReader:
         """Docker's order: full ID, exact name, then a unique ID prefix; ContainerNotFoundError otherwise."""
         name = name.removeprefix("/")
         stored = self.records.lookup(name)
+        if stored is None and "/" in name:
+            stored = self._linked(name)
         if stored is None:
             raise ContainerNotFoundError(name)
         return self.load(stored)
+
+    def _linked(self, name: str) -> ContainerRecord | None:
+        """The child a link's name ``PARENT/ALIAS`` names (runtime.links)."""
+        parent_name, _, alias = name.rpartition("/")
+        parent = self.records.lookup(parent_name)
+        for stored in (parent.host_config.links or ()) if parent is not None else ():
+            child, _, linked_as = stored.partition(":")
+            if linked_as == alias:
+                return self.records.lookup(child)
+        return None
 
     def list(self) -> list[Container]:
         """Newest first."""

@@ -29,7 +29,7 @@ from dockyard.metadata.db import Database
 from dockyard.metadata.events import container_event
 from dockyard.oci.digest import Digest
 from dockyard.oci.timefmt import rfc3339_nano
-from dockyard.runtime import container_layer, health, resources, rootfs, spawn
+from dockyard.runtime import container_layer, health, links, resources, rootfs, spawn
 from dockyard.runtime.container_state import (
     Container,
     ContainerReader,
@@ -45,6 +45,7 @@ from dockyard.runtime.rootfs import Paths
 from dockyard.runtime.runc import Runc
 from dockyard.runtime.spec import Overrides, merge_process
 from dockyard.runtime.volumes import VolumeStore, copy_up, parse_mount_flag, parse_volume_flag
+from dockyard.runtime.volumes_from import inherited_mounts, mount_targets
 from dockyard.storage.mount import Mount
 from dockyard.storage.snapshotter import Snapshotter
 
@@ -74,6 +75,8 @@ class CreateOptions:
     isolation: Isolation = field(default_factory=Isolation)  # security, limits, restart, stop, init, runtime
     net: NetworkOptions = field(default_factory=NetworkOptions)  # -p, -P, --expose, --add-host
     healthcheck: HealthConfig | None = None  # the --health-* flags (merged with the image's at create)
+    links: tuple[str, ...] = ()  # --link NAME[:ALIAS]
+    volumes_from: tuple[str, ...] = ()  # --volumes-from CONTAINER[:ro|rw]
 
 
 def _threaded() -> bool:
@@ -157,6 +160,9 @@ class ContainerStore:
         config = self.images.config(image.id).config
         process = merge_process(config, opts.overrides)
         specs = [parse_volume_flag(v) for v in opts.volumes] + [parse_mount_flag(m) for m in opts.mounts]
+        taken = mount_targets(opts.volumes, opts.mounts)
+        specs += [parse_mount_flag(m) for m in inherited_mounts(self.get, opts.volumes_from, taken)]
+        linked = links.resolve(opts.links, opts.network, self.get)
         cid = new_id()
         host_network = opts.network == "host"
         hostname = opts.hostname or (os.uname().nodename if host_network else cid[:12])
@@ -166,6 +172,8 @@ class ContainerStore:
             check_container_network(opts.hostname, bool(opts.isolation.flags.dns), bool(n.extra_hosts),
                                     bool(n.publish or n.publish_all), bool(n.expose))
             network = "container:" + self.get(network[10:]).id
+        if opts.hostname and opts.isolation.flags.uts_mode == "host":
+            raise InvalidArgumentError("conflicting options: hostname and the UTS mode")
         isolation = opts.isolation.with_peers(lambda name: self.get(name).id)  # --pid/--ipc container:NAME
         isolation.validate()
         check = health.merged(opts.healthcheck, config.get("Healthcheck"))
@@ -174,6 +182,8 @@ class ContainerStore:
         record["Config"].update(isolation.config(config))
         record["HostConfig"].update(isolation.host_config())
         record["Seccomp"] = opts.isolation.seccomp_profile
+        record["HostConfig"].update(Links=[link.stored() for link in linked] or None,
+                                    VolumesFrom=list(opts.volumes_from) or None)
         if check is not None:
             record["Config"]["Healthcheck"] = check.document()
         if self.networking is not None:
@@ -228,6 +238,7 @@ class ContainerStore:
             return None
         if self.networking is not None:
             self.networking.check_start(container.id, container.record)
+            links.gather(container, self.get, self.networking.describe)  # dockerd's words for a child that is down
         fd = attach.fileno() if attach is not None else None
         if _threaded():
             # a fork of a threaded process (the API server) inherits other threads' sqlite state and locks
@@ -269,6 +280,9 @@ class ContainerStore:
                 return
             state = self.state(container.id)
             if state.get("MonitorPid") == proc.pid and state.get("Status") in ("running", "exited", "restarting"):
+                if state.get("Status") == "exited" and state.get("Error") and not state.get("Pid"):
+                    # it never ran: the monitor wrote why before its state, which may come first to this look
+                    raise start_error(state["Error"], int(state.get("ExitCode") or 125))
                 return
         raise ContainerStartError("timed out waiting for the container to start", 125)
 

@@ -120,14 +120,16 @@ def _read(path: Path) -> str:
         return ""
 
 
-def exec_process(spec: dict[str, Any], record: dict[str, Any], root: Path, opts: ExecOptions) -> dict[str, Any]:
-    """The ``process`` document for ``runc exec``: the container's, with this exec's args, env, user, cwd."""
+def exec_process(spec: dict[str, Any], record: dict[str, Any], root: Path, opts: ExecOptions,
+                 linked: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The ``process`` document for ``runc exec``: the container's, with this exec's args, env, user, cwd
+    (``linked``: the links' variables, under the container's own)."""
     config = record["Config"]
     user = opts.user if opts.user is not None else (config.get("User") or "")
     uid, gid, groups, home = resolve_user(user, _read(rootfs.secure_join(root, "/etc/passwd")),
                                           _read(rootfs.secure_join(root, "/etc/group")))
     daemon_env = [f"HOSTNAME={config['Hostname']}"] + (["TERM=xterm"] if opts.tty else [])
-    env = list(merge_env([*record["Process"]["env"], *daemon_env], opts.env))
+    env = list(merge_env([*linked, *record["Process"]["env"], *daemon_env], opts.env))
     if not any(e.startswith("HOME=") for e in env):
         env.append(f"HOME={home}")
     process = {k: v for k, v in spec["process"].items() if k != "consoleSize"}
@@ -226,7 +228,8 @@ def hold_console(master: int) -> None:
     os.close(master)
 
 
-def prepare(runc: Runc, container: Any, paths: Paths, opts: ExecOptions, name: str = "") -> Exec:
+def prepare(runc: Runc, container: Any, paths: Paths, opts: ExecOptions, name: str = "",
+            linked: tuple[str, ...] = ()) -> Exec:
     """An exec of ``container`` (a runtime.containers.Container, ``name`` as the user gave it);
     raises ContainerNotRunningError, or ConflictError when it is paused."""
     if not container.running:
@@ -237,4 +240,4 @@ def prepare(runc: Runc, container: Any, paths: Paths, opts: ExecOptions, name: s
         spec = json.loads(paths.spec.read_text())
     except (OSError, ValueError) as exc:
         raise ContainerNotRunningError(container.id) from exc
-    return Exec(runc, container.id, paths, exec_process(spec, container.record, paths.rootfs, opts))
+    return Exec(runc, container.id, paths, exec_process(spec, container.record, paths.rootfs, opts, linked))

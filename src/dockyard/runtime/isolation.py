@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,8 @@ from dockyard.runtime.restart import RestartPolicy
 from dockyard.runtime.spec import ALL_CAPABILITIES, Security, capability_set
 
 RUNTIMES = ("runc", "crun")
+# a --device-cgroup-rule: TYPE MAJOR:MINOR ACCESS (Docker's deviceCgroupRuleRegex)
+DEVICE_CGROUP_RULE = re.compile(r"([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})")
 # docker-init is Debian's tini (package tini); tini-static needs nothing from the image
 INIT_CANDIDATES = ("/usr/bin/docker-init", "/usr/libexec/docker/docker-init", "/usr/bin/tini-static", "/usr/bin/tini")
 
@@ -145,7 +148,18 @@ def resources_for(host_config: dict[str, Any]) -> dict[str, Any]:
         res["cpu"]["cpus"] = host_config["CpusetCpus"]
     if not host_config.get("Privileged"):
         res["devices"] += [resources.device_rule(d) for d in host_config.get("Devices") or ()]
+        res["devices"] += [_cgroup_rule(r) for r in host_config.get("DeviceCgroupRules") or ()]
     return res
+
+
+def _cgroup_rule(rule: str) -> dict[str, Any]:
+    """A ``--device-cgroup-rule`` as the spec's device rule (``*``: any number, -1)."""
+    m = DEVICE_CGROUP_RULE.fullmatch(rule)
+    if m is None:
+        raise InvalidArgumentError(f"invalid device cgroup rule format: '{rule}'")
+    kind, major, minor, access = m.groups()
+    return {"allow": True, "type": kind, "major": -1 if major == "*" else int(major),
+            "minor": -1 if minor == "*" else int(minor), "access": access}
 
 
 def restart_policy(host_config: dict[str, Any]) -> RestartPolicy:
@@ -175,6 +189,14 @@ def validate_flags(f: RunFlags, memory: int) -> None:
     for path, _ in f.tmpfs or ():
         if not path.startswith("/"):
             raise InvalidArgumentError(f"invalid mount path: '{path}' mount path must be absolute")
+    if f.cgroupns_mode not in (None, "host", "private"):
+        raise InvalidArgumentError(f"invalid cgroup namespace mode: {f.cgroupns_mode}")
+    if f.uts_mode not in ("", "host"):
+        raise InvalidArgumentError(f"invalid UTS mode: {f.uts_mode}")
+    if f.isolation.lower() not in ("", "default"):
+        raise InvalidArgumentError(f"Invalid isolation: \"{f.isolation}\" - linux only supports 'default'")
+    for rule in f.device_cgroup_rules or ():
+        _cgroup_rule(rule)
     _validate_log(f)
 
 
@@ -200,13 +222,23 @@ def _validate_log(f: RunFlags) -> None:
 
 
 def namespace_paths(host_config: dict[str, Any], containers: Path) -> dict[str, str | None]:
-    """``pid``/``ipc`` namespaces: omitted (``host``), joined (``container:ID``: its process's) or new (None)."""
+    """``pid``/``ipc`` namespaces: omitted (``host``), joined (``container:ID``: its process's) or new (None);
+    ``uts`` new unless ``--uts host``; ``cgroup`` new with ``--cgroupns private`` (dockerd's default on cgroup v2)."""
     out: dict[str, str | None] = {}
     for kind, mode in (("pid", host_config.get("PidMode") or ""), ("ipc", host_config.get("IpcMode") or "")):
         if mode == "host":
             continue
         out[kind] = f"/proc/{peer_pid(containers, mode[10:], kind)}/ns/{kind}" if mode.startswith("container:") else None
+    if host_config.get("UTSMode") != "host":
+        out["uts"] = None
+    if cgroupns_mode(host_config) == "private":
+        out["cgroup"] = None
     return out
+
+
+def cgroupns_mode(host_config: dict[str, Any]) -> str:
+    """HostConfig.CgroupnsMode, or dockerd's default: a namespace of its own on cgroup v2 only."""
+    return host_config.get("CgroupnsMode") or ("private" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else "host")
 
 
 def peer_pid(containers: Path, cid: str, kind: str) -> int:

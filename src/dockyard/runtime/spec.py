@@ -90,8 +90,9 @@ class SpecInput:
 class RunSpec:
     """What ``run``'s namespace, device, ulimit, sysctl, shm and tmpfs flags put in the spec."""
 
-    # "pid"/"ipc": absent shares the host's, None a new one, a path joins that one (--pid/--ipc container:ID)
-    namespaces: dict[str, str | None] = field(default_factory=lambda: {"pid": None, "ipc": None})
+    # "pid"/"ipc"/"uts"/"cgroup": absent shares the host's, None a new one, a path joins that one
+    # (--pid/--ipc container:ID)
+    namespaces: dict[str, str | None] = field(default_factory=lambda: {"pid": None, "ipc": None, "uts": None})
     rlimits: tuple[dict[str, Any], ...] = ()
     devices: tuple[dict[str, Any], ...] = ()  # linux.devices of --device
     sysctls: dict[str, str] = field(default_factory=dict)
@@ -166,11 +167,11 @@ def config_env(image_env: list[str], user_env: tuple[str, ...]) -> tuple[str, ..
     return (*user.values(), *(e for e in image_env if e.split("=", 1)[0] not in user))
 
 
-def process_env(config: tuple[str, ...] | list[str], hostname: str, tty: bool) -> list[str]:
-    """Docker's CreateDaemonEnvironment: PATH, HOSTNAME and (with a terminal) TERM, each replaced in place by
-    the container's Env, whose other variables follow in their order."""
+def process_env(config: tuple[str, ...] | list[str], hostname: str, tty: bool, linked: tuple[str, ...] = ()) -> list[str]:
+    """Docker's CreateDaemonEnvironment: PATH, HOSTNAME, (with a terminal) TERM and the links' variables, each
+    replaced in place by the container's Env, whose other variables follow in their order."""
     env = {"PATH": f"PATH={DEFAULT_PATH}", "HOSTNAME": f"HOSTNAME={hostname}", **({"TERM": "TERM=xterm"} if tty else {})}
-    for item in config:
+    for item in (*linked, *config):
         env[item.split("=", 1)[0]] = item
     return list(env.values())
 
@@ -269,11 +270,11 @@ def namespaces(host_network: bool, netns_path: str | None = None,
                shared: dict[str, str | None] | None = None) -> list[dict[str, str]]:
     """``netns_path``: join the namespace the network sandbox prepared (runtime/network) instead of a new one;
     ``shared``: the pid and ipc namespaces as ``RunSpec.namespaces`` says."""
-    paths: dict[str, str | None] = {"pid": None, "ipc": None} if shared is None else dict(shared)
-    paths.update(uts=None, mount=None)
+    paths: dict[str, str | None] = {"pid": None, "ipc": None, "uts": None} if shared is None else dict(shared)
+    paths.update(mount=None)
     if not host_network:
         paths["network"] = netns_path
-    return [{"type": k, **({"path": path} if path else {})} for k in ("pid", "ipc", "uts", "mount", "network")
+    return [{"type": k, **({"path": path} if path else {})} for k in ("pid", "ipc", "uts", "mount", "network", "cgroup")
             if k in paths for path in [paths[k]]]
 
 
@@ -331,7 +332,8 @@ def build_spec(s: SpecInput) -> dict[str, Any]:
         "ociVersion": "1.0.2",
         "process": process,
         "root": {"path": s.rootfs, "readonly": sec.readonly_rootfs},
-        "hostname": s.hostname,
+        # no hostname in the host's UTS namespace (--uts host): runc refuses to set one there
+        **({"hostname": s.hostname} if any(n["type"] == "uts" for n in linux["namespaces"]) else {}),
         "mounts": mounts,
         "linux": linux,
     }

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,7 @@ class MountSpec:
     nocopy: bool = False
     propagation: str = ""
     tmpfs_options: tuple[str, ...] = ()  # size=, mode= for a tmpfs
+    subpath: str = ""  # a volume's directory to mount instead of the whole (volume-subpath=, VolumeOptions.Subpath)
 
 
 def _bad(spec: str) -> InvalidArgumentError:
@@ -152,6 +154,7 @@ def parse_mount_flag(spec: str) -> MountSpec:
     nocopy = "volume-nocopy" in fields and _truthy("volume-nocopy", fields.pop("volume-nocopy"))
     propagation = fields.pop("bind-propagation", None) or ""
     tmpfs = _tmpfs_options(fields.pop("tmpfs-size", None), fields.pop("tmpfs-mode", None))
+    subpath = fields.pop("volume-subpath", None) or ""
     for unsupported in [k for k in fields if k not in ("consistency", "volume-driver")]:
         raise InvalidArgumentError(f"unexpected key '{unsupported}' in '{spec}'")
     if not target:
@@ -169,7 +172,34 @@ def parse_mount_flag(spec: str) -> MountSpec:
             raise InvalidArgumentError(f'invalid mount config for type "bind": bind source path does not exist: {source}')
         return MountSpec("bind", os.path.normpath(source), os.path.normpath(target), readonly,
                          "", propagation=propagation or "rprivate")
-    return MountSpec("volume", source, os.path.normpath(target), readonly, "z" if source else "", nocopy)
+    if subpath:
+        if not source:
+            raise InvalidArgumentError('invalid mount config for type "volume": must not set Subpath when using anonymous volumes')
+        if os.path.isabs(subpath) or os.path.normpath(subpath).split("/")[0] == "..":
+            raise InvalidArgumentError('invalid mount config for type "volume": subpath must be a relative path within the volume')
+    return MountSpec("volume", source, os.path.normpath(target), readonly, "z" if source else "", nocopy,
+                     subpath=os.path.normpath(subpath) if subpath else "")
+
+
+def subpath_source(base: str, subpath: str) -> str:
+    """``base/subpath`` once it is known to exist beneath ``base`` with no symbolic link on the way (dockerd's
+    safepath.Join; a link planted in a shared volume cannot point a mount outside it)."""
+    fd = os.open(base, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        for part in subpath.split("/"):
+            try:
+                nxt = os.open(part, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            except OSError as exc:
+                raise InvalidArgumentError(f"cannot access path {os.path.join(base, subpath)}: "
+                                           f"{(exc.strerror or str(exc)).lower()}") from None
+            os.close(fd)
+            fd = nxt
+            if stat.S_ISLNK(os.fstat(fd).st_mode):
+                raise InvalidArgumentError(f"cannot access path {os.path.join(base, subpath)}: "
+                                           "too many levels of symbolic links")
+    finally:
+        os.close(fd)
+    return os.path.join(base, subpath)
 
 
 def bind_device(options: dict[str, str]) -> str | None:
@@ -348,7 +378,7 @@ class VolumeStore:
         volume = self.create(spec.source) if spec.source else self.create(None)
         device = bind_device(volume.options or {})
         return {**entry, "source": device or str(volume.mountpoint), "name": volume.name, "driver": volume.driver,
-                "anonymous": spec.source is None, "nocopy": spec.nocopy}
+                "anonymous": spec.source is None, "nocopy": spec.nocopy, **({"subpath": spec.subpath} if spec.subpath else {})}
 
     def undo(self, entries: list[dict[str, Any]]) -> None:
         """A create that failed after ``resolve``: remove the volumes it made, so nothing is left behind."""
@@ -365,7 +395,7 @@ class VolumeStore:
 
 
 def _wants_copy(entry: dict[str, Any]) -> bool:
-    if entry.get("type") != "volume" or entry.get("nocopy"):
+    if entry.get("type") != "volume" or entry.get("nocopy") or entry.get("subpath"):
         return False
     data = Path(entry["source"])
     return not data.is_dir() or not any(data.iterdir())

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,13 @@ class NetworkOptions:
     extra_hosts: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # --network-alias
     ip: str | None = None  # --ip
+    mac: str | None = None  # --mac-address (Config.MacAddress): the interface's address on the primary network
+
+
+def check_mac(mac: str) -> None:
+    """An Ethernet address as the bridge plugin takes it (six hex pairs and colons)."""
+    if not re.fullmatch(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", mac):
+        raise InvalidArgumentError(f"{mac} is not a valid mac address")
 
 
 def bindings(record: dict[str, Any]) -> tuple[PortBinding, ...]:
@@ -79,6 +87,8 @@ class ContainerNetworking:
             raise InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks")
         if opts.ip:
             self._check_ip(net if user else None, opts.ip)
+        if opts.mac:
+            check_mac(opts.mac)
         for e in opts.extra_hosts:
             parse_extra_host(e)
         published = [b for spec in opts.publish for b in parse_publish(spec)]
@@ -89,7 +99,8 @@ class ContainerNetworking:
         config = {"ExposedPorts": {k: {} for k in exposed} or None}
         host = {"NetworkMode": net.name if user else mode, "PortBindings": port_bindings(published),  # type: ignore[union-attr]
                 "PublishAllPorts": opts.publish_all, "ExtraHosts": list(opts.extra_hosts) or None}
-        return config, host, {"Aliases": list(opts.aliases), "IPv4Address": opts.ip or ""}
+        return config, host, {"Aliases": list(opts.aliases), "IPv4Address": opts.ip or "",
+                              **({"MacAddress": opts.mac.lower()} if opts.mac else {})}
 
     @staticmethod
     def _check_ip(net: Network | None, ip: str) -> None:
@@ -134,7 +145,7 @@ class ContainerNetworking:
     def _links(self, cid: str, record: dict[str, Any]) -> list[Link]:
         primary = network_name(record["HostConfig"]["NetworkMode"])
         return [Link(e["network"], tuple(e["aliases"]), bindings(record) if i == 0 and e["network"] == primary else (),
-                     e.get("ip", "")) for i, e in enumerate(self.networks_of(cid, record))]
+                     e.get("ip", ""), e.get("mac", "")) for i, e in enumerate(self.networks_of(cid, record))]
 
     # start, stop -----------------------------------------------------------------------
 

@@ -44,7 +44,8 @@ def networks_of(home: Path, cid: str, record: dict[str, Any]) -> list[dict[str, 
         name = network_name(record["HostConfig"]["NetworkMode"])
         asked = record.get("Networking") or {}
         return [] if name is None else [{"network": name, "aliases": asked.get("Aliases", []),
-                                         "ip": asked.get("IPv4Address", ""), "connected": False}]
+                                         "ip": asked.get("IPv4Address", ""), "mac": asked.get("MacAddress", ""),
+                                         "connected": False}]
 
 
 def sandbox_file(home: Path, cid: str) -> Path:

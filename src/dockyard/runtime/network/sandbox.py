@@ -55,6 +55,7 @@ class Link:
     aliases: tuple[str, ...] = ()
     bindings: tuple[PortBinding, ...] = ()
     ip: str = ""  # an address asked for (host-local's IP argument)
+    mac: str = ""  # a MAC address asked for (the bridge plugin's MAC argument)
 
 
 @dataclass(slots=True)
@@ -119,8 +120,9 @@ class Sandboxes:
                  "result": None}
         doc["attachments"].append(entry)
         self._write(cid, doc)
+        args = [f"IP={link.ip}"] * bool(link.ip) + [f"MAC={link.mac}"] * bool(link.mac)
         inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": ports.mappings},
-                             f"IgnoreUnknown=1;IP={link.ip}" if link.ip else "")
+                             ";".join(["IgnoreUnknown=1", *args]) if args else "")
         entry["result"] = cni.add(entry["conflist"], inv)
         self._write(cid, doc)
         ip = entry["result"]["ips"][0]

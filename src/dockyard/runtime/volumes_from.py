@@ -1,5 +1,7 @@
 """Docker's ``VolumesFrom`` (``--volumes-from``, Compose's ``volumes_from``): a new container mounts the
 volumes and binds of other containers at the same paths, as ``--mount`` values the create already parses.
+HostConfig.VolumesFrom keeps the references as given; the mounts show in the container's Mounts, not in
+HostConfig.Mounts, as in dockerd.
 
 Each reference is ``CONTAINER[:ro|:rw]``: ``ro`` makes every inherited mount read-only; ``rw`` (Compose's
 default) keeps each mount's own mode, as dockerd never makes a read-only mount writable. A path the new container mounts itself wins over an inherited one, as in dockerd.
@@ -7,23 +9,23 @@ default) keeps each mount's own mode, as dockerd never makes a read-only mount w
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from dockyard.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from dockyard.engine.containers import ContainerService
     from dockyard.metadata.container_record import MountRecord
+    from dockyard.runtime.container_state import Container
 
 
-def inherited_mounts(service: ContainerService, refs: Iterable[str], taken: set[str]) -> tuple[str, ...]:
+def inherited_mounts(get: Callable[[str], Container], refs: Iterable[str], taken: set[str]) -> tuple[str, ...]:
     """The ``--mount`` values for ``refs``; ContainerNotFoundError (404) for an unknown container."""
     out: list[str] = []
     for ref in refs:
         name, _, mode = ref.partition(":")
         if mode not in ("", "ro", "rw") or not name:
-            raise InvalidArgumentError(f"invalid mode for volumes-from: {ref}")
-        for m in service.get(name).stored.mounts:
+            raise InvalidArgumentError(f"invalid mode: {mode}")
+        for m in get(name).stored.mounts:
             if m.type == "tmpfs" or m.destination in taken:
                 continue
             taken.add(m.destination)
