@@ -53,7 +53,7 @@ def create(request: Request) -> Response:
     from dockyard.api.container_create import create_options
 
     body = request.json()
-    opts = create_options(body, request.arg("name"))
+    opts = create_options(body, request.arg("name"), request.version)
     opts = _with_volumes_from(request, body, opts)
     container = request.engine.container_service.create(opts)
     if opts.tty and isinstance(body, dict):

@@ -136,12 +136,15 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expose", action="append", default=[])
     p.add_argument("--add-host", action="append", default=[])
     p.add_argument("--network-alias", "--net-alias", action="append", default=[])
-    p.add_argument("--ip")
+    p.add_argument("--ip", default="")
+    p.add_argument("--ip6", default="")
+    p.add_argument("--mac-address", default="")
+    p.add_argument("--link-local-ip", action="append", default=[])
 
 
 def _network_options(args: argparse.Namespace) -> NetworkOptions:
     """The network flags, checked as Docker's client checks them (its messages, exit 125)."""
-    from dockyard.engine.networks import check_extra_hosts, check_ports, run_network_options
+    from dockyard.engine.networks import check_extra_hosts, check_ports, endpoint_request, run_network_options
 
     command = "run" if args.handler is run_cmd else "create"
     try:
@@ -156,7 +159,8 @@ def _network_options(args: argparse.Namespace) -> NetworkOptions:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
     if args.network == "host" and (args.publish or args.publish_all):
         print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
-    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip)
+    endpoint = endpoint_request(tuple(args.network_alias), args.ip, args.ip6, args.mac_address, tuple(args.link_local_ip))
+    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, endpoint)
 
 
 def _options(args: argparse.Namespace) -> CreateOptions:

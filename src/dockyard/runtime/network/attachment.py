@@ -13,12 +13,14 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import ConflictError, InvalidArgumentError
+from dockyard.metadata.container_record import NetworkRequest
 from dockyard.metadata.events import record as record_event
 from dockyard.runtime.network.hosts import parse_extra_host, render, write_in_place
 from dockyard.runtime.network.ports import (
@@ -42,8 +44,8 @@ class NetworkOptions:
     publish_all: bool = False
     expose: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
-    aliases: tuple[str, ...] = ()  # --network-alias
-    ip: str | None = None  # --ip
+    endpoint: NetworkRequest = NetworkRequest()  # what is asked of the mode's network (--network-alias, --ip, ...)
+    others: tuple[tuple[str, NetworkRequest], ...] = ()  # more networks to be on (the API's NetworkingConfig)
 
 
 def bindings(record: dict[str, Any]) -> tuple[PortBinding, ...]:
@@ -59,6 +61,47 @@ def bindings(record: dict[str, Any]) -> tuple[PortBinding, ...]:
     return tuple(out)
 
 
+def _entry(network: str, request: NetworkRequest, *, connected: bool) -> dict[str, Any]:
+    """A network of the connections file (``records.networks_of``)."""
+    return {**request.document(), "network": network, "connected": connected}
+
+
+def check_request(net: Network | None, request: NetworkRequest) -> None:
+    """Docker's rules for what an endpoint asks (``net``: the user network, None for a predefined one):
+    aliases and addresses on user networks only, an address inside a subnet the user chose."""
+    if request.aliases and net is None:
+        raise InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks")
+    for address, v6 in ((request.ipv4_address, False), (request.ipv6_address, True)):
+        if address:
+            _check_address(net, address, v6)
+    for address in request.link_local_ips:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise InvalidArgumentError(f"invalid link-local IP address: {address}") from None
+    if request.mac_address and not _MAC.fullmatch(request.mac_address):
+        raise InvalidArgumentError(f"invalid MAC address: {request.mac_address}")
+
+
+_MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
+
+
+def _check_address(net: Network | None, address: str, v6: bool) -> None:
+    """Docker's rules for --ip/--ip6: a user network whose subnet the user chose, an address inside it."""
+    if net is None:
+        raise InvalidArgumentError("user specified IP address is supported on user defined networks only")
+    pool = net.ipv6 if v6 else net.config
+    if not pool.get("subnet_given") or (v6 and not pool.get("enabled")):
+        raise InvalidArgumentError("user specified IP address is supported only when connecting to networks "
+                                   "with user configured subnets")
+    try:
+        inside = ipaddress.ip_address(address) in ipaddress.ip_network(pool["subnet"])
+    except ValueError:
+        inside = False
+    if not inside:
+        raise InvalidArgumentError(f"Invalid address {address}: It does not belong to any of this network's subnets")
+
+
 class ContainerNetworking:
     """``connections/<id>.json`` records a container's networks once ``network connect``/``disconnect``
     changed them; until then its NetworkMode alone says."""
@@ -71,14 +114,15 @@ class ContainerNetworking:
     def record_fields(self, mode: str, opts: NetworkOptions,
                       image_config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
         """(Config, HostConfig, Networking) fields for the container's record; raises on a bad flag or
-        unknown network. Networking holds the alias and address asked for the network of ``mode``."""
+        unknown network. Networking holds what was asked of the network of ``mode``."""
         name = network_name(mode)
         net = self.networks.get(name) if name is not None else None
         user = net is not None and not net.predefined
-        if opts.aliases and not user:
-            raise InvalidArgumentError("network-scoped alias is supported only for containers in user defined networks")
-        if opts.ip:
-            self._check_ip(net if user else None, opts.ip)
+        check_request(net if user else None, opts.endpoint)
+        for other, request in opts.others:
+            joined = self.networks.get(other)
+            self._check_mode({"HostConfig": {"NetworkMode": mode}}, joined)
+            check_request(None if joined.predefined else joined, request)
         for e in opts.extra_hosts:
             parse_extra_host(e)
         published = [b for spec in opts.publish for b in parse_publish(spec)]
@@ -89,22 +133,17 @@ class ContainerNetworking:
         config = {"ExposedPorts": {k: {} for k in exposed} or None}
         host = {"NetworkMode": net.name if user else mode, "PortBindings": port_bindings(published),  # type: ignore[union-attr]
                 "PublishAllPorts": opts.publish_all, "ExtraHosts": list(opts.extra_hosts) or None}
-        return config, host, {"Aliases": list(opts.aliases), "IPv4Address": opts.ip or ""}
+        return config, host, opts.endpoint.document()
 
-    @staticmethod
-    def _check_ip(net: Network | None, ip: str) -> None:
-        """Docker's rules for --ip: a user network whose subnet the user chose, an address inside it."""
-        if net is None:
-            raise InvalidArgumentError("user specified IP address is supported on user defined networks only")
-        if not net.config.get("subnet_given"):
-            raise InvalidArgumentError("user specified IP address is supported only when connecting to networks "
-                                       "with user configured subnets")
-        try:
-            inside = ipaddress.ip_address(ip) in ipaddress.ip_network(net.subnet)
-        except ValueError:
-            inside = False
-        if not inside:
-            raise InvalidArgumentError(f"Invalid address {ip}: It does not belong to any of this network's subnets")
+    def join_at_create(self, cid: str, record: dict[str, Any], others: tuple[tuple[str, NetworkRequest], ...]) -> None:
+        """The networks besides the mode's that a created container is on (checked by ``record_fields``)."""
+        entries = self.networks_of(cid, record)
+        for name, request in others:
+            net = self.networks.get(name)
+            if not any(e["network"] == net.name for e in entries):
+                entries.append(_entry(net.name, request, connected=True))
+        if others:
+            self._save(cid, entries)
 
     def write_hosts(self, hosts: Path, record: dict[str, Any]) -> None:
         """At create: the base file plus ``--add-host`` entries (the own lines come at attach)."""
@@ -118,7 +157,7 @@ class ContainerNetworking:
         return connections_file(self.sandboxes.home, cid)
 
     def networks_of(self, cid: str, record: dict[str, Any]) -> list[dict[str, Any]]:
-        """``[{"network", "aliases", "connected"}]``: connected ones came from ``network connect``."""
+        """What each network's endpoint was asked (``records.networks_of``)."""
         return networks_of(self.sandboxes.home, cid, record)
 
     def _save(self, cid: str, entries: list[dict[str, Any]]) -> None:
@@ -133,8 +172,8 @@ class ContainerNetworking:
 
     def _links(self, cid: str, record: dict[str, Any]) -> list[Link]:
         primary = network_name(record["HostConfig"]["NetworkMode"])
-        return [Link(e["network"], tuple(e["aliases"]), bindings(record) if i == 0 and e["network"] == primary else (),
-                     e.get("ip", "")) for i, e in enumerate(self.networks_of(cid, record))]
+        return [Link(e["network"], NetworkRequest.parse(e), bindings(record) if i == 0 and e["network"] == primary else ())
+                for i, e in enumerate(self.networks_of(cid, record))]
 
     # start, stop -----------------------------------------------------------------------
 
@@ -143,7 +182,8 @@ class ContainerNetworking:
         links = self._links(cid, record)
         for link in links:
             self.networks.get(link.network)
-            if link.ip and any(ep.ip == link.ip for ep in self.sandboxes.members(link.network)):
+            asked = {link.request.ipv4_address, link.request.ipv6_address} - {""}
+            if asked and any({ep.ip, ep.ip6} & asked for ep in self.sandboxes.members(link.network)):
                 raise ConflictError("Address already in use")
         if links:
             reserve(links[0].bindings, self.sandboxes.published()).close()
@@ -183,16 +223,17 @@ class ContainerNetworking:
         if mode == "none":
             raise ConflictError("container cannot be connected to multiple networks with one of the networks in private (none) mode")
 
-    def connect(self, cid: str, name: str, record: dict[str, Any], network: str, aliases: tuple[str, ...],
+    def connect(self, cid: str, name: str, record: dict[str, Any], network: str, request: NetworkRequest,
                 running: bool) -> None:
         net = self.networks.get(network)
         self._check_mode(record, net)
+        check_request(None if net.predefined else net, request)
         entries = self.networks_of(cid, record)
         if any(e["network"] == net.name for e in entries):
             raise ConflictError(f"endpoint with name {name} already exists in network {net.name}")
         if running:
-            self.sandboxes.connect(cid, Link(net.name, aliases))
-        self._save(cid, [*entries, {"network": net.name, "aliases": list(aliases), "connected": True}])
+            self.sandboxes.connect(cid, Link(net.name, request))
+        self._save(cid, [*entries, _entry(net.name, request, connected=True)])
         self._events("connect", cid, {net.name: {"NetworkID": net.id}})
 
     def disconnect(self, cid: str, record: dict[str, Any], network: str, running: bool) -> None:

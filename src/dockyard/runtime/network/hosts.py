@@ -19,7 +19,7 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -42,6 +42,8 @@ class Endpoint:
     aliases: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
     order: int = 0  # the interface's number (eth0, eth1 ...)
+    ip6: str = ""  # its IPv6 address on an IPv6 network
+    links: tuple[str, ...] = ()  # CONTAINER:ALIAS: names only this container resolves (links on a user network)
 
 
 def parse_extra_host(spec: str) -> tuple[str, str]:
@@ -106,7 +108,8 @@ class EndpointRegistry:
             doc = json.loads(f.read_text())
         except (OSError, ValueError):
             return None
-        return Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"])})
+        return Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"]),
+                           "links": tuple(doc.get("links") or ())})
 
     def members(self, network: str) -> list[Endpoint]:
         d = self.home / network
@@ -126,11 +129,20 @@ class EndpointRegistry:
         for cid, known in affected.items():
             eps = self.endpoints_of(cid)
             peers: dict[str, Endpoint] = {}
-            for net, _ in eps:
+            for net, own in eps:
                 if net != DEFAULT_NETWORK:  # the default bridge has no name resolution, as in Docker
-                    peers.update({p.ip: p for p in self.members(net) if p.container_id != cid})
-            text = render(base, known.extra_hosts, [ep.ip for _, ep in eps], known.hostname, peers.values())
+                    peers.update({p.ip: _linked(p, own.links) for p in self.members(net) if p.container_id != cid})
+                    peers.update({p.ip6: _linked(p, own.links) for p in self.members(net) if p.container_id != cid and p.ip6})
+            own_ips = [ep.ip for _, ep in eps] + [ep.ip6 for _, ep in eps if ep.ip6]
+            text = render(base, known.extra_hosts, own_ips, known.hostname,
+                          [replace(p, ip=address) for address, p in peers.items()])
             try:
                 write_in_place(Path(known.hosts_path), text)
             except OSError:
                 continue  # the container is going away
+
+
+def _linked(peer: Endpoint, links: tuple[str, ...]) -> Endpoint:
+    """``peer`` with the aliases the container's links give it (``--link NAME:ALIAS`` on a user network)."""
+    extra = tuple(alias for name, _, alias in (link.partition(":") for link in links) if name == peer.name and alias)
+    return replace(peer, aliases=peer.aliases + extra) if extra else peer
