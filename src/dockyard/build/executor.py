@@ -27,7 +27,7 @@ class RunRequest:
     cwd: str = "/"
     user: str = ""
     mounts: tuple[BindMount, ...] = ()
-    network: str = "default"  # "default" or "host": the host's network; "none": loopback only
+    network: str = "default"  # "default" or "host": the host's network; "none": loopback only; else a network's name
     hostname: str = "buildkitsandbox"
     extra_hosts: tuple[str, ...] = ()  # "IP\tNAME" lines for /etc/hosts (--add-host)
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dockyard.build.executor import RunRequest, StepRunner
     from dockyard.engine import Engine
     from dockyard.registry.client.auth import Credentials
+    from dockyard.runtime.network.attachment import ContainerNetworking
 
 __all__ = [
     "BuildOptions", "BuildReport", "BuildRequest", "BuildService", "BuildSource", "BuildStepError", "Output", "Progress",
@@ -147,8 +148,14 @@ class _RuncRunner:
                 from dockyard.runtime.runc import Runc
                 from dockyard.runtime.step import RuncStepRunner
 
-                self._runner = RuncStepRunner(Runc(self.engine.root / "runc"), self.engine.tmp)
+                self._runner = RuncStepRunner(Runc(self.engine.root / "runc"), self.engine.tmp, self._networking)
         return self._runner.run(request, output)
+
+    def _networking(self) -> ContainerNetworking:
+        """For a step that joins a network, on its worker thread: a database connection of its own."""
+        from dockyard.metadata.db import Database
+
+        return self.engine.networking_on(Database(self.engine.db.path))
 
 
 def _inputs(source: BuildSource, scratch: Path) -> _Inputs:
