@@ -42,8 +42,10 @@ class BuildStream:
         if m:
             self.send({"stream": f"Step {m.group(1)}/{m.group(2)} : {m.group(3)}\n"})
 
-    def log(self, vertex: int, data: bytes) -> None:
-        self.send({"stream": data.decode(errors="replace")})
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
+        """A RUN step's output; its stderr between the colour codes the classic builder puts around it."""
+        text = data.decode(errors="replace")
+        self.send({"stream": f"\x1b[91m{text}\x1b[0m" if stderr else text})
 
     def cached(self, vertex: int) -> None:
         self.send({"stream": " ---> Using cache\n"})

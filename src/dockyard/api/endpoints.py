@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from dockyard.errors import InvalidArgumentError
@@ -55,10 +56,20 @@ def networking_config(config: dict[str, Any], mode: str,
     endpoints = (config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {}
     if not isinstance(endpoints, dict):
         raise InvalidArgumentError("NetworkingConfig.EndpointsConfig: a JSON object is required")
+    mac = config.get("MacAddress") or ""  # container-wide, deprecated in 1.44: the mode's network's endpoint's
+    own_namespace = mode not in ("host", "none") and not mode.startswith("container:")
     if version < (1, 44):
         if len(endpoints) > 1:
             raise InvalidArgumentError(f"Container cannot be connected to network endpoints: {', '.join(endpoints)}")
-        return endpoint_settings(next(iter(endpoints.values()), None)), ()
-    primary = next((v for k, v in endpoints.items() if _mode_key(k, mode)), None)
+        if mac and not own_namespace:
+            raise InvalidArgumentError("conflicting options: mac-address and the network mode")
+        # the older API ignored an endpoint's MAC: the container-wide one alone counts
+        return replace(endpoint_settings(next(iter(endpoints.values()), None)), mac_address=mac), ()
+    primary = endpoint_settings(next((v for k, v in endpoints.items() if _mode_key(k, mode)), None))
     others = tuple((k, endpoint_settings(v)) for k, v in endpoints.items() if not _mode_key(k, mode))
-    return endpoint_settings(primary), others
+    if mac and own_namespace:
+        if primary.mac_address and primary.mac_address != mac:
+            raise InvalidArgumentError("the container-wide MAC address must match the endpoint-specific MAC address "
+                                       "for the main network, or be left empty")
+        primary = replace(primary, mac_address=mac)
+    return primary, others

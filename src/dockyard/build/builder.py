@@ -276,7 +276,7 @@ class Builder:
             return
         parent = self.s.committed(state.chain)  # on this thread: the database connection is per thread
         try:
-            tar = yield Work(lambda: plan.execute(parent, lambda data: self.s.progress.log(vertex, data), label))
+            tar = yield Work(lambda: plan.execute(parent, lambda data, stderr: self.s.progress.log(vertex, data, stderr), label))
         except BuildStepError as exc:
             self.s.progress.error(vertex, str(exc))
             raise

@@ -10,7 +10,7 @@ class Progress(Protocol):
 
     def start(self, vertex: int, name: str) -> None: ...
 
-    def log(self, vertex: int, data: bytes) -> None: ...
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None: ...
 
     def cached(self, vertex: int) -> None: ...
 
@@ -23,7 +23,7 @@ class Silent:
     def start(self, vertex: int, name: str) -> None:
         pass
 
-    def log(self, vertex: int, data: bytes) -> None:
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
         pass
 
     def cached(self, vertex: int) -> None:

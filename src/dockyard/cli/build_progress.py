@@ -66,7 +66,7 @@ class Plain(_Base):
             self.vertices[vertex] = _Vertex(name, time.monotonic())
             self._write(f"#{vertex} {name}\n")
 
-    def log(self, vertex: int, data: bytes) -> None:
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
         with self.lock:
             elapsed = time.monotonic() - self.vertices[vertex].started
             self._write("".join(f"#{vertex} {elapsed:.3f} {line}\n" for line in self._add_log(vertex, data)))
@@ -137,7 +137,7 @@ class Terminal(_Base):
             self.vertices[vertex] = _Vertex(name, time.monotonic())
             self._draw()
 
-    def log(self, vertex: int, data: bytes) -> None:
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
         with self.lock:
             self._add_log(vertex, data)
 

@@ -142,7 +142,7 @@ class _RuncRunner:
         self._runner: StepRunner | None = None
         self._lock = threading.Lock()
 
-    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
+    def run(self, request: RunRequest, output: Callable[[bytes, bool], None]) -> int:
         with self._lock:  # steps of parallel stages run on worker threads
             if self._runner is None:
                 from dockyard.runtime.runc import Runc

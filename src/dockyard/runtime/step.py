@@ -64,8 +64,9 @@ class RuncStepRunner:
         self.tmp = tmp
         self.networking = networking
 
-    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
-        """Raises DockyardError with runc's message when the process could not be started."""
+    def run(self, request: RunRequest, output: Callable[[bytes, bool], None]) -> int:
+        """``output(chunk, stderr)`` gets the process's stdout and stderr as they come. Raises DockyardError
+        with runc's message when the process could not be started."""
         cid = STEP_PREFIX + secrets.token_hex(12)
         bundle = Path(tempfile.mkdtemp(dir=self.tmp, prefix="step-"))
         networking = self._networking(request.network)
@@ -74,13 +75,10 @@ class RuncStepRunner:
             log = bundle / "runc.log"  # runc's own complaints, apart from the step's output
             argv = [*self.runc._base(), "--log", str(log), "--log-format", "json", "run", "--bundle", str(bundle), cid]
             try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             except OSError as exc:
                 raise DockyardError(f"cannot run {self.runc.binary}: {exc.strerror}") from exc
-            assert proc.stdout is not None
-            with proc.stdout:
-                while chunk := proc.stdout.read1(1 << 16):  # type: ignore[attr-defined]
-                    output(chunk)
+            _pump(proc, output)
             code = proc.wait()
             failure = last_error(log) if code else ""
             if failure:  # the process never ran (not found, not executable, a mount refused)
@@ -122,6 +120,23 @@ class RuncStepRunner:
             etc_files={"/etc/hosts": str(bundle / "hosts"), "/etc/resolv.conf": str(bundle / "resolv.conf")},
         ))
         (bundle / "config.json").write_text(json.dumps(spec))
+
+
+def _pump(proc: subprocess.Popen[bytes], output: Callable[[bytes, bool], None]) -> None:
+    """Both pipes of the step, each chunk as it comes (the classic builder shows stderr apart)."""
+    import selectors
+
+    assert proc.stdout is not None and proc.stderr is not None
+    with selectors.DefaultSelector() as sel, proc.stdout, proc.stderr:
+        sel.register(proc.stdout, selectors.EVENT_READ, False)
+        sel.register(proc.stderr, selectors.EVENT_READ, True)
+        while sel.get_map():
+            for key, _ in sel.select():
+                chunk = os.read(key.fd, 1 << 16)
+                if chunk:
+                    output(chunk, key.data)
+                else:
+                    sel.unregister(key.fileobj)
 
 
 def _join(networking: ContainerNetworking, cid: str, hosts: Path, request: RunRequest) -> str:
