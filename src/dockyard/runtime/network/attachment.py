@@ -198,6 +198,27 @@ class ContainerNetworking:
         self._events("connect", cid, self.describe(cid))
         return sandbox
 
+    def start_resolver(self, cid: str, record: dict[str, Any], sandbox: Sandbox, resolv: Path, hosts: Path) -> None:
+        """On a user network, after the spec is written: the resolver at 127.0.0.11 (``dns``) answers the
+        names of ``hosts``, and ``resolv`` points at it. It asks the servers ``resolv`` named (``--dns``, or the
+        host's); a namespace where the resolver cannot be made (rootless) keeps them."""
+        from dockyard.runtime.network import dns
+        from dockyard.runtime.rootfs import resolv_conf
+
+        if all(link.network == "bridge" for link in self._links(cid, record)):
+            return
+        current = resolv.read_text() if resolv.exists() else ""
+        try:
+            host = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            host = ""
+        upstream = dns.upstream_servers(current) or dns.upstream_servers(resolv_conf(host))
+        try:
+            sandbox.sockets.append(dns.serve(sandbox.netns, hosts, upstream))
+        except dns.ResolverError:
+            return
+        write_in_place(resolv, dns.resolv_conf(current))
+
     def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> None:
         joined = self.describe(cid)  # empty once detached: a second call reports nothing
         self.sandboxes.detach(cid, sockets)
