@@ -59,6 +59,9 @@ class _Base:
     def _stop(self) -> None:
         pass
 
+    def step(self, number: int, total: int, text: str, cached: bool | None = None) -> None:
+        """BuildKit's display shows vertices only."""
+
 
 class Plain(_Base):
     def start(self, vertex: int, name: str) -> None:
