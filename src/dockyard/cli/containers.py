@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
@@ -157,6 +158,8 @@ def _network_options(args: argparse.Namespace) -> NetworkOptions:
         raise UsageError(f"{exc}\nSee 'dockyard {command} --help'.") from None
     if not args.network:
         raise UsageError(f"dockyard: invalid network mode: empty.\nSee 'dockyard {command} --help'.")
+    if args.mac_address and not re.fullmatch(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}", args.mac_address):
+        raise UsageError(f"dockyard: {args.mac_address} is not a valid mac address.\nSee 'dockyard {command} --help'.")
     if args.network == "host" and (args.publish or args.publish_all):
         print("WARNING: Published ports are discarded when using host network mode", file=sys.stderr)
     endpoint = endpoint_request(tuple(args.network_alias), args.ip, args.ip6, args.mac_address, tuple(args.link_local_ip))

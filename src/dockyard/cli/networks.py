@@ -154,7 +154,7 @@ def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write("".join((n.id if args.no_trunc else n.id[:12]) + "\n" for n in nets))
         return 0
     rows = [{"ID": n.id if args.no_trunc else n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "local",
-             "IPv6": "false", "Internal": str(n.internal).lower(), "CreatedAt": n.created,
+             "IPv6": str(bool(n.ipv6.get("enabled"))).lower(), "Internal": str(n.internal).lower(), "CreatedAt": n.created,
              "Labels": ",".join(f"{k}={v}" for k, v in n.labels.items())} for n in nets]
     sys.stdout.write(render(args.format or LS_FORMAT, rows, LS_HEADERS, "*network.networkContext"))
     return 0
