@@ -1,16 +1,18 @@
 """/etc/hosts of containers on a network, and name resolution between them.
 
 Docker resolves container names on user networks with an embedded DNS server
-at 127.0.0.11. dockyard instead keeps each container's /etc/hosts listing the
+at 127.0.0.11. dockyard keeps each container's /etc/hosts listing the
 others on its networks: every running container has an endpoint file per
-network (name, aliases, IP, hosts path) and, under one lock per store,
+network (name, aliases, IP, links, hosts path) and, under one lock per store,
 whoever joins or leaves a network rewrites the hosts file of every member
-(own address on each network, then the peers of all its user networks). The file is
-bind-mounted into the container, so it is rewritten in place (same inode),
-never renamed over. Why not a DNS server: it would need one more long-lived
-process per network (or per store) that must outlive every monitor, and
-busybox/musl/glibc all read /etc/hosts first anyway; the cost of the file
-approach is that a program caching its resolver results misses later peers.
+(own address on each network, then the peers of all its user networks, with
+the aliases its own links give them). The file is bind-mounted into the
+container, so it is rewritten in place (same inode), never renamed over.
+busybox/musl/glibc read /etc/hosts first; programs that ask a DNS server
+instead get the same names from the container's resolver (``dns``), a
+thread of its monitor that answers from this file, so no process has to
+outlive the monitors. A program caching its resolver results misses later
+peers.
 """
 
 from __future__ import annotations
