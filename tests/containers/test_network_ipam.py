@@ -71,3 +71,18 @@ def test_run_and_connect_endpoint_flags(dy: Dockyard) -> None:
                             "Invalid address 2001:db8:99::1: It does not belong to any of this network's subnets")):
         refused = dy("run", "--rm", *flags, "bb", "true", check=False)
         assert refused.returncode == 125 and message in refused.stderr, refused.stderr
+
+
+def test_addresses_from_an_ip_range_as_docker(dy: Dockyard, dockerd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Without --gateway, Docker's gateway is the range's first address, and containers follow it."""
+    from tests.helpers.dockerd import busybox_image
+
+    image = busybox_image(dockerd, tmp_path)
+    dockerd.run("network", "create", "--subnet", "10.248.0.0/24", "--ip-range", "10.248.0.128/25", "ranged")
+    try:
+        theirs = dockerd.run("run", "--rm", "--network", "ranged", image, "busybox", "ip", "route").stdout
+    finally:
+        dockerd.run("network", "rm", "ranged", check=False)
+    dy("network", "create", "--subnet", "10.249.0.0/24", "--ip-range", "10.249.0.128/25", "ranged")
+    ours = dy("run", "--rm", "--network", "ranged", "bb", "busybox", "ip", "route").stdout
+    assert ours == theirs.replace("10.248.", "10.249.") and "default via 10.249.0.128" in ours

@@ -22,6 +22,8 @@ def test_ranges_cut_around_auxiliary_addresses_and_take_a_wanted_address_alone()
     assert ranges(pool) == [{**base, "rangeStart": "172.28.5.0", "rangeEnd": "172.28.5.6"},
                             {**base, "rangeStart": "172.28.5.8", "rangeEnd": "172.28.5.255"}]
     assert ranges(pool, "172.28.9.9") == [{**base, "rangeStart": "172.28.9.9", "rangeEnd": "172.28.9.9"}]
+    ranged = stored_pool(IpamPool("10.248.0.0/24", "10.248.0.128/25"), ipaddress.ip_network("10.248.0.0/24"), None)
+    assert ranged["gateway"] == "10.248.0.128"  # Docker's gateway: the range's first address
     whole = stored_pool(None, ipaddress.ip_network("10.1.2.0/24"), None)
     assert whole["gateway"] == "10.1.2.1" and not whole["subnet_given"]
     assert ranges(whole) == [{"subnet": "10.1.2.0/24", "gateway": "10.1.2.1", "rangeStart": "10.1.2.1", "rangeEnd": "10.1.2.254"}]

@@ -66,10 +66,14 @@ def checked_pools(pools: tuple[IpamPool, ...]) -> tuple[IpamPool | None, IpamPoo
 
 
 def stored_pool(pool: IpamPool | None, subnet: IPNetwork, gateway: str | None) -> dict[str, Any]:
-    """The row's map of a pool (``subnet`` as claimed, the gateway given or the subnet's first address)."""
-    return {"subnet": str(subnet), "gateway": gateway or str(next(subnet.hosts())),
-            "ip_range": (pool.ip_range if pool else None) or "", "aux": dict(pool.aux_addresses) if pool else {},
-            "subnet_given": pool is not None, "gateway_given": bool(gateway)}
+    """The row's map of a pool (``subnet`` as claimed); without a gateway given, Docker's: the first address
+    it would hand out (of the IP range when there is one)."""
+    ip_range = (pool.ip_range if pool else None) or ""
+    span = ipaddress.ip_network(ip_range) if ip_range else subnet
+    first = max(span.network_address, subnet.network_address + 1)
+    return {"subnet": str(subnet), "gateway": gateway or str(first), "ip_range": ip_range,
+            "aux": dict(pool.aux_addresses) if pool else {}, "subnet_given": pool is not None,
+            "gateway_given": bool(gateway)}
 
 
 def ranges(pool: dict[str, Any], wanted: str = "") -> list[dict[str, str]]:
