@@ -86,6 +86,14 @@ def check_request(net: Network | None, request: NetworkRequest) -> None:
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
 
 
+def _check_mode(mode: str, net: Network) -> None:
+    """Docker's refusals of a second network for a container in the host's or in no network."""
+    if net.name in ("host", "none") or mode == "host":
+        raise ConflictError("container cannot be disconnected from host network or connected to host network")
+    if mode == "none":
+        raise ConflictError("container cannot be connected to multiple networks with one of the networks in private (none) mode")
+
+
 def _check_address(net: Network | None, address: str, v6: bool) -> None:
     """Docker's rules for --ip/--ip6: a user network whose subnet the user chose, an address inside it."""
     if net is None:
@@ -118,10 +126,12 @@ class ContainerNetworking:
         name = network_name(mode)
         net = self.networks.get(name) if name is not None else None
         user = net is not None and not net.predefined
+        if name is None and opts.endpoint.mac_address:
+            raise InvalidArgumentError("conflicting options: mac-address and the network mode")
         check_request(net if user else None, opts.endpoint)
         for other, request in opts.others:
             joined = self.networks.get(other)
-            self._check_mode({"HostConfig": {"NetworkMode": mode}}, joined)
+            _check_mode(mode, joined)
             check_request(None if joined.predefined else joined, request)
         for e in opts.extra_hosts:
             parse_extra_host(e)
@@ -237,17 +247,10 @@ class ContainerNetworking:
 
     # network connect / disconnect --------------------------------------------------------
 
-    def _check_mode(self, record: dict[str, Any], net: Network) -> None:
-        mode = record["HostConfig"]["NetworkMode"]
-        if net.name in ("host", "none") or mode == "host":
-            raise ConflictError("container cannot be disconnected from host network or connected to host network")
-        if mode == "none":
-            raise ConflictError("container cannot be connected to multiple networks with one of the networks in private (none) mode")
-
     def connect(self, cid: str, name: str, record: dict[str, Any], network: str, request: NetworkRequest,
                 running: bool) -> None:
         net = self.networks.get(network)
-        self._check_mode(record, net)
+        _check_mode(record["HostConfig"]["NetworkMode"], net)
         check_request(None if net.predefined else net, request)
         entries = self.networks_of(cid, record)
         if any(e["network"] == net.name for e in entries):
@@ -259,7 +262,7 @@ class ContainerNetworking:
 
     def disconnect(self, cid: str, record: dict[str, Any], network: str, running: bool) -> None:
         net = self.networks.get(network)
-        self._check_mode(record, net)
+        _check_mode(record["HostConfig"]["NetworkMode"], net)
         entries = self.networks_of(cid, record)
         if not any(e["network"] == net.name for e in entries):
             raise ConflictError(f"container {cid} is not connected to network {net.name}")
