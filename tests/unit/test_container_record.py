@@ -9,7 +9,13 @@ import pytest
 
 from dockyard.errors import ConflictError, InvalidArgumentError, NotFoundError
 from dockyard.metadata import Database, ImageRow, LayerRow
-from dockyard.metadata.container_record import ContainerRecord, HostConfig, MountRecord, RestartPolicyRecord
+from dockyard.metadata.container_record import (
+    ContainerRecord,
+    HostConfig,
+    MountRecord,
+    NetworkRequest,
+    RestartPolicyRecord,
+)
 from dockyard.metadata.containers import ContainerRecords
 
 IMAGE = "sha256:" + "1" * 64
@@ -53,7 +59,8 @@ def document(**config: object) -> dict[str, object]:
         ],
         "NoNewPrivileges": False,
         "Seccomp": "",
-        "Networking": {"Aliases": ["web"], "IPv4Address": ""},
+        "Networking": {"Aliases": ["web"], "IPv4Address": "10.1.0.5", "IPv6Address": "", "MacAddress": "02:42:0a:01:00:05",
+                       "LinkLocalIPs": ["169.254.8.8"], "Links": ["db:data"], "DriverOpts": {"k": "v"}},
     }
 
 
@@ -79,6 +86,10 @@ def test_an_older_row_without_the_later_keys_still_reads() -> None:
         del doc[key]
     rec = ContainerRecord.parse("a" * 64, "one", IMAGE, "x", doc)
     assert rec.seccomp == "" and rec.networking.aliases == ()
+    doc["Networking"] = {"Aliases": ["web"], "IPv4Address": "10.1.0.5"}  # what the first rows held
+    rec = ContainerRecord.parse("a" * 64, "one", IMAGE, "x", doc)
+    assert rec.networking == NetworkRequest(("web",), "10.1.0.5")
+    assert rec.networking.document()["DriverOpts"] is None and rec.networking.ipam_config() == {"IPv4Address": "10.1.0.5"}
 
 
 @pytest.fixture

@@ -4,14 +4,12 @@ options as query parameters, and the answer as Docker's JSON stream (``stream`` 
 
 from __future__ import annotations
 
-import re
 import threading
 
 from dockyard.api.http import HIJACKED, Request, Response, StreamWriter
 from dockyard.api.router import Route
 from dockyard.errors import DockyardError, InvalidArgumentError
 
-_STEP = re.compile(r"^\[(?:[^\]]* )?(\d+)/(\d+)\] (.*)$", re.S)  # "[stage 2/4] RUN ..." as the builder names a step
 
 
 class BuildStream:
@@ -37,13 +35,18 @@ class BuildStream:
             except OSError:
                 self.gone = True
 
-    def start(self, vertex: int, name: str) -> None:
-        m = _STEP.match(name)
-        if m:
-            self.send({"stream": f"Step {m.group(1)}/{m.group(2)} : {m.group(3)}\n"})
+    def step(self, number: int, total: int, text: str, cached: bool | None = None) -> None:
+        self.send({"stream": f"Step {number}/{total} : {text}\n"})
+        if cached:
+            self.send({"stream": " ---> Using cache\n"})
 
-    def log(self, vertex: int, data: bytes) -> None:
-        self.send({"stream": data.decode(errors="replace")})
+    def start(self, vertex: int, name: str) -> None:
+        pass
+
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
+        """A RUN step's output; its stderr between the colour codes the classic builder puts around it."""
+        text = data.decode(errors="replace")
+        self.send({"stream": f"\x1b[91m{text}\x1b[0m" if stderr else text})
 
     def cached(self, vertex: int) -> None:
         self.send({"stream": " ---> Using cache\n"})
@@ -92,7 +95,7 @@ def build(request: Request) -> Response:
         tags=tags, build_args=_json_map(request, "buildargs"), labels=_json_map(request, "labels"),
         target=request.arg("target") or "", no_cache=request.flag("nocache"), pull=request.flag("pull"),
         cache_from=_cache_from(request), network=request.arg("networkmode") or "default",
-        extra_hosts=_extra_hosts(request),
+        extra_hosts=_extra_hosts(request), classic=True,
     )  # fmt: skip
     remote = request.arg("remote") or ""
     # the first value, as Go's FormValue reads it: docker-py sends a Dockerfile from outside the context as

@@ -20,7 +20,7 @@ _TRUE = ("", "true", "1", "True")
 _BOOLS = (*_TRUE, "false", "0", "False")
 
 
-def create_options(body: object, name: str | None) -> CreateOptions:
+def create_options(body: object, name: str | None, version: tuple[int, int] = (1, 45)) -> CreateOptions:
     """The options of one create; InvalidArgumentError (400) for a body that is not Docker's shape."""
     from dockyard.engine.container_options import CreateOptions, Overrides
 
@@ -40,7 +40,7 @@ def create_options(body: object, name: str | None) -> CreateOptions:
     isolation = _isolation(config, host)
     return CreateOptions(
         image=image, name=name or None, overrides=overrides, hostname=config.get("Hostname") or None,
-        network=host.get("NetworkMode") or "default", net=_network(config, host),
+        network=host.get("NetworkMode") or "default", net=_network(config, host, version),
         volumes=_volumes(config, host), mounts=tuple(_mount_flag(m) for m in host.get("Mounts") or ()),
         auto_remove=bool(host.get("AutoRemove")), interactive=bool(config.get("OpenStdin")),
         tty=bool(config.get("Tty")), detach=not attached, no_new_privileges=isolation.no_new_privileges,
@@ -112,17 +112,14 @@ def _publish_specs(bindings: dict[str, Any]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _network(config: dict[str, Any], host: dict[str, Any]) -> NetworkOptions:
+def _network(config: dict[str, Any], host: dict[str, Any], version: tuple[int, int]) -> NetworkOptions:
+    from dockyard.api.endpoints import networking_config
     from dockyard.engine.networks import run_network_options
 
-    mode = host.get("NetworkMode") or "default"
-    endpoints = ((config.get("NetworkingConfig") or {}).get("EndpointsConfig") or {})
-    endpoint = endpoints.get(mode) or (next(iter(endpoints.values())) if len(endpoints) == 1 else None) or {}
-    ip = ((endpoint.get("IPAMConfig") or {}).get("IPv4Address")) or None
-    mac = endpoint.get("MacAddress") or config.get("MacAddress") or None  # Config's before API 1.44, still honoured
+    endpoint, others = networking_config(config, host.get("NetworkMode") or "default", version)
     return run_network_options(list(_publish_specs(host.get("PortBindings") or {})), bool(host.get("PublishAllPorts")),
                                list(config.get("ExposedPorts") or {}), list(strings(host.get("ExtraHosts"), "ExtraHosts")),
-                               list(strings(endpoint.get("Aliases"), "Aliases")), ip, mac)
+                               endpoint, others)
 
 
 def _security_opts(opts: tuple[str, ...]) -> tuple[bool, str, list[str]]:

@@ -52,7 +52,7 @@ def create(request: Request) -> Response:
     from dockyard.api.container_create import create_options
 
     body = request.json()
-    opts = create_options(body, request.arg("name"))
+    opts = create_options(body, request.arg("name"), request.version)
     container = request.engine.container_service.create(opts)
     if opts.tty and isinstance(body, dict):
         container_io.remember_console_size(container.id, (body.get("HostConfig") or {}).get("ConsoleSize"))

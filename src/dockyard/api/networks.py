@@ -6,12 +6,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from dockyard.api.containers import filters_of
+from dockyard.api.endpoints import endpoint_settings, string_map
 from dockyard.api.http import Request, Response, empty, json_response
 from dockyard.api.router import Route
-from dockyard.errors import InvalidArgumentError
+from dockyard.errors import InvalidArgumentError, NotFoundError
 
 if TYPE_CHECKING:
-    from dockyard.engine.networks import NetworkFilters
+    from dockyard.engine.networks import IpamPool, NetworkFilters
 
 
 def _filters(request: Request) -> NetworkFilters:
@@ -42,6 +43,16 @@ def inspect(request: Request) -> Response:
     return json_response(network_json(request.engine.network_service.inspect(request.params["id"])))
 
 
+def _pool(config: object) -> IpamPool:
+    from dockyard.engine.networks import IpamPool
+
+    if not isinstance(config, dict):
+        raise InvalidArgumentError("IPAM.Config: a list of JSON objects is required")
+    aux = string_map(config.get("AuxiliaryAddresses"), "IPAM.Config.AuxiliaryAddresses")
+    return IpamPool(config.get("Subnet") or None, config.get("IPRange") or None, config.get("Gateway") or None,
+                    tuple(aux.items()))
+
+
 def create(request: Request) -> Response:
     from dockyard.engine.networks import NetworkSpec
 
@@ -49,11 +60,16 @@ def create(request: Request) -> Response:
     name = body.get("Name")
     if not isinstance(name, str) or not name:
         raise InvalidArgumentError("network name is required")
-    configs = (body.get("IPAM") or {}).get("Config") or [{}]
-    if len(configs) > 1:
-        raise InvalidArgumentError("dockyard networks take one IPAM configuration")
-    spec = NetworkSpec(name, body.get("Driver") or "bridge", configs[0].get("Subnet") or None,
-                       configs[0].get("Gateway") or None, bool(body.get("Internal")), dict(body.get("Labels") or {}))
+    ipam = body.get("IPAM") or {}
+    if not isinstance(ipam, dict):
+        raise InvalidArgumentError("IPAM: a JSON object is required")
+    if (ipam.get("Driver") or "default") != "default":
+        raise NotFoundError(f'plugin "{ipam["Driver"]}" not found')
+    options = ipam.get("Options")
+    spec = NetworkSpec(name, body.get("Driver") or "bridge", tuple(_pool(c) for c in ipam.get("Config") or ()),
+                       bool(body.get("Internal")), string_map(body.get("Labels"), "Labels"),
+                       string_map(body.get("Options"), "Options"), bool(body.get("EnableIPv6")),
+                       None if options is None else string_map(options, "IPAM.Options"))
     net = request.engine.network_service.create(spec)
     return json_response({"Id": net.id, "Warning": ""}, 201)
 
@@ -65,9 +81,8 @@ def remove(request: Request) -> Response:
 
 def connect(request: Request) -> Response:
     body = _body(request)
-    endpoint = body.get("EndpointConfig") or {}
-    aliases = tuple(endpoint.get("Aliases") or ())
-    request.engine.network_service.connect(request.params["id"], _container(body), aliases)
+    endpoint = endpoint_settings(body.get("EndpointConfig"))
+    request.engine.network_service.connect(request.params["id"], _container(body), endpoint)
     return empty(200)
 
 

@@ -56,6 +56,9 @@ class BuildOptions:
     network: str = "default"  # for RUN steps without --network
     secrets: dict[str, str] = field(default_factory=dict)  # --secret id -> host file
     extra_hosts: tuple[str, ...] = ()  # --add-host, as /etc/hosts lines
+    # the classic builder's cache (the Engine API's /build): a step that only changes the config is cached
+    # as a step of its own, and --cache-from images are the only cache (local steps count when they hold them)
+    classic: bool = False
 
 
 @dataclass(slots=True)
@@ -83,6 +86,7 @@ class Builder:
         self.cache.sweep_leases()
         self.meta = self._meta_args()
         self._vertex = 0
+        self._sources: set[Digest] | None = None  # the layers of the --cache-from images (classic builder)
         self._now = self._clock()
         self.planner = Planner(self)
 
@@ -185,6 +189,8 @@ class Builder:
         base_name = self._expand_meta(stage.source.base)
         vertex = self.next_vertex()
         label = f"{self._label(stage, 1)} FROM {base_name}"
+        first, total = self._numbers(stage)
+        self.s.progress.step(first, total, stage.source.original.strip())
         self.s.progress.start(vertex, label)
         started = time.monotonic()
         dep = self.stage_ref(base_name, stage.index)
@@ -201,17 +207,54 @@ class Builder:
         triggers = state.config.pop("OnBuild", None) or []
         commands = [ins.parse_instruction(n) for t in triggers for n in _trigger_nodes(t)] + stage.commands
         number = 1
-        for command in commands:
+        unnumbered = len(commands) - len(stage.commands)  # ONBUILD triggers run as part of FROM
+        for i, command in enumerate(commands):
+            ordinal = first + 1 + i - unnumbered
             if isinstance(command, LAYER_STEPS):
                 number += 1
                 label = f"{self._label(stage, number, commands)} {command.original.strip()}"
+                if ordinal > first:
+                    self.s.progress.step(ordinal, total, command.original.strip())
                 yield from self._layer_step(state, command, label, stage)
             else:
                 try:
                     apply_metadata(state, command, self.opts.build_args, self.meta)
                 except InvalidArgumentError as exc:
                     raise BuildStepError(f"dockerfile parse error line {command.line}: {exc}", "") from None
+                if ordinal > first:
+                    self.s.progress.step(ordinal, total, command.original.strip(), self._config_step(state))
         return state
+
+    def _numbers(self, stage: ins.Stage) -> tuple[int, int]:
+        """(the number of the stage's FROM, the count of the file's instructions), as the classic builder counts."""
+        sizes = [1 + len(s.commands) for s in self.df.stages]
+        return 1 + sum(sizes[:stage.index]), sum(sizes)
+
+    def _config_step(self, state: StageState) -> bool:
+        """Whether the cache held this step that only changes the config (the classic builder's: each such
+        step is an image of its own). Recorded, without a layer, only for the classic builder."""
+        if not self.opts.classic:
+            return False
+        key = step_key(state.key, "config", state.config)
+        if not self.opts.no_cache and self.cache.get(key) is not None and self._in_sources(state.chain):
+            return True
+        self.cache.put(key, None, self.now())
+        return False
+
+    def _in_sources(self, chain: Digest | None) -> bool:
+        """The classic builder's --cache-from: a step found in the local cache counts only when one of the
+        given images holds the layers it builds on; without --cache-from, always."""
+        if not self.opts.classic or not self.opts.cache_from:
+            return True
+        if self._sources is None:
+            self._sources = set()
+            for name in self.opts.cache_from:
+                try:
+                    row = self.s.images.resolve(name)
+                except DockyardError:
+                    continue
+                self._sources.update(layer.chain_id for layer in self.s.images.layers_of(row))
+        return chain is None or chain in self._sources
 
     def image_layers(self, name: str) -> tuple[Any, Any]:
         """The local image ``name`` (pulled first when missing or with --pull): its row and config."""
@@ -269,14 +312,17 @@ class Builder:
         started = time.monotonic()
         entry = None
         if not self.opts.no_cache:
-            entry = self.cache.get(key) or (self._from_cache_images(state, plan.created_by) if plan.by_history else None)
+            entry = self.cache.get(key)
+            if entry is not None and not self._in_sources(entry.chain_id or state.chain):
+                entry = None
+            entry = entry or (self._from_cache_images(state, plan.created_by) if plan.by_history else None)
         if entry is not None:
             self.s.progress.cached(vertex)
             self._apply(state, entry, plan.created_by)
             return
         parent = self.s.committed(state.chain)  # on this thread: the database connection is per thread
         try:
-            tar = yield Work(lambda: plan.execute(parent, lambda data: self.s.progress.log(vertex, data), label))
+            tar = yield Work(lambda: plan.execute(parent, lambda data, stderr: self.s.progress.log(vertex, data, stderr), label))
         except BuildStepError as exc:
             self.s.progress.error(vertex, str(exc))
             raise

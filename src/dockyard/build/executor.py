@@ -27,14 +27,14 @@ class RunRequest:
     cwd: str = "/"
     user: str = ""
     mounts: tuple[BindMount, ...] = ()
-    network: str = "default"  # "default" or "host": the host's network; "none": loopback only
+    network: str = "default"  # "default" or "host": the host's network; "none": loopback only; else a network's name
     hostname: str = "buildkitsandbox"
     extra_hosts: tuple[str, ...] = ()  # "IP\tNAME" lines for /etc/hosts (--add-host)
 
 
 class StepRunner(Protocol):
-    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
-        """Run the process; pass its stdout and stderr (merged, in chunks) to ``output``; return its exit code.
+    def run(self, request: RunRequest, output: Callable[[bytes, bool], None]) -> int:
+        """Run the process; pass its stdout and stderr in chunks to ``output(chunk, stderr)``; return its exit code.
 
         Raises DockyardError when the runtime cannot start it. Leaves no
         container state behind, also on error; safe to call from worker threads.

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class Plan:
     key_parts: list[Any]
     created_by: str
-    execute: Callable[[Committed | None, Callable[[bytes], None], str], Path]
+    execute: Callable[[Committed | None, Callable[[bytes, bool], None], str], Path]  # output(chunk, stderr)
     by_history: bool = True  # --cache-from may match it by created_by (not so when it copies files)
     scratch: list[Path] = field(default_factory=list)  # files planning made (downloads): removed after the step
 

@@ -8,9 +8,14 @@ from typing import Protocol
 class Progress(Protocol):
     """Called from the builder's thread, except ``log`` which RUN workers call: implementations lock."""
 
+    def step(self, number: int, total: int, text: str, cached: bool | None = None) -> None:
+        """Each instruction as the classic builder numbers them (all of the file's, FROM included). ``cached``,
+        for one that only changes the config: whether the cache held it; None for the others, which are
+        vertices too."""
+
     def start(self, vertex: int, name: str) -> None: ...
 
-    def log(self, vertex: int, data: bytes) -> None: ...
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None: ...
 
     def cached(self, vertex: int) -> None: ...
 
@@ -20,10 +25,13 @@ class Progress(Protocol):
 
 
 class Silent:
+    def step(self, number: int, total: int, text: str, cached: bool | None = None) -> None:
+        pass
+
     def start(self, vertex: int, name: str) -> None:
         pass
 
-    def log(self, vertex: int, data: bytes) -> None:
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
         pass
 
     def cached(self, vertex: int) -> None:

@@ -31,7 +31,7 @@ class StageState:
     image: dict[str, Any]  # the base image's top-level fields (architecture, os, history, ...)
     diff_ids: list[Digest] = field(default_factory=list)
     chain: Digest | None = None
-    key: str = ""  # the cache key of the last step
+    key: str = ""  # the cache key of the last layer step
     history: list[HistoryItem] = field(default_factory=list)
     args: dict[str, str | None] = field(default_factory=dict)  # ARGs declared in this stage, in order (None: no value)
     cmd_set: bool = False

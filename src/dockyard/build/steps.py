@@ -131,12 +131,12 @@ class StageMount:
     readonly: bool
 
 
-def execute_run(env: Env, parent: Committed | None, plan: RunPlan, output: Callable[[bytes], None], label: str) -> Path:
+def execute_run(env: Env, parent: Committed | None, plan: RunPlan, output: Callable[[bytes, bool], None], label: str) -> Path:
     tail: deque[str] = deque(maxlen=10)
     partial = [b""]
 
-    def collect(chunk: bytes) -> None:
-        output(chunk)
+    def collect(chunk: bytes, stderr: bool) -> None:
+        output(chunk, stderr)
         lines = (partial[0] + chunk).split(b"\n")
         partial[0] = lines.pop()
         tail.extend(line.decode(errors="replace") for line in lines)

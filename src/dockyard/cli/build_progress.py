@@ -59,6 +59,9 @@ class _Base:
     def _stop(self) -> None:
         pass
 
+    def step(self, number: int, total: int, text: str, cached: bool | None = None) -> None:
+        """BuildKit's display shows vertices only."""
+
 
 class Plain(_Base):
     def start(self, vertex: int, name: str) -> None:
@@ -66,7 +69,7 @@ class Plain(_Base):
             self.vertices[vertex] = _Vertex(name, time.monotonic())
             self._write(f"#{vertex} {name}\n")
 
-    def log(self, vertex: int, data: bytes) -> None:
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
         with self.lock:
             elapsed = time.monotonic() - self.vertices[vertex].started
             self._write("".join(f"#{vertex} {elapsed:.3f} {line}\n" for line in self._add_log(vertex, data)))
@@ -137,7 +140,7 @@ class Terminal(_Base):
             self.vertices[vertex] = _Vertex(name, time.monotonic())
             self._draw()
 
-    def log(self, vertex: int, data: bytes) -> None:
+    def log(self, vertex: int, data: bytes, stderr: bool = False) -> None:
         with self.lock:
             self._add_log(vertex, data)
 

@@ -94,13 +94,15 @@ def _network_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expose", action="append", default=[])
     p.add_argument("--add-host", action="append", default=[])
     p.add_argument("--network-alias", "--net-alias", action="append", default=[])
-    p.add_argument("--ip")
-    p.add_argument("--mac-address")
+    p.add_argument("--ip", default="")
+    p.add_argument("--ip6", default="")
+    p.add_argument("--mac-address", default="")
+    p.add_argument("--link-local-ip", action="append", default=[])
 
 
 def _network_options(args: argparse.Namespace) -> NetworkOptions:
     """The network flags, checked as Docker's client checks them (its messages, exit 125)."""
-    from dockyard.engine.networks import check_extra_hosts, check_ports, run_network_options
+    from dockyard.engine.networks import check_extra_hosts, check_ports, endpoint_request, run_network_options
 
     command = "run" if args.handler is run_cmd else "create"
     try:
@@ -122,8 +124,8 @@ def _network_options(args: argparse.Namespace) -> NetworkOptions:
             check_mac(args.mac_address)
         except InvalidArgumentError as exc:
             raise UsageError(f"dockyard: {exc}\n\nRun 'dockyard {command} --help' for more information") from None
-    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, args.network_alias, args.ip,
-                               args.mac_address)
+    endpoint = endpoint_request(tuple(args.network_alias), args.ip, args.ip6, args.mac_address, tuple(args.link_local_ip))
+    return run_network_options(args.publish, args.publish_all, args.expose, args.add_host, endpoint)
 
 
 def _options(args: argparse.Namespace) -> CreateOptions:

@@ -8,7 +8,7 @@ import sys
 
 from dockyard.cli.context import EXIT_ERROR, Context, UsageError, confirm, require_args
 from dockyard.cli.format import render, render_inspect, to_json
-from dockyard.engine.networks import NetworkFilters, NetworkSpec
+from dockyard.engine.networks import IpamPool, NetworkFilters, NetworkSpec, endpoint_request
 from dockyard.errors import DockyardError, NotFoundError
 
 LS_FORMAT = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}"
@@ -65,25 +65,78 @@ def _create_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="NETWORK")
     p.add_argument("-d", "--driver", default="bridge")
     p.add_argument("--subnet", action="append", default=[])
+    p.add_argument("--ip-range", action="append", default=[])
     p.add_argument("--gateway", action="append", default=[])
+    p.add_argument("--aux-address", action="append", default=[])
+    p.add_argument("-o", "--opt", action="append", default=[])
+    p.add_argument("--ipam-driver", default="default")
+    p.add_argument("--ipam-opt", action="append", default=[])
+    p.add_argument("--ipv6", action="store_true")
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--internal", action="store_true")
     p.add_argument("--attachable", action="store_true")
     p.set_defaults(handler=create_cmd)
 
 
+def _key_values(values: list[str]) -> dict[str, str]:
+    return dict((v.split("=", 1) + [""])[:2] for v in values)
+
+
 def create_cmd(ctx: Context, args: argparse.Namespace) -> int:
     require_args(args, "network create", 1, exact=True)
-    if len(args.subnet) > 1 or len(args.gateway) > 1:
-        raise UsageError("dockyard: only one --subnet and one --gateway are supported", EXIT_ERROR)
-    labels = dict((lbl.split("=", 1) + [""])[:2] for lbl in args.label)
-    spec = NetworkSpec(args.args[0], args.driver, (args.subnet or [None])[0], (args.gateway or [None])[0],
-                       args.internal, labels)
-    if spec.gateway and not spec.subnet:
-        print("every ip-range or gateway must have a corresponding subnet", file=sys.stderr)
+    if args.ipam_driver != "default":
+        print(f'Error response from daemon: plugin "{args.ipam_driver}" not found', file=sys.stderr)
         return EXIT_ERROR
+    try:
+        pools = ipam_pools(args.subnet, args.ip_range, args.gateway, _key_values(args.aux_address))
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_ERROR
+    spec = NetworkSpec(args.args[0], args.driver, pools, args.internal, _key_values(args.label),
+                       _key_values(args.opt), args.ipv6, _key_values(args.ipam_opt))
     print(ctx.engine.network_service.create(spec).id)
     return 0
+
+
+def _contains(subnet: str, address: str) -> bool:
+    """Whether ``address`` (an address or a CIDR) lies in ``subnet``, as Docker's client matches them."""
+    import ipaddress
+
+    try:
+        net = ipaddress.ip_network(subnet, strict=False)
+        other = ipaddress.ip_network(address, strict=False)
+    except ValueError as exc:
+        raise ValueError(f"invalid CIDR address: {exc}") from None
+    return other.version == net.version and other.subnet_of(net)  # type: ignore[arg-type]
+
+
+def ipam_pools(subnets: list[str], ranges: list[str], gateways: list[str], aux: dict[str, str]) -> tuple[IpamPool, ...]:
+    """``--subnet``, ``--ip-range``, ``--gateway``, ``--aux-address`` matched to their subnets as Docker's client
+    does (its consolidateIpam, with its messages as ValueError)."""
+    if len(subnets) < len(ranges) or len(subnets) < len(gateways):
+        raise ValueError("every ip-range or gateway must have a corresponding subnet")
+    for i, s in enumerate(subnets):
+        if any(_contains(s, t) or _contains(t, s) for t in subnets[:i]):
+            raise ValueError("multiple overlapping subnet configuration is not supported")
+    chosen: dict[str, dict[str, str]] = {"range": {}, "gateway": {}}
+    for what, values, words in (("range", ranges, "cannot configure multiple ranges ({}, {}) on the same subnet ({})"),
+                                ("gateway", gateways, "cannot configure multiple gateways ({}, {}) for the same subnet ({})")):
+        for value in values:
+            matched = [s for s in subnets if _contains(s, value)]
+            if not matched:
+                raise ValueError(f"no matching subnet for {what} {value}")
+            for s in matched:
+                if s in chosen[what]:
+                    raise ValueError(words.format(value, chosen[what][s], s))
+                chosen[what][s] = value
+    aux_of: dict[str, dict[str, str]] = {s: {} for s in subnets}
+    for name, address in aux.items():
+        matched = [s for s in subnets if _contains(s, address)]
+        if not matched:
+            raise ValueError(f"no matching subnet for aux-address {address}")
+        for s in matched:
+            aux_of[s][name] = address
+    return tuple(IpamPool(s, chosen["range"].get(s), chosen["gateway"].get(s), tuple(aux_of[s].items())) for s in subnets)
 
 
 def _ls_args(p: argparse.ArgumentParser) -> None:
@@ -101,7 +154,7 @@ def ls_cmd(ctx: Context, args: argparse.Namespace) -> int:
         sys.stdout.write("".join((n.id if args.no_trunc else n.id[:12]) + "\n" for n in nets))
         return 0
     rows = [{"ID": n.id if args.no_trunc else n.id[:12], "Name": n.name, "Driver": n.driver, "Scope": "local",
-             "IPv6": "false", "Internal": str(n.internal).lower(), "CreatedAt": n.created,
+             "IPv6": str(bool(n.ipv6.get("enabled"))).lower(), "Internal": str(n.internal).lower(), "CreatedAt": n.created,
              "Labels": ",".join(f"{k}={v}" for k, v in n.labels.items())} for n in nets]
     sys.stdout.write(render(args.format or LS_FORMAT, rows, LS_HEADERS, "*network.networkContext"))
     return 0
@@ -172,13 +225,20 @@ def prune_cmd(ctx: Context, args: argparse.Namespace) -> int:
 def _connect_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs="*", metavar="NETWORK CONTAINER")
     p.add_argument("--alias", action="append", default=[])
+    p.add_argument("--ip", default="")
+    p.add_argument("--ip6", default="")
+    p.add_argument("--link", action="append", default=[])
+    p.add_argument("--link-local-ip", action="append", default=[])
+    p.add_argument("--driver-opt", action="append", default=[])
     p.set_defaults(handler=connect_cmd)
 
 
 def connect_cmd(ctx: Context, args: argparse.Namespace) -> int:
     """Running: a new interface now; stopped: from the next start on."""
     require_args(args, "network connect", 2, exact=True)
-    ctx.engine.network_service.connect(args.args[0], args.args[1], tuple(args.alias))
+    request = endpoint_request(tuple(args.alias), args.ip, args.ip6, "", tuple(args.link_local_ip), tuple(args.link),
+                               _key_values(args.driver_opt))
+    ctx.engine.network_service.connect(args.args[0], args.args[1], request)
     return 0
 
 

@@ -199,11 +199,15 @@ class Engine:
     @cached_property
     def networking(self) -> ContainerNetworking:
         """Networks and container sandboxes (CNI); state under ``<root>/network``."""
+        return self.networking_on(self.db)
+
+    def networking_on(self, db: Database) -> ContainerNetworking:
+        """The same over another connection to the store's database (a build's worker threads need their own)."""
         from dockyard.runtime.network.attachment import ContainerNetworking
         from dockyard.runtime.network.sandbox import Sandboxes
         from dockyard.runtime.network.store import NetworkStore
 
-        networks = NetworkStore(self.db, self.root, self.run_dir / NETWORK_LOCK)
+        networks = NetworkStore(db, self.root, self.run_dir / NETWORK_LOCK)
         return ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
 
     @property

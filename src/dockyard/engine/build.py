@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from dockyard.build.executor import RunRequest, StepRunner
     from dockyard.engine import Engine
     from dockyard.registry.client.auth import Credentials
+    from dockyard.runtime.network.attachment import ContainerNetworking
 
 __all__ = [
     "BuildOptions", "BuildReport", "BuildRequest", "BuildService", "BuildSource", "BuildStepError", "Output", "Progress",
@@ -141,14 +142,20 @@ class _RuncRunner:
         self._runner: StepRunner | None = None
         self._lock = threading.Lock()
 
-    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
+    def run(self, request: RunRequest, output: Callable[[bytes, bool], None]) -> int:
         with self._lock:  # steps of parallel stages run on worker threads
             if self._runner is None:
                 from dockyard.runtime.runc import Runc
                 from dockyard.runtime.step import RuncStepRunner
 
-                self._runner = RuncStepRunner(Runc(self.engine.root / "runc"), self.engine.tmp)
+                self._runner = RuncStepRunner(Runc(self.engine.root / "runc"), self.engine.tmp, self._networking)
         return self._runner.run(request, output)
+
+    def _networking(self) -> ContainerNetworking:
+        """For a step that joins a network, on its worker thread: a database connection of its own."""
+        from dockyard.metadata.db import Database
+
+        return self.engine.networking_on(Database(self.engine.db.path))
 
 
 def _inputs(source: BuildSource, scratch: Path) -> _Inputs:

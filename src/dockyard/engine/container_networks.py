@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dockyard.metadata.container_record import NetworkRequest
+
 PortMap = dict[str, list[dict[str, str]] | None]  # NetworkSettings.Ports: "80/tcp" -> [{HostIp, HostPort}]
 
 
@@ -17,6 +19,9 @@ class LiveEndpoint:
     ip_address: str = ""
     prefix_len: int = 0
     mac: str = ""
+    ipv6_gateway: str = ""
+    ipv6_address: str = ""
+    ipv6_prefix_len: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,10 +30,13 @@ class ContainerEndpoint:
 
     network: str
     network_id: str  # "" when the network is gone
-    aliases: tuple[str, ...]
-    ip: str  # the address asked with --ip
+    request: NetworkRequest  # what was asked of the endpoint (aliases, addresses, links, driver options)
     connected: bool  # True: added by ``network connect``
     live: LiveEndpoint | None  # None: not attached (the container is not running)
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return self.request.aliases
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,21 +23,32 @@ DEFAULT_BRIDGE_OPTIONS = {
 def network_json(report: NetworkReport) -> dict[str, Any]:
     """Docker's ``network inspect`` document."""
     net = report.network
-    ipam: list[dict[str, str]] = []
-    if net.subnet:
-        ipam = [{"Subnet": net.subnet, **({} if net.config.get("subnet_given") and not net.config.get("gateway_given")
-                                          else {"Gateway": net.gateway})}]
     members = {m.container_id: {"Name": m.name, "EndpointID": m.container_id[:12] + net.id[:52],
-                                "MacAddress": m.mac, "IPv4Address": m.ipv4, "IPv6Address": ""}
+                                "MacAddress": m.mac, "IPv4Address": m.ipv4, "IPv6Address": m.ipv6}
                for m in report.members}
-    options = {**DEFAULT_BRIDGE_OPTIONS, "com.docker.network.bridge.name": net.bridge} if net.name == "bridge" else {}
+    options = {**DEFAULT_BRIDGE_OPTIONS, "com.docker.network.bridge.name": net.bridge} if net.name == "bridge" else net.options
+    # rows written before IPAM options were kept hold none: Docker's CLI sends {} for them
+    ipam_options = None if net.predefined else net.config.get("ipam_options", {})
     return {
         "Name": net.name, "Id": net.id, "Created": net.created, "Scope": "local", "Driver": net.driver,
-        "EnableIPv6": False, "IPAM": {"Driver": "default", "Options": None if net.predefined else {}, "Config": ipam},
+        "EnableIPv6": bool(net.ipv6.get("enabled")),
+        "IPAM": {"Driver": "default", "Options": ipam_options, "Config": [_ipam_config(p) for p in net.pools()]},
         "Internal": net.internal, "Attachable": False, "Ingress": False, "ConfigFrom": {"Network": ""},
         "ConfigOnly": False, "Containers": dict(sorted(members.items())), "Options": dict(sorted(options.items())),
         "Labels": net.labels,
     }
+
+
+def _ipam_config(pool: dict[str, Any]) -> dict[str, Any]:
+    """Docker's IPAM.Config entry of a stored pool: the gateway shows unless the user gave a subnet alone."""
+    out: dict[str, Any] = {"Subnet": pool["subnet"]}
+    if pool.get("ip_range"):
+        out["IPRange"] = pool["ip_range"]
+    if not pool.get("subnet_given") or pool.get("gateway_given"):
+        out["Gateway"] = pool["gateway"]
+    if pool.get("aux"):
+        out["AuxiliaryAddresses"] = dict(pool["aux"])
+    return out
 
 
 def host_config(record: dict[str, Any]) -> dict[str, Any]:
@@ -48,16 +59,19 @@ def host_config(record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _endpoint(e: ContainerEndpoint, cid: str) -> dict[str, Any]:
-    user = e.network not in ("bridge", "host", "none")
-    ipam = {"IPv4Address": e.ip} if e.ip else ({} if e.connected else None)
+    """One network of NetworkSettings.Networks: what was asked of the endpoint, and its live addresses."""
     from dockyard.engine.container_networks import LiveEndpoint
 
+    user = e.network not in ("bridge", "host", "none")
+    asked = e.request
+    ipam = asked.ipam_config() or ({} if e.connected else None)
     live = e.live or LiveEndpoint()
-    return {"IPAMConfig": ipam, "Links": None,
-            "Aliases": [*e.aliases, cid[:12]] if user else None, "NetworkID": e.network_id,
+    return {"IPAMConfig": ipam, "Links": list(asked.links) or None,
+            "Aliases": [*asked.aliases, cid[:12]] if user else None, "NetworkID": e.network_id,
             "EndpointID": live.endpoint_id, "Gateway": live.gateway, "IPAddress": live.ip_address,
-            "IPPrefixLen": live.prefix_len, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-            "MacAddress": live.mac, "DriverOpts": {} if e.connected else None}
+            "IPPrefixLen": live.prefix_len, "IPv6Gateway": live.ipv6_gateway, "GlobalIPv6Address": live.ipv6_address,
+            "GlobalIPv6PrefixLen": live.ipv6_prefix_len, "MacAddress": live.mac or asked.mac_address,
+            "DriverOpts": dict(asked.driver_opts) if asked.driver_opts is not None else ({} if e.connected else None)}
 
 
 def network_settings(report: ContainerNetworks, cid: str) -> dict[str, Any]:
@@ -72,9 +86,9 @@ def network_settings(report: ContainerNetworks, cid: str) -> dict[str, Any]:
         "Bridge": "", "SandboxID": hashlib.sha256(key.encode()).hexdigest() if key else "",
         "HairpinMode": False, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": report.ports,
         "SandboxKey": key, "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
-        "EndpointID": top.endpoint_id, "Gateway": top.gateway, "GlobalIPv6Address": "",
-        "GlobalIPv6PrefixLen": 0, "IPAddress": top.ip_address, "IPPrefixLen": top.prefix_len,
-        "IPv6Gateway": "", "MacAddress": top.mac,
+        "EndpointID": top.endpoint_id, "Gateway": top.gateway, "GlobalIPv6Address": top.ipv6_address,
+        "GlobalIPv6PrefixLen": top.ipv6_prefix_len, "IPAddress": top.ip_address, "IPPrefixLen": top.prefix_len,
+        "IPv6Gateway": top.ipv6_gateway, "MacAddress": top.mac,
         "Networks": {e.network: _endpoint(e, cid) for e in report.endpoints},
     }
 

@@ -16,6 +16,7 @@ class NetworkMember:
     name: str
     mac: str
     ipv4: str  # address/prefix
+    ipv6: str = ""  # address/prefix on an IPv6 network
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,12 +16,13 @@ if TYPE_CHECKING:
 
 from dockyard.errors import InvalidArgumentError, NotFoundError
 from dockyard.metadata.db import Database
-from dockyard.metadata.networks import Network, NetworkSpec, get_network, list_networks
+from dockyard.metadata.networks import IpamPool, Network, NetworkSpec, get_network, list_networks
 from dockyard.runtime.network import records
 
 if TYPE_CHECKING:
     from dockyard.engine.container_networks import ContainerNetworks, LiveEndpoint, PortMap
     from dockyard.engine.network_reports import NetworkPruneReport, NetworkReport
+    from dockyard.metadata.container_record import NetworkRequest
     from dockyard.runtime.containers import Container, ContainerStore
     from dockyard.runtime.network.attachment import ContainerNetworking, NetworkOptions
 
@@ -60,11 +61,27 @@ def _term(net: Network, key: str, value: str) -> bool:
 
 
 def run_network_options(publish: list[str], publish_all: bool, expose: list[str], add_host: list[str],
-                        aliases: list[str], ip: str | None, mac: str | None = None) -> NetworkOptions:
-    """``run``/``create``'s network flags, typed; the specs are checked at ``create`` (InvalidArgumentError)."""
+                        endpoint: NetworkRequest | None = None,
+                        others: tuple[tuple[str, NetworkRequest], ...] = ()) -> NetworkOptions:
+    """``run``/``create``'s network flags, typed; the specs are checked at ``create`` (InvalidArgumentError).
+    ``endpoint``: what is asked of the mode's network; ``others``: more networks to be on from the start."""
+    from dockyard.metadata.container_record import NetworkRequest
     from dockyard.runtime.network.attachment import NetworkOptions
 
-    return NetworkOptions(tuple(publish), publish_all, tuple(expose), tuple(add_host), tuple(aliases), ip, mac)
+    return NetworkOptions(tuple(publish), publish_all, tuple(expose), tuple(add_host), endpoint or NetworkRequest(), others)
+
+
+def endpoint_request(aliases: tuple[str, ...] = (), ipv4: str = "", ipv6: str = "", mac: str = "",
+                     link_local_ips: tuple[str, ...] = (), links: tuple[str, ...] = (),
+                     driver_opts: dict[str, str] | None = None) -> NetworkRequest:
+    """What a face asks of a container's endpoint on one network (``--network-alias``/``--alias``, ``--ip``,
+    ``--ip6``, ``--mac-address``, ``--link-local-ip``, ``--link``, ``--driver-opt``; the API's EndpointSettings).
+    A link ``NAME`` means ``NAME:NAME``, as Docker's client writes it."""
+    from dockyard.metadata.container_record import NetworkRequest
+
+    links = tuple(link if ":" in link else f"{link}:{link}" for link in links)
+    opts = None if driver_opts is None else tuple(driver_opts.items())
+    return NetworkRequest(tuple(aliases), ipv4, ipv6, mac.lower(), tuple(link_local_ips), links, opts)  # as Go's net.HardwareAddr prints it
 
 
 def check_ports(publish: list[str], expose: list[str]) -> None:
@@ -112,7 +129,8 @@ class NetworkService:
         net = get_network(self.db, name)
         if net.name == "bridge":
             net = networking.networks.ensure(net)
-        members = tuple(NetworkMember(ep.container_id, ep.name, ep.mac, f"{ep.ip}/{ep.prefix}")
+        members = tuple(NetworkMember(ep.container_id, ep.name, ep.mac, f"{ep.ip}/{ep.prefix}",
+                                      ep.ip6 and f"{ep.ip6}/{net.ipv6['subnet'].partition('/')[2]}")
                         for ep in networking.sandboxes.members(net.name))
         return NetworkReport(net, members)
 
@@ -146,10 +164,13 @@ class NetworkService:
                 continue
         return out
 
-    def connect(self, network: str, container: str, aliases: tuple[str, ...] = ()) -> None:
-        """Running: a new interface now; stopped: from the next start on."""
+    def connect(self, network: str, container: str, request: NetworkRequest | None = None) -> None:
+        """Running: a new interface now; stopped: from the next start on. ``request``: what is asked of the
+        endpoint (``--alias``, ``--ip``, ``--ip6``, ``--link``, ``--link-local-ip``, ``--driver-opt``, a MAC)."""
+        from dockyard.metadata.container_record import NetworkRequest
+
         c = self._containers().get(container)
-        self._networking().connect(c.id, c.name, c.record, network, aliases, c.running)
+        self._networking().connect(c.id, c.name, c.record, network, request or NetworkRequest(), c.running)
 
     def disconnect(self, network: str, container: str, *, force: bool = False) -> None:
         """``force``: Docker's flag, accepted; a disconnect here never needs it."""
@@ -175,18 +196,19 @@ class NetworkService:
     def of_container(self, c: Container, *, ids: bool = True) -> ContainerNetworks:
         """``ids=False`` leaves ``network_id`` empty (``ps`` shows names only)."""
         from dockyard.engine.container_networks import ContainerEndpoint, ContainerNetworks
+        from dockyard.metadata.container_record import NetworkRequest
 
         mode = c.record["HostConfig"].get("NetworkMode", "none")
         attached = self._attached(c)
         entries = records.networks_of(self.home, c.id, c.record)
         if not entries and mode in ("host", "none"):
-            entries = [{"network": mode, "aliases": [], "connected": False}]
+            entries = [{"network": mode, "connected": False}]
         endpoints = []
         for entry in entries:
             live = attached.get(entry["network"])
             endpoints.append(ContainerEndpoint(
-                entry["network"], self._network_id(entry["network"]) if ids else "", tuple(entry["aliases"]),
-                entry.get("ip") or "", entry["connected"], _live(live) if live is not None else None))
+                entry["network"], self._network_id(entry["network"]) if ids else "", NetworkRequest.parse(entry),
+                entry["connected"], _live(live) if live is not None else None))
         key = next((e["SandboxKey"] for e in attached.values()), "")
         bridge = attached.get("bridge")
         return ContainerNetworks(mode, tuple(endpoints), self._ports(c, attached), key,
@@ -203,4 +225,5 @@ def _live(doc: dict[str, Any]) -> LiveEndpoint:
     from dockyard.engine.container_networks import LiveEndpoint
 
     return LiveEndpoint(doc.get("EndpointID", ""), doc.get("Gateway", ""), doc.get("IPAddress", ""),
-                        doc.get("IPPrefixLen", 0), doc.get("MacAddress", ""))
+                        doc.get("IPPrefixLen", 0), doc.get("MacAddress", ""), doc.get("IPv6Gateway", ""),
+                        doc.get("GlobalIPv6Address", ""), doc.get("GlobalIPv6PrefixLen", 0))

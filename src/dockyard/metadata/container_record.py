@@ -303,11 +303,36 @@ class MountRecord:
 
 @dataclass(frozen=True, slots=True)
 class NetworkRequest:
-    """What ``--network-alias`` and ``--ip`` asked of the primary network."""
+    """What was asked of a container's endpoint on one network (Docker's EndpointSettings as a client sends
+    them): ``--network-alias``, ``--ip``, ``--ip6``, ``--mac-address``, ``--link-local-ip``, ``--link`` on a user
+    network, ``--driver-opt``. ``driver_opts`` None: none were given (Docker answers null, not {})."""
 
     aliases: tuple[str, ...] = ()
     ipv4_address: str = ""
+    ipv6_address: str = ""
     mac_address: str = ""
+    link_local_ips: tuple[str, ...] = ()
+    links: tuple[str, ...] = ()  # CONTAINER:ALIAS
+    driver_opts: tuple[tuple[str, str], ...] | None = None
+
+    @classmethod
+    def parse(cls, doc: dict[str, Any]) -> NetworkRequest:
+        """From ``document()``'s map; the first connection files wrote ``aliases`` and ``ip``."""
+        opts = doc.get("DriverOpts")
+        return cls(tuple(doc.get("Aliases") or doc.get("aliases") or ()), doc.get("IPv4Address") or doc.get("ip") or "",
+                   doc.get("IPv6Address") or "", doc.get("MacAddress") or "", tuple(doc.get("LinkLocalIPs") or ()),
+                   tuple(doc.get("Links") or ()), None if opts is None else tuple(opts.items()))
+
+    def document(self) -> dict[str, Any]:
+        return {"Aliases": list(self.aliases), "IPv4Address": self.ipv4_address, "IPv6Address": self.ipv6_address,
+                "MacAddress": self.mac_address, "LinkLocalIPs": list(self.link_local_ips), "Links": list(self.links),
+                "DriverOpts": None if self.driver_opts is None else dict(self.driver_opts)}
+
+    def ipam_config(self) -> dict[str, Any]:
+        """Docker's EndpointIPAMConfig of what was asked (empty fields left out, as Go's omitempty does)."""
+        out: dict[str, Any] = {"IPv4Address": self.ipv4_address, "IPv6Address": self.ipv6_address,
+                               "LinkLocalIPs": list(self.link_local_ips)}
+        return {k: v for k, v in out.items() if v}
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,7 +362,7 @@ class ContainerRecord:
             ProcessRecord(tuple(p["args"]), tuple(p["env"]), p["cwd"], p["user"]),
             ContainerConfig.parse(doc["Config"]), HostConfig.parse(doc["HostConfig"]),
             tuple(MountRecord.parse(v) for v in doc.get("Volumes", [])),
-            NetworkRequest(tuple(net.get("Aliases") or ()), net.get("IPv4Address") or "", net.get("MacAddress") or ""),
+            NetworkRequest.parse(net),
             doc.get("Seccomp", ""), bool(doc.get("NoNewPrivileges")),
         )
 
@@ -347,8 +372,7 @@ class ContainerRecord:
             "Image": self.image, "Process": self.process.document(), "Config": self.config.document(),
             "HostConfig": self.host_config.document(), "Volumes": [m.document() for m in self.mounts],
             "NoNewPrivileges": self.no_new_privileges, "Seccomp": self.seccomp,
-            "Networking": {"Aliases": list(self.networking.aliases), "IPv4Address": self.networking.ipv4_address,
-                           **({"MacAddress": self.networking.mac_address} if self.networking.mac_address else {})},
+            "Networking": self.networking.document(),
         }
 
 

@@ -7,7 +7,7 @@
                   Config      Docker's container Config (Hostname, Env, Cmd, Labels, ExposedPorts, ...)
                   HostConfig  Docker's HostConfig (NetworkMode, Binds, limits, RestartPolicy, Runtime, ...)
                   Volumes     mounts: {type, source, destination, readonly, name?, anonymous?, mode?, ...}
-                  Networking  what was asked of the primary network (Aliases, IPv4Address)
+                  Networking  what was asked of the primary network (container_record.NetworkRequest)
                   Seccomp, NoNewPrivileges
 
 The record's typed form is ``container_record.ContainerRecord``. Reads are plain statements (no write lock: WAL keeps them consistent); writes run in

@@ -1,9 +1,12 @@
 """The ``networks`` table (schema in ``db``, migration 2): typed rows, plain reads, writes.
 
 A row holds Docker's fields (name, driver, created) and a JSON ``config``:
-``internal``, ``labels``, and for bridge networks ``bridge`` (the Linux
-device), ``subnet``, ``gateway``, ``subnet_given``/``gateway_given`` (what
-the user chose) and ``nat`` (2: the forwarding rules are in place). Reads
+``internal``, ``labels``, ``options`` (driver options, ``-o``), ``ipam_options``
+(null: none given), and for bridge networks ``bridge`` (the Linux device), the
+IPv4 pool's ``subnet``, ``gateway``, ``ip_range``, ``aux`` (name -> address),
+``subnet_given``/``gateway_given`` (what the user chose), ``ipv6`` (the IPv6
+pool, the same keys, when IPv6 is enabled) and ``nat`` (2: the forwarding
+rules are in place). Reads
 run on the process's connection without ``transaction()`` (WAL lets them
 run beside a writer); writes run inside ``db.transaction()``.
 """
@@ -63,17 +66,44 @@ class Network:
     def predefined(self) -> bool:
         return self.name in PREDEFINED
 
+    @property
+    def options(self) -> dict[str, str]:
+        return dict(self.config.get("options") or {})
+
+    @property
+    def ipv6(self) -> dict[str, Any]:
+        """The IPv6 pool (``subnet``, ``gateway``, ...); empty when IPv6 is not enabled."""
+        return dict(self.config.get("ipv6") or {})
+
+    def pools(self) -> list[dict[str, Any]]:
+        """The IPv4 pool then the IPv6 one, each ``{subnet, gateway, ip_range, aux, subnet_given, gateway_given}``."""
+        v4 = [self.config] if self.subnet else []
+        return v4 + ([self.ipv6] if self.ipv6.get("subnet") else [])
+
+
+@dataclass(frozen=True, slots=True)
+class IpamPool:
+    """One entry of IPAM.Config: ``--subnet``, ``--ip-range``, ``--gateway``, ``--aux-address`` of one family."""
+
+    subnet: str | None = None
+    ip_range: str | None = None
+    gateway: str | None = None
+    aux_addresses: tuple[tuple[str, str], ...] = ()
+
 
 @dataclass(frozen=True, slots=True)
 class NetworkSpec:
-    """What ``network create`` asks for: the options the engine takes and the runtime builds a network from."""
+    """What ``network create`` asks for: the options the engine takes and the runtime builds a network from.
+    ``pools``: at most one IPv4 and one IPv6 pool; ``options``: driver options (``com.docker.network.*``)."""
 
     name: str
     driver: str = "bridge"
-    subnet: str | None = None
-    gateway: str | None = None
+    pools: tuple[IpamPool, ...] = ()
     internal: bool = False
     labels: dict[str, str] = field(default_factory=dict)
+    options: dict[str, str] = field(default_factory=dict)
+    ipv6: bool = False
+    ipam_options: dict[str, str] | None = None
 
 
 def _read(db: Database, sql: str, params: tuple[str, ...] = ()) -> list[Network]:

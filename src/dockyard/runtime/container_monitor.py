@@ -49,6 +49,8 @@ def monitor(store: ContainerStore, cid: str, attach_fd: int | None) -> int:
             sandbox = store.networking.attach(cid, container.name, record, paths.hosts)
         container_spec.prepare(container, store.rootfs_mounts(container), paths, str(sandbox.netns) if sandbox else None,
                                tuple(links.env(children)))
+        if sandbox is not None and store.networking is not None:
+            store.networking.start_resolver(cid, container.record, sandbox, paths.resolv, paths.hosts)
         volume_events(store.db, "mount", cid, container.record.get("Volumes", []))
         check = _healthcheck(container.record)
         prober: list[int | None] = [None]  # this run's probe loop

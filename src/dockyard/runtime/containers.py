@@ -204,6 +204,8 @@ class ContainerStore:
             write_state(paths, {"Status": "created", "Pid": 0, "ExitCode": 0, "Error": "",
                                 "StartedAt": "0001-01-01T00:00:00Z", "FinishedAt": "0001-01-01T00:00:00Z"})
             self._insert(cid, opts, image.id, image.top_layer, created, record)
+            if self.networking is not None:
+                self.networking.join_at_create(cid, record, opts.net.others)
         except BaseException:
             rootfs.remove_dir(paths)
             self.volumes.undo(volumes)

@@ -14,12 +14,15 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.runtime.rootfs import HOSTS, resolv_conf, secure_join
 from dockyard.runtime.runc import Runc, last_error
 from dockyard.runtime.spec import SpecInput, Volume, build_spec, resolve_user
+
+if TYPE_CHECKING:
+    from dockyard.runtime.network.attachment import ContainerNetworking
 
 
 class _Mount(Protocol):
@@ -53,26 +56,29 @@ def _read(path: Path) -> str:
 
 
 class RuncStepRunner:
-    def __init__(self, runc: Runc, tmp: Path) -> None:
+    """``networking``: the store's networks, for steps that join one (``build --network NAME``); each call
+    makes them anew (steps run on worker threads), closed after the step."""
+
+    def __init__(self, runc: Runc, tmp: Path, networking: Callable[[], ContainerNetworking] | None = None) -> None:
         self.runc = runc
         self.tmp = tmp
+        self.networking = networking
 
-    def run(self, request: RunRequest, output: Callable[[bytes], None]) -> int:
-        """Raises DockyardError with runc's message when the process could not be started."""
+    def run(self, request: RunRequest, output: Callable[[bytes, bool], None]) -> int:
+        """``output(chunk, stderr)`` gets the process's stdout and stderr as they come. Raises DockyardError
+        with runc's message when the process could not be started."""
         cid = STEP_PREFIX + secrets.token_hex(12)
         bundle = Path(tempfile.mkdtemp(dir=self.tmp, prefix="step-"))
+        networking = self._networking(request.network)
         try:
-            self._write_bundle(bundle, cid, request)
+            self._write_bundle(bundle, cid, request, networking)
             log = bundle / "runc.log"  # runc's own complaints, apart from the step's output
             argv = [*self.runc._base(), "--log", str(log), "--log-format", "json", "run", "--bundle", str(bundle), cid]
             try:
-                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             except OSError as exc:
                 raise DockyardError(f"cannot run {self.runc.binary}: {exc.strerror}") from exc
-            assert proc.stdout is not None
-            with proc.stdout:
-                while chunk := proc.stdout.read1(1 << 16):  # type: ignore[attr-defined]
-                    output(chunk)
+            _pump(proc, output)
             code = proc.wait()
             failure = last_error(log) if code else ""
             if failure:  # the process never ran (not found, not executable, a mount refused)
@@ -80,9 +86,20 @@ class RuncStepRunner:
             return code
         finally:
             self.runc.delete(cid)
+            if networking is not None:
+                networking.sandboxes.detach(cid)
+                networking.networks.db.close()
             shutil.rmtree(bundle, ignore_errors=True)
 
-    def _write_bundle(self, bundle: Path, cid: str, request: RunRequest) -> None:
+    def _networking(self, network: str) -> ContainerNetworking | None:
+        """The store's networks for a step that joins one (``build --network NAME``)."""
+        if network in ("default", "host", "none"):
+            return None
+        if self.networking is None:
+            raise DockyardError(f"network {network} not found")
+        return self.networking()
+
+    def _write_bundle(self, bundle: Path, cid: str, request: RunRequest, networking: ContainerNetworking | None) -> None:
         root = Path(request.rootfs)
         uid, gid, groups, home = resolve_user(
             request.user, _read(secure_join(root, "/etc/passwd")), _read(secure_join(root, "/etc/group"))
@@ -90,17 +107,45 @@ class RuncStepRunner:
         env = list(request.env)
         if not any(e.startswith("HOME=") for e in env):
             env.append(f"HOME={home}")
-        host_network = request.network != "none"
+        host_network = request.network in ("default", "host")
         hosts = HOSTS.replace("127.0.0.1\tlocalhost", f"127.0.0.1\tlocalhost {request.hostname}", 1)
         (bundle / "hosts").write_text(hosts + "".join(f"{line}\n" for line in request.extra_hosts))
         (bundle / "resolv.conf").write_text(resolv_conf(_read(Path("/etc/resolv.conf"))))
+        netns = _join(networking, cid, bundle / "hosts", request) if networking is not None else None
         spec = build_spec(SpecInput(
             args=request.argv, env=tuple(env), cwd=request.cwd, uid=uid, gid=gid, additional_gids=groups,
             rootfs=str(root), hostname=request.hostname, cgroups_path=f"/dockyard/{cid}", host_network=host_network,
+            netns_path=netns,
             volumes=tuple(Volume(m.source, m.destination, m.readonly) for m in request.mounts),
             etc_files={"/etc/hosts": str(bundle / "hosts"), "/etc/resolv.conf": str(bundle / "resolv.conf")},
         ))
         (bundle / "config.json").write_text(json.dumps(spec))
+
+
+def _pump(proc: subprocess.Popen[bytes], output: Callable[[bytes, bool], None]) -> None:
+    """Both pipes of the step, each chunk as it comes (the classic builder shows stderr apart)."""
+    import selectors
+
+    assert proc.stdout is not None and proc.stderr is not None
+    with selectors.DefaultSelector() as sel, proc.stdout, proc.stderr:
+        sel.register(proc.stdout, selectors.EVENT_READ, False)
+        sel.register(proc.stderr, selectors.EVENT_READ, True)
+        while sel.get_map():
+            for key, _ in sel.select():
+                chunk = os.read(key.fd, 1 << 16)
+                if chunk:
+                    output(chunk, key.data)
+                else:
+                    sel.unregister(key.fileobj)
+
+
+def _join(networking: ContainerNetworking, cid: str, hosts: Path, request: RunRequest) -> str:
+    """The step joins a network as a container would (its peers' names in its hosts file); its namespace."""
+    from dockyard.runtime.network.sandbox import Link, Member
+
+    extra = tuple(f"{name}:{ip}" for ip, _, name in (line.partition("\t") for line in request.extra_hosts))
+    member = Member(cid, request.hostname, hosts, extra)
+    return str(networking.sandboxes.attach(cid, member, [Link(request.network)], networking.sandboxes.published).netns)
 
 
 def sweep_steps(runc: Runc) -> None:

@@ -1,16 +1,18 @@
 """/etc/hosts of containers on a network, and name resolution between them.
 
 Docker resolves container names on user networks with an embedded DNS server
-at 127.0.0.11. dockyard instead keeps each container's /etc/hosts listing the
+at 127.0.0.11. dockyard keeps each container's /etc/hosts listing the
 others on its networks: every running container has an endpoint file per
-network (name, aliases, IP, hosts path) and, under one lock per store,
+network (name, aliases, IP, links, hosts path) and, under one lock per store,
 whoever joins or leaves a network rewrites the hosts file of every member
-(own address on each network, then the peers of all its user networks). The file is
-bind-mounted into the container, so it is rewritten in place (same inode),
-never renamed over. Why not a DNS server: it would need one more long-lived
-process per network (or per store) that must outlive every monitor, and
-busybox/musl/glibc all read /etc/hosts first anyway; the cost of the file
-approach is that a program caching its resolver results misses later peers.
+(own address on each network, then the peers of all its user networks, with
+the aliases its own links give them). The file is bind-mounted into the
+container, so it is rewritten in place (same inode), never renamed over.
+busybox/musl/glibc read /etc/hosts first; programs that ask a DNS server
+instead get the same names from the container's resolver (``dns``), a
+thread of its monitor that answers from this file, so no process has to
+outlive the monitors. A program caching its resolver results misses later
+peers.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import fcntl
 import json
 import os
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -42,6 +44,8 @@ class Endpoint:
     aliases: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
     order: int = 0  # the interface's number (eth0, eth1 ...)
+    ip6: str = ""  # its IPv6 address on an IPv6 network
+    links: tuple[str, ...] = ()  # CONTAINER:ALIAS: names only this container resolves (links on a user network)
 
 
 def parse_extra_host(spec: str) -> tuple[str, str]:
@@ -106,7 +110,8 @@ class EndpointRegistry:
             doc = json.loads(f.read_text())
         except (OSError, ValueError):
             return None
-        return Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"])})
+        return Endpoint(**{**doc, "aliases": tuple(doc["aliases"]), "extra_hosts": tuple(doc["extra_hosts"]),
+                           "links": tuple(doc.get("links") or ())})
 
     def members(self, network: str) -> list[Endpoint]:
         d = self.home / network
@@ -126,11 +131,20 @@ class EndpointRegistry:
         for cid, known in affected.items():
             eps = self.endpoints_of(cid)
             peers: dict[str, Endpoint] = {}
-            for net, _ in eps:
+            for net, own in eps:
                 if net != DEFAULT_NETWORK:  # the default bridge has no name resolution, as in Docker
-                    peers.update({p.ip: p for p in self.members(net) if p.container_id != cid})
-            text = render(base, known.extra_hosts, [ep.ip for _, ep in eps], known.hostname, peers.values())
+                    peers.update({p.ip: _linked(p, own.links) for p in self.members(net) if p.container_id != cid})
+                    peers.update({p.ip6: _linked(p, own.links) for p in self.members(net) if p.container_id != cid and p.ip6})
+            own_ips = [ep.ip for _, ep in eps] + [ep.ip6 for _, ep in eps if ep.ip6]
+            text = render(base, known.extra_hosts, own_ips, known.hostname,
+                          [replace(p, ip=address) for address, p in peers.items()])
             try:
                 write_in_place(Path(known.hosts_path), text)
             except OSError:
                 continue  # the container is going away
+
+
+def _linked(peer: Endpoint, links: tuple[str, ...]) -> Endpoint:
+    """``peer`` with the aliases the container's links give it (``--link NAME:ALIAS`` on a user network)."""
+    extra = tuple(alias for name, _, alias in (link.partition(":") for link in links) if name == peer.name and alias)
+    return replace(peer, aliases=peer.aliases + extra) if extra else peer

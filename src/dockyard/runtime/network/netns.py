@@ -40,3 +40,14 @@ def remove(path: Path) -> None:
             if is_mounted(path):  # not another process tearing the same sandbox down at once
                 raise
     path.unlink(missing_ok=True)
+
+
+def add_addresses(path: Path, ifname: str, addresses: tuple[str, ...]) -> None:
+    """Extra addresses on an interface inside the namespace (Docker's link-local IPs): /16 for IPv4, /64 for
+    IPv6 as Docker gives them; raises NetnsError with ``ip``'s complaint."""
+    for address in addresses:
+        cidr = f"{address}/{64 if ':' in address else 16}"
+        result = subprocess.run(["nsenter", f"--net={path}", "ip", "addr", "add", cidr, "dev", ifname],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise NetnsError(f"add link-local address {address}: {result.stderr.strip()}")

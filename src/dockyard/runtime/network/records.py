@@ -36,16 +36,14 @@ def connections_file(home: Path, cid: str) -> Path:
 
 
 def networks_of(home: Path, cid: str, record: dict[str, Any]) -> list[dict[str, Any]]:
-    """``[{"network", "aliases", "connected"}]``: connected ones came from ``network connect``."""
+    """``[{"network", "connected", **NetworkRequest.document()}]``: what each network's endpoint was asked
+    (``container_record.NetworkRequest.parse`` reads it); connected ones came from ``network connect``."""
     try:
         found: list[dict[str, Any]] = json.loads(connections_file(home, cid).read_text())
         return found
     except (OSError, ValueError):
         name = network_name(record["HostConfig"]["NetworkMode"])
-        asked = record.get("Networking") or {}
-        return [] if name is None else [{"network": name, "aliases": asked.get("Aliases", []),
-                                         "ip": asked.get("IPv4Address", ""), "mac": asked.get("MacAddress", ""),
-                                         "connected": False}]
+        return [] if name is None else [{**(record.get("Networking") or {}), "network": name, "connected": False}]
 
 
 def sandbox_file(home: Path, cid: str) -> Path:
@@ -69,18 +67,34 @@ def mac_of(result: dict[str, Any], ifname: str) -> str:
     return next((i.get("mac", "") for i in result.get("interfaces", []) if i.get("name") == ifname and i.get("sandbox")), "")
 
 
+def addresses_of(result: dict[str, Any]) -> tuple[tuple[str, int], tuple[str, int]]:
+    """((IPv4 address, prefix), (IPv6 address, prefix)) of a CNI ADD result; ("", 0) for a family it lacks."""
+    found = {4: ("", 0), 6: ("", 0)}
+    for ip in result.get("ips", []):
+        address, _, prefix = ip["address"].partition("/")
+        family = 6 if ":" in address else 4
+        if not found[family][0]:
+            found[family] = (address, int(prefix))
+    return found[4], found[6]
+
+
+def _gateway(result: dict[str, Any], family: int) -> str:
+    return next((ip.get("gateway", "") for ip in result.get("ips", []) if (":" in ip["address"]) == (family == 6)), "")
+
+
 def describe(home: Path, cid: str) -> dict[str, dict[str, Any]]:
-    """Per network: address, gateway, MAC, endpoint, published ports (empty when not attached)."""
+    """Per network: addresses, gateways, MAC, endpoint, published ports (empty when not attached)."""
     doc = read_sandbox(home, cid)
     out: dict[str, dict[str, Any]] = {}
     for e in (doc or {}).get("attachments", []):
         if not e.get("result"):
             continue
-        ip = e["result"]["ips"][0]
-        address, _, prefix = ip["address"].partition("/")
+        (address, prefix), (address6, prefix6) = addresses_of(e["result"])
         out[e["network"]] = {
             "NetworkID": e["network_id"], "EndpointID": endpoint_id(cid, e["network_id"]), "IPAddress": address,
-            "IPPrefixLen": int(prefix), "Gateway": ip.get("gateway", ""), "MacAddress": mac_of(e["result"], e["ifname"]),
-            "SandboxKey": doc["netns"], "PortMappings": e["mappings"] + e.get("proxied", []),  # type: ignore[index]
+            "IPPrefixLen": prefix, "Gateway": _gateway(e["result"], 4), "GlobalIPv6Address": address6,
+            "GlobalIPv6PrefixLen": prefix6, "IPv6Gateway": _gateway(e["result"], 6),
+            "MacAddress": mac_of(e["result"], e["ifname"]), "SandboxKey": doc["netns"],  # type: ignore[index]
+            "PortMappings": e["mappings"] + e.get("proxied", []),
         }
     return out

@@ -27,10 +27,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dockyard.errors import ConflictError
+from dockyard.metadata.container_record import NetworkRequest
 from dockyard.runtime.network import cni, netns, proxy
 from dockyard.runtime.network.hosts import Endpoint, EndpointRegistry
 from dockyard.runtime.network.ports import PortBinding, Reservation, reserve
-from dockyard.runtime.network.records import describe, mac_of, read_sandbox, sandbox_file
+from dockyard.runtime.network.records import addresses_of, describe, mac_of, read_sandbox, sandbox_file
 from dockyard.runtime.network.store import Network, NetworkStore
 from dockyard.runtime.rootfs import HOSTS
 
@@ -49,13 +50,11 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Link:
-    """One network to join; ports are published through the first one only."""
+    """One network to join, with what was asked of the endpoint; ports are published through the first one only."""
 
     network: str
-    aliases: tuple[str, ...] = ()
+    request: NetworkRequest = NetworkRequest()
     bindings: tuple[PortBinding, ...] = ()
-    ip: str = ""  # an address asked for (host-local's IP argument)
-    mac: str = ""  # a MAC address asked for (the bridge plugin's MAC argument)
 
 
 @dataclass(slots=True)
@@ -105,7 +104,7 @@ class Sandboxes:
             with self.endpoints.locked():
                 self.endpoints.refresh([n.name for n in nets], HOSTS)
             if doc["attachments"]:
-                proxy.start(ports.proxied, doc["attachments"][0]["result"]["ips"][0]["address"].partition("/")[0])
+                proxy.start(ports.proxied, addresses_of(doc["attachments"][0]["result"])[0][0])
         except BaseException:
             ports.close()
             self.detach(cid)
@@ -114,25 +113,27 @@ class Sandboxes:
 
     def _join(self, cid: str, doc: dict[str, Any], net: Network, link: Link, ifname: str, ports: Reservation) -> None:
         """CNI ADD of one network; recorded in the cache before (for DEL) and after (its result)."""
-        entry = {"network": net.name, "network_id": net.id, "ifname": ifname,
-                 "conflist": self.networks.conflist(net, ports=bool(ports.mappings)),
-                 "mappings": ports.mappings, "proxied": [m for _, m in ports.proxied], "aliases": list(link.aliases),
+        asked = link.request
+        conflist = self.networks.conflist(net, ports=bool(ports.mappings), ip=asked.ipv4_address,
+                                          ip6=asked.ipv6_address, mac=asked.mac_address)
+        entry = {"network": net.name, "network_id": net.id, "ifname": ifname, "conflist": conflist,
+                 "mappings": ports.mappings, "proxied": [m for _, m in ports.proxied], "aliases": list(asked.aliases),
                  "result": None}
         doc["attachments"].append(entry)
         self._write(cid, doc)
-        args = [f"IP={link.ip}"] * bool(link.ip) + [f"MAC={link.mac}"] * bool(link.mac)
-        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": ports.mappings},
-                             ";".join(["IgnoreUnknown=1", *args]) if args else "")
+        inv = cni.Invocation(cid, doc["netns"], ifname, {"portMappings": ports.mappings})
         entry["result"] = cni.add(entry["conflist"], inv)
         self._write(cid, doc)
-        ip = entry["result"]["ips"][0]
-        address, _, prefix = ip["address"].partition("/")
+        if asked.link_local_ips:
+            netns.add_addresses(Path(doc["netns"]), ifname, asked.link_local_ips)
+        (address, prefix), (address6, _) = addresses_of(entry["result"])
         member = doc["member"]
-        names = () if net.name == "bridge" else (*link.aliases, member["container_name"], cid[:12])
+        names = () if net.name == "bridge" else (*asked.aliases, member["container_name"], cid[:12])
         with self.endpoints.locked():
             self.endpoints.add(net.name, Endpoint(
-                cid, member["container_name"], address, int(prefix), mac_of(entry["result"], ifname), member["hosts_path"],
-                member["hostname"], names, tuple(member["extra_hosts"]), int(ifname.removeprefix("eth"))))
+                cid, member["container_name"], address, prefix, mac_of(entry["result"], ifname), member["hosts_path"],
+                member["hostname"], names, tuple(member["extra_hosts"]), int(ifname.removeprefix("eth")), address6,
+                asked.links))
 
     def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> list[str]:
         """Undo ``attach`` (every network) from the cache; idempotent. Returns CNI's complaints (nothing raises)."""

@@ -45,6 +45,7 @@ from dockyard.metadata.networks import (
 )
 from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
+from dockyard.runtime.network.ipam import checked_pools, ranges, stored_pool
 from dockyard.runtime.network.iptables import (
     drop_masquerade_without,
     drop_network_rules,
@@ -53,6 +54,10 @@ from dockyard.runtime.network.iptables import (
 )
 
 ALIAS_PREFIX = "dockyard:"
+# the bridge driver's options (``network create -o``) dockyard acts on; the others are kept and shown
+BRIDGE_NAME = "com.docker.network.bridge.name"
+MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
+MTU = "com.docker.network.driver.mtu"
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -111,24 +116,27 @@ class NetworkStore:
             if spec.driver in ("host", "null"):
                 raise ConflictError(f"only one instance of \"{spec.driver}\" network is allowed")
             raise NotFoundError(f'plugin "{spec.driver}" not found')
-        if spec.gateway and not spec.subnet:
-            raise InvalidArgumentError("every ip-range or gateway must have a corresponding subnet")
-        subnet = self._parse_subnet(spec.subnet) if spec.subnet else None
-        if subnet and spec.gateway:
-            self._check_gateway(subnet, spec.gateway)
+        v4, v6 = checked_pools(spec.pools)
         nid = new_id()
         if name_taken(self.db, spec.name):
             raise ConflictError(f"network with name {spec.name} already exists")
-        config = {"internal": spec.internal, "labels": spec.labels, "bridge": f"br-{nid[:12]}",
-                  "subnet_given": subnet is not None, "gateway_given": bool(spec.gateway)}
+        bridge = self._bridge_name(nid, spec.options)
+        config: dict[str, Any] = {"internal": spec.internal, "labels": spec.labels, "bridge": bridge,
+                                  "options": spec.options, "ipam_options": spec.ipam_options}
         with self.host_locked():
-            subnet = self._claim(subnet)
-            gateway = spec.gateway or str(next(subnet.hosts()))
-            config.update(subnet=str(subnet), gateway=gateway)
-            self._make_bridge(nid, config["bridge"], subnet, gateway, spec.internal)
+            subnet = self._claim(ipaddress.IPv4Network(v4.subnet, strict=False) if v4 and v4.subnet else None)
+            config.update(stored_pool(v4, subnet, v4.gateway if v4 else None))
+            if v6 is not None and v6.subnet:
+                subnet6 = self._claim6(ipaddress.IPv6Network(v6.subnet, strict=False))
+                config["ipv6"] = {**stored_pool(v6, subnet6, v6.gateway), "enabled": spec.ipv6}
+            elif spec.ipv6:
+                raise ConflictError("could not find an available, non-overlapping IPv6 address pool among the "
+                                    "defaults to assign to the network")
+            net = Network(nid, spec.name, "bridge", rfc3339_nano(), config)
+            self._make_bridge(net)
             config["nat"] = 2  # 2: the forwarding rules too
             try:  # ConflictError: created by another command meanwhile
-                insert_network(self.db, Network(nid, spec.name, "bridge", rfc3339_nano(), config))
+                insert_network(self.db, net)
                 record_event(self.db, "network", "create", nid, {"name": spec.name, "type": "bridge"})
             except BaseException:
                 _ip("link", "del", config["bridge"], check=False)
@@ -136,24 +144,16 @@ class NetworkStore:
                 raise
         return self.get(nid)
 
-    @staticmethod
-    def _parse_subnet(text: str) -> ipaddress.IPv4Network:
-        try:
-            net = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise InvalidArgumentError(f"Invalid subnet {text} : invalid CIDR address: {text}") from None
-        if not isinstance(net, ipaddress.IPv4Network) or net.prefixlen > 30:
-            raise InvalidArgumentError(f"Invalid subnet {text} : dockyard networks take an IPv4 subnet of /30 or larger")
-        return net
-
-    @staticmethod
-    def _check_gateway(subnet: ipaddress.IPv4Network, gateway: str) -> None:
-        try:
-            ok = ipaddress.ip_address(gateway) in subnet
-        except ValueError:
-            ok = False
-        if not ok:
-            raise InvalidArgumentError(f"no matching subnet for gateway {gateway}")
+    def _bridge_name(self, nid: str, options: dict[str, str]) -> str:
+        """``com.docker.network.bridge.name``, or Docker's ``br-<id>``; two networks never share a bridge."""
+        name = options.get(BRIDGE_NAME) or f"br-{nid[:12]}"
+        if len(name) > 15 or "/" in name or not name.strip():
+            raise InvalidArgumentError(f"invalid bridge name {name!r}: a Linux interface name of at most 15 characters")
+        other = next((n for n in self.list() if n.bridge == name), None)
+        if other is not None:
+            raise ConflictError(f"cannot create network {nid} ({name}): conflicts with network {other.id} ({name}): "
+                                "networks have same bridge name")
+        return name
 
     def remove(self, net: Network, active: list[str]) -> None:
         """``active``: IDs of running containers on it (Docker refuses while there are any)."""
@@ -189,8 +189,7 @@ class NetworkStore:
             if not net.subnet:  # the default bridge, first use
                 subnet = self._claim(None)
                 config.update(subnet=str(subnet), gateway=str(next(subnet.hosts())), bridge=self._free_bridge_name())
-            self._make_bridge(net.id, config["bridge"], ipaddress.IPv4Network(config["subnet"]), config["gateway"],
-                              net.internal)
+            self._make_bridge(Network(net.id, net.name, net.driver, net.created, config))
             config["nat"] = 2  # 2: the forwarding rules too
             net = update_config(self.db, net, config)
         return net
@@ -213,16 +212,30 @@ class NetworkStore:
                 return candidate
         raise ConflictError("could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network")
 
-    def _make_bridge(self, net_id: str, name: str, subnet: ipaddress.IPv4Network, gateway: str, internal: bool) -> None:
+    def _claim6(self, wanted: ipaddress.IPv6Network) -> ipaddress.IPv6Network:
+        """An IPv6 subnet no other network of this store overlaps (call under the host lock)."""
+        ours = [ipaddress.IPv6Network(n.ipv6["subnet"]) for n in self.list() if n.ipv6.get("subnet")]
+        if any(wanted.overlaps(u) for u in ours):
+            raise ConflictError("Pool overlaps with other one on this address space")
+        return wanted
+
+    def _make_bridge(self, net: Network) -> None:
         """Idempotent. The alias says whose it is: ``dockyard:<CNI network name>:<store root>``."""
+        name, subnet = net.bridge, ipaddress.IPv4Network(net.subnet)
         if not Path(f"/sys/class/net/{name}").exists():
             _ip("link", "add", name, "type", "bridge")
-        _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net_id)}:{self.root}")
-        _ip("addr", "replace", f"{gateway}/{subnet.prefixlen}", "dev", name)
+        _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net.id)}:{self.root}")
+        _ip("addr", "replace", f"{net.gateway}/{subnet.prefixlen}", "dev", name)
+        if ipv6_enabled(net):
+            prefix = ipaddress.IPv6Network(net.ipv6["subnet"]).prefixlen
+            _ip("-6", "addr", "replace", f"{net.ipv6['gateway']}/{prefix}", "dev", name, "nodad")
+        mtu = net.options.get(MTU)
+        if mtu:
+            _ip("link", "set", name, "mtu", mtu)
         _ip("link", "set", name, "up")
-        ensure_forward(cni_name(net_id), name)
-        if not internal:
-            ensure_masquerade(cni_name(net_id), str(subnet), name)
+        ensure_forward(cni_name(net.id), name)
+        if not net.internal and net.options.get(MASQUERADE, "true") != "false":
+            ensure_masquerade(cni_name(net.id), str(subnet), name)
 
     def _reap_orphans(self) -> None:
         """Bridges, and the iptables rules of their network, whose store root no longer exists."""
@@ -241,24 +254,35 @@ class NetworkStore:
 
     # CNI -------------------------------------------------------------------------
 
-    def conflist(self, net: Network, *, ports: bool = True) -> dict[str, Any]:
+    def conflist(self, net: Network, *, ports: bool = True, ip: str = "", ip6: str = "", mac: str = "") -> dict[str, Any]:
         """The CNI network list for a bridge network: bridge + host-local, and portmap for a container that
         publishes ports (its ADD and DEL are two plugin runs at every start and stop). Forwarding is the
-        network's own rules (``ensure_forward``), not the firewall plugin's per container."""
-        ipam: dict[str, Any] = {
-            "type": "host-local", "ranges": [[{"subnet": net.subnet, "gateway": net.gateway}]],
-            "dataDir": str(self.ipam_dir),
-        }
+        network's own rules (``ensure_forward``), not the firewall plugin's per container. ``ip``/``ip6``: the
+        addresses asked for (``--ip``, ``--ip6``); ``mac``: the MAC address asked for (``--mac-address``)."""
+        sets = [ranges(net.config, ip)]
+        if ipv6_enabled(net):
+            sets.append(ranges(net.ipv6, ip6))
+        ipam: dict[str, Any] = {"type": "host-local", "ranges": sets, "dataDir": str(self.ipam_dir)}
         if not net.internal:
-            ipam["routes"] = [{"dst": "0.0.0.0/0"}]
+            ipam["routes"] = [{"dst": "0.0.0.0/0"}] + ([{"dst": "::/0"}] if ipv6_enabled(net) else [])
+        bridge: dict[str, Any] = {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False,
+                                  "hairpinMode": True, "ipam": ipam}
+        if net.options.get(MTU):
+            bridge["mtu"] = int(net.options[MTU])
+        if mac:
+            bridge["args"] = {"cni": {"mac": mac}}  # the bridge plugin's own argument (CNI_ARGS MAC= is the same)
         plugins: list[dict[str, Any]] = [
             # outbound NAT is the network's one rule (see iptables), not a chain per container
-            {"type": "bridge", "bridge": net.bridge, "isGateway": True, "ipMasq": False, "hairpinMode": True, "ipam": ipam},
-            {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
+            bridge, {"type": "portmap", "capabilities": {"portMappings": True}, "snat": True},
         ]
         if not ports:
             plugins = [p for p in plugins if p["type"] != "portmap"]
         return {"cniVersion": CNI_VERSION, "name": cni_name(net.id), "plugins": plugins}
+
+
+def ipv6_enabled(net: Network) -> bool:
+    """Whether the network's bridge and containers get IPv6 addresses (``--ipv6`` with an IPv6 subnet)."""
+    return bool(net.ipv6.get("enabled") and net.ipv6.get("subnet"))
 
 
 def cni_name(net_id: str) -> str:
