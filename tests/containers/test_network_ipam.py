@@ -66,7 +66,7 @@ def test_run_and_connect_endpoint_flags(dy: Dockyard) -> None:
     looked = dy("exec", "client", "busybox", "nslookup", "front", check=False)
     assert looked.returncode == 0 and "2001:db8:45::80" in looked.stdout, looked.stdout
     assert "cl" in dy("exec", "web", "cat", "/etc/hosts").stdout.split()
-    for flags, message in ((("--mac-address", "zz"), "dockyard: zz is not a valid mac address."),
+    for flags, message in ((("--mac-address", "zz"), "dockyard: zz is not a valid mac address\n\nRun 'dockyard run --help'"),
                            (("--network", "dual", "--ip6", "2001:db8:99::1"),
                             "Invalid address 2001:db8:99::1: It does not belong to any of this network's subnets")):
         refused = dy("run", "--rm", *flags, "bb", "true", check=False)

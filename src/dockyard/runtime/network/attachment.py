@@ -85,8 +85,8 @@ def check_request(net: Network | None, request: NetworkRequest) -> None:
             ipaddress.ip_address(address)
         except ValueError:
             raise InvalidArgumentError(f"invalid link-local IP address: {address}") from None
-    if request.mac_address and not _MAC.fullmatch(request.mac_address):
-        raise InvalidArgumentError(f"invalid MAC address: {request.mac_address}")
+    if request.mac_address:
+        check_mac(request.mac_address)
 
 
 _MAC = re.compile(r"[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}")
