@@ -55,6 +55,8 @@ def pause(store: ContainerStore, container: Container) -> None:
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
     if status != "running":
         raise _not_running(container)
+    if not resources.freezer_available():
+        raise ConflictError("pause is not supported for cgroupv1 rootless containers")
     store.runtime(container.record).pause(container.id)
     container_event(store.db, "pause", container.id, container.name, container.record)
 
@@ -79,6 +81,7 @@ def rename(store: ContainerStore, container: Container, new_name: str) -> None:
 def update(store: ContainerStore, container: Container, changes: dict[str, Any], restart: RestartPolicy | None) -> None:
     """``docker update``: new limits (Docker's HostConfig names) and restart policy, kept in the record and,
     for a running container, applied to its cgroups at once."""
+    resources.check_limits_possible(changes)
     host = {**container.record["HostConfig"], **changes}
     if restart is not None:
         if restart.restarts and host.get("AutoRemove"):
