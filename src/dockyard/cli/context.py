@@ -148,17 +148,30 @@ UNDECLARED = _Undeclared()
 class Context:
     """Lazily opens the engine, so ``--help`` and usage errors need no store."""
 
-    def __init__(self, root: Path, storage_driver: str | None) -> None:
-        self.root = root
+    def __init__(self, root: Path | None, storage_driver: str | None) -> None:
+        self._root = root  # None: the default store (root's, or the user's when rootless)
         self.storage_driver = storage_driver
         self._engine: Engine | None = None
 
     @property
+    def root(self) -> Path:
+        if self._root is None:
+            from dockyard.engine.rootless import default_root
+
+            self._root = default_root()
+        return self._root
+
+    @property
     def engine(self) -> Engine:
+        """Opened on first use; a user's command first joins (or makes) its user namespace, where the
+        store's layers keep the owners their images give them."""
         if self._engine is None:
             from dockyard.engine import Engine
+            from dockyard.engine.rootless import enter_user_namespace
 
-            self._engine = Engine(self.root, self.storage_driver)
+            root = self.root
+            enter_user_namespace()
+            self._engine = Engine(root, self.storage_driver)
         return self._engine
 
     @property

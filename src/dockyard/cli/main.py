@@ -108,7 +108,7 @@ def build_parser(words: list[str] | str | None = None) -> Parser:
     if isinstance(words, str):
         words = [words]
     parser = Parser(prog="dockyard", description="Docker's image and container management")
-    parser.add_argument("--root", default=os.environ.get("DOCKYARD_ROOT", "/var/lib/dockyard"))
+    parser.add_argument("--root")  # default: DOCKYARD_ROOT, else root's or the user's store (worked out when used)
     parser.add_argument("--storage-driver", "-s", default=os.environ.get("DOCKYARD_STORAGE_DRIVER"))
     parser.add_argument("-D", "--debug", action="store_true")
     parser.add_argument("-v", "--version", action="version", version=f"dockyard version {__version__}")
@@ -235,7 +235,7 @@ def run(parser: Parser, argv: list[str]) -> int:
         if handler is None:  # a management command without its subcommand: Docker shows its help on stderr
             sys.stderr.write(_group(parser, args.command).format_help())
             return 0
-        ctx = Context(Path(args.root), args.storage_driver)
+        ctx = Context(Path(args.root) if args.root else None, args.storage_driver)
         return handler(ctx, args) or 0
     except UsageError as exc:
         print(str(exc), file=sys.stderr)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 # (``images`` reads metadata and never loads the storage driver or the tar code).
 DRIVERS = ("overlay2", "vfs")
 DEFAULT_ROOT = "/var/lib/dockyard"
-NETWORK_HOST_LOCK = Path("/run/dockyard/network.lock")  # host-wide: bridges and subnets are shared by every root
+NETWORK_LOCK = "network.lock"  # in the run dir, host-wide for root: bridges and subnets are shared by every root
 
 
 class Engine:
@@ -69,6 +69,15 @@ class Engine:
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    @cached_property
+    def run_dir(self) -> Path:
+        """Run-time state outside the store: ``/run/dockyard`` for root, the user's own dir when rootless
+        (engine/rootless.py)."""
+        from dockyard.engine.rootless import ROOT_RUN_DIR, private_run_dir, user_paths
+
+        run_dir = user_paths().run_dir
+        return run_dir if run_dir == ROOT_RUN_DIR else private_run_dir(run_dir)
 
     @cached_property
     def driver(self) -> Driver:
@@ -150,7 +159,7 @@ class Engine:
         from dockyard.runtime.network.sandbox import Sandboxes
         from dockyard.runtime.network.store import NetworkStore
 
-        networks = NetworkStore(self.db, self.root, NETWORK_HOST_LOCK)
+        networks = NetworkStore(self.db, self.root, self.run_dir / NETWORK_LOCK)
         return ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
 
     @property
