@@ -154,11 +154,17 @@ class Engine:
 
     @cached_property
     def networking(self) -> ContainerNetworking:
-        """Networks and container sandboxes (CNI); state under ``<root>/network``."""
+        """Networks and container sandboxes (CNI); state under ``<root>/network``. Rootless: slirp4netns and
+        the user's rootless network namespace (runtime/network/rootless_netns.py)."""
+        from dockyard.runtime import userns
         from dockyard.runtime.network.attachment import ContainerNetworking
         from dockyard.runtime.network.sandbox import Sandboxes
         from dockyard.runtime.network.store import NetworkStore
 
+        if userns.in_user_namespace():
+            from dockyard.runtime.network.rootless_netns import networking
+
+            return ContainerNetworking(*networking(self.db, self.root, self.run_dir))
         networks = NetworkStore(self.db, self.root, self.run_dir / NETWORK_LOCK)
         return ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
 

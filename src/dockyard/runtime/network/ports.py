@@ -14,6 +14,7 @@ import errno
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from dockyard.errors import ConflictError, InvalidArgumentError
@@ -23,6 +24,10 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 
 class PortAllocatedError(ConflictError):
     """The host port is taken; Docker's wording for who holds it."""
+
+
+class PrivilegedPortError(InvalidArgumentError):
+    """Rootless: a host port below ``ip_unprivileged_port_start``, which only a privileged process may bind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,8 +189,9 @@ def _bind_one(b: PortBinding, held_by_us: set[tuple[str, int, str]]) -> tuple[so
     raise AssertionError("unreachable")
 
 
-def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str]]) -> Reservation:
-    """Bind every host port (and [::] for TCP published on all addresses); all or nothing.
+def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str]], proxy_all: bool = False) -> Reservation:
+    """Bind every host port (and [::] for TCP published on all addresses); all or nothing. ``proxy_all``:
+    the userland proxy serves the IPv4 ports too (rootless: no DNAT reaches the container from the host).
 
     ``held_by_us`` lists (ip, port, proto) published by this store's running containers: a conflict
     with one of them is "port is already allocated", with anything else the bind error, as Docker says.
@@ -197,7 +203,7 @@ def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str
             r.sockets.append(sock)
             mapping = {"hostPort": sock.getsockname()[1], "containerPort": b.container_port, "protocol": b.proto,
                        "hostIP": b.host_ip}
-            if ":" in b.host_ip:  # an IPv6 host address: only the proxy serves it (containers are IPv4)
+            if ":" in b.host_ip or proxy_all:  # an IPv6 host address: only the proxy serves it (containers are IPv4)
                 r.proxied.append((sock, mapping))
                 continue
             r.mappings.append(mapping)
@@ -217,7 +223,22 @@ def _bind_error(ip: str, port: int, proto: str, exc: OSError, held_by_us: set[tu
         return PortAllocatedError(f"Bind for {ip}:{port} failed: port is already allocated")
     reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc)).lower()
     where = f"{proto}6 [{ip}]:{port}" if ":" in ip else f"{proto}4 {ip}:{port}"
+    start = unprivileged_port_start()
+    if exc.errno == errno.EACCES and port < start:  # rootless: rootlesskit's advice, as Docker rootless gives it
+        return PrivilegedPortError(
+            f"Error starting userland proxy: error while calling PortManager.AddPort(): cannot expose privileged port "
+            f"{port}, you can add 'net.ipv4.ip_unprivileged_port_start={port}' to /etc/sysctl.conf (currently {start}), "
+            f"or set CAP_NET_BIND_SERVICE on rootlesskit binary, or choose a larger port number (>= {start}): "
+            f"listen {where}: bind: {reason}")
     return PortAllocatedError(f"Error starting userland proxy: listen {where}: bind: {reason}")
+
+
+def unprivileged_port_start() -> int:
+    """The lowest port an unprivileged process may bind on the host (``net.ipv4.ip_unprivileged_port_start``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
 
 
 def network_ports(mappings: Iterable[dict[str, Any]], exposed: Iterable[str]) -> dict[str, Any]:

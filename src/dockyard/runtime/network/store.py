@@ -45,6 +45,7 @@ from dockyard.metadata.networks import (
 )
 from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
+from dockyard.runtime.network.nsexec import command, current
 from dockyard.runtime.network.iptables import (
     drop_masquerade_without,
     drop_network_rules,
@@ -56,10 +57,17 @@ ALIAS_PREFIX = "dockyard:"
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    result = subprocess.run(command(["ip", *args]), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise DockyardError(f"ip {' '.join(args)}: {result.stderr.strip()}")
     return result
+
+
+def _link_exists(name: str) -> bool:
+    """sysfs shows the host's devices; in another namespace (rootless) ``ip`` is asked there."""
+    if current() is None:
+        return Path(f"/sys/class/net/{name}").exists()
+    return _ip("link", "show", "dev", name, check=False).returncode == 0
 
 
 def _links() -> list[dict[str, Any]]:
@@ -181,7 +189,7 @@ class NetworkStore:
         """The bridge device of a bridge network exists with its gateway address (after a reboot, first use)."""
         if net.driver != "bridge":
             return net
-        if net.subnet and net.config.get("nat", 0) >= 2 and Path(f"/sys/class/net/{net.bridge}").exists():
+        if net.subnet and net.config.get("nat", 0) >= 2 and _link_exists(net.bridge):
             return net
         with self.host_locked():
             net = self.get(net.id)
@@ -215,7 +223,7 @@ class NetworkStore:
 
     def _make_bridge(self, net_id: str, name: str, subnet: ipaddress.IPv4Network, gateway: str, internal: bool) -> None:
         """Idempotent. The alias says whose it is: ``dockyard:<CNI network name>:<store root>``."""
-        if not Path(f"/sys/class/net/{name}").exists():
+        if not _link_exists(name):
             _ip("link", "add", name, "type", "bridge")
         _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net_id)}:{self.root}")
         _ip("addr", "replace", f"{gateway}/{subnet.prefixlen}", "dev", name)
