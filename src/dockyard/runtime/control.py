@@ -127,7 +127,7 @@ def top(container: Container, ps_args: list[str]) -> tuple[list[str], list[list[
         raise _not_running(container)
     if container.state.get("Status") == "restarting":
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
-    wanted = set(resources.pids(container.id))
+    wanted = set(resources.pids(container.id) or resources.namespace_pids(int(container.state.get("Pid") or 0)))
     result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DockyardError(f"Error running ps: exit status {result.returncode}: {result.stderr.strip()}")

@@ -178,6 +178,26 @@ def pids(cid: str) -> list[int]:
     return []
 
 
+def namespace_pids(init: int) -> list[int]:
+    """Every process in the pid namespace of the container's ``init``: a rootless container has no cgroup
+    to list them, but a pid namespace of its own (unless ``--pid host``: then only ``init``)."""
+    try:
+        ns = os.readlink(f"/proc/{init}/ns/pid") if init else None
+    except OSError:
+        return []
+    if ns is None or ns == os.readlink("/proc/self/ns/pid"):
+        return [init] if init else []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
+
+
 def frozen(cid: str) -> bool:
     try:
         return (cgroup_dir("freezer", cid) / "freezer.state").read_text().strip() in ("FROZEN", "FREEZING")
