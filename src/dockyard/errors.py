@@ -101,6 +101,10 @@ class StorageError(DockyardError):
     """The store could not complete a write (disk full, driver failure)."""
 
 
+class UnmappedOwnerError(StorageError):
+    """A rootless store cannot give a file its owner: the user's namespace maps no such id."""
+
+
 class NotSwarmManagerError(DockyardError):
     """Swarm objects (services, nodes, tasks, secrets, configs): dockyard is never a swarm manager."""
 

@@ -120,22 +120,25 @@ class RootlessUser:
             return None
 
     def processes(self) -> list[int]:
-        """Processes of this test: the pause process and every process in its user namespace."""
+        """Processes of this test: the pause process and every process in its user namespace, and the
+        user's processes started with this test's environment (another tool's own pause process: Podman's)."""
         pause = self.pause_pid()
-        if pause is None:
-            return []
         try:
-            userns = os.readlink(f"/proc/{pause}/ns/user")
+            userns = os.readlink(f"/proc/{pause}/ns/user") if pause is not None else None
         except OSError:
-            return []
+            userns = None
+        marker = f"XDG_RUNTIME_DIR={self.dir / 'run'}".encode()
         found = []
         for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    if os.readlink(f"/proc/{entry}/ns/user") == userns:
-                        found.append(int(entry))
-                except OSError:
-                    pass
+            if not entry.isdigit():
+                continue
+            try:
+                if userns is not None and os.readlink(f"/proc/{entry}/ns/user") == userns:
+                    found.append(int(entry))
+                elif os.stat(f"/proc/{entry}").st_uid == self.uid and marker in Path(f"/proc/{entry}/environ").read_bytes().split(b"\0"):
+                    found.append(int(entry))
+            except OSError:
+                pass
         return found
 
     def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -7,8 +7,10 @@ outside the root fails the whole layer. Nothing is ever followed through a
 symlink, so no write can land outside ``dest``.
 
 OCI whiteouts become overlay whiteouts (``OVERLAY``: char device 0/0 and
-``trusted.overlay.opaque=y``) or are applied as deletions (``DELETE``, for a
-full copy of the parent as the vfs driver keeps).
+``trusted.overlay.opaque=y``; ``OVERLAY_USERXATTR``: ``user.overlay.opaque=y``, for overlay
+mounted with ``userxattr`` in a user namespace, where ``trusted.*`` is refused) or are applied as
+deletions (``DELETE``, for a full copy of the parent as the vfs driver keeps). Overlay's own
+xattrs in a tar are never written: they are the host's bookkeeping, not image content.
 """
 
 from __future__ import annotations
@@ -25,13 +27,16 @@ from typing import BinaryIO
 
 from dockyard.archive import tarstream
 from dockyard.archive.tarsplit import TarSplitBuilder
-from dockyard.errors import InvalidArchiveError, StorageError, UnsafePathError
+from dockyard.errors import InvalidArchiveError, StorageError, UnmappedOwnerError, UnsafePathError
 from dockyard.oci.digest import Digest, Digester
 
 WHITEOUT_PREFIX = b".wh."
 WHITEOUT_META_PREFIX = b".wh..wh."
 WHITEOUT_OPAQUE = b".wh..wh..opq"
 OPAQUE_XATTR = "trusted.overlay.opaque"
+USER_OPAQUE_XATTR = "user.overlay.opaque"
+FUSE_OPAQUE_XATTR = "user.fuseoverlayfs.opaque"  # what fuse-overlayfs writes where trusted.* is refused
+OVERLAY_XATTR_PREFIXES = ("trusted.overlay.", "user.overlay.", "user.fuseoverlayfs.")
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
@@ -43,7 +48,39 @@ def _write_all(fd: int, data: memoryview) -> None:
 
 class Whiteouts(Enum):
     OVERLAY = "overlay"
+    OVERLAY_USERXATTR = "overlay-userxattr"
     DELETE = "delete"
+
+    @property
+    def on_disk(self) -> bool:
+        """Whiteouts kept as overlay's char devices and opaque xattrs (not applied as deletions)."""
+        return self is not Whiteouts.DELETE
+
+
+def is_opaque(path: str | bytes) -> bool:
+    """An opaque directory of either overlay flavour (an image's own overlay xattrs are never written)."""
+    for key in (OPAQUE_XATTR, USER_OPAQUE_XATTR, FUSE_OPAQUE_XATTR):
+        try:
+            if os.getxattr(path, key, follow_symlinks=False) == b"y":
+                return True
+        except OSError:
+            pass
+    return False
+
+
+def upper_marker(name: str) -> str | None:
+    """What a ``.wh.`` name in an upper directory stands for: fuse-overlayfs, where it cannot make a device
+    or set a trusted xattr, marks an opaque directory with ``.wh..wh..opq`` and ``.wh..opq`` entries (the
+    directory's xattr says it too: "") and a deleted NAME with a ``.wh.NAME`` file ("NAME"); None: a real entry."""
+    if not name.startswith(".wh."):
+        return None
+    if name in (".wh..wh..opq", ".wh..opq"):
+        return ""
+    return name[len(".wh.") :]
+
+
+def image_xattrs(xattrs: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in xattrs.items() if not k.startswith(OVERLAY_XATTR_PREFIXES)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,9 +213,9 @@ class _Applier:
 
     @staticmethod
     def _attributes(fd: int, member: tarstream.Member) -> None:
-        os.fchown(fd, member.uid, member.gid)
+        _chown(fd, member)
         os.fchmod(fd, stat.S_IMODE(member.mode))  # after chown, which clears setuid/setgid
-        for key, value in member.xattrs.items():
+        for key, value in image_xattrs(member.xattrs).items():
             os.setxattr(fd, key, value)
 
     def _other(self, rel: bytes, member: tarstream.Member) -> None:
@@ -219,10 +256,10 @@ class _Applier:
 
     @staticmethod
     def _attributes_path(path: bytes, member: tarstream.Member, *, symlink: bool = False) -> None:
-        os.chown(path, member.uid, member.gid, follow_symlinks=False)
+        _chown(path, member)
         if not symlink:  # a symlink's own mode cannot be set on Linux
             os.chmod(path, stat.S_IMODE(member.mode))
-        for key, value in member.xattrs.items():
+        for key, value in image_xattrs(member.xattrs).items():
             try:
                 os.setxattr(path, key, value, follow_symlinks=False)
             except OSError as exc:
@@ -248,8 +285,9 @@ class _Applier:
         if parent != b".":
             self._ensure_parent(rel)
         if base == WHITEOUT_OPAQUE:
-            if self.whiteouts is Whiteouts.OVERLAY:
-                os.setxattr(self._abs(parent), OPAQUE_XATTR, b"y")
+            if self.whiteouts.on_disk:
+                key = USER_OPAQUE_XATTR if self.whiteouts is Whiteouts.OVERLAY_USERXATTR else OPAQUE_XATTR
+                os.setxattr(self._abs(parent), key, b"y")
             else:
                 self._clear_lower(parent)
             return
@@ -261,10 +299,10 @@ class _Applier:
         target = (parent + b"/" if parent != b"." else b"") + name
         self._remove(target)
         self.unpacked.discard(target)
-        if self.whiteouts is Whiteouts.OVERLAY:
+        if self.whiteouts.on_disk:
             path = self._abs(target)
             os.mknod(path, stat.S_IFCHR | 0o600, 0)
-            os.chown(path, member.uid, member.gid)
+            _chown(path, member)
 
     def _clear_lower(self, parent: bytes) -> None:
         """An opaque directory hides everything below it that this layer did not write."""
@@ -275,6 +313,22 @@ class _Applier:
                 self._remove(rel)
             elif rel in self.known_dirs and os.path.isdir(self._abs(rel)) and not os.path.islink(self._abs(rel)):
                 self._clear_lower(rel)  # written by this layer, but its lower children are still hidden
+
+
+def _chown(target: int | bytes, member: tarstream.Member) -> None:
+    """The member's owner; EINVAL means the user namespace maps no such id (a user without a
+    subordinate range), which gets its own message."""
+    try:
+        os.chown(target, member.uid, member.gid, follow_symlinks=isinstance(target, int))
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        kind, value, file = ("uid", member.uid, "subuid") if member.uid else ("gid", member.gid, "subgid")
+        user = os.environ.get("USER") or os.environ.get("LOGNAME") or "this user"
+        raise UnmappedOwnerError(
+            f"cannot apply layer: {os.fsdecode(_clean(member.name))}: file owned by {kind} {value} needs a subordinate "
+            f"ID range in /etc/{file} for {user}"
+        ) from exc
 
 
 def apply_layer(stream: BinaryIO, dest: Path, whiteouts: Whiteouts, tarsplit_path: Path) -> AppliedLayer:
@@ -296,7 +350,7 @@ def apply_layer(stream: BinaryIO, dest: Path, whiteouts: Whiteouts, tarsplit_pat
         raise StorageError(f"apply layer: {exc.strerror or exc}: {os.fsdecode(where)}") from exc
     # overlay2 measures its diff directory (Docker's directory.Size); a vfs layer holds its
     # parents too, so its size is its own content, as Docker's naive differ reports it
-    size = directory_size(dest) if whiteouts is Whiteouts.OVERLAY else applier.content_bytes
+    size = directory_size(dest) if whiteouts.on_disk else applier.content_bytes
     return AppliedLayer(digester.digest(), tar.total, size)
 
 

@@ -18,7 +18,7 @@ import tarfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-from dockyard.archive.apply import OPAQUE_XATTR, WHITEOUT_OPAQUE, WHITEOUT_PREFIX
+from dockyard.archive.apply import OVERLAY_XATTR_PREFIXES, WHITEOUT_OPAQUE, WHITEOUT_PREFIX, is_opaque, upper_marker
 from dockyard.archive.tarsplit import FileRef, read_records
 from dockyard.errors import InvalidContentError
 
@@ -68,7 +68,11 @@ def _add_tree(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, 
         if member_name in exclude:
             continue
         st = os.lstat(path)
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+        marker = upper_marker(name)
+        if marker == "":
+            continue  # fuse-overlayfs's opaque marks: the directory's xattr already said it
+        if marker or (stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
+            name = marker or name
             whiteout = tarfile.TarInfo(f"{rel}/{WHITEOUT_PREFIX.decode()}{name}" if rel else f"{WHITEOUT_PREFIX.decode()}{name}")
             whiteout.mtime = _mtime(st.st_mtime, clamp)
             tar.addfile(whiteout)
@@ -80,7 +84,7 @@ def _add_tree(tar: tarfile.TarFile, root: str, rel: str, links: dict[tuple[int, 
         else:
             tar.addfile(info)
         if stat.S_ISDIR(st.st_mode):
-            if _is_opaque(path):
+            if is_opaque(path):
                 opaque = tarfile.TarInfo(f"{member_name}/{WHITEOUT_OPAQUE.decode()}")
                 opaque.mtime = info.mtime
                 tar.addfile(opaque)
@@ -117,13 +121,6 @@ def _mtime(value: float, clamp: float | None) -> int:
     return int(min(value, clamp) if clamp is not None else value)
 
 
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
-
-
 def _xattrs(path: str) -> dict[str, str]:
     out: dict[str, str] = {}
     try:
@@ -131,7 +128,7 @@ def _xattrs(path: str) -> dict[str, str]:
     except OSError:
         return out
     for key in sorted(names):
-        if key.startswith("trusted.overlay."):
+        if key.startswith(OVERLAY_XATTR_PREFIXES):
             continue  # overlay's own bookkeeping never leaves the host
         out[key] = os.getxattr(path, key, follow_symlinks=False).decode("utf-8", "surrogateescape")
     return out

@@ -7,7 +7,7 @@ import collections.abc
 import sys
 from pathlib import Path
 
-from dockyard.errors import DockyardError, ImageNotFoundError, StreamError
+from dockyard.errors import DockyardError, ImageNotFoundError, StreamError, UnmappedOwnerError
 
 TYPE_CHECKING = False  # typing costs milliseconds at start; annotations are strings
 if TYPE_CHECKING:
@@ -214,7 +214,7 @@ def require_args(args: argparse.Namespace, name: str, count: int, *, exact: bool
 
 def error_line(exc: DockyardError) -> str:
     """Docker prints client-side errors as "Error: …", daemon errors as "Error response from daemon: …"."""
-    if isinstance(exc, ImageNotFoundError):
+    if isinstance(exc, (ImageNotFoundError, UnmappedOwnerError)):
         return f"Error: {exc}"
     if isinstance(exc, StreamError):
         return str(exc)

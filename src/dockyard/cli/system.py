@@ -55,7 +55,7 @@ def info_text(info: SystemInfo) -> str:
         f"Logging Driver: {info.logging_driver}", f"Cgroup Driver: {info.cgroup_driver}",
         f"Cgroup Version: {info.cgroup_version}", "Plugins:", " Volume: local", " Network: bridge host null",
         f" Log: {info.logging_driver}", "Swarm: inactive", f"Runtimes: {' '.join(info.runtimes)}",
-        f"Default Runtime: {info.default_runtime}", "Security Options:", " seccomp", "  Profile: default",
+        f"Default Runtime: {info.default_runtime}", "Security Options:", *_security_lines(info.security_options),
         f"Kernel Version: {info.kernel_version}", f"Operating System: {info.operating_system}",
         f"OSType: {info.os_type}", f"Architecture: {info.architecture}", f"CPUs: {info.ncpu}",
         f"Total Memory: {bytes_size(info.mem_total)}", f"Name: {info.name}", f"ID: {info.id}",
@@ -64,6 +64,16 @@ def info_text(info: SystemInfo) -> str:
     ]  # fmt: skip
     client = ["Client:", " Context:    default", " Debug Mode: false", "", "Server:"]
     return "".join(line + "\n" for line in client + [" " + line for line in server]) + "\n"
+
+
+def _security_lines(options: tuple[str, ...]) -> list[str]:
+    """Docker's layout: each option's name, then its other fields indented below it."""
+    lines = []
+    for option in options:
+        fields = dict(f.split("=", 1) for f in option.split(",") if "=" in f)
+        lines.append(f" {fields.pop('name', option)}")
+        lines += [f"  {key.capitalize()}: {value}" for key, value in fields.items()]
+    return lines
 
 
 def info_document(info: SystemInfo) -> dict[str, Any]:

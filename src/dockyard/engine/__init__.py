@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 # The stores are built on first use, so a command imports only the layers it touches
 # (``images`` reads metadata and never loads the storage driver or the tar code).
-DRIVERS = ("overlay2", "vfs")
+DRIVERS = ("overlay2", "fuse-overlayfs", "vfs")
+OVERLAY_LAYOUT = ("overlay2", "fuse-overlayfs")  # layer dirs in Docker's overlay2 layout, with short links in l/
 DEFAULT_ROOT = "/var/lib/dockyard"
 NETWORK_LOCK = "network.lock"  # in the run dir, host-wide for root: bridges and subnets are shared by every root
 
@@ -65,10 +66,17 @@ class Engine:
         self.driver_home = root / self.driver_name
         # the driver's directories exist from the first open, as the driver makes them (the driver
         # object itself is built on first use)
-        (self.driver_home / "l" if self.driver_name == "overlay2" else self.driver_home).mkdir(parents=True, exist_ok=True)
+        (self.driver_home / "l" if self.driver_name in OVERLAY_LAYOUT else self.driver_home).mkdir(parents=True, exist_ok=True)
         if alone:
             self._sweep()
         fcntl.flock(self._lock, fcntl.LOCK_SH)
+
+    @cached_property
+    def rootless(self) -> bool:
+        """Started by an unprivileged user (and running in its user namespace)."""
+        from dockyard.engine.rootless import is_rootless
+
+        return is_rootless()
 
     @cached_property
     def run_dir(self) -> Path:
@@ -84,7 +92,11 @@ class Engine:
         if self.driver_name == "overlay2":
             from dockyard.storage.overlay2 import Overlay2
 
-            return Overlay2(self.driver_home)
+            return Overlay2(self.driver_home, userxattr=self.rootless)
+        if self.driver_name == "fuse-overlayfs":
+            from dockyard.storage.overlay2 import FuseOverlay
+
+            return FuseOverlay(self.driver_home)
         from dockyard.storage.vfs import Vfs
 
         return Vfs(self.driver_home)
@@ -217,7 +229,7 @@ class Engine:
         except FileNotFoundError:
             stored = None
         if requested and requested not in DRIVERS:
-            raise InvalidArgumentError(f"unknown storage driver {requested!r} (choose overlay2 or vfs)")
+            raise InvalidArgumentError(f"unknown storage driver {requested!r} (choose overlay2, fuse-overlayfs or vfs)")
         if stored and requested and stored != requested:
             raise InvalidArgumentError(
                 f"{self.root} holds images of the {stored} storage driver; use --storage-driver {stored} or another --root"
@@ -235,7 +247,12 @@ class Engine:
 
         scratch = Path(tempfile.mkdtemp(dir=self.tmp))
         try:
-            return "overlay2" if overlay_supported(scratch) else "vfs"
+            if overlay_supported(scratch, userxattr=self.rootless):
+                return "overlay2"
+            # a user namespace where the kernel refuses overlay: fuse-overlayfs (Podman's fallback too)
+            if self.rootless and shutil.which("fuse-overlayfs") and overlay_supported(scratch, fuse=True):
+                return "fuse-overlayfs"
+            return "vfs"
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -277,7 +294,7 @@ class Engine:
             return True
         # every overlay2 layer has one short link: more links than layers means a dangling one
         # (counted, not followed: a stat per layer at every start costs more than the rest of the check)
-        return self.driver_name == "overlay2" and has_links and len(os.listdir(self.driver_home / "l")) != len(names)
+        return self.driver_name in OVERLAY_LAYOUT and has_links and len(os.listdir(self.driver_home / "l")) != len(names)
 
     def _sweep_containers(self) -> None:
         """Containers a crash left without a database row: their processes, cgroups, mounts and files."""

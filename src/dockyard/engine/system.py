@@ -60,6 +60,7 @@ class SystemInfo:
     root_dir: str
     logging_driver: str = "json-file"
     os_type: str = "linux"
+    security_options: tuple[str, ...] = ("name=seccomp,profile=default",)  # and name=rootless for a user's store
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +156,16 @@ class SystemService:
             operating_system=_os_release("PRETTY_NAME", "Linux"), os_version=_os_release("VERSION_ID", ""),
             architecture=platform.machine(), ncpu=os.cpu_count() or 1, mem_total=_mem_total(),
             name=socket.gethostname(), id=self._engine_id(), root_dir=str(engine.root),
+            security_options=("name=seccomp,profile=default", *(("name=rootless",) if engine.rootless else ())),
         )
 
     def _driver_status(self) -> tuple[tuple[str, str], ...]:
+        if self._engine.driver.name == "fuse-overlayfs":
+            return (("Backing Filesystem", _backing_fs(str(self._engine.root))), ("Supports d_type", "true"))
         if self._engine.driver.name != "overlay2":
             return ()
         return (("Backing Filesystem", _backing_fs(str(self._engine.root))), ("Supports d_type", "true"),
-                ("Native Overlay Diff", "true"), ("userxattr", "false"))  # fmt: skip
+                ("Native Overlay Diff", "true"), ("userxattr", "true" if self._engine.rootless else "false"))  # fmt: skip
 
     def _engine_id(self) -> str:
         """Docker's engine ID: 12 groups of 4 base32 characters, made once per root."""

@@ -40,7 +40,7 @@ def info_document(info: SystemInfo) -> dict[str, Any]:
         "Runtimes": {name: {"path": name} for name in sorted(info.runtimes)}, "DefaultRuntime": info.default_runtime,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": False, "Error": "",
                   "RemoteManagers": None},
-        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "SecurityOptions": ["name=seccomp,profile=default"],
+        "LiveRestoreEnabled": False, "Isolation": "", "InitBinary": "", "SecurityOptions": list(info.security_options),
         "Warnings": None,
     }  # fmt: skip
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from dockyard.archive.apply import OPAQUE_XATTR, WHITEOUT_PREFIX
+from dockyard.archive.apply import WHITEOUT_PREFIX, is_opaque, upper_marker
 from dockyard.archive.export import write_diff_tar
 
 INIT_FILES = frozenset({"etc/hosts", "etc/hostname", "etc/resolv.conf", ".dockerenv", "dev/console", "etc/mtab"})
@@ -42,13 +42,6 @@ class Change:
 
 def _is_whiteout(st: os.stat_result) -> bool:
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path: str) -> bool:
-    try:
-        return os.getxattr(path, OPAQUE_XATTR, follow_symlinks=False) == b"y"
-    except OSError:
-        return False
 
 
 def _listdir(path: str) -> list[str]:
@@ -72,14 +65,19 @@ def overlay_changes(upper: Path, lower: Path | None) -> list[Change]:
             child = f"{rel}/{name}" if rel else name
             path = os.path.join(up, child)
             st = os.lstat(path)
+            marker = upper_marker(name)
+            if marker == "":
+                continue  # fuse-overlayfs's opaque marks (the directory's xattr says it too)
+            if marker:
+                child = f"{rel}/{marker}" if rel else marker
             in_lower = low is not None and os.path.lexists(os.path.join(low, child))
-            if _is_whiteout(st):
+            if marker or _is_whiteout(st):
                 if in_lower:
                     out.append(Change(DELETED, child))
                 continue
             out.append(Change(CHANGED if in_lower else ADDED, child))
             if stat.S_ISDIR(st.st_mode):
-                if in_lower and _is_opaque(path) and low is not None:
+                if in_lower and is_opaque(path) and low is not None:
                     hidden = set(_listdir(os.path.join(low, child))) - set(_listdir(path))
                     out.extend(Change(DELETED, f"{child}/{n}") for n in sorted(hidden))
                 walk(child)
@@ -157,7 +155,7 @@ def without_init_artifacts(changes: list[Change], layer: Path) -> list[Change]:
         if any(c.path.startswith(prefix) for c in kept):
             continue
         entry = os.path.join(layer, directory)
-        if _isdir(entry) and not _is_opaque(entry):
+        if _isdir(entry) and not is_opaque(entry):
             kept = [c for c in kept if c.path != directory]
     return kept
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from dockyard.storage.dirs import new_cache_id
 from dockyard.storage.mount import Mount
-from dockyard.storage.overlay2 import Overlay2
+from dockyard.storage.overlay2 import FuseOverlay, Overlay2
 from dockyard.storage.snapshotter import Snapshotter
 from dockyard.storage.vfs import Vfs
 
@@ -54,7 +54,7 @@ class Driver(Protocol):
     def repair_layer(self, cache_id: str) -> bool: ...
 
 
-DRIVERS: dict[str, type[Overlay2] | type[Vfs]] = {"overlay2": Overlay2, "vfs": Vfs}
+DRIVERS: dict[str, type[Overlay2] | type[Vfs]] = {"overlay2": Overlay2, "fuse-overlayfs": FuseOverlay, "vfs": Vfs}
 
 
 def snapshotter_for(driver: Driver, layers: LayerStoreImpl, tmp: Path) -> Snapshotter:

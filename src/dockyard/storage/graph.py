@@ -39,7 +39,7 @@ def graph_driver(driver: str, home: Path, cache_ids: Sequence[str], key: str | N
     """``key`` None: an image, whose top layer is the upper directory and the ones below the lower; otherwise the
     active layer ``key`` (its ``diff`` and ``work``) over the whole stack. vfs layers are full copies: an image
     names no directory, a container only its own."""
-    if driver != "overlay2":
+    if driver not in ("overlay2", "fuse-overlayfs"):
         return GraphDriver(driver) if key is None else GraphDriver(driver, None, str(Path(key) / "diff"),
                                                                    str(Path(key) / "work"), merged)
     if key is None:

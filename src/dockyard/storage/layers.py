@@ -144,9 +144,7 @@ class LayerStoreImpl:
             pending.append(i)
         if not pending:
             return
-        from dockyard.archive.apply import Whiteouts
-
-        parallel = self.driver.whiteouts is Whiteouts.OVERLAY and all(
+        parallel = self.driver.whiteouts.on_disk and all(
             hasattr(jobs[i].source, "open") for i in pending
         ) and len(pending) > 1
         base_caches = list(caches)

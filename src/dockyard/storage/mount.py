@@ -67,7 +67,9 @@ def mount_all(mounts: list[Mount], target: Path) -> None:
                 raise StorageError(f"mount {m.type} on {target}: {os.strerror(err)}")
             continue
         argv = ["mount", "-t", m.type, "-o", ",".join(m.options), m.source, str(target)]
-        if m.type == "bind":
+        if m.type == "fuse-overlayfs":  # its own program, which serves the mount until it is unmounted
+            argv = ["fuse-overlayfs", "-o", ",".join(m.options), str(target)]
+        elif m.type == "bind":
             argv = ["mount", "-o", ",".join(("bind", *m.options)), m.source, str(target)]
         import subprocess  # mount(8) for binds and long overlays only
 
@@ -82,13 +84,17 @@ def unmount(target: Path) -> None:
         raise StorageError(f"unmount {target}: {os.strerror(err)}")
 
 
-def overlay_supported(scratch: Path) -> bool:
-    """Try a real two-lower overlay mount: the kernel and the backing filesystem both must agree."""
+def overlay_supported(scratch: Path, *, userxattr: bool = False, fuse: bool = False) -> bool:
+    """Try a real two-lower overlay mount: the kernel and the backing filesystem both must agree
+    (``userxattr``: as a user namespace mounts it, keeping its state in ``user.overlay.*``;
+    ``fuse``: through fuse-overlayfs)."""
     dirs = [scratch / n for n in ("l1", "l2", "m")]
+    options = ("userxattr",) if userxattr and not fuse else ()
+    kind = "fuse-overlayfs" if fuse else "overlay"
     try:
         for d in dirs:
             d.mkdir(parents=True, exist_ok=True)
-        mount_all([Mount("overlay", "overlay", (f"lowerdir={dirs[1]}:{dirs[0]}",))], dirs[2])
+        mount_all([Mount(kind, kind, (*options, f"lowerdir={dirs[1]}:{dirs[0]}"))], dirs[2])
     except (StorageError, OSError):
         return False
     else:

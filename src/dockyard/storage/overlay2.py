@@ -32,15 +32,17 @@ class Overlay2:
 
     name = "overlay2"
 
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, userxattr: bool = False) -> None:
+        """``userxattr``: mounted in a user namespace, where overlay keeps its state in ``user.overlay.*``."""
         self.home = home
+        self.userxattr = userxattr
         (home / "l").mkdir(parents=True, exist_ok=True)
 
     @property
     def whiteouts(self) -> Whiteouts:
         from dockyard.archive.apply import Whiteouts
 
-        return Whiteouts.OVERLAY
+        return Whiteouts.OVERLAY_USERXATTR if self.userxattr else Whiteouts.OVERLAY
 
     def diff_path(self, cache_id: str) -> Path:
         return self.home / cache_id / "diff"
@@ -99,7 +101,8 @@ class Overlay2:
         lowers = ":".join(f"l/{self.short_link(c)}" for c in reversed(layers))
         if upper is None and len(layers) == 1:
             return [Mount("bind", str(self.diff_path(layers[0])), ("ro", "rbind"))]
-        options = [f"lowerdir={lowers}"]
+        options = ["userxattr"] if self.userxattr else []
+        options.append(f"lowerdir={lowers}")
         if upper is not None:
             options += [f"upperdir={upper}/diff", f"workdir={upper}/work"]
         return [Mount("overlay", "overlay", tuple(options), cwd=str(self.home))]
@@ -151,3 +154,29 @@ class Overlay2:
             import shutil
 
             shutil.rmtree(path)  # what remove could not delete: say why
+
+
+class FuseOverlay(Overlay2):
+    """overlay2's layout mounted by ``fuse-overlayfs``: a user namespace where the kernel refuses overlay.
+    It reads the kernel's whiteouts and opaque xattrs, so layers are applied as for overlay with userxattr."""
+
+    name = "fuse-overlayfs"
+
+    def __init__(self, home: Path) -> None:
+        super().__init__(home, userxattr=True)
+
+    def mounts(self, layers: list[str], upper: str | None) -> list[Mount]:
+        return [fuse_mount(m) if m.type == "overlay" else m for m in super().mounts(layers, upper)]
+
+
+def fuse_mount(overlay: Mount) -> Mount:
+    """An overlay mount as fuse-overlayfs takes it: absolute directories, no kernel-only option."""
+    options = []
+    for opt in overlay.options:
+        key, _, value = opt.partition("=")
+        if key == "userxattr":
+            continue
+        if key in ("lowerdir", "upperdir", "workdir") and overlay.cwd:
+            value = ":".join(os.path.join(overlay.cwd, v) for v in value.split(":"))
+        options.append(f"{key}={value}")
+    return Mount("fuse-overlayfs", "fuse-overlayfs", tuple(options))

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
 class Overlay2Snapshotter(BaseSnapshotter):
     """Active layers as overlay upper directories (``<key>/diff``, ``<key>/work``) over the parent's layers."""
 
-    name = "overlay2"
     driver: Overlay2
+
+    @property  # type: ignore[override]
+    def name(self) -> str:
+        """overlay2, or fuse-overlayfs when that mounts the same layout."""
+        return self.driver.name
 
     def prepare(self, key: str, parent: Parent) -> list[Mount]:
         root = Path(key)
