@@ -17,6 +17,7 @@ the next command that needs it finds it alive, or makes it again (after a reboot
 from __future__ import annotations
 
 import fcntl
+import socket
 from pathlib import Path
 from typing import Any, Callable
 
@@ -113,7 +114,8 @@ class RootlessSandboxes(Sandboxes):
 
     def _join(self, cid: str, doc: dict[str, Any], net: Network, link: Link, ifname: str, ports: Reservation) -> None:
         if net.name != DEFAULT:
-            return super()._join(cid, doc, net, link, ifname, ports)
+            super()._join(cid, doc, net, link, ifname, ports)
+            return
         entry = {"network": net.name, "network_id": net.id, "ifname": "tap0", "conflist": None,
                  "mappings": [m for _, m in ports.proxied if m["hostIP"] != "::"], "proxied": [],
                  "aliases": [], "result": None, "slirp": None}
@@ -132,9 +134,8 @@ class RootlessSandboxes(Sandboxes):
         with self.endpoints.locked():
             self.endpoints.add(net.name, Endpoint(cid, member["container_name"], slirp.ADDRESS, slirp.PREFIX, "",
                                                   member["hosts_path"], member["hostname"], (), tuple(member["extra_hosts"]), 0))
-        return None
 
-    def detach(self, cid: str, sockets: Any = None) -> list[str]:
+    def detach(self, cid: str, sockets: list[socket.socket] | None = None) -> list[str]:
         with nsexec.inside(self.rootless.existing()):
             return super().detach(cid, sockets)
 
