@@ -75,7 +75,7 @@ class Bench:
         for path in (self.multilayer, self.tiny):
             os.chown(path, self.user.uid, self.user.gid)
         self.n = 0
-        self.runroots: list[Path] = []
+        self.made: list[Path] = []  # the stores of the current run: removed (untimed) after it
         self.registry: Distribution | None = None
 
     # --- the three tools' command lines -------------------------------------------------
@@ -84,6 +84,7 @@ class Bench:
         """argv prefix of ``tool`` on a never-used store."""
         self.n += 1
         root = self.scratch / f"{tool}-{self.n:03d}"
+        self.made.append(root)
         py = [sys.executable, "-m", "dockyard"]
         if tool == "rootful":
             return [*py, "--root", str(root)]
@@ -94,7 +95,7 @@ class Bench:
         runroot = Path(f"/tmp/dybench-{os.getpid()}-{self.n}")  # Podman takes at most 50 characters there
         runroot.mkdir(mode=0o700)
         os.chown(runroot, self.user.uid, self.user.gid)
-        self.runroots.append(runroot)
+        self.made.append(runroot)
         return self.user.command(["podman", "--root", str(root / "storage"), "--runroot", str(runroot), "--runtime", "runc"])
 
     def call(self, argv: list[str]) -> float:
@@ -123,6 +124,7 @@ class Bench:
     def seed_registry(self) -> None:
         self.registry = Distribution(self.scratch / "registry")
         base = self.fresh("rootful")
+        self.made.clear()  # kept until the end: the seed
         self.call([*base, "load", "-i", str(self.multilayer)])
         ref = f"{self.registry.host}/{REPOSITORY}"
         loaded = subprocess.run([*base, "images", "-q"], capture_output=True, text=True).stdout.split()[0]
@@ -136,6 +138,7 @@ class Bench:
         for i in range(self.args.runs + 1):  # the first round warms up
             for tool in TOOLS[i % 3:] + TOOLS[:i % 3]:
                 elapsed = op(tool)
+                self.remove_stores()
                 subprocess.run(["sync"])
                 if i:
                     times[tool].append(elapsed)
@@ -150,14 +153,18 @@ class Bench:
             results[name] = self.measure(name, getattr(self, f"op_{name}"))
         return results
 
+    def remove_stores(self) -> None:
+        """As root, which may delete files of the user's subordinate IDs; the user's mounts are in its own
+        mount namespace and gone with its processes (a 10-layer vfs store of Podman is several GB)."""
+        for path in self.made:
+            shutil.rmtree(path, ignore_errors=True)
+        self.made.clear()
+
     def cleanup(self) -> None:
         if self.registry is not None:
             self.registry.stop()
-        for path in self.scratch.glob("podman-*"):  # Podman's files are owned by the user's subordinate IDs
-            subprocess.run(self.user.command(["podman", "unshare", "rm", "-rf", str(path)]), capture_output=True)
         self.user.end_test()
-        for path in self.runroots:
-            shutil.rmtree(path, ignore_errors=True)
+        self.remove_stores()
 
 
 def report(results: dict[str, dict[str, list[float]]]) -> str:
