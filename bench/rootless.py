@@ -11,7 +11,9 @@ seeded once with the multilayer image (pushed by rootful dockyard, gzip). For
 each operation, a warm-up and N timed runs per tool, rotated A B C so drift
 cancels; each run gets a never-used store (``--root`` for dockyard, ``--root``
 and ``--runroot`` for Podman), so pull and load are cold. Podman runs with
-``--runtime runc`` (its default crun refuses this host's hybrid cgroups).
+``--runtime runc`` (its default crun refuses this host's hybrid cgroups) and
+``--storage-driver overlay`` (native overlay in its user namespace, as dockyard
+uses; left to itself it picks vfs here).
 
 - load: ``load -i multilayer.tar``
 - pull: ``pull 127.0.0.1:PORT/bench/multilayer:latest`` (HTTP registry)
@@ -96,7 +98,8 @@ class Bench:
         runroot.mkdir(mode=0o700)
         os.chown(runroot, self.user.uid, self.user.gid)
         self.made.append(runroot)
-        return self.user.command(["podman", "--root", str(root / "storage"), "--runroot", str(runroot), "--runtime", "runc"])
+        return self.user.command(["podman", "--root", str(root / "storage"), "--runroot", str(runroot), "--runtime", "runc",
+                                  "--storage-driver", "overlay"])
 
     def call(self, argv: list[str]) -> float:
         t0 = time.perf_counter()

@@ -45,13 +45,13 @@ from dockyard.metadata.networks import (
 )
 from dockyard.oci.timefmt import rfc3339_nano
 from dockyard.runtime.network.cni import CNI_VERSION
-from dockyard.runtime.network.nsexec import command, current
 from dockyard.runtime.network.iptables import (
     drop_masquerade_without,
     drop_network_rules,
     ensure_forward,
     ensure_masquerade,
 )
+from dockyard.runtime.network.nsexec import command, current
 
 ALIAS_PREFIX = "dockyard:"
 
