@@ -158,17 +158,24 @@ def test_the_rootful_store_is_untouched_and_out_of_reach(rootless_user: Rootless
 
 
 def test_nothing_is_written_outside_the_users_dirs(rootless_user: RootlessUser) -> None:
+    before = files_of(rootless_user)  # what other tools (Podman's lock in /dev/shm) left before
     tar = images.busybox_rootfs_tar(rootless_user.work / "bb.tar")
     os.chown(tar, rootless_user.uid, rootless_user.gid)
     rootless_user.run(["import", "bb.tar", "bb:1"], check=True)
     rootless_user.run(["save", "-o", "out.tar", "bb:1"], check=True)
     rootless_user.run(["rmi", "bb:1"], check=True)
     rootless_user.run(["load", "-i", "out.tar"], check=True)
-    low, high = rootless_user.uid, rootless_user.subuid[0] + rootless_user.subuid[1]  # type: ignore[index]
-    ids = ["(", "-uid", str(low), "-o", "(", "-uid", f"+{rootless_user.subuid[0] - 1}", "-uid", f"-{high}", ")", ")"]  # type: ignore[index]
+    rootless_user.run(["info"], check=True)
+    assert files_of(rootless_user) - before == set()
+
+
+def files_of(user: RootlessUser) -> set[str]:
+    """Files owned by the user or its subordinate ids in the places a program could write, but the tests' own."""
+    first, count = user.subuid  # type: ignore[misc]
+    ids = ["(", "-uid", str(user.uid), "-o", "(", "-uid", f"+{first - 1}", "-uid", f"-{first + count}", ")", ")"]
     found = subprocess.run(["find", "/tmp", "/var/tmp", "/run", "/dev/shm", "/var/lib", "/etc", "-xdev", "-path", str(BASE), "-prune",
                             "-o", *ids, "-print"], capture_output=True, text=True)  # fmt: skip
-    assert found.stdout.split() == []
+    return set(found.stdout.split())
 
 
 def test_a_killed_command_leaves_the_store_usable(rootless_user: RootlessUser) -> None:
@@ -218,3 +225,32 @@ def test_fuse_overlayfs_serves_where_chosen(rootless_user: RootlessUser) -> None
     [only] = layer_files(rootless_user.store.parent / "dockyard", "etc/only") or [None]
     assert only is None  # the layout is overlay2's, under the driver's own name
     assert [os.getxattr(p.parent, "user.overlay.opaque") for p in (rootless_user.store / "fuse-overlayfs").glob("*/diff/etc/only")] == [b"y"]
+
+
+def test_the_api_service_of_a_user_listens_in_its_run_dir(rootless_user: RootlessUser) -> None:
+    import http.client
+    import json
+    import socket
+
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(str(rootless_user.run_dir / "dockyard.sock"))
+
+    service = rootless_user.popen(["system", "service", "--time", "0"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while not (rootless_user.run_dir / "dockyard.sock").exists():
+            assert service.poll() is None and time.monotonic() < deadline, service.stderr.read() if service.stderr else ""
+            time.sleep(0.05)
+        conn = UnixConnection("localhost")
+        conn.request("GET", "/info")
+        info = json.loads(conn.getresponse().read())
+        assert info["DockerRootDir"] == str(rootless_user.store)
+        assert "name=rootless" in info["SecurityOptions"]
+        assert os.stat(rootless_user.run_dir / "dockyard.sock").st_uid == rootless_user.uid
+    finally:
+        for pid in rootless_user.processes():
+            if pid != rootless_user.pause_pid():
+                os.kill(pid, signal.SIGTERM)
+        service.wait(timeout=30)

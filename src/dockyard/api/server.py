@@ -129,8 +129,8 @@ def listen_unix(path: Path) -> Listener:
         os.chown(path, 0, grp.getgrnam("docker").gr_gid)
     except KeyError:
         pass  # no docker group: root only
-    except PermissionError:
-        pass  # an unprivileged user's own socket
+    except OSError:
+        pass  # an unprivileged user's own socket (EPERM; EINVAL in its namespace, which maps no docker group)
     sock.listen(128)
     return Listener(sock, f"unix://{path}", unlink=path)
 

@@ -156,7 +156,7 @@ class Context:
     @property
     def root(self) -> Path:
         if self._root is None:
-            from dockyard.engine.rootless import default_root
+            from dockyard.engine import default_root
 
             self._root = default_root()
         return self._root
@@ -166,8 +166,7 @@ class Context:
         """Opened on first use; a user's command first joins (or makes) its user namespace, where the
         store's layers keep the owners their images give them."""
         if self._engine is None:
-            from dockyard.engine import Engine
-            from dockyard.engine.rootless import enter_user_namespace
+            from dockyard.engine import Engine, enter_user_namespace
 
             root = self.root
             enter_user_namespace()

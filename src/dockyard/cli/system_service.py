@@ -41,7 +41,10 @@ def service_cmd(ctx: Context, args: argparse.Namespace) -> int:
     from dockyard.api.server import ServiceOptions, serve
 
     require_args(args, "system service", 1, at_most=True)
-    uri = args.args[0] if args.args else None
+    uri = args.args[0] if args.args else _rootless_uri()
+    from dockyard.engine import enter_user_namespace
+
+    enter_user_namespace()  # before the server's threads: its engines and what they start run in the user's namespace
     options = ServiceOptions(
         root=Path(ctx.root).absolute(), storage_driver=ctx.storage_driver, uri=uri, idle_time=float(args.time),
         tls=_tls(args), insecure=args.insecure,
@@ -51,6 +54,17 @@ def service_cmd(ctx: Context, args: argparse.Namespace) -> int:
     except (InvalidArgumentError, StorageError) as exc:
         raise UsageError(f"Error: {exc}", EXIT_SERVICE) from None
     return 0
+
+
+def _rootless_uri() -> str | None:
+    """A user's default socket is its own, in its run-time dir (root's: /run/dockyard, or systemd's)."""
+    import os
+
+    if os.getuid() == 0 or "LISTEN_PID" in os.environ:
+        return None
+    from dockyard.engine.rootless import private_run_dir, user_paths
+
+    return f"unix://{private_run_dir(user_paths().run_dir)}/dockyard.sock"
 
 
 def _tls(args: argparse.Namespace) -> object:

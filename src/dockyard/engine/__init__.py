@@ -48,6 +48,30 @@ DEFAULT_ROOT = "/var/lib/dockyard"
 NETWORK_LOCK = "network.lock"  # in the run dir, host-wide for root: bridges and subnets are shared by every root
 
 
+def default_root() -> Path:
+    """``--root`` when not given: ``DOCKYARD_ROOT``, else root's store, or a user's (engine/rootless.py)
+    when started by one (its namespace's 0 too)."""
+    env = os.environ.get("DOCKYARD_ROOT")
+    if env:
+        return Path(env)
+    if os.getuid() == 0:
+        with open("/proc/self/uid_map") as f:
+            if f.read().split() == ["0", "0", "4294967295"]:  # the initial user namespace: root itself
+                return Path(DEFAULT_ROOT)
+    from dockyard.engine.rootless import user_paths
+
+    return user_paths().root
+
+
+def enter_user_namespace() -> None:
+    """Before a command touches layers or containers, a user's process joins (or makes) its user namespace,
+    where layer files keep their owners. Nothing for root, nor inside the namespace (uid 0 there)."""
+    if os.getuid() != 0:
+        from dockyard.engine.rootless import join_user_namespace
+
+        join_user_namespace()
+
+
 class Engine:
     def __init__(self, root: Path, storage_driver: str | None = None) -> None:
         root = Path(os.path.abspath(root))  # mounts and runc run elsewhere: a relative --root would not reach them

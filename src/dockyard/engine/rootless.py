@@ -5,7 +5,8 @@ Root keeps ``/var/lib/dockyard`` and ``/run/dockyard``. A user gets ``$XDG_DATA_
 0700 and its own). Inside the user's namespace (a command started by one that entered) the paths
 are the same: they are worked out from the host uid the namespace's 0 stands for.
 
-This module stays light: root's commands import it and never load the runtime through it.
+Root's commands never import this module (``engine.default_root`` and ``engine.enter_user_namespace``
+answer root without it).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dockyard.errors import StorageError
 
 ROOT_STORE = Path("/var/lib/dockyard")
 ROOT_RUN_DIR = Path("/run/dockyard")
-WHOLE_MAP = "0 0 4294967295"  # the initial user namespace's uid_map
+WHOLE_MAP = ["0", "0", "4294967295"]  # the initial user namespace's uid_map
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +36,10 @@ def host_uid() -> int | None:
     if uid != 0:
         return uid
     with open("/proc/self/uid_map") as f:
-        lines = [line.split() for line in f if line.strip()]
-    if [" ".join(p) for p in lines] == [WHOLE_MAP]:
+        fields = f.read().split()
+    if fields == WHOLE_MAP:
         return None
+    lines = [fields[i : i + 3] for i in range(0, len(fields), 3)]
     return next((int(p[1]) for p in lines if int(p[0]) == 0), None)  # 0 in here is the user out there
 
 
@@ -64,12 +66,6 @@ def _home(uid: int) -> str:
     return pwd.getpwuid(uid).pw_dir
 
 
-def default_root() -> Path:
-    """``--root`` when not given: ``DOCKYARD_ROOT``, else the user's store (root's for root)."""
-    env = os.environ.get("DOCKYARD_ROOT")
-    return Path(env) if env else user_paths().root
-
-
 def private_run_dir(run_dir: Path) -> Path:
     """The run dir, made if missing: the user's own and nobody else's (a dir under /tmp another user
     made first is refused)."""
@@ -83,10 +79,8 @@ def private_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
-def enter_user_namespace() -> None:
-    """Before a command touches layers or containers: a user's process joins (or makes) its namespace.
-    Nothing for root, nothing inside the namespace already (the runtime is not even imported then)."""
-    if os.getuid() != 0:
-        from dockyard.runtime.userns import enter
+def join_user_namespace() -> None:
+    """A user's process joins (or makes) its namespace (``engine.enter_user_namespace`` calls it)."""
+    from dockyard.runtime.userns import enter
 
-        enter(private_run_dir(user_paths().run_dir))
+    enter(private_run_dir(user_paths().run_dir))

@@ -12,6 +12,7 @@ with setns(2) while it lives; a lock makes two first commands at once make one.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -262,6 +263,9 @@ def _write_maps(pid: int) -> None:
 
 def _join(pid: int) -> None:
     """setns into the pause process's user, then mount namespace (the working directory is kept)."""
+    threads = sys.modules.get("threading")
+    if threads is not None and threads.active_count() > 1:  # setns(2) would refuse with a bare EINVAL
+        raise UserNamespaceError("cannot join the user namespace from a process that already runs threads")
     cwd = os.getcwd()
     fds = [os.open(f"/proc/{pid}/ns/{ns}", os.O_RDONLY) for ns in ("user", "mnt")]
     try:
