@@ -121,3 +121,12 @@ def test_network_none_and_host(user: RootlessUser) -> None:
     names = host.stdout.split()
     assert names[0] == subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
     assert "lo" in names[1:] and len(names) > 2  # the host's interfaces, seen through a read-only /sys
+
+
+def test_devices_are_the_hosts_nodes_bound(user: RootlessUser) -> None:
+    out = user.run(["run", "--rm", "--network", "none", "--device", "/dev/null:/dev/mynull", "bb", "sh", "-c",
+                    "stat -c '%t,%T' /dev/mynull; echo x > /dev/mynull && echo written"], check=True)
+    assert out.stdout == "1,3\nwritten\n"
+    privileged = user.run(["run", "--rm", "--network", "none", "--privileged", "bb", "sh", "-c", "ls /dev/tty /dev/zero"],
+                          check=True)
+    assert privileged.stdout.split() == ["/dev/tty", "/dev/zero"]

@@ -90,3 +90,16 @@ def test_privileged_port_gets_rootlesskits_advice() -> None:
             "listen tcp4 0.0.0.0:80: bind: permission denied")
     busy = _bind_error("0.0.0.0", 8080, "tcp", OSError(errno.EADDRINUSE, "Address in use"), set())
     assert str(busy) == "Error starting userland proxy: listen tcp4 0.0.0.0:8080: bind: address already in use"
+
+
+def test_devices_become_binds_of_the_hosts_nodes() -> None:
+    spec = build_spec(SpecInput(
+        args=("true",), env=(), cwd="/", uid=0, gid=0, additional_gids=(), rootfs="/rootfs", hostname="h",
+        cgroups_path="/dockyard/x", flags=RunSpec(devices=(
+            {"path": "/dev/mynull", "type": "c", "major": 1, "minor": 3, "fileMode": 0o666, "uid": 0, "gid": 0},
+            {"path": "/dev/tty", "type": "c", "major": 5, "minor": 0, "fileMode": 0o666, "uid": 0, "gid": 0}))))
+    out = rootless_spec(spec, gid_count=65537, device_sources={"/dev/mynull": "/dev/null"})
+    assert "devices" not in out["linux"]
+    assert _mount(out, "/dev/mynull") == {"destination": "/dev/mynull", "type": "bind", "source": "/dev/null",
+                                          "options": ["bind", "rprivate"]}
+    assert _mount(out, "/dev/tty") is None  # runc binds its own

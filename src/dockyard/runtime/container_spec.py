@@ -53,7 +53,8 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
         init_path=init_binary() if rec["HostConfig"].get("Init") else None, flags=run_spec(host, paths),
     ))
     tmp = paths.spec.with_suffix(".tmp")
-    tmp.write_text(json.dumps(for_this_namespace(spec), indent=1))
+    sources = {d["PathInContainer"]: d["PathOnHost"] for d in host.get("Devices") or ()}
+    tmp.write_text(json.dumps(for_this_namespace(spec, sources), indent=1))
     os.replace(tmp, paths.spec)
 
 

@@ -10,7 +10,8 @@ and Podman arrange it.
 - ``/dev/pts`` without ``gid=5`` when the tty group is not mapped (single-ID namespace).
 - No ``oomScoreAdj``: lowering it needs a privilege the user does not have.
 - Supplementary groups only where ``setgroups`` is allowed (a single-ID namespace denies it).
-- Device nodes need nothing here: runc binds them from the host when it runs in a user namespace.
+- Devices (``--device``, ``--privileged``): bind mounts of the host's nodes, as Podman makes them (runc would
+  bind them too, but from the container's path on the host: ``--device /dev/a:/dev/b`` would miss).
 """
 
 from __future__ import annotations
@@ -45,9 +46,20 @@ def _mqueue_bind() -> dict[str, Any]:
     return {"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue", "options": ["rbind", "nosuid", "noexec", "nodev"]}
 
 
-def rootless_spec(spec: dict[str, Any], gid_count: int, setgroups: bool = True) -> dict[str, Any]:
-    """``spec`` (``build_spec``'s) changed for a runc that runs in this user namespace; a new document."""
-    linux = {k: v for k, v in spec["linux"].items() if k not in ("cgroupsPath", "resources")}
+# the nodes runc itself gives every container (binds, and /dev/ptmx a link): a second mount would clash
+RUNC_DEVICES = frozenset({"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx"})
+
+
+def _device_bind(device: dict[str, Any], sources: dict[str, str]) -> dict[str, Any]:
+    path = device["path"]
+    return {"destination": path, "type": "bind", "source": sources.get(path, path), "options": ["bind", "rprivate"]}
+
+
+def rootless_spec(spec: dict[str, Any], gid_count: int, setgroups: bool = True,
+                  device_sources: dict[str, str] | None = None) -> dict[str, Any]:
+    """``spec`` (``build_spec``'s) changed for a runc that runs in this user namespace; a new document.
+    ``device_sources``: the host node of each device by its path in the container (``--device``)."""
+    linux = {k: v for k, v in spec["linux"].items() if k not in ("cgroupsPath", "resources", "devices")}
     kinds = {ns["type"] for ns in linux["namespaces"]}
     mounts = []
     for m in spec["mounts"]:
@@ -60,6 +72,8 @@ def rootless_spec(spec: dict[str, Any], gid_count: int, setgroups: bool = True) 
         elif m["type"] == "devpts" and gid_count <= 5:  # the tty group (5) is not mapped
             m = {**m, "options": [o for o in m["options"] if not o.startswith("gid=")]}
         mounts.append(m)
+    mounts += [_device_bind(d, device_sources or {}) for d in spec["linux"].get("devices") or ()
+               if d["path"] not in RUNC_DEVICES]
     sysctl = dict(linux.get("sysctl") or {})
     if "net.ipv4.ping_group_range" in sysctl:
         sysctl["net.ipv4.ping_group_range"] = f"0 {max(gid_count - 1, 0)}"
@@ -70,10 +84,10 @@ def rootless_spec(spec: dict[str, Any], gid_count: int, setgroups: bool = True) 
     return {**spec, "process": process, "mounts": mounts, "linux": linux}
 
 
-def for_this_namespace(spec: dict[str, Any]) -> dict[str, Any]:
+def for_this_namespace(spec: dict[str, Any], device_sources: dict[str, str] | None = None) -> dict[str, Any]:
     """``spec`` as it is for root on the host; ``rootless_spec``'s inside a user namespace."""
     from dockyard.runtime import userns
 
     if not userns.in_user_namespace():
         return spec
-    return rootless_spec(spec, mapped_gids(), setgroups_allowed())
+    return rootless_spec(spec, mapped_gids(), setgroups_allowed(), device_sources)
