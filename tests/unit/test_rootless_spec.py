@@ -103,3 +103,12 @@ def test_devices_become_binds_of_the_hosts_nodes() -> None:
     assert _mount(out, "/dev/mynull") == {"destination": "/dev/mynull", "type": "bind", "source": "/dev/null",
                                           "options": ["bind", "rprivate"]}
     assert _mount(out, "/dev/tty") is None  # runc binds its own
+
+
+def test_slirp4netns_complaint_is_its_first_error_line() -> None:
+    from dockyard.runtime.network.slirp import first_complaint
+
+    said = ('open("/dev/net/tun"): Permission denied\nWARNING: Support for seccomp is experimental\n'
+            "WARNING: Support for IPv6 is experimental\nchild failed(1)\n")
+    assert first_complaint(said) == 'open("/dev/net/tun"): Permission denied'
+    assert first_complaint("sent tapfd=5 for tap0\nreceived tapfd=5\n") == "no answer"

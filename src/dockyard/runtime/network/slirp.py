@@ -71,9 +71,16 @@ def start(netns: Path, api_socket: Path, log: Path) -> Slirp:
         os.close(r)
     if not ready:
         stop(proc.pid)
-        said = log.read_text(errors="replace").strip().splitlines()
-        raise SlirpError(f"slirp4netns failed: {said[-1] if said else 'no answer'}")
+        raise SlirpError(f"slirp4netns failed: {first_complaint(log.read_text(errors='replace'))}")
     return Slirp(proc.pid, api_socket)
+
+
+def first_complaint(output: str) -> str:
+    """What slirp4netns said went wrong: its first line that is not a warning or progress (``open("/dev/net/tun"):
+    Permission denied`` comes before ``child failed(1)``)."""
+    progress = ("WARNING", "sent tapfd", "received tapfd", "Starting slirp", "*")
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip() and not ln.strip().startswith(progress)]
+    return lines[0] if lines else "no answer"
 
 
 def _call(api_socket: Path, request: dict[str, object]) -> dict[str, object]:
