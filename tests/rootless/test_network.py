@@ -71,6 +71,12 @@ def test_published_port_answers_http_from_the_host(user: RootlessUser) -> None:
     user.run(["rm", "-f", "web"], check=True)
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", 8080), timeout=2).close()  # the forward went with the container
+    # at once again: the connections' TIME_WAIT on the host side does not hold the port
+    user.run(["run", "-d", "--name", "again", "-p", "8080:80", "bb", "httpd", "-f", "-p", "80", "-h", "/www"], check=True)
+    assert _get("http://127.0.0.1:8080/") == INDEX
+    taken = user.run(["run", "-d", "-p", "8080:80", "bb", "true"])  # but a port in use is refused
+    assert taken.returncode == 125
+    assert taken.stderr.splitlines()[0] == "dockyard: Error response from daemon: Bind for 0.0.0.0:8080 failed: port is already allocated"
 
 
 def test_privileged_host_port_gets_docker_rootless_message(user: RootlessUser) -> None:

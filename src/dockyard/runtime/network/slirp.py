@@ -114,19 +114,19 @@ def add_hostfwd(api_socket: Path, proto: str, host_ip: str, host_port: int, gues
 
 
 def stop(pid: int) -> None:
-    """Idempotent; only a slirp4netns process is signalled (the pid may have been reused)."""
+    """Idempotent; only a slirp4netns process is killed (the pid may have been reused). It keeps no state
+    worth a graceful end, and its forwarded ports are free once it is gone."""
     try:
         if b"slirp4netns" not in Path(f"/proc/{pid}/cmdline").read_bytes():
             return
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGKILL)
     except (OSError, ProcessLookupError):
         return
+    try:
+        os.waitpid(pid, 0)  # ours (the monitor started it): reaped at once
+        return
+    except ChildProcessError:  # another process's: wait for it to be gone
+        pass
     deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        try:
-            if os.waitpid(pid, os.WNOHANG)[0]:
-                return
-        except ChildProcessError:  # not ours: wait for it to be gone
-            if not Path(f"/proc/{pid}").exists():
-                return
-        time.sleep(0.01)
+    while Path(f"/proc/{pid}/cmdline").exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
