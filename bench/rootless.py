@@ -167,7 +167,20 @@ class Bench:
         if self.registry is not None:
             self.registry.stop()
         self.user.end_test()
+        for pid in user_processes(self.user.uid):  # Podman's pause process: the bench user's, and no one else's
+            os.kill(pid, 9)
         self.remove_stores()
+
+
+def user_processes(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and os.stat(f"/proc/{entry}").st_uid == uid:
+                found.append(int(entry))
+        except OSError:
+            continue
+    return found
 
 
 def report(results: dict[str, dict[str, list[float]]]) -> str:
