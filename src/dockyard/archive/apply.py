@@ -248,7 +248,12 @@ class _Applier:
             return  # attributes belong to the inode, already set
         elif kind in (tarstream.CHARDEV, tarstream.BLOCKDEV):
             mode = stat.S_IFCHR if kind == tarstream.CHARDEV else stat.S_IFBLK
-            os.mknod(path, mode | 0o600, os.makedev(member.devmajor, member.devminor))
+            try:
+                os.mknod(path, mode | 0o600, os.makedev(member.devmajor, member.devminor))
+            except PermissionError:
+                if not _in_user_namespace():
+                    raise
+                return  # a user namespace cannot make devices: skipped, as moby's archive does (runc binds them)
         elif kind == tarstream.FIFO:
             os.mkfifo(path, 0o600)
         self._attributes_path(path, member, symlink=kind == tarstream.SYMLINK)
@@ -370,3 +375,12 @@ def directory_size(root: Path) -> int:
                     seen.add(st.st_ino)
                     total += st.st_size
     return total
+
+
+def _in_user_namespace() -> bool:
+    """Inside a user namespace other than the initial one (rootless), whose kernel refuses mknod."""
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() != ["0", "0", "4294967295"]
+    except OSError:
+        return False

@@ -202,11 +202,17 @@ class Engine:
         return self.networking_on(self.db)
 
     def networking_on(self, db: Database) -> ContainerNetworking:
-        """The same over another connection to the store's database (a build's worker threads need their own)."""
+        """The same over another connection to the store's database (a build's worker threads need their own).
+        Rootless: slirp4netns and the user's rootless network namespace (runtime/network/rootless_netns.py)."""
+        from dockyard.runtime import userns
         from dockyard.runtime.network.attachment import ContainerNetworking
         from dockyard.runtime.network.sandbox import Sandboxes
         from dockyard.runtime.network.store import NetworkStore
 
+        if userns.in_user_namespace():
+            from dockyard.runtime.network.rootless_netns import networking
+
+            return ContainerNetworking(*networking(db, self.root, self.run_dir))
         networks = NetworkStore(db, self.root, self.run_dir / NETWORK_LOCK)
         return ContainerNetworking(networks, Sandboxes(self.root / "network", networks))
 

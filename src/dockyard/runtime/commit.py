@@ -32,7 +32,7 @@ from dockyard.oci.descriptor import canonical_json
 from dockyard.oci.digest import Digest, Digester
 from dockyard.oci.reference import Reference
 from dockyard.oci.timefmt import format_time
-from dockyard.runtime import container_fs
+from dockyard.runtime import container_fs, resources
 from dockyard.runtime.runc import RuncError
 
 if TYPE_CHECKING:
@@ -142,8 +142,9 @@ def _thaw_if_we_die(runtime: Runc, cid: str) -> tuple[int, int]:
 
 @contextlib.contextmanager
 def _frozen(store: ContainerStore, container: Container, pause: bool) -> Iterator[None]:
-    """Freeze a running container for the block (not one already paused, which stays so)."""
-    if not pause or container.state.get("Status") != "running":
+    """Freeze a running container for the block (not one already paused, which stays so); a rootless one
+    has no freezer and is copied running, as Podman commits by default."""
+    if not pause or container.state.get("Status") != "running" or not resources.freezer_available():
         yield
         return
     runtime = store.runtime(container.record)

@@ -11,6 +11,7 @@ from dockyard.errors import InvalidArgumentError
 from dockyard.runtime import resources, rootfs
 from dockyard.runtime.isolation import init_binary, namespace_paths, peer_pid, resources_for, security_for
 from dockyard.runtime.rootfs import SHM_DIR, Paths
+from dockyard.runtime.rootless_spec import for_this_namespace
 from dockyard.runtime.spec import RunSpec, SpecInput, Volume, build_spec, process_env, resolve_user
 from dockyard.runtime.volumes import subpath_source
 from dockyard.storage.mount import Mount, mount_all
@@ -54,7 +55,8 @@ def prepare(container: Container, mounts: list[Mount], paths: Paths, netns: str 
         init_path=init_binary() if rec["HostConfig"].get("Init") else None, flags=run_spec(host, paths),
     ))
     tmp = paths.spec.with_suffix(".tmp")
-    tmp.write_text(json.dumps(spec, indent=1))
+    sources = {d["PathInContainer"]: d["PathOnHost"] for d in host.get("Devices") or ()}
+    tmp.write_text(json.dumps(for_this_namespace(spec, sources), indent=1))
     os.replace(tmp, paths.spec)
 
 

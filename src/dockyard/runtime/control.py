@@ -55,6 +55,8 @@ def pause(store: ContainerStore, container: Container) -> None:
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
     if status != "running":
         raise _not_running(container)
+    if not resources.freezer_available():
+        raise ConflictError("pause is not supported for cgroupv1 rootless containers")
     store.runtime(container.record).pause(container.id)
     container_event(store.db, "pause", container.id, container.name, container.record)
 
@@ -79,6 +81,7 @@ def rename(store: ContainerStore, container: Container, new_name: str) -> None:
 def update(store: ContainerStore, container: Container, changes: dict[str, Any], restart: RestartPolicy | None) -> None:
     """``docker update``: new limits (Docker's HostConfig names) and restart policy, kept in the record and,
     for a running container, applied to its cgroups at once."""
+    resources.check_limits_possible(changes)
     host = {**container.record["HostConfig"], **changes}
     if restart is not None:
         if restart.restarts and host.get("AutoRemove"):
@@ -124,7 +127,7 @@ def top(container: Container, ps_args: list[str]) -> tuple[list[str], list[list[
         raise _not_running(container)
     if container.state.get("Status") == "restarting":
         raise ConflictError(f"Container {container.id} is restarting, wait until the container is running")
-    wanted = set(resources.pids(container.id))
+    wanted = set(resources.pids(container.id) or resources.namespace_pids(int(container.state.get("Pid") or 0)))
     result = subprocess.run(["ps", *(ps_args or ["-ef"])], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise DockyardError(f"Error running ps: exit status {result.returncode}: {result.stderr.strip()}")

@@ -72,6 +72,10 @@ class Isolation:
         """Docker's daemon-side checks; InvalidArgumentError with its wording."""
         self.limits.validate()
         validate_flags(self.flags, self.limits.memory)
+        lim, f = self.limits, self.flags
+        resources.check_limits_possible({  # as given: the swap Docker derives from --memory is not asked for
+            "Memory": lim.memory, "MemorySwap": lim.memory_swap, "NanoCpus": lim.nano_cpus, "CpuShares": lim.cpu_shares,
+            "PidsLimit": max(lim.pids_limit, 0), "CpusetCpus": f.cpuset_cpus, "MemoryReservation": f.memory_reservation})
         capability_set(list(self.cap_add), list(self.cap_drop), self.privileged)
         if self.runtime not in RUNTIMES:
             raise InvalidArgumentError(f"Unknown runtime specified {self.runtime}")

@@ -65,6 +65,38 @@ class Limits:
         return self.memory_swap
 
 
+# the flags that need a cgroup of the container's own, by their HostConfig names
+LIMIT_FLAGS = (("Memory", "--memory"), ("MemorySwap", "--memory-swap"), ("MemoryReservation", "--memory-reservation"),
+               ("NanoCpus", "--cpus"), ("CpuShares", "--cpu-shares"), ("CpusetCpus", "--cpuset-cpus"),
+               ("PidsLimit", "--pids-limit"))
+
+
+class CgroupUnavailableError(InvalidArgumentError):
+    """A limit was asked for where the container gets no cgroup of its own (rootless, cgroup not delegated)."""
+
+
+def check_limits_possible(host_config: dict[str, Any]) -> None:
+    """Rootless containers get no cgroup of their own (the user cannot create one: this host's cgroup v1 is
+    not delegated), so a limit would be silently ignored: refuse it instead, naming the flags."""
+    from dockyard.runtime import userns
+
+    asked = [flag for key, flag in LIMIT_FLAGS if host_config.get(key) and host_config[key] != -1]
+    if asked and userns.in_user_namespace():
+        raise CgroupUnavailableError(f"{', '.join(asked)}: resource limits are not supported on {_cgroup_kind()} "
+                                     "rootless systems (the container gets no cgroup of its own)")
+
+
+def freezer_available() -> bool:
+    """``pause`` and ``commit``'s freeze need the container's freezer cgroup, which a rootless one lacks."""
+    from dockyard.runtime import userns
+
+    return not userns.in_user_namespace()
+
+
+def _cgroup_kind() -> str:
+    return "cgroups V2 (not delegated)" if (CGROUP_ROOT / "cgroup.controllers").exists() else "cgroups V1"
+
+
 def parse_nano_cpus(value: str) -> int:
     """``--cpus 1.5`` → 1_500_000_000, as Docker's NanoCPUs (a rational number, whole nanoseconds)."""
     from fractions import Fraction
@@ -144,6 +176,26 @@ def pids(cid: str) -> list[int]:
             continue
         return [int(p) for p in text.split()]
     return []
+
+
+def namespace_pids(init: int) -> list[int]:
+    """Every process in the pid namespace of the container's ``init``: a rootless container has no cgroup
+    to list them, but a pid namespace of its own (unless ``--pid host``: then only ``init``)."""
+    try:
+        ns = os.readlink(f"/proc/{init}/ns/pid") if init else None
+    except OSError:
+        return []
+    if ns is None or ns == os.readlink("/proc/self/ns/pid"):
+        return [init] if init else []
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.readlink(f"/proc/{entry}/ns/pid") == ns:
+                    found.append(int(entry))
+            except OSError:
+                continue
+    return found
 
 
 def frozen(cid: str) -> bool:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable, Protocol
 
 from dockyard.errors import DockyardError
 from dockyard.runtime.rootfs import HOSTS, resolv_conf, secure_join
+from dockyard.runtime.rootless_spec import for_this_namespace
 from dockyard.runtime.runc import Runc, last_error
 from dockyard.runtime.spec import SpecInput, Volume, build_spec, resolve_user
 
@@ -119,7 +120,7 @@ class RuncStepRunner:
             volumes=tuple(Volume(m.source, m.destination, m.readonly) for m in request.mounts),
             etc_files={"/etc/hosts": str(bundle / "hosts"), "/etc/resolv.conf": str(bundle / "resolv.conf")},
         ))
-        (bundle / "config.json").write_text(json.dumps(spec))
+        (bundle / "config.json").write_text(json.dumps(for_this_namespace(spec)))
 
 
 def _pump(proc: subprocess.Popen[bytes], output: Callable[[bytes, bool], None]) -> None:

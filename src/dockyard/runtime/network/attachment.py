@@ -202,7 +202,7 @@ class ContainerNetworking:
             if asked and any({ep.ip, ep.ip6} & asked for ep in self.sandboxes.members(link.network)):
                 raise ConflictError("Address already in use")
         if links:
-            reserve(links[0].bindings, self.sandboxes.published()).close()
+            reserve(links[0].bindings, self.sandboxes.published(), self.sandboxes.proxy_all).close()
 
     def attach(self, cid: str, name: str, record: dict[str, Any], hosts: Path) -> Sandbox | None:
         """The monitor's, before ``runc create``; None: runc makes the namespace (none) or there is none (host)."""

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dockyard.errors import DockyardError
+from dockyard.runtime.network import nsexec
 
 CNI_VERSION = "1.0.0"
 PLUGIN_DIRS = (Path("/usr/lib/cni"), Path("/opt/cni/bin"))
@@ -69,7 +70,7 @@ def plugin_config(network: dict[str, Any], plugin: dict[str, Any], inv: Invocati
 def exec_plugin(command: str, conf: dict[str, Any], inv: Invocation,
                 dirs: tuple[Path, ...] = PLUGIN_DIRS) -> dict[str, Any] | None:
     """Run one plugin; its JSON result (ADD) or None (DEL). Raises CniError with the plugin's message."""
-    proc = subprocess.run([str(plugin_path(conf["type"], dirs))], input=json.dumps(conf).encode(),
+    proc = subprocess.run(nsexec.command([str(plugin_path(conf["type"], dirs))]), input=json.dumps(conf).encode(),
                           env=_env(command, inv, dirs), capture_output=True)
     out = proc.stdout.decode(errors="replace").strip()
     if proc.returncode != 0:

@@ -14,6 +14,7 @@ import errno
 import ipaddress
 import socket
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from dockyard.errors import ConflictError, InvalidArgumentError
@@ -23,6 +24,10 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 
 class PortAllocatedError(ConflictError):
     """The host port is taken; Docker's wording for who holds it."""
+
+
+class PrivilegedPortError(InvalidArgumentError):
+    """Rootless: a host port below ``ip_unprivileged_port_start``, which only a privileged process may bind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +126,12 @@ def _family(ip: str) -> socket.AddressFamily:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
 
-def _bind(ip: str, port: int, proto: str) -> socket.socket:
+def _bind(ip: str, port: int, proto: str, reuse: bool = False) -> socket.socket:
     kind = socket.SOCK_DGRAM if proto == "udp" else socket.SOCK_STREAM
     sock = socket.socket(_family(ip), kind, socket.IPPROTO_SCTP if proto == "sctp" else 0)
     try:
+        if reuse and kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((ip, port))
     except OSError:
         sock.close()
@@ -146,11 +153,13 @@ class Reservation:
             s.close()
 
 
-def _bind_v6(port: int) -> socket.socket | None:
+def _bind_v6(port: int, reuse: bool = False) -> socket.socket | None:
     """[::]:port for TCP (IPv6 only); None where the host has no IPv6."""
     sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if reuse:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("::", port))
     except OSError as exc:
         sock.close()
@@ -160,14 +169,15 @@ def _bind_v6(port: int) -> socket.socket | None:
     return sock
 
 
-def _bind_one(b: PortBinding, held_by_us: set[tuple[str, int, str]]) -> tuple[socket.socket, socket.socket | None]:
+def _bind_one(b: PortBinding, held_by_us: set[tuple[str, int, str]],
+              reuse: bool = False) -> tuple[socket.socket, socket.socket | None]:
     """The binding's IPv4 socket, and its [::] twin when it is published on every address."""
     ip = b.host_ip or "0.0.0.0"
     candidates = list(range(b.host_port, (b.host_port_end or b.host_port) + 1)) if b.host_port else [0] * 20
     for i, port in enumerate(candidates):
         last = i + 1 == len(candidates)
         try:
-            sock = _bind(ip, port, b.proto)
+            sock = _bind(ip, port, b.proto, reuse)
         except OSError as exc:
             if not last and exc.errno == errno.EADDRINUSE:
                 continue
@@ -175,7 +185,7 @@ def _bind_one(b: PortBinding, held_by_us: set[tuple[str, int, str]]) -> tuple[so
         if b.host_ip or b.proto != "tcp":
             return sock, None
         try:
-            return sock, _bind_v6(sock.getsockname()[1])
+            return sock, _bind_v6(sock.getsockname()[1], reuse)
         except OSError as exc:
             sock.close()
             if not last:
@@ -184,8 +194,12 @@ def _bind_one(b: PortBinding, held_by_us: set[tuple[str, int, str]]) -> tuple[so
     raise AssertionError("unreachable")
 
 
-def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str]]) -> Reservation:
-    """Bind every host port (and [::] for TCP published on all addresses); all or nothing.
+def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str]], proxy_all: bool = False) -> Reservation:
+    """Bind every host port (and [::] for TCP published on all addresses); all or nothing. ``proxy_all``:
+    the userland proxy serves the IPv4 ports too (rootless: no DNAT reaches the container from the host),
+    and TCP ports are bound with SO_REUSEADDR: there the host side (the proxy, slirp4netns) closes first,
+    and the TIME_WAIT of the last connections would hold the port for a minute after the container stopped
+    (a port someone listens on is refused all the same).
 
     ``held_by_us`` lists (ip, port, proto) published by this store's running containers: a conflict
     with one of them is "port is already allocated", with anything else the bind error, as Docker says.
@@ -193,11 +207,11 @@ def reserve(bindings: Iterable[PortBinding], held_by_us: set[tuple[str, int, str
     r = Reservation()
     try:
         for b in bindings:
-            sock, v6 = _bind_one(b, held_by_us)
+            sock, v6 = _bind_one(b, held_by_us, proxy_all)
             r.sockets.append(sock)
             mapping = {"hostPort": sock.getsockname()[1], "containerPort": b.container_port, "protocol": b.proto,
                        "hostIP": b.host_ip}
-            if ":" in b.host_ip:  # an IPv6 host address: only the proxy serves it (containers are IPv4)
+            if ":" in b.host_ip or proxy_all:  # an IPv6 host address: only the proxy serves it (containers are IPv4)
                 r.proxied.append((sock, mapping))
                 continue
             r.mappings.append(mapping)
@@ -217,7 +231,22 @@ def _bind_error(ip: str, port: int, proto: str, exc: OSError, held_by_us: set[tu
         return PortAllocatedError(f"Bind for {ip}:{port} failed: port is already allocated")
     reason = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc)).lower()
     where = f"{proto}6 [{ip}]:{port}" if ":" in ip else f"{proto}4 {ip}:{port}"
+    start = unprivileged_port_start()
+    if exc.errno == errno.EACCES and port < start:  # rootless: rootlesskit's advice, as Docker rootless gives it
+        return PrivilegedPortError(
+            f"Error starting userland proxy: error while calling PortManager.AddPort(): cannot expose privileged port "
+            f"{port}, you can add 'net.ipv4.ip_unprivileged_port_start={port}' to /etc/sysctl.conf (currently {start}), "
+            f"or set CAP_NET_BIND_SERVICE on rootlesskit binary, or choose a larger port number (>= {start}): "
+            f"listen {where}: bind: {reason}")
     return PortAllocatedError(f"Error starting userland proxy: listen {where}: bind: {reason}")
+
+
+def unprivileged_port_start() -> int:
+    """The lowest port an unprivileged process may bind on the host (``net.ipv4.ip_unprivileged_port_start``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):
+        return 1024
 
 
 def network_ports(mappings: Iterable[dict[str, Any]], exposed: Iterable[str]) -> dict[str, Any]:

@@ -3,7 +3,8 @@
 IPv4 traffic to a published port goes through portmap's DNAT rules (127.0.0.1
 included); the container network is IPv4 only, so a connection to [::]:port
 is accepted here, in the container's monitor, and spliced to the container's
-address. One thread accepts on every listener; each connection gets a thread
+address. Rootless, every published port goes this way (as Podman's rootlessport),
+connecting from inside the user's rootless network namespace. One thread accepts on every listener; each connection gets a thread
 that copies both ways until both sides closed. The threads are daemons: they
 end with the monitor, and closing the listeners (``detach``) stops accepting.
 """
@@ -13,7 +14,10 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+from pathlib import Path
 from typing import Any
+
+from dockyard.runtime.network.nsexec import enter_thread
 
 CONNECT_TIMEOUT = 5.0
 
@@ -55,7 +59,9 @@ def _serve_one(client: socket.socket, target: tuple[str, int]) -> None:
     _splice(client, upstream)
 
 
-def _accept_loop(listeners: dict[socket.socket, tuple[str, int]]) -> None:
+def _accept_loop(listeners: dict[socket.socket, tuple[str, int]], netns: Path | None) -> None:
+    if netns is not None:  # the listeners stay the host's; connections to the container start from ``netns``
+        enter_thread(netns)
     sel = selectors.DefaultSelector()
     for sock in listeners:
         sel.register(sock, selectors.EVENT_READ)
@@ -75,12 +81,13 @@ def _accept_loop(listeners: dict[socket.socket, tuple[str, int]]) -> None:
         sel.close()
 
 
-def start(proxied: list[tuple[socket.socket, dict[str, Any]]], container_ip: str) -> None:
-    """Listen on each socket and forward to ``container_ip``:containerPort. No-op without listeners."""
+def start(proxied: list[tuple[socket.socket, dict[str, Any]]], container_ip: str, netns: Path | None = None) -> None:
+    """Listen on each socket and forward to ``container_ip``:containerPort, reached from the network namespace
+    ``netns`` (rootless: the one holding the bridges) or this process's. No-op without listeners."""
     if not proxied:
         return
     listeners = {}
     for sock, mapping in proxied:
         sock.listen(128)
         listeners[sock] = (container_ip, int(mapping["containerPort"]))
-    threading.Thread(target=_accept_loop, args=(listeners,), daemon=True, name="userland-proxy").start()
+    threading.Thread(target=_accept_loop, args=(listeners, netns), daemon=True, name="userland-proxy").start()

@@ -72,6 +72,8 @@ class Sandboxes:
         self.cache_dir = home / "sandboxes"
         self.netns_dir = home / "netns"
         self.endpoints = EndpointRegistry(home / "endpoints")
+        self.proxy_all = False  # rootless: the userland proxy serves every published port (no DNAT from the host)
+        self.proxy_netns: Path | None = None  # rootless: where the proxy reaches the containers from
 
     # the cache -------------------------------------------------------------------
 
@@ -92,7 +94,7 @@ class Sandboxes:
     def attach(self, cid: str, member: Member, links: list[Link], held: Callable[[], set[tuple[str, int, str]]]) -> Sandbox:
         """Namespace + an interface per link + ports; all or nothing (raises, having undone what it did)."""
         nets = [self.networks.ensure(self.networks.get(link.network)) for link in links]
-        ports = reserve(links[0].bindings if links else (), held())
+        ports = reserve(links[0].bindings if links else (), held(), self.proxy_all)
         path = self.netns_dir / cid
         doc: dict[str, Any] = {"netns": str(path), "member": _member_doc(member), "attachments": []}
         try:
@@ -104,7 +106,7 @@ class Sandboxes:
             with self.endpoints.locked():
                 self.endpoints.refresh([n.name for n in nets], HOSTS)
             if doc["attachments"]:
-                proxy.start(ports.proxied, addresses_of(doc["attachments"][0]["result"])[0][0])
+                proxy.start(ports.proxied, addresses_of(doc["attachments"][0]["result"])[0][0], self.proxy_netns)
         except BaseException:
             ports.close()
             self.detach(cid)

@@ -52,6 +52,7 @@ from dockyard.runtime.network.iptables import (
     ensure_forward,
     ensure_masquerade,
 )
+from dockyard.runtime.network.nsexec import command, current
 
 ALIAS_PREFIX = "dockyard:"
 # the bridge driver's options (``network create -o``) dockyard acts on; the others are kept and shown
@@ -61,10 +62,17 @@ MTU = "com.docker.network.driver.mtu"
 
 
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["ip", *args], capture_output=True, text=True)
+    result = subprocess.run(command(["ip", *args]), capture_output=True, text=True)
     if check and result.returncode != 0:
         raise DockyardError(f"ip {' '.join(args)}: {result.stderr.strip()}")
     return result
+
+
+def _link_exists(name: str) -> bool:
+    """sysfs shows the host's devices; in another namespace (rootless) ``ip`` is asked there."""
+    if current() is None:
+        return Path(f"/sys/class/net/{name}").exists()
+    return _ip("link", "show", "dev", name, check=False).returncode == 0
 
 
 def _links() -> list[dict[str, Any]]:
@@ -181,7 +189,7 @@ class NetworkStore:
         """The bridge device of a bridge network exists with its gateway address (after a reboot, first use)."""
         if net.driver != "bridge":
             return net
-        if net.subnet and net.config.get("nat", 0) >= 2 and Path(f"/sys/class/net/{net.bridge}").exists():
+        if net.subnet and net.config.get("nat", 0) >= 2 and _link_exists(net.bridge):
             return net
         with self.host_locked():
             net = self.get(net.id)
@@ -222,7 +230,7 @@ class NetworkStore:
     def _make_bridge(self, net: Network) -> None:
         """Idempotent. The alias says whose it is: ``dockyard:<CNI network name>:<store root>``."""
         name, subnet = net.bridge, ipaddress.IPv4Network(net.subnet)
-        if not Path(f"/sys/class/net/{name}").exists():
+        if not _link_exists(name):
             _ip("link", "add", name, "type", "bridge")
         _ip("link", "set", name, "alias", f"{ALIAS_PREFIX}{cni_name(net.id)}:{self.root}")
         _ip("addr", "replace", f"{net.gateway}/{subnet.prefixlen}", "dev", name)
