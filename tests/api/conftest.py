@@ -154,6 +154,17 @@ def api_busybox(api_service: ApiService, busybox_tar: Path) -> str:
     return "busybox:latest"
 
 
+@pytest.fixture(scope="module")
+def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
+    """The service's store holds ``bb`` (busybox), imported by the dockyard CLI while the service runs; its
+    bridge goes at the end (it outlives the containers, as docker0 does)."""
+    from tests.helpers.network import delete_store_bridges
+
+    api_service.cli("import", str(busybox_tar), "bb")
+    yield api_service
+    delete_store_bridges(api_service.root)
+
+
 # the registry-client tests' Distribution registries (session-wide): plain HTTP on 127.0.0.1, and one
 # that wants alice/wonderland
 api_registry = registry

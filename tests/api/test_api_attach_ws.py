@@ -8,22 +8,12 @@ import base64
 import os
 import socket
 import struct
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.api.conftest import ApiService
-from tests.helpers.network import delete_store_bridges
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc and overlay mounts")
-
-
-@pytest.fixture(scope="module")
-def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
-    api_service.cli("import", str(busybox_tar), "bb")
-    yield api_service
-    delete_store_bridges(api_service.root)
 
 
 def _create(svc: ApiService, cmd: list[str], **config: object) -> str:

@@ -10,21 +10,13 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
 from tests.api.conftest import ApiService
-from tests.helpers.network import delete_store_bridges
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc and overlay mounts")
-
-
-@pytest.fixture(scope="module")
-def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
-    api_service.cli("import", str(busybox_tar), "bb")
-    yield api_service
-    delete_store_bridges(api_service.root)
 
 
 def create(svc: ApiService, cmd: list[str], name: str | None = None, status: int = 201, **host: Any) -> Any:

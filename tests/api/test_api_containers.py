@@ -9,23 +9,12 @@ import os
 import tarfile
 import time
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.api.conftest import ApiService
-from tests.helpers.network import delete_store_bridges
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc and overlay mounts")
-
-
-@pytest.fixture(scope="module")
-def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
-    """The service's store holds ``bb`` (busybox), imported by the dockyard CLI while the service runs; its
-    bridge goes at the end (it outlives the containers, as docker0 does)."""
-    api_service.cli("import", str(busybox_tar), "bb")
-    yield api_service
-    delete_store_bridges(api_service.root)
 
 
 def _id(svc: ApiService, name: str) -> str:

@@ -6,21 +6,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from tests.api.conftest import ApiService
-from tests.helpers.network import delete_store_bridges
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root: runc, overlay mounts and bridges")
-
-
-@pytest.fixture(scope="module")
-def svc(api_service: ApiService, busybox_tar: Path) -> Iterator[ApiService]:
-    api_service.cli("import", str(busybox_tar), "bb")
-    yield api_service
-    delete_store_bridges(api_service.root)
 
 
 def test_volume_create_list_inspect_use_and_remove(svc: ApiService) -> None:
