@@ -50,7 +50,7 @@ def list_images(request: Request) -> Response:
     for summary in listing.images:
         if not show_all and not summary.refs and summary.row.id in listing.parents:
             continue
-        labels = engine.images.config(summary.row.id).labels
+        labels = engine.images.labels(summary.row.id)
         out.append(for_version(image_summary(summary, labels), request.version))
     out.sort(key=lambda doc: -int(doc["Created"]))
     return json_response(out)

@@ -211,10 +211,10 @@ class ContainerService:
     def link_names(self) -> dict[str, list[str]]:
         """Container ID -> the ``/PARENT/ALIAS`` names the links of others give it."""
         out: dict[str, list[str]] = {}
-        for parent in self._reader.records.all():
-            for stored in parent.host_config.links or ():
+        for parent, stored_links in self._reader.records.links():
+            for stored in stored_links:
                 child, _, alias = stored.partition(":")
-                out.setdefault(child, []).append(f"/{parent.name}/{alias}")
+                out.setdefault(child, []).append(f"/{parent}/{alias}")
         return out
 
     def pause(self, container: Container) -> None:

@@ -71,6 +71,14 @@ class ContainerRecords:
     def ids(self) -> set[str]:
         return {row[0] for row in self.db.reader.execute("SELECT id FROM containers")}
 
+    def links(self) -> list[tuple[str, list[str]]]:
+        """(parent name, its ``HostConfig.Links`` as stored: ``CHILD_ID:ALIAS``) of each container that has links,
+        read in SQL: a listing asks this of every container and parsing every record costs ~0.1 ms each."""
+        rows = self.db.reader.execute(
+            "SELECT name, json_extract(config, '$.HostConfig.Links') FROM containers "
+            "WHERE json_array_length(config, '$.HostConfig.Links') > 0")
+        return [(name, json.loads(links)) for name, links in rows]
+
     # writes ------------------------------------------------------------------------
 
     def insert(self, record: ContainerRecord, top_layer: str | None, image_ref: str) -> None:
