@@ -84,12 +84,17 @@ def test_exec_it_under_a_pty(user: RootlessUser) -> None:
     proc = subprocess.run(user.command(["script", "-qec", exec_line, "/dev/null"]), capture_output=True, text=True,
                           timeout=60, cwd=user.work, stdin=subprocess.DEVNULL)
     assert proc.returncode == 7, proc.stderr
-    lines = proc.stdout.replace("\r", "").replace("^@", "").split("\n")  # script echoes its stdin's end as ^@
+    lines = _typed(proc.stdout)
     assert lines[0].startswith("/dev/pts/") and lines[1] == "0"
     run_line = f"{sys.executable} -m dockyard run -it --rm --network none bb sh -c 'tty'"
     proc = subprocess.run(user.command(["script", "-qec", run_line, "/dev/null"]), capture_output=True, text=True,
                           timeout=60, cwd=user.work, stdin=subprocess.DEVNULL)
-    assert proc.returncode == 0 and proc.stdout.startswith("/dev/pts/"), proc.stdout + proc.stderr
+    assert proc.returncode == 0 and _typed(proc.stdout)[0].startswith("/dev/pts/"), proc.stdout + proc.stderr
+
+
+def _typed(output: str) -> list[str]:
+    """The lines of what ran under ``script``: script echoes its stdin's end as ^@, before or after the output."""
+    return output.replace("\r", "").replace("^@", "").split("\n")
 
 
 def test_container_cannot_see_or_signal_the_users_other_processes(user: RootlessUser) -> None:
