@@ -1205,8 +1205,9 @@ def test_short_uncompressed_streams_are_replayed(data: bytes) -> None:
 def _read_all(blob: bytes, threaded: bool = True) -> bytes:
     _, stream = open_decompressed(io.BytesIO(blob), threaded=threaded)
     out = []
-    while chunk := stream.read(1 << 16):
-        out.append(chunk)
+    with stream:
+        while chunk := stream.read(1 << 16):
+            out.append(chunk)
     return b"".join(out)
 
 

@@ -96,7 +96,13 @@ def open_decompressed(stream: BinaryIO, *, threaded: bool = True) -> tuple[Compr
 
 
 class _DecodeErrors:
-    """Turns codec errors (truncated or corrupt input) into InvalidArchiveError."""
+    """Turns codec errors (truncated or corrupt input) into InvalidArchiveError, and closes the codec as soon as
+    its stream ends or fails.
+
+    The threaded gzip reader joins its worker thread when closed. Left to the garbage collector, that close
+    can run inside another thread's start, which holds a lock the join needs: the process hangs (seen with
+    a corrupt layer). Closing at the end and at the first error keeps the join out of the collector.
+    """
 
     def __init__(self, inner: BinaryIO) -> None:
         import lzma
@@ -104,20 +110,35 @@ class _DecodeErrors:
         import zstandard
         from isal.igzip_lib import IsalError
 
-        self._inner = inner
+        self._inner: BinaryIO | None = inner
         self._errors = (OSError, EOFError, lzma.LZMAError, zstandard.ZstdError, IsalError, ValueError)
 
     def read(self, n: int = -1) -> bytes:
+        if self._inner is None:
+            return b""
         try:
-            return self._inner.read(n)
+            data = self._inner.read(n)
         except self._errors as exc:
+            self.close()
             raise InvalidArchiveError(f"corrupt compressed stream: {exc}") from exc
+        if not data and n != 0:
+            self.close()
+        return data
 
     def close(self) -> None:
+        inner, self._inner = self._inner, None
+        if inner is None:
+            return
         try:
-            self._inner.close()
+            inner.close()
         except Exception:  # noqa: BLE001 - closing a broken codec must not mask the first error
             pass
+
+    def __enter__(self) -> _DecodeErrors:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _ZstdReader:

@@ -57,7 +57,8 @@ def seekable_archive(path: str | None, stdin: BinaryIO, spool: Callable[[], tupl
     try:
         with os.fdopen(fd, "wb") as out, source:
             _, stream = open_decompressed(source)
-            shutil.copyfileobj(stream, out, CHUNK)  # type: ignore[misc]
+            with stream:  # the codec's reader thread is joined here, never by the garbage collector
+                shutil.copyfileobj(stream, out, CHUNK)  # type: ignore[misc]
         yield spooled
     finally:
         os.unlink(spooled)

@@ -35,7 +35,10 @@ def _extract(job: LayerJob, diff: Path, whiteouts: Whiteouts) -> AppliedLayer:
     try:
         blob = VerifyingReader(raw, job.blob_digest) if job.blob_digest else None
         _, stream = open_decompressed(blob or raw)  # type: ignore[arg-type]
-        applied = apply_layer(stream, diff, whiteouts, diff.parent / TARSPLIT)
+        try:
+            applied = apply_layer(stream, diff, whiteouts, diff.parent / TARSPLIT)
+        finally:
+            stream.close()  # a codec's reader thread is joined here, never by the garbage collector
         if blob is not None:
             while blob.read(1 << 20):  # a compressed stream may end before its container does
                 pass
