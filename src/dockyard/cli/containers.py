@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 from dockyard.cli import health, isolation
 from dockyard.cli.context import EXIT_ERROR, EXIT_USAGE, Context, UsageError, missing_object_line, require_args
 from dockyard.cli.format import render, render_inspect, to_json
-from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_parallel, env_items, lookup, run_attached
+from dockyard.cli.shared import attach_flags, check_tty, detach_keys, each, each_name, each_parallel, env_items, lookup, run_attached
 from dockyard.cli.units import human_duration
 from dockyard.errors import (
     DockyardError, ImageNotFoundError, InvalidArgumentError, InvalidReferenceError, NotFoundError, NotSwarmManagerError,
@@ -303,16 +303,7 @@ def rm_cmd(ctx: Context, args: argparse.Namespace) -> int:
 
 def _rm_links(ctx: Context, args: argparse.Namespace) -> int:
     """``rm --link PARENT/ALIAS``: the links go, the containers stay."""
-    require_args(args, "rm", 1)
-    failed = False
-    for name in args.args:
-        try:
-            ctx.engine.container_service.remove_link(name)
-            print(name)
-        except DockyardError as exc:
-            print(f"Error response from daemon: {exc}", file=sys.stderr)
-            failed = True
-    return EXIT_ERROR if failed else 0
+    return each_name(args, "rm", ctx.engine.container_service.remove_link)
 
 
 def _label_header(name: str) -> str:

@@ -96,12 +96,16 @@ def missing_image_line(name: str) -> str:
 
 def each(ctx: Context, args: argparse.Namespace, command: str, action: Callable[[Container], object]) -> int:
     """``action`` on each container named, in order: its name printed, or Docker's error line."""
+    return each_name(args, command, lambda name: action(ctx.engine.container_service.get(name)))
+
+
+def each_name(args: argparse.Namespace, command: str, action: Callable[[str], object]) -> int:
+    """``action`` on each name given, in order: the name printed, or Docker's error line."""
     require_args(args, command, 1)
-    service = ctx.engine.container_service
     failed = False
     for name in args.args:
         try:
-            action(service.get(name))
+            action(name)
             print(name)
         except DockyardError as exc:
             print(f"Error response from daemon: {exc}", file=sys.stderr)

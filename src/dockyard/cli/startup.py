@@ -9,7 +9,7 @@ compiled at every start.
 ``dataclasses`` writes each method of a record class (``__init__``, ``__repr__``, ``__eq__``,
 ``__hash__``, the frozen ``__setattr__``...) as source text and compiles it: ~0.5 ms a class, and
 a light command defines 10 to 25 of them. ``scripts/launcher.py`` imports the whole package once
-with :func:`record_code` recording and writes, beside each module's bytecode, the code objects
+with a recording :class:`RecordCode` and writes, beside each module's bytecode, the code objects
 its classes' methods compile to, keyed by their source text. A start then finds the code by the
 same text, so the cache cannot answer for a changed class; text it lacks is compiled as before.
 """

@@ -39,7 +39,7 @@ class ImageService:
 
         store = self.engine.images
         summaries = store.summaries()
-        keep = image_filter(filters, lambda image: store.config(image.row.id).labels, self._created)
+        keep = image_filter(filters, lambda image: store.labels(image.row.id), self._created)
         parents = {s.row.parent for s in summaries if s.row.parent}
         kept = [s for s in summaries if keep(s)]
         if filters.get("reference"):

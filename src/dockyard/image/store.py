@@ -352,7 +352,7 @@ class ImageStore:
         from dockyard.metadata.events import record  # not at import: ``images`` and ``inspect`` emit nothing
 
         try:
-            labels = self.config(image_id).labels
+            labels = self.labels(image_id)
         except (DockyardError, OSError, ValueError):
             labels = {}
         record(self.db, "image", action, actor or image_id, {**labels, "name": name})
